@@ -1,0 +1,90 @@
+/* kt_segment_reader.h - reads, seeks and checks one segment file.
+ *
+ * Owns: struct kt_segment_reader, the file mapping (or a borrowed memory
+ * range), the block index, and one decompressed block at a time.
+ *
+ * Records returned by kt_segment_reader_next() are borrowed views into the
+ * reader's block buffer: valid until the next call on the same reader.
+ *
+ * A file without a valid footer (cut short while it was written, or with a
+ * damaged footer) is still read: the reader scans the block headers from
+ * the start, delivers every complete block and reports in info.footer_err
+ * why it had to. A damaged block is reported (with its index and byte
+ * position in the diag) by the next() call that reaches it; the call after
+ * that continues with the following block.
+ */
+#ifndef KT_SEGMENT_READER_H
+#define KT_SEGMENT_READER_H
+
+#include "kt_error.h"
+#include "kt_record.h"
+#include "kt_segment.h"
+
+/* Default cap on one block's decompressed size: records of up to 1 GiB. */
+#define KT_SEG_DEFAULT_MAX_BLOCK_RAW ((size_t)1 << 30)
+#define KT_SEG_MAX_PROBLEMS	     32
+
+struct kt_segment_reader_opts {
+	size_t max_block_raw; /* 0 means KT_SEG_DEFAULT_MAX_BLOCK_RAW */
+};
+
+/* A problem found while building the block index (damaged or unknown data
+ * between blocks, a truncated tail). Blocks are reported by next(). */
+struct kt_segment_problem {
+	enum kt_err err;
+	uint64_t pos;
+	char msg[160];
+};
+
+struct kt_segment_info {
+	uint8_t version_major;
+	uint8_t version_minor;
+	uint8_t codec;
+	int32_t partition;
+	uint32_t generation;
+	char topic[KT_SEG_TOPIC_MAX + 1];
+	uint64_t file_size;
+	/* KT_OK when the footer was found and valid; KT_ERR_TRUNCATED when the
+	 * file has no footer (cut short); KT_ERR_CHECKSUM or KT_ERR_FORMAT
+	 * when a footer is there but damaged. In the last two cases the index
+	 * comes from scanning the block headers. */
+	enum kt_err footer_err;
+	uint32_t footer_crc; /* the footer's CRC-32C, valid when footer_err == KT_OK */
+	/* From the footer, or summed over the scanned blocks. */
+	struct kt_segment_summary summary;
+	unsigned problem_count;
+	struct kt_segment_problem problems[KT_SEG_MAX_PROBLEMS];
+};
+
+struct kt_segment_reader;
+
+/* Opens and indexes a file. Fails only when the header itself is unusable
+ * (not a segment, newer major version, damaged header). */
+enum kt_err kt_segment_reader_open(const char *path, const struct kt_segment_reader_opts *opts,
+				   struct kt_segment_reader **out, struct kt_diag *diag);
+/* Same over bytes in memory, which the caller keeps alive until close. */
+enum kt_err kt_segment_reader_open_mem(const uint8_t *data, size_t len, const struct kt_segment_reader_opts *opts,
+				       struct kt_segment_reader **out, struct kt_diag *diag);
+void kt_segment_reader_close(struct kt_segment_reader *r);
+
+const struct kt_segment_info *kt_segment_reader_info(const struct kt_segment_reader *r);
+uint32_t kt_segment_reader_block_count(const struct kt_segment_reader *r);
+const struct kt_block_info *kt_segment_reader_block(const struct kt_segment_reader *r, uint32_t i);
+
+/* Next record in offset order. *out_rec is NULL at the end. */
+enum kt_err kt_segment_reader_next(struct kt_segment_reader *r, const struct kt_record **out_rec, struct kt_diag *diag);
+/* Positions so that next() returns the first record with offset >= offset,
+ * decompressing no block before the one that holds it. */
+void kt_segment_reader_seek_offset(struct kt_segment_reader *r, int64_t offset);
+/* Positions at the first block whose max timestamp is >= ts: no record
+ * before it can have a timestamp >= ts. Records after it may still have
+ * smaller timestamps (timestamps need not grow); callers filter. */
+void kt_segment_reader_seek_time(struct kt_segment_reader *r, int64_t ts);
+/* Positions at block i (next() starts with its first record). */
+void kt_segment_reader_seek_block(struct kt_segment_reader *r, uint32_t i);
+/* Checks block i: header and data checksums, decompression (zstd's own
+ * content checksum), and with deep set, decodes every record and checks it
+ * against the block header. Does not move the iterator's position. */
+enum kt_err kt_segment_reader_check_block(struct kt_segment_reader *r, uint32_t i, int deep, struct kt_diag *diag);
+
+#endif

@@ -1,0 +1,383 @@
+#include "kt_segment_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "kt_buf.h"
+#include "kt_crc32c.h"
+#include "kt_fileio.h"
+
+/* A raw block never grows past this: block sizes are u32 in the format. */
+#define WRITER_BLOCK_MAX ((size_t)UINT32_MAX - 64)
+
+struct kt_segment_writer {
+	char *path;
+	int fd;
+	int finished;
+	struct kt_segment_writer_opts opts;
+	ZSTD_CCtx *cctx;
+	uint64_t file_pos;
+
+	struct kt_buf raw;   /* records of the pending block */
+	struct kt_buf comp;  /* compressed frame of the block being flushed */
+	struct kt_buf frame; /* header/footer frame under construction */
+	struct kt_block_info pending;
+	int64_t last_offset; /* of the last record added, INT64_MIN before any */
+
+	struct kt_block_info *blocks;
+	uint32_t block_count;
+	uint32_t block_cap;
+	struct kt_segment_summary summary;
+};
+
+/* Wraps the content in frame (tag already first) with the skippable frame
+ * header and the trailing CRC, and writes it. */
+static enum kt_err write_ktape_frame(struct kt_segment_writer *w, struct kt_buf *content, struct kt_diag *diag)
+{
+	uint32_t crc = kt_crc32c(0, content->data, content->len);
+	enum kt_err err = kt_buf_append_u32le(content, crc);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot build frame: %s", kt_err_str(err));
+	uint8_t hdr[8];
+	kt_put_u32le(hdr, KT_SEG_SKIPPABLE_MAGIC);
+	kt_put_u32le(hdr + 4, (uint32_t)content->len);
+	err = kt_write_all(w->fd, hdr, sizeof(hdr), diag);
+	if (!err)
+		err = kt_write_all(w->fd, content->data, content->len, diag);
+	if (err)
+		return err;
+	w->file_pos += sizeof(hdr) + content->len;
+	return KT_OK;
+}
+
+static enum kt_err write_header(struct kt_segment_writer *w, const char *topic, int32_t partition, uint32_t generation,
+				struct kt_diag *diag)
+{
+	struct kt_buf *f = &w->frame;
+	kt_buf_reset(f);
+	size_t topic_len = strlen(topic);
+	enum kt_err err = kt_buf_append(f, KT_SEG_TAG_HEADER, 4);
+	err = err ? err : kt_buf_append_u8(f, KT_SEG_VERSION_MAJOR);
+	err = err ? err : kt_buf_append_u8(f, KT_SEG_VERSION_MINOR);
+	err = err ? err : kt_buf_append_u16le(f, 0); /* flags */
+	err = err ? err : kt_buf_append_u8(f, KT_SEG_CODEC_ZSTD);
+	err = err ? err : kt_buf_append(f, "\0\0\0", 3); /* reserved */
+	err = err ? err : kt_buf_append_u32le(f, (uint32_t)partition);
+	err = err ? err : kt_buf_append_u32le(f, generation);
+	err = err ? err : kt_buf_append_uvarint(f, topic_len);
+	err = err ? err : kt_buf_append(f, topic, topic_len);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot build segment header");
+	return write_ktape_frame(w, f, diag);
+}
+
+enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t partition, uint32_t generation,
+				   const struct kt_segment_writer_opts *opts, struct kt_segment_writer **out,
+				   struct kt_diag *diag)
+{
+	*out = NULL;
+	size_t topic_len = strlen(topic);
+	if (topic_len == 0 || topic_len > KT_SEG_TOPIC_MAX)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "topic name must be 1..%d bytes", KT_SEG_TOPIC_MAX);
+	if (partition < 0)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "partition %d is negative", partition);
+	struct kt_segment_writer_opts o = opts ? *opts : (struct kt_segment_writer_opts){0};
+	if (o.zstd_level == 0)
+		o.zstd_level = KT_SEG_DEFAULT_ZSTD_LEVEL;
+	if (o.zstd_level < 1 || o.zstd_level > ZSTD_maxCLevel())
+		return kt_diag_fail(diag, KT_ERR_INVALID, "zstd level %d is out of range (1..%d)", o.zstd_level,
+				    ZSTD_maxCLevel());
+	if (o.block_bytes == 0)
+		o.block_bytes = KT_SEG_DEFAULT_BLOCK_BYTES;
+	if (o.block_bytes > WRITER_BLOCK_MAX)
+		o.block_bytes = WRITER_BLOCK_MAX;
+
+	struct kt_segment_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return KT_ERR_NOMEM;
+	w->fd = -1;
+	w->opts = o;
+	w->last_offset = INT64_MIN;
+	kt_buf_init(&w->raw, WRITER_BLOCK_MAX);
+	kt_buf_init(&w->comp, SIZE_MAX);
+	kt_buf_init(&w->frame, SIZE_MAX);
+	w->path = strdup(path);
+	w->cctx = ZSTD_createCCtx();
+	if (!w->path || !w->cctx) {
+		kt_segment_writer_close(w);
+		return KT_ERR_NOMEM;
+	}
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, o.zstd_level);
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+
+	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		enum kt_err err = kt_diag_fail(diag, errno == EEXIST ? KT_ERR_EXISTS : KT_ERR_IO,
+					       "cannot create %s: %s", path, strerror(errno));
+		free(w->path);
+		w->path = NULL; /* not ours to remove */
+		kt_segment_writer_close(w);
+		return err;
+	}
+	enum kt_err err = write_header(w, topic, partition, generation, diag);
+	if (err) {
+		kt_segment_writer_close(w);
+		return err;
+	}
+	w->summary.first_offset = -1;
+	w->summary.last_offset = -1;
+	*out = w;
+	return KT_OK;
+}
+
+static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag)
+{
+	struct kt_block_info *b = &w->pending;
+	if (b->record_count == 0)
+		return KT_OK;
+	size_t bound = ZSTD_compressBound(w->raw.len);
+	kt_buf_reset(&w->comp);
+	enum kt_err err = kt_buf_reserve(&w->comp, bound);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot allocate %zu bytes for compression", bound);
+	size_t n = ZSTD_compress2(w->cctx, w->comp.data, bound, w->raw.data, w->raw.len);
+	if (ZSTD_isError(n))
+		return kt_diag_fail(diag, KT_ERR_IO, "zstd compression failed: %s", ZSTD_getErrorName(n));
+	if (n > UINT32_MAX)
+		return kt_diag_fail(diag, KT_ERR_LIMIT, "compressed block larger than 4 GiB");
+	w->comp.len = n;
+	b->compressed_size = (uint32_t)n;
+	b->raw_size = (uint32_t)w->raw.len;
+	b->data_crc = kt_crc32c(0, w->comp.data, n);
+	b->pos = w->file_pos;
+	b->index = w->block_count;
+
+	struct kt_buf *f = &w->frame;
+	kt_buf_reset(f);
+	err = kt_buf_append(f, KT_SEG_TAG_BLOCK, 4);
+	err = err ? err : kt_buf_append_u32le(f, b->index);
+	err = err ? err : kt_buf_append_u32le(f, b->record_count);
+	err = err ? err : kt_buf_append_u32le(f, b->compressed_size);
+	err = err ? err : kt_buf_append_u32le(f, b->raw_size);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->first_offset);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->last_offset);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->min_timestamp);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->max_timestamp);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->base_timestamp);
+	err = err ? err : kt_buf_append_u32le(f, b->data_crc);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot build block header");
+	err = write_ktape_frame(w, f, diag);
+	if (!err)
+		err = kt_write_all(w->fd, w->comp.data, n, diag);
+	if (err)
+		return err;
+	w->file_pos += n;
+
+	if (w->block_count == w->block_cap) {
+		uint32_t cap = w->block_cap ? w->block_cap * 2 : 64;
+		struct kt_block_info *nb = realloc(w->blocks, (size_t)cap * sizeof(*nb));
+		if (!nb)
+			return KT_ERR_NOMEM;
+		w->blocks = nb;
+		w->block_cap = cap;
+	}
+	w->blocks[w->block_count++] = *b;
+	w->summary.raw_bytes += b->raw_size;
+	memset(b, 0, sizeof(*b));
+	kt_buf_reset(&w->raw);
+	return KT_OK;
+}
+
+static size_t nbytes_size(size_t len, int is_null)
+{
+	return is_null ? 1 : kt_uvarint_size((uint64_t)len + 1) + len;
+}
+
+enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_record *rec, struct kt_diag *diag)
+{
+	if (w->finished)
+		return kt_diag_fail(diag, KT_ERR_STATE, "segment writer already finished");
+	if (rec->offset < 0 || rec->offset <= w->last_offset)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "record offset %lld is not after previous offset %lld",
+				    (long long)rec->offset, (long long)w->last_offset);
+	if ((unsigned)rec->ts_type > KT_TS_LOG_APPEND)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "unknown timestamp type %d", (int)rec->ts_type);
+
+	/* The record's encoded size decides whether it still fits the block. */
+	size_t body = 1 + nbytes_size(rec->key_len, rec->key_null) + nbytes_size(rec->value_len, rec->value_null) +
+		      kt_uvarint_size(rec->header_count);
+	for (size_t i = 0; i < rec->header_count; i++) {
+		const struct kt_header *h = &rec->headers[i];
+		body += kt_uvarint_size(h->name_len) + h->name_len + nbytes_size(h->value_len, h->value_null);
+	}
+	/* offset/timestamp deltas take at most 10 bytes each */
+	size_t worst = body + 20 + 10;
+	if (w->pending.record_count > 0 &&
+	    (w->raw.len + worst > w->opts.block_bytes || w->pending.record_count == UINT32_MAX)) {
+		enum kt_err err = flush_block(w, diag);
+		if (err)
+			return err;
+	}
+	struct kt_block_info *b = &w->pending;
+	if (b->record_count == 0) {
+		b->first_offset = rec->offset;
+		b->base_timestamp = rec->timestamp;
+		b->min_timestamp = rec->timestamp;
+		b->max_timestamp = rec->timestamp;
+	}
+	uint64_t od = (uint64_t)rec->offset - (uint64_t)b->first_offset;
+	int64_t td = (int64_t)((uint64_t)rec->timestamp - (uint64_t)b->base_timestamp);
+	uint64_t tz = ((uint64_t)td << 1) ^ (uint64_t)(td >> 63); /* zigzag */
+	body += kt_uvarint_size(od) + kt_uvarint_size(tz);
+
+	struct kt_buf *r = &w->raw;
+	size_t before = r->len;
+	enum kt_err err = kt_buf_append_uvarint(r, body);
+	err = err ? err : kt_buf_append_u8(r, (uint8_t)rec->ts_type);
+	err = err ? err : kt_buf_append_uvarint(r, od);
+	err = err ? err : kt_buf_append_uvarint(r, tz);
+	err = err ? err : kt_buf_append_nbytes(r, rec->key, rec->key_len, rec->key_null);
+	err = err ? err : kt_buf_append_nbytes(r, rec->value, rec->value_len, rec->value_null);
+	err = err ? err : kt_buf_append_uvarint(r, rec->header_count);
+	for (size_t i = 0; !err && i < rec->header_count; i++) {
+		const struct kt_header *h = &rec->headers[i];
+		err = kt_buf_append_uvarint(r, h->name_len);
+		err = err ? err : kt_buf_append(r, h->name, h->name_len);
+		err = err ? err : kt_buf_append_nbytes(r, h->value, h->value_len, h->value_null);
+	}
+	if (err) {
+		r->len = before;
+		return kt_diag_fail(diag, err, "record at offset %lld does not fit in a block: %s",
+				    (long long)rec->offset, kt_err_str(err));
+	}
+	b->record_count++;
+	b->last_offset = rec->offset;
+	if (rec->timestamp < b->min_timestamp)
+		b->min_timestamp = rec->timestamp;
+	if (rec->timestamp > b->max_timestamp)
+		b->max_timestamp = rec->timestamp;
+
+	struct kt_segment_summary *s = &w->summary;
+	if (s->record_count == 0) {
+		s->first_offset = rec->offset;
+		s->min_timestamp = rec->timestamp;
+		s->max_timestamp = rec->timestamp;
+	}
+	s->record_count++;
+	s->last_offset = rec->offset;
+	s->payload_bytes += kt_record_payload_bytes(rec);
+	if (rec->timestamp < s->min_timestamp)
+		s->min_timestamp = rec->timestamp;
+	if (rec->timestamp > s->max_timestamp)
+		s->max_timestamp = rec->timestamp;
+	w->last_offset = rec->offset;
+	return KT_OK;
+}
+
+uint64_t kt_segment_writer_raw_bytes(const struct kt_segment_writer *w)
+{
+	return w->summary.raw_bytes + w->raw.len;
+}
+
+uint64_t kt_segment_writer_record_count(const struct kt_segment_writer *w)
+{
+	return w->summary.record_count;
+}
+
+static enum kt_err write_footer(struct kt_segment_writer *w, struct kt_diag *diag)
+{
+	struct kt_buf *f = &w->frame;
+	const struct kt_segment_summary *s = &w->summary;
+	kt_buf_reset(f);
+	enum kt_err err = kt_buf_append(f, KT_SEG_TAG_FOOTER, 4);
+	err = err ? err : kt_buf_append_u32le(f, w->block_count);
+	err = err ? err : kt_buf_append_u16le(f, KT_SEG_FOOTER_ENTRY_SIZE);
+	err = err ? err : kt_buf_append_u16le(f, 0); /* reserved */
+	for (uint32_t i = 0; !err && i < w->block_count; i++) {
+		const struct kt_block_info *b = &w->blocks[i];
+		err = kt_buf_append_u64le(f, b->pos);
+		err = err ? err : kt_buf_append_u32le(f, b->compressed_size);
+		err = err ? err : kt_buf_append_u32le(f, b->raw_size);
+		err = err ? err : kt_buf_append_u32le(f, b->record_count);
+		err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->first_offset);
+		err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->last_offset);
+		err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->min_timestamp);
+		err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->max_timestamp);
+	}
+	err = err ? err : kt_buf_append_u64le(f, s->record_count);
+	err = err ? err : kt_buf_append_u64le(f, s->raw_bytes);
+	err = err ? err : kt_buf_append_u64le(f, s->payload_bytes);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)s->first_offset);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)s->last_offset);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)s->min_timestamp);
+	err = err ? err : kt_buf_append_u64le(f, (uint64_t)s->max_timestamp);
+	/* the frame's total size: 8 (frame header) + content so far + 4 (this
+	 * field) + 4 ("KTND") + 4 (crc), so a reader can find the footer from
+	 * the end of the file */
+	uint64_t total = KT_SEG_FRAME_HEADER_SIZE + f->len + 12;
+	if (total > UINT32_MAX)
+		return kt_diag_fail(diag, KT_ERR_LIMIT, "footer larger than 4 GiB");
+	err = err ? err : kt_buf_append_u32le(f, (uint32_t)total);
+	err = err ? err : kt_buf_append(f, KT_SEG_END_MAGIC, 4);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot build footer");
+	uint32_t crc = kt_crc32c(0, f->data, f->len);
+	w->summary.file_crc = crc;
+	return write_ktape_frame(w, f, diag);
+}
+
+enum kt_err kt_segment_writer_finish(struct kt_segment_writer *w, struct kt_segment_summary *out_summary,
+				     struct kt_diag *diag)
+{
+	if (w->finished)
+		return kt_diag_fail(diag, KT_ERR_STATE, "segment writer already finished");
+	if (w->summary.record_count == 0)
+		return kt_diag_fail(diag, KT_ERR_STATE, "a segment must hold at least one record");
+	enum kt_err err = flush_block(w, diag);
+	if (!err)
+		err = write_footer(w, diag);
+	if (!err && !w->opts.no_fsync && fsync(w->fd) != 0)
+		err = kt_diag_fail(diag, KT_ERR_IO, "fsync of %s failed: %s", w->path, strerror(errno));
+	if (err)
+		return err;
+	if (close(w->fd) != 0) {
+		w->fd = -1;
+		return kt_diag_fail(diag, KT_ERR_IO, "close of %s failed: %s", w->path, strerror(errno));
+	}
+	w->fd = -1;
+	w->finished = 1;
+	w->summary.block_count = w->block_count;
+	w->summary.file_bytes = w->file_pos;
+	if (out_summary)
+		*out_summary = w->summary;
+	return KT_OK;
+}
+
+const struct kt_block_info *kt_segment_writer_blocks(const struct kt_segment_writer *w, uint32_t *out_count)
+{
+	*out_count = w->block_count;
+	return w->blocks;
+}
+
+void kt_segment_writer_close(struct kt_segment_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (!w->finished && w->path)
+		unlink(w->path);
+	ZSTD_freeCCtx(w->cctx);
+	kt_buf_free(&w->raw);
+	kt_buf_free(&w->comp);
+	kt_buf_free(&w->frame);
+	free(w->blocks);
+	free(w->path);
+	free(w);
+}

@@ -1,0 +1,49 @@
+/* kt_segment_writer.h - writes one segment file (one topic-partition,
+ * records in increasing offset order) in format v1.
+ *
+ * Owns: struct kt_segment_writer, its file descriptor and buffers. The
+ * writer writes to exactly the path it is given; making that durable under
+ * its final name (rename, directory fsync, catalog) is the archive layer's
+ * job. kt_segment_writer_finish() fsyncs the file. Closing a writer that was
+ * not finished removes the partial file.
+ *
+ * Output is deterministic: the same records with the same options and the
+ * same libzstd version give the same bytes (the golden vectors rely on it).
+ */
+#ifndef KT_SEGMENT_WRITER_H
+#define KT_SEGMENT_WRITER_H
+
+#include "kt_error.h"
+#include "kt_record.h"
+#include "kt_segment.h"
+
+#define KT_SEG_DEFAULT_ZSTD_LEVEL  3
+#define KT_SEG_DEFAULT_BLOCK_BYTES (1024 * 1024)
+
+struct kt_segment_writer_opts {
+	int zstd_level;	    /* 1..19; 0 means KT_SEG_DEFAULT_ZSTD_LEVEL */
+	size_t block_bytes; /* target raw block size; 0 means the default */
+	int no_fsync;	    /* tests and benchmarks only: skip fsync */
+};
+
+struct kt_segment_writer;
+
+enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t partition, uint32_t generation,
+				   const struct kt_segment_writer_opts *opts, struct kt_segment_writer **out,
+				   struct kt_diag *diag);
+/* Appends a record. Its offset must be greater than the previous one's. The
+ * record's bytes are copied; the caller keeps ownership. */
+enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_record *rec, struct kt_diag *diag);
+/* Raw bytes written so far (blocks flushed plus the pending block). */
+uint64_t kt_segment_writer_raw_bytes(const struct kt_segment_writer *w);
+uint64_t kt_segment_writer_record_count(const struct kt_segment_writer *w);
+/* Flushes the last block, writes the footer, fsyncs and closes the file.
+ * A segment must hold at least one record. */
+enum kt_err kt_segment_writer_finish(struct kt_segment_writer *w, struct kt_segment_summary *out_summary,
+				     struct kt_diag *diag);
+/* Frees the writer; if finish() did not succeed, the partial file is removed. */
+void kt_segment_writer_close(struct kt_segment_writer *w);
+/* The block index of the finished (or in-progress) file. */
+const struct kt_block_info *kt_segment_writer_blocks(const struct kt_segment_writer *w, uint32_t *out_count);
+
+#endif

@@ -1,0 +1,156 @@
+#include "kt_fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum kt_err kt_write_all(int fd, const void *data, size_t len, struct kt_diag *diag)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kt_diag_fail(diag, KT_ERR_IO, "write failed: %s", strerror(errno));
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return KT_OK;
+}
+
+enum kt_err kt_fsync_parent_dir(const char *path, struct kt_diag *diag)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return KT_ERR_NOMEM;
+	const char *dir = dirname(copy);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		enum kt_err err = kt_diag_fail(diag, KT_ERR_IO, "cannot open directory %s: %s", dir, strerror(errno));
+		free(copy);
+		return err;
+	}
+	enum kt_err err = KT_OK;
+	if (fsync(fd) != 0)
+		err = kt_diag_fail(diag, KT_ERR_IO, "fsync of directory %s failed: %s", dir, strerror(errno));
+	close(fd);
+	free(copy);
+	return err;
+}
+
+enum kt_err kt_rename_durable(const char *tmp_path, const char *final_path, struct kt_diag *diag)
+{
+	if (rename(tmp_path, final_path) != 0)
+		return kt_diag_fail(diag, KT_ERR_IO, "cannot rename %s to %s: %s", tmp_path, final_path,
+				    strerror(errno));
+	return kt_fsync_parent_dir(final_path, diag);
+}
+
+enum kt_err kt_write_file_atomic(const char *path, const void *data, size_t len, struct kt_diag *diag)
+{
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return kt_diag_fail(diag, KT_ERR_INVALID, "path too long: %s", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return kt_diag_fail(diag, KT_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+	enum kt_err err = kt_write_all(fd, data, len, diag);
+	if (!err && fsync(fd) != 0)
+		err = kt_diag_fail(diag, KT_ERR_IO, "fsync of %s failed: %s", tmp, strerror(errno));
+	if (close(fd) != 0 && !err)
+		err = kt_diag_fail(diag, KT_ERR_IO, "close of %s failed: %s", tmp, strerror(errno));
+	if (!err)
+		err = kt_rename_durable(tmp, path, diag);
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+enum kt_err kt_read_file(const char *path, size_t max, uint8_t **out_data, size_t *out_len, struct kt_diag *diag)
+{
+	*out_data = NULL;
+	*out_len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kt_diag_fail(diag, errno == ENOENT ? KT_ERR_NOT_FOUND : KT_ERR_IO, "cannot open %s: %s", path,
+				    strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return kt_diag_fail(diag, KT_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return kt_diag_fail(diag, KT_ERR_LIMIT, "%s is larger than %zu bytes", path, max);
+	}
+	size_t len = (size_t)st.st_size;
+	uint8_t *data = malloc(len ? len : 1);
+	if (!data) {
+		close(fd);
+		return KT_ERR_NOMEM;
+	}
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, data + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(data);
+			close(fd);
+			return kt_diag_fail(diag, KT_ERR_IO, "read of %s failed: %s", path,
+					    n < 0 ? strerror(errno) : "file shrank");
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*out_data = data;
+	*out_len = len;
+	return KT_OK;
+}
+
+enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
+{
+	char buf[4096];
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
+		return kt_diag_fail(diag, KT_ERR_INVALID, "path too long: %s", path);
+	for (char *p = buf + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+			*p = '\0';
+			if (mkdir(buf, 0755) == 0) {
+				enum kt_err err = kt_fsync_parent_dir(buf, diag);
+				if (err)
+					return err;
+			} else if (errno != EEXIST) {
+				return kt_diag_fail(diag, KT_ERR_IO, "cannot create directory %s: %s", buf,
+						    strerror(errno));
+			}
+			*p = saved;
+			if (!saved)
+				break;
+		}
+	}
+	return KT_OK;
+}
+
+int64_t kt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t kt_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}

@@ -1,0 +1,29 @@
+/* kt_fileio.h - durable file operations: the building blocks of the
+ * archive's crash-safe write protocol (temp file, write, fsync, rename,
+ * fsync the directory), and small helpers around them.
+ */
+#ifndef KT_FILEIO_H
+#define KT_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt_error.h"
+
+/* Writes all len bytes, retrying on EINTR and short writes. */
+enum kt_err kt_write_all(int fd, const void *data, size_t len, struct kt_diag *diag);
+/* fsync of the directory that holds path, so that a rename in it is durable. */
+enum kt_err kt_fsync_parent_dir(const char *path, struct kt_diag *diag);
+/* rename(tmp, final) then fsync the directory. */
+enum kt_err kt_rename_durable(const char *tmp_path, const char *final_path, struct kt_diag *diag);
+/* Writes a whole file atomically: path.tmp, fsync, rename, fsync dir. */
+enum kt_err kt_write_file_atomic(const char *path, const void *data, size_t len, struct kt_diag *diag);
+/* Reads a whole file (at most max bytes) into a malloc'd buffer the caller frees. */
+enum kt_err kt_read_file(const char *path, size_t max, uint8_t **out_data, size_t *out_len, struct kt_diag *diag);
+/* mkdir -p with mode 0755; fsyncs each parent it creates a directory in. */
+enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag);
+/* Milliseconds since the epoch (wall clock) and a monotonic clock. */
+int64_t kt_now_ms(void);
+int64_t kt_mono_ns(void);
+
+#endif

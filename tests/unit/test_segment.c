@@ -1,0 +1,360 @@
+/* Unit tests of the segment writer and reader (src/format). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kt_segment_reader.h"
+#include "kt_segment_writer.h"
+#include "test_helpers.h"
+
+struct fixture {
+	char *dir;
+	char path[4096];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->dir = th_mkdtemp();
+	snprintf(f->path, sizeof(f->path), "%s/seg.kts", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	th_rmrf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+#define N_RECS 5000
+
+/* Record i of a deterministic pseudo-random set: gaps, non-monotonic
+ * timestamps, null/empty keys and values, headers. */
+static void make_record(int i, struct kt_record *r, char *key, char *val, struct kt_header *hdrs)
+{
+	memset(r, 0, sizeof(*r));
+	r->offset = (int64_t)i * 3 + (i % 7 == 0 ? 1 : 0);
+	r->timestamp = 1700000000000 + (int64_t)i * 10 - (i % 5) * 37;
+	r->ts_type = KT_TS_CREATE;
+	int kl = sprintf(key, "k%d", i % 50);
+	int vl = sprintf(val, "{\"n\":%d,\"pad\":\"%0*d\"}", i, i % 200, 0);
+	r->key = (const uint8_t *)key;
+	r->key_len = (size_t)kl;
+	r->key_null = i % 11 == 0;
+	if (r->key_null) {
+		r->key = NULL;
+		r->key_len = 0;
+	}
+	r->value = (const uint8_t *)val;
+	r->value_len = i % 13 == 0 ? 0 : (size_t)vl;
+	r->value_null = i % 17 == 0;
+	if (r->value_null) {
+		r->value = NULL;
+		r->value_len = 0;
+	}
+	hdrs[0] = (struct kt_header){(const uint8_t *)"h", 1, (const uint8_t *)"v", 1, 0};
+	hdrs[1] = (struct kt_header){(const uint8_t *)"h", 1, NULL, 0, 1};
+	r->headers = hdrs;
+	r->header_count = (size_t)(i % 3);
+}
+
+static void write_records(const char *path, int n, size_t block_bytes, struct kt_segment_summary *sum)
+{
+	struct kt_segment_writer *w;
+	struct kt_segment_writer_opts opts = {0, block_bytes, 1};
+	struct kt_diag d;
+	assert_int_equal(kt_segment_writer_open(path, "t", 3, 0, &opts, &w, &d), KT_OK);
+	for (int i = 0; i < n; i++) {
+		struct kt_record r;
+		char key[32], val[300];
+		struct kt_header h[2];
+		make_record(i, &r, key, val, h);
+		assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_OK);
+	}
+	assert_int_equal(kt_segment_writer_finish(w, sum, &d), KT_OK);
+	kt_segment_writer_close(w);
+}
+
+/* Every record written is read back equal, in order, over many blocks. */
+static void test_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_segment_summary sum;
+	write_records(f->path, N_RECS, 4096, &sum);
+	assert_true(sum.record_count == N_RECS);
+	assert_true(sum.block_count > 10);
+	struct kt_segment_reader *r;
+	struct kt_diag d;
+	assert_int_equal(kt_segment_reader_open(f->path, NULL, &r, &d), KT_OK);
+	const struct kt_segment_info *info = kt_segment_reader_info(r);
+	assert_int_equal(info->footer_err, KT_OK);
+	assert_string_equal(info->topic, "t");
+	assert_int_equal(info->partition, 3);
+	assert_true(info->summary.record_count == N_RECS);
+	assert_int_equal(info->footer_crc, sum.file_crc);
+	int i = 0;
+	const struct kt_record *rec;
+	while (kt_segment_reader_next(r, &rec, &d) == KT_OK && rec) {
+		struct kt_record want;
+		char key[32], val[300];
+		struct kt_header h[2];
+		make_record(i, &want, key, val, h);
+		assert_true(th_record_equal(rec, &want));
+		i++;
+	}
+	assert_int_equal(i, N_RECS);
+	kt_segment_reader_close(r);
+}
+
+/* Seeking by offset lands on the first record at or after the offset,
+ * including offsets that fall into gaps and past the end. */
+static void test_seek_offset(void **state)
+{
+	struct fixture *f = *state;
+	write_records(f->path, N_RECS, 2048, NULL);
+	struct kt_segment_reader *r;
+	struct kt_diag d;
+	assert_int_equal(kt_segment_reader_open(f->path, NULL, &r, &d), KT_OK);
+	const int64_t targets[] = {
+		0, 1, 2, 3, 700, 701, 702, 9000, (N_RECS - 1) * 3, (N_RECS - 1) * 3 + 1, (N_RECS - 1) * 3 + 2, 1000000};
+	for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+		kt_segment_reader_seek_offset(r, targets[t]);
+		const struct kt_record *rec;
+		assert_int_equal(kt_segment_reader_next(r, &rec, &d), KT_OK);
+		/* the expected record: smallest offset >= target */
+		int64_t want = -1;
+		for (int i = 0; i < N_RECS; i++) {
+			int64_t o = (int64_t)i * 3 + (i % 7 == 0 ? 1 : 0);
+			if (o >= targets[t]) {
+				want = o;
+				break;
+			}
+		}
+		if (want < 0)
+			assert_null(rec);
+		else
+			assert_true(rec && rec->offset == want);
+	}
+	kt_segment_reader_close(r);
+}
+
+/* Seeking by time never skips a record whose timestamp is >= T. */
+static void test_seek_time(void **state)
+{
+	struct fixture *f = *state;
+	write_records(f->path, N_RECS, 2048, NULL);
+	struct kt_segment_reader *r;
+	struct kt_diag d;
+	assert_int_equal(kt_segment_reader_open(f->path, NULL, &r, &d), KT_OK);
+	const int64_t t = 1700000000000 + 25000;
+	kt_segment_reader_seek_time(r, t);
+	int64_t first_seen = -1;
+	const struct kt_record *rec;
+	while (kt_segment_reader_next(r, &rec, &d) == KT_OK && rec)
+		if (rec->timestamp >= t && first_seen < 0)
+			first_seen = rec->offset;
+	int64_t want = -1;
+	for (int i = 0; i < N_RECS; i++) {
+		int64_t ts = 1700000000000 + (int64_t)i * 10 - (i % 5) * 37;
+		if (ts >= t) {
+			want = (int64_t)i * 3 + (i % 7 == 0 ? 1 : 0);
+			break;
+		}
+	}
+	assert_true(first_seen == want);
+	assert_true(kt_segment_reader_block(r, 0)->max_timestamp < t); /* the seek skipped something */
+	kt_segment_reader_close(r);
+}
+
+/* A file cut at any byte opens (or fails cleanly on a cut header), delivers
+ * only whole blocks, and says it is truncated. */
+static void test_truncate_everywhere(void **state)
+{
+	struct fixture *f = *state;
+	write_records(f->path, 300, 1024, NULL);
+	size_t len;
+	uint8_t *data = th_read(f->path, &len);
+	struct kt_segment_reader *full;
+	struct kt_diag d;
+	assert_int_equal(kt_segment_reader_open_mem(data, len, NULL, &full, &d), KT_OK);
+	for (size_t cut = 0; cut < len; cut += 7) {
+		struct kt_segment_reader *r;
+		enum kt_err err = kt_segment_reader_open_mem(data, cut, NULL, &r, &d);
+		if (err) {
+			assert_true(cut < 40); /* only a cut inside the header fails */
+			continue;
+		}
+		assert_int_not_equal(kt_segment_reader_info(r)->footer_err, KT_OK);
+		const struct kt_record *rec;
+		int64_t last = -1;
+		uint64_t n = 0;
+		while ((err = kt_segment_reader_next(r, &rec, &d)) == KT_OK && rec) {
+			last = rec->offset;
+			n++;
+		}
+		assert_int_equal(err, KT_OK);
+		/* exactly the complete blocks */
+		uint32_t nb = kt_segment_reader_block_count(r);
+		uint64_t expect = 0;
+		for (uint32_t b = 0; b < nb; b++)
+			expect += kt_segment_reader_block(r, b)->record_count;
+		assert_true(n == expect);
+		if (nb)
+			assert_true(last == kt_segment_reader_block(full, nb - 1)->last_offset);
+		kt_segment_reader_close(r);
+	}
+	kt_segment_reader_close(full);
+	free(data);
+}
+
+/* One flipped bit in any block's data is detected, reported with its
+ * block, and the other blocks stay readable. */
+static void test_flip_each_block(void **state)
+{
+	struct fixture *f = *state;
+	write_records(f->path, 300, 1024, NULL);
+	size_t len;
+	uint8_t *data = th_read(f->path, &len);
+	struct kt_segment_reader *full;
+	struct kt_diag d;
+	assert_int_equal(kt_segment_reader_open_mem(data, len, NULL, &full, &d), KT_OK);
+	uint32_t nb = kt_segment_reader_block_count(full);
+	for (uint32_t b = 0; b < nb; b++) {
+		const struct kt_block_info *bi = kt_segment_reader_block(full, b);
+		uint8_t *copy = malloc(len);
+		memcpy(copy, data, len);
+		copy[bi->pos + 76 + bi->compressed_size / 3] ^= 0x04;
+		struct kt_segment_reader *r;
+		assert_int_equal(kt_segment_reader_open_mem(copy, len, NULL, &r, &d), KT_OK);
+		const struct kt_record *rec;
+		uint64_t n = 0;
+		int errors = 0;
+		for (;;) {
+			kt_diag_clear(&d);
+			enum kt_err err = kt_segment_reader_next(r, &rec, &d);
+			if (err) {
+				assert_int_equal(err, KT_ERR_CHECKSUM);
+				assert_int_equal(d.block, b);
+				assert_true(d.pos == (int64_t)bi->pos);
+				errors++;
+				continue;
+			}
+			if (!rec)
+				break;
+			n++;
+		}
+		assert_int_equal(errors, 1);
+		assert_true(n == 300 - bi->record_count);
+		kt_segment_reader_close(r);
+		free(copy);
+	}
+	kt_segment_reader_close(full);
+	free(data);
+}
+
+/* The writer refuses offsets that do not increase and empty segments, and
+ * removes its partial file when closed unfinished. */
+static void test_writer_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_segment_writer *w;
+	struct kt_diag d;
+	assert_int_equal(kt_segment_writer_open(f->path, "t", 0, 0, NULL, &w, &d), KT_OK);
+	struct kt_record r = {.offset = 5, .timestamp = 1, .ts_type = KT_TS_CREATE, .key_null = 1, .value_null = 1};
+	assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_OK);
+	assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_ERR_INVALID);
+	r.offset = 4;
+	assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_ERR_INVALID);
+	kt_segment_writer_close(w);
+	size_t len;
+	assert_null(th_read(f->path, &len)); /* removed */
+	assert_int_equal(kt_segment_writer_open(f->path, "t", 0, 0, NULL, &w, &d), KT_OK);
+	assert_int_equal(kt_segment_writer_finish(w, NULL, &d), KT_ERR_STATE);
+	kt_segment_writer_close(w);
+	assert_int_equal(kt_segment_writer_open(f->path, "", 0, 0, NULL, &w, &d), KT_ERR_INVALID);
+	struct kt_segment_writer_opts o = {99, 0, 1};
+	assert_int_equal(kt_segment_writer_open(f->path, "t", 0, 0, &o, &w, &d), KT_ERR_INVALID);
+}
+
+/* A record larger than the block target becomes a block of its own, and a
+ * reader with a lower limit refuses the block instead of allocating it. */
+static void test_large_record_and_limit(void **state)
+{
+	struct fixture *f = *state;
+	size_t big = 3 * 1024 * 1024;
+	uint8_t *val = malloc(big);
+	for (size_t i = 0; i < big; i++)
+		val[i] = (uint8_t)(i * 2654435761u >> 24);
+	struct kt_segment_writer *w;
+	struct kt_diag d;
+	struct kt_segment_writer_opts o = {1, 64 * 1024, 1};
+	assert_int_equal(kt_segment_writer_open(f->path, "big", 0, 0, &o, &w, &d), KT_OK);
+	struct kt_record small = {.offset = 0,
+				  .timestamp = 1,
+				  .ts_type = KT_TS_CREATE,
+				  .key_null = 1,
+				  .value = (const uint8_t *)"x",
+				  .value_len = 1};
+	struct kt_record r = {
+		.offset = 1, .timestamp = 2, .ts_type = KT_TS_CREATE, .key_null = 1, .value = val, .value_len = big};
+	assert_int_equal(kt_segment_writer_add(w, &small, &d), KT_OK);
+	assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_OK);
+	small.offset = 2;
+	assert_int_equal(kt_segment_writer_add(w, &small, &d), KT_OK);
+	struct kt_segment_summary sum;
+	assert_int_equal(kt_segment_writer_finish(w, &sum, &d), KT_OK);
+	kt_segment_writer_close(w);
+	assert_int_equal(sum.block_count, 3);
+
+	struct kt_segment_reader *rd;
+	assert_int_equal(kt_segment_reader_open(f->path, NULL, &rd, &d), KT_OK);
+	const struct kt_record *rec;
+	assert_int_equal(kt_segment_reader_next(rd, &rec, &d), KT_OK);
+	assert_int_equal(kt_segment_reader_next(rd, &rec, &d), KT_OK);
+	assert_true(rec->value_len == big && memcmp(rec->value, val, big) == 0);
+	kt_segment_reader_close(rd);
+
+	struct kt_segment_reader_opts lim = {1024 * 1024};
+	assert_int_equal(kt_segment_reader_open(f->path, &lim, &rd, &d), KT_OK);
+	assert_int_equal(kt_segment_reader_next(rd, &rec, &d), KT_OK);
+	assert_int_equal(kt_segment_reader_next(rd, &rec, &d), KT_ERR_LIMIT);
+	assert_int_equal(kt_segment_reader_next(rd, &rec, &d), KT_OK);
+	assert_true(rec && rec->offset == 2);
+	kt_segment_reader_close(rd);
+	free(val);
+}
+
+/* The segment is a valid zstd stream: `zstd -t` accepts it. */
+static void test_zstd_cli_accepts(void **state)
+{
+	struct fixture *f = *state;
+	write_records(f->path, 1000, 4096, NULL);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "zstd -q -t '%s'", f->path);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seek_offset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seek_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_everywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flip_each_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_record_and_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zstd_cli_accepts, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
+}

@@ -1,0 +1,241 @@
+/* The golden vectors in format/vectors/ both ways: every file decodes to
+ * exactly the records of its .jsonl, the writer reproduces the good files
+ * byte for byte from vector_defs.c, and each damaged file fails with the
+ * named error while the rest of it stays readable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include <cmocka.h>
+
+#include "kt_buf.h"
+#include "kt_record_json.h"
+#include "kt_segment_reader.h"
+#include "kt_segment_writer.h"
+#include "test_helpers.h"
+#include "vector_defs.h"
+
+#ifndef KT_VECTORS_DIR
+#error "KT_VECTORS_DIR must name format/vectors"
+#endif
+
+static char *vec_path(const char *name, const char *ext)
+{
+	static char buf[4096];
+	snprintf(buf, sizeof(buf), "%s/%s%s", KT_VECTORS_DIR, name, ext);
+	return buf;
+}
+
+struct decoded {
+	struct kt_buf json;
+	int errors;
+	enum kt_err first_err;
+	int64_t first_err_block;
+	enum kt_err footer_err;
+	unsigned minor;
+};
+
+/* Decodes a whole vector into JSON lines, counting block errors. */
+static enum kt_err decode(const char *name, struct decoded *out)
+{
+	memset(out, 0, sizeof(*out));
+	kt_buf_init(&out->json, 1 << 24);
+	struct kt_segment_reader *r;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = kt_segment_reader_open(vec_path(name, ".kts"), NULL, &r, &d);
+	if (err)
+		return err;
+	const struct kt_segment_info *info = kt_segment_reader_info(r);
+	out->footer_err = info->footer_err;
+	out->minor = info->version_minor;
+	for (;;) {
+		const struct kt_record *rec;
+		kt_diag_clear(&d);
+		err = kt_segment_reader_next(r, &rec, &d);
+		if (err) {
+			if (!out->errors++) {
+				out->first_err = err;
+				out->first_err_block = d.block;
+			}
+			continue;
+		}
+		if (!rec)
+			break;
+		assert_int_equal(kt_record_json(&out->json, info->topic, info->partition, rec), KT_OK);
+	}
+	kt_segment_reader_close(r);
+	return KT_OK;
+}
+
+static void assert_json_matches(const char *name, const struct decoded *dec)
+{
+	size_t len;
+	uint8_t *want = th_read(vec_path(name, ".jsonl"), &len);
+	assert_non_null(want);
+	if (dec->json.len != len || memcmp(dec->json.data, want, len) != 0) {
+		fprintf(stderr, "%s: decoded records differ from %s.jsonl\n", name, name);
+		fail();
+	}
+	free(want);
+}
+
+/* Good vectors decode to exactly their .jsonl records, with a valid footer. */
+static void test_good_vectors_decode(void **state)
+{
+	(void)state;
+	for (const struct vector_def *def = vector_defs(); def->name; def++) {
+		struct decoded dec;
+		assert_int_equal(decode(def->name, &dec), KT_OK);
+		assert_int_equal(dec.errors, 0);
+		assert_int_equal(dec.footer_err, KT_OK);
+		assert_json_matches(def->name, &dec);
+		kt_buf_free(&dec.json);
+	}
+}
+
+/* The writer reproduces each good vector byte for byte from its records.
+ * Compressed bytes may legitimately differ under another libzstd version,
+ * so the check needs the version the vectors were made with. */
+static void test_good_vectors_reencode(void **state)
+{
+	(void)state;
+	size_t vlen;
+	uint8_t *ver = th_read(vec_path("ZSTD_VERSION", ""), &vlen);
+	assert_non_null(ver);
+	unsigned made_with = (unsigned)strtoul((char *)ver, NULL, 10);
+	free(ver);
+	if (made_with != ZSTD_versionNumber()) {
+		fprintf(stderr, "vectors made with libzstd %u, this is %u: byte identity not checkable\n", made_with,
+			ZSTD_versionNumber());
+		skip();
+	}
+	char *dir = th_mkdtemp();
+	for (const struct vector_def *def = vector_defs(); def->name; def++) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/%s.kts", dir, def->name);
+		struct kt_segment_writer_opts opts = {def->zstd_level, def->block_bytes, 1};
+		struct kt_segment_writer *w;
+		struct kt_diag d;
+		assert_int_equal(
+			kt_segment_writer_open(path, def->topic, def->partition, def->generation, &opts, &w, &d),
+			KT_OK);
+		for (size_t i = 0; i < def->record_count; i++)
+			assert_int_equal(kt_segment_writer_add(w, &def->records[i], &d), KT_OK);
+		assert_int_equal(kt_segment_writer_finish(w, NULL, &d), KT_OK);
+		kt_segment_writer_close(w);
+		size_t a_len, b_len;
+		uint8_t *a = th_read(path, &a_len);
+		uint8_t *b = th_read(vec_path(def->name, ".kts"), &b_len);
+		assert_non_null(b);
+		if (a_len != b_len || memcmp(a, b, a_len) != 0) {
+			fprintf(stderr, "%s: written bytes differ from the golden file\n", def->name);
+			fail();
+		}
+		free(a);
+		free(b);
+	}
+	th_rmrf(dir);
+	free(dir);
+}
+
+/* A file cut short is read up to its last complete block, without errors
+ * from the blocks it still has, and is reported as truncated. */
+static void test_truncated(void **state)
+{
+	(void)state;
+	struct decoded dec;
+	assert_int_equal(decode("truncated", &dec), KT_OK);
+	assert_int_equal(dec.footer_err, KT_ERR_TRUNCATED);
+	assert_int_equal(dec.errors, 0);
+	assert_json_matches("truncated", &dec);
+	kt_buf_free(&dec.json);
+}
+
+/* A damaged data block is a checksum error naming block 1; all others read. */
+static void test_damaged_block(void **state)
+{
+	(void)state;
+	struct decoded dec;
+	assert_int_equal(decode("damaged-block", &dec), KT_OK);
+	assert_int_equal(dec.footer_err, KT_OK);
+	assert_int_equal(dec.errors, 1);
+	assert_int_equal(dec.first_err, KT_ERR_CHECKSUM);
+	assert_int_equal(dec.first_err_block, 1);
+	assert_json_matches("damaged-block", &dec);
+	kt_buf_free(&dec.json);
+}
+
+/* A damaged block header is a checksum error naming block 2. */
+static void test_damaged_block_header(void **state)
+{
+	(void)state;
+	struct decoded dec;
+	assert_int_equal(decode("damaged-block-header", &dec), KT_OK);
+	assert_int_equal(dec.errors, 1);
+	assert_int_equal(dec.first_err, KT_ERR_CHECKSUM);
+	assert_int_equal(dec.first_err_block, 2);
+	assert_json_matches("damaged-block-header", &dec);
+	kt_buf_free(&dec.json);
+}
+
+/* A damaged footer is reported, and every block is still found by scanning. */
+static void test_damaged_footer(void **state)
+{
+	(void)state;
+	struct decoded dec;
+	assert_int_equal(decode("damaged-footer", &dec), KT_OK);
+	assert_int_equal(dec.footer_err, KT_ERR_CHECKSUM);
+	assert_int_equal(dec.errors, 0);
+	assert_json_matches("damaged-footer", &dec);
+	kt_buf_free(&dec.json);
+}
+
+/* A newer minor version with unknown fields and an unknown skippable frame
+ * reads as the same records; a newer major version is refused. */
+static void test_versions(void **state)
+{
+	(void)state;
+	struct decoded dec;
+	assert_int_equal(decode("future-minor", &dec), KT_OK);
+	assert_int_equal(dec.minor, 9);
+	assert_int_equal(dec.errors, 0);
+	assert_int_equal(dec.footer_err, KT_OK);
+	assert_json_matches("future-minor", &dec);
+	kt_buf_free(&dec.json);
+	assert_int_equal(decode("future-major", &dec), KT_ERR_VERSION);
+	kt_buf_free(&dec.json);
+	assert_int_equal(decode("not-a-segment", &dec), KT_ERR_FORMAT);
+	kt_buf_free(&dec.json);
+}
+
+/* Standard tools read the files: zstd -t accepts every good vector. */
+static void test_zstd_accepts_vectors(void **state)
+{
+	(void)state;
+	for (const struct vector_def *def = vector_defs(); def->name; def++) {
+		char cmd[4200];
+		snprintf(cmd, sizeof(cmd), "zstd -q -t '%s'", vec_path(def->name, ".kts"));
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_vectors_decode),
+		cmocka_unit_test(test_good_vectors_reencode),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_damaged_block),
+		cmocka_unit_test(test_damaged_block_header),
+		cmocka_unit_test(test_damaged_footer),
+		cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_zstd_accepts_vectors),
+	};
+	return cmocka_run_group_tests_name("vectors", tests, NULL, NULL);
+}
