@@ -1,0 +1,716 @@
+#include "kt_archive.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kt_buf.h"
+#include "kt_crc32c.h"
+#include "kt_cursor.h"
+#include "kt_fileio.h"
+#include "kt_parse.h"
+#include "kt_segment_reader.h"
+
+#define PATH_BUF    4096
+#define MARKER_FILE "ktape-archive"
+#define META_MAX    (64u << 20)
+
+int (*kt_archive_crash_hook)(enum kt_archive_step step);
+
+struct kt_archive {
+	char *dir;
+	int lock_fd;
+	struct kt_catalog *cat;
+	unsigned tmp_seq;
+};
+
+struct kt_archive_segment {
+	struct kt_segment_writer *w;
+	char tmp_path[PATH_BUF];
+	char *topic;
+	uint32_t generation;
+	int32_t partition;
+	uint64_t records;
+};
+
+const char *kt_archive_path(const struct kt_archive *a, const char *rel, char *buf, size_t bufsize)
+{
+	snprintf(buf, bufsize, "%s/%s", a->dir, rel);
+	return buf;
+}
+
+const char *kt_archive_dir(const struct kt_archive *a)
+{
+	return a->dir;
+}
+
+struct kt_catalog *kt_archive_catalog(struct kt_archive *a)
+{
+	return a->cat;
+}
+
+void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first, int64_t last,
+				char *buf, size_t bufsize)
+{
+	/* zero-padded offsets: names sort in offset order */
+	snprintf(buf, bufsize, "segments/%s/g%" PRIu32 "/p%" PRId32 "/%020" PRId64 "-%020" PRId64 ".kts", topic,
+		 generation, partition, first, last);
+}
+
+static enum kt_err take_lock(struct kt_archive *a, struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	kt_archive_path(a, "lock", path, sizeof(path));
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return kt_diag_fail(diag, KT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		enum kt_err err;
+		if (errno == EWOULDBLOCK) {
+			char holder[256] = "";
+			ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+			holder[n > 0 ? n : 0] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
+			err = kt_diag_fail(diag, KT_ERR_LOCKED, "archive %s is in use by another ktape process (%s)",
+					   a->dir, holder[0] ? holder : "unknown");
+		} else {
+			err = kt_diag_fail(diag, KT_ERR_IO, "cannot lock %s: %s", path, strerror(errno));
+		}
+		close(fd);
+		return err;
+	}
+	/* who holds it, for the message a second process prints */
+	char info[128];
+	char when[KT_TIME_STR_MAX];
+	int n = snprintf(info, sizeof(info), "pid %d since %s\n", (int)getpid(), kt_format_time(kt_now_ms(), when));
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, info, (size_t)n, 0) < 0) {
+		/* the lock is held either way; the text is only informative */
+	}
+	a->lock_fd = fd;
+	return KT_OK;
+}
+
+static enum kt_err write_marker(struct kt_archive *a, struct kt_diag *diag)
+{
+	uint8_t rnd[16];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return kt_diag_fail(diag, KT_ERR_IO, "cannot get random bytes for the archive id");
+	char id[33];
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+	char text[256];
+	int n = snprintf(text, sizeof(text), "ktape archive\nformat_version=%d\narchive_id=%s\n",
+			 KT_ARCHIVE_FORMAT_VERSION, id);
+	char path[PATH_BUF];
+	enum kt_err err =
+		kt_write_file_atomic(kt_archive_path(a, MARKER_FILE, path, sizeof(path)), text, (size_t)n, diag);
+	if (!err)
+		err = kt_catalog_set_meta(a->cat, "archive_id", id, diag);
+	return err;
+}
+
+/* Reads the marker: KT_ERR_NOT_FOUND if this is not an archive. */
+static enum kt_err check_marker(const char *dir, int *out_version, struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	snprintf(path, sizeof(path), "%s/%s", dir, MARKER_FILE);
+	uint8_t *data;
+	size_t len;
+	enum kt_err err = kt_read_file(path, 4096, &data, &len, NULL);
+	if (err == KT_ERR_NOT_FOUND)
+		return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "%s is not a ktape archive (no %s file)", dir, MARKER_FILE);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot read %s", path);
+	int version = 0;
+	char *text = calloc(1, len + 1);
+	memcpy(text, data, len);
+	free(data);
+	char *v = strstr(text, "format_version=");
+	if (strncmp(text, "ktape archive\n", 14) != 0 || !v) {
+		free(text);
+		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s is damaged", path);
+	}
+	version = atoi(v + 15);
+	free(text);
+	if (version > KT_ARCHIVE_FORMAT_VERSION)
+		return kt_diag_fail(diag, KT_ERR_VERSION,
+				    "archive %s has format version %d; this ktape reads up to %d (upgrade ktape)", dir,
+				    version, KT_ARCHIVE_FORMAT_VERSION);
+	*out_version = version;
+	return KT_OK;
+}
+
+static enum kt_err clear_tmp(struct kt_archive *a, int *removed, struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	kt_archive_path(a, "tmp", path, sizeof(path));
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? KT_OK
+				       : kt_diag_fail(diag, KT_ERR_IO, "cannot list %s: %s", path, strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char f[PATH_BUF + 256];
+		snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
+		if (unlink(f) == 0)
+			(*removed)++;
+	}
+	closedir(d);
+	return KT_OK;
+}
+
+/* Calls fn for each *.kts file under segments/ with its relative path, in
+ * name order (so partitions are visited in offset order). */
+typedef enum kt_err (*seg_file_fn)(struct kt_archive *a, const char *rel, void *ctx, struct kt_diag *diag);
+
+static int name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static enum kt_err walk_dir(struct kt_archive *a, const char *rel, seg_file_fn fn, void *ctx, struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	kt_archive_path(a, rel, path, sizeof(path));
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? KT_OK
+				       : kt_diag_fail(diag, KT_ERR_IO, "cannot list %s: %s", path, strerror(errno));
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **nn = realloc(names, cap * sizeof(*nn));
+			if (!nn)
+				break;
+			names = nn;
+		}
+		names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; i < n; i++) {
+		char child[PATH_BUF];
+		snprintf(child, sizeof(child), "%s/%s", rel, names[i]);
+		if (!err) {
+			char full[PATH_BUF];
+			struct stat st;
+			if (stat(kt_archive_path(a, child, full, sizeof(full)), &st) == 0 && S_ISDIR(st.st_mode))
+				err = walk_dir(a, child, fn, ctx, diag);
+			else if (strlen(names[i]) > 4 && !strcmp(names[i] + strlen(names[i]) - 4, ".kts"))
+				err = fn(a, child, ctx, diag);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return err;
+}
+
+/* Indexes one segment file from its footer. Returns KT_ERR_FORMAT (and
+ * leaves the catalog alone) when the file has no valid footer. */
+static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int64_t run_id, struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	struct kt_segment_reader *r;
+	enum kt_err err = kt_segment_reader_open(kt_archive_path(a, rel, path, sizeof(path)), NULL, &r, diag);
+	if (err)
+		return err;
+	const struct kt_segment_info *info = kt_segment_reader_info(r);
+	if (info->footer_err != KT_OK) {
+		kt_segment_reader_close(r);
+		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s has no valid footer", rel);
+	}
+	uint32_t n = kt_segment_reader_block_count(r);
+	struct kt_block_info *blocks = malloc((n ? n : 1) * sizeof(*blocks));
+	if (!blocks) {
+		kt_segment_reader_close(r);
+		return KT_ERR_NOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		blocks[i] = *kt_segment_reader_block(r, i);
+	struct kt_catalog_segment seg = {0, rel, info->topic, info->generation, info->partition, info->summary, run_id};
+	err = kt_catalog_add_segment(a->cat, &seg, blocks, n, NULL, diag);
+	if (!err)
+		err = kt_catalog_add_generation(a->cat, info->topic, info->generation, 0, "found in segment files",
+						diag);
+	free(blocks);
+	kt_segment_reader_close(r);
+	return err;
+}
+
+static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx, struct kt_diag *diag)
+{
+	struct kt_archive_recovery *rec = ctx;
+	int found;
+	enum kt_err err = kt_catalog_has_segment(a->cat, rel, &found, diag);
+	if (err || found)
+		return err;
+	struct kt_diag d2;
+	kt_diag_clear(&d2);
+	err = kt_catalog_begin(a->cat, diag);
+	if (err)
+		return err;
+	err = index_segment_file(a, rel, 0, &d2);
+	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG) {
+		kt_catalog_rollback(a->cat);
+		*diag = d2;
+		return err;
+	}
+	if (err) {
+		kt_catalog_rollback(a->cat);
+		rec->unusable_files++;
+		return KT_OK;
+	}
+	err = kt_catalog_commit(a->cat, diag);
+	if (!err)
+		rec->segments_recovered++;
+	return err;
+}
+
+static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec, struct kt_diag *diag)
+{
+	enum kt_err err = clear_tmp(a, &rec->temp_files_removed, diag);
+	if (err)
+		return err;
+	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), &rec->runs_crashed, diag);
+	if (err)
+		return err;
+	return walk_dir(a, "segments", recover_one, rec, diag);
+}
+
+enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct kt_archive **out,
+			    struct kt_archive_recovery *out_recovery, struct kt_diag *diag)
+{
+	*out = NULL;
+	struct kt_archive_recovery rec = {0};
+	struct kt_archive *a = calloc(1, sizeof(*a));
+	if (!a)
+		return KT_ERR_NOMEM;
+	a->lock_fd = -1;
+	a->dir = strdup(dir);
+	if (!a->dir) {
+		free(a);
+		return KT_ERR_NOMEM;
+	}
+	/* trailing slashes make ugly paths in messages */
+	for (size_t n = strlen(a->dir); n > 1 && a->dir[n - 1] == '/'; n--)
+		a->dir[n - 1] = '\0';
+	int version = 0;
+	enum kt_err err = check_marker(a->dir, &version, diag);
+	int creating = 0;
+	if (err == KT_ERR_NOT_FOUND && mode == KT_ARCHIVE_CREATE) {
+		struct stat st;
+		if (stat(a->dir, &st) == 0) {
+			/* refuse to scatter an archive into a directory of other files */
+			DIR *d = opendir(a->dir);
+			struct dirent *e;
+			int other = 0;
+			while (d && (e = readdir(d)))
+				if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+					other = 1;
+			if (d)
+				closedir(d);
+			if (other) {
+				err = kt_diag_fail(diag, KT_ERR_EXISTS,
+						   "%s exists, is not empty and is not a ktape archive", a->dir);
+				goto fail;
+			}
+		}
+		err = kt_mkdirs(a->dir, diag);
+		creating = 1;
+	}
+	if (err)
+		goto fail;
+	char path[PATH_BUF];
+	if (mode != KT_ARCHIVE_READ) {
+		err = take_lock(a, diag);
+		if (err)
+			goto fail;
+	}
+	err = kt_catalog_open(kt_archive_path(a, "catalog.db", path, sizeof(path)),
+			      mode == KT_ARCHIVE_READ ? KT_CATALOG_READ
+			      : creating	      ? KT_CATALOG_CREATE
+						      : KT_CATALOG_WRITE,
+			      &a->cat, diag);
+	if (err) {
+		if (err == KT_ERR_NOT_FOUND)
+			err = kt_diag_fail(diag, KT_ERR_CATALOG,
+					   "%s has no catalog.db; 'ktape reindex -a %s' rebuilds it", a->dir, a->dir);
+		goto fail;
+	}
+	if (creating) {
+		char num[16];
+		snprintf(num, sizeof(num), "%d", KT_ARCHIVE_FORMAT_VERSION);
+		err = kt_catalog_set_meta(a->cat, "format_version", num, diag);
+		err = err ? err : kt_mkdirs(kt_archive_path(a, "segments", path, sizeof(path)), diag);
+		err = err ? err : kt_mkdirs(kt_archive_path(a, "meta", path, sizeof(path)), diag);
+		err = err ? err : kt_mkdirs(kt_archive_path(a, "tmp", path, sizeof(path)), diag);
+		/* the marker comes last: a directory without it is not an
+		 * archive yet, and the next CREATE starts over */
+		err = err ? err : write_marker(a, diag);
+		if (err)
+			goto fail;
+	}
+	if (mode != KT_ARCHIVE_READ) {
+		err = kt_mkdirs(kt_archive_path(a, "tmp", path, sizeof(path)), diag);
+		err = err ? err : recover(a, &rec, diag);
+		if (err)
+			goto fail;
+	}
+	if (out_recovery)
+		*out_recovery = rec;
+	*out = a;
+	return KT_OK;
+fail:
+	kt_archive_close(a);
+	return err;
+}
+
+void kt_archive_close(struct kt_archive *a)
+{
+	if (!a)
+		return;
+	kt_catalog_close(a->cat);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd); /* releases the flock */
+	free(a->dir);
+	free(a);
+}
+
+enum kt_err kt_archive_segment_begin(struct kt_archive *a, const char *topic, uint32_t generation, int32_t partition,
+				     const struct kt_segment_writer_opts *opts, struct kt_archive_segment **out,
+				     struct kt_diag *diag)
+{
+	*out = NULL;
+	if (a->lock_fd < 0)
+		return kt_diag_fail(diag, KT_ERR_STATE, "archive is open read-only");
+	struct kt_archive_segment *s = calloc(1, sizeof(*s));
+	if (!s)
+		return KT_ERR_NOMEM;
+	s->topic = strdup(topic);
+	s->generation = generation;
+	s->partition = partition;
+	snprintf(s->tmp_path, sizeof(s->tmp_path), "%s/tmp/%d-%u-%s-%" PRId32 ".kts", a->dir, (int)getpid(),
+		 a->tmp_seq++, topic, partition);
+	enum kt_err err = s->topic
+				  ? kt_segment_writer_open(s->tmp_path, topic, partition, generation, opts, &s->w, diag)
+				  : KT_ERR_NOMEM;
+	if (err) {
+		free(s->topic);
+		free(s);
+		return err;
+	}
+	*out = s;
+	return KT_OK;
+}
+
+enum kt_err kt_archive_segment_add(struct kt_archive_segment *s, const struct kt_record *rec, struct kt_diag *diag)
+{
+	enum kt_err err = kt_segment_writer_add(s->w, rec, diag);
+	if (!err)
+		s->records++;
+	return err;
+}
+
+uint64_t kt_archive_segment_records(const struct kt_archive_segment *s)
+{
+	return s->records;
+}
+
+uint64_t kt_archive_segment_raw_bytes(const struct kt_archive_segment *s)
+{
+	return kt_segment_writer_raw_bytes(s->w);
+}
+
+void kt_archive_segment_abort(struct kt_archive_segment *s)
+{
+	if (!s)
+		return;
+	kt_segment_writer_close(s->w); /* removes the unfinished temp file */
+	free(s->topic);
+	free(s);
+}
+
+/* A simulated crash: stop here, leaving files as they are. */
+static int crashed_at(enum kt_archive_step step)
+{
+	return kt_archive_crash_hook && kt_archive_crash_hook(step);
+}
+
+enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_segment *s, int64_t run_id,
+				      const struct kt_catalog_prun *prun, struct kt_segment_summary *out_summary,
+				      struct kt_diag *diag)
+{
+	struct kt_segment_summary sum;
+	enum kt_err err = kt_segment_writer_finish(s->w, &sum, diag);
+	if (err) {
+		kt_archive_segment_abort(s);
+		return err;
+	}
+	uint32_t nblocks;
+	const struct kt_block_info *blocks = kt_segment_writer_blocks(s->w, &nblocks);
+	char rel[PATH_BUF], final[PATH_BUF];
+	kt_archive_segment_relpath(s->topic, s->generation, s->partition, sum.first_offset, sum.last_offset, rel,
+				   sizeof(rel));
+	kt_archive_path(a, rel, final, sizeof(final));
+	if (crashed_at(KT_STEP_FINISHED)) {
+		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after writing");
+		goto out;
+	}
+	char *slash = strrchr(final, '/');
+	*slash = '\0';
+	err = kt_mkdirs(final, diag);
+	*slash = '/';
+	if (!err)
+		err = kt_rename_durable(s->tmp_path, final, diag);
+	if (err)
+		goto out;
+	if (crashed_at(KT_STEP_RENAMED)) {
+		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after rename");
+		goto out;
+	}
+	err = kt_catalog_begin(a->cat, diag);
+	if (err)
+		goto out;
+	struct kt_catalog_segment seg = {0, rel, s->topic, s->generation, s->partition, sum, run_id};
+	err = kt_catalog_add_segment(a->cat, &seg, blocks, nblocks, NULL, diag);
+	if (!err && prun)
+		err = kt_catalog_put_prun(a->cat, prun, diag);
+	if (!err)
+		err = kt_catalog_commit(a->cat, diag);
+	else
+		kt_catalog_rollback(a->cat);
+	/* A failed catalog write leaves a complete, renamed segment behind:
+	 * the next writer open indexes it, exactly as after a crash. */
+	if (!err && crashed_at(KT_STEP_COMMITTED))
+		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after commit");
+	if (!err && out_summary)
+		*out_summary = sum;
+out:
+	/* the writer is finished, so closing it removes nothing */
+	kt_segment_writer_close(s->w);
+	free(s->topic);
+	free(s);
+	return err;
+}
+
+/* ---- metadata files ---- */
+
+enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, const char *kind, struct kt_diag *diag)
+{
+	struct kt_buf b;
+	kt_buf_init(&b, META_MAX);
+	enum kt_err err = kt_buf_append_u32le(&b, KT_SEG_SKIPPABLE_MAGIC);
+	err = err ? err : kt_buf_append_u32le(&b, 0); /* size, patched below */
+	err = err ? err : kt_buf_append(&b, "KTMD", 4);
+	err = err ? err : kt_buf_append_u8(&b, 1); /* major */
+	err = err ? err : kt_buf_append_u8(&b, 0); /* minor */
+	err = err ? err : kt_buf_append_u16le(&b, 0);
+	err = err ? err : kt_buf_append_u64le(&b, (uint64_t)run_id);
+	err = err ? err : kt_catalog_export_run(a->cat, run_id, &b, diag);
+	if (!err) {
+		uint32_t crc = kt_crc32c(0, b.data + 8, b.len - 8);
+		err = kt_buf_append_u32le(&b, crc);
+	}
+	if (err) {
+		kt_buf_free(&b);
+		return err == KT_ERR_CATALOG
+			       ? err
+			       : kt_diag_fail(diag, err, "cannot build metadata of run %lld", (long long)run_id);
+	}
+	kt_put_u32le(b.data + 4, (uint32_t)(b.len - 8));
+	char rel[128], path[PATH_BUF];
+	snprintf(rel, sizeof(rel), "meta/%010" PRId64 "-%s.ktm", run_id, kind);
+	err = kt_write_file_atomic(kt_archive_path(a, rel, path, sizeof(path)), b.data, b.len, diag);
+	kt_buf_free(&b);
+	return err;
+}
+
+static enum kt_err import_meta_file(struct kt_archive *a, const char *path, struct kt_diag *diag)
+{
+	uint8_t *data;
+	size_t len;
+	enum kt_err err = kt_read_file(path, META_MAX, &data, &len, diag);
+	if (err)
+		return err;
+	if (len < 8 + 20 + 4 || kt_get_u32le(data) != KT_SEG_SKIPPABLE_MAGIC || kt_get_u32le(data + 4) != len - 8 ||
+	    memcmp(data + 8, "KTMD", 4) != 0) {
+		free(data);
+		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s is not a ktape metadata file", path);
+	}
+	if (kt_crc32c(0, data + 8, len - 12) != kt_get_u32le(data + len - 4)) {
+		free(data);
+		return kt_diag_fail(diag, KT_ERR_CHECKSUM, "%s: checksum mismatch", path);
+	}
+	if (data[12] != 1) {
+		free(data);
+		return kt_diag_fail(diag, KT_ERR_VERSION, "%s: metadata version %u is not supported", path, data[12]);
+	}
+	err = kt_catalog_import_rows(a->cat, data + 24, len - 24 - 4, diag);
+	free(data);
+	if (err)
+		kt_diag_prefix(diag, "%s", path);
+	return err;
+}
+
+struct reindex_ctx {
+	int segments;
+	int unusable;
+};
+
+static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx, struct kt_diag *diag)
+{
+	struct reindex_ctx *rc = ctx;
+	struct kt_diag d2;
+	kt_diag_clear(&d2);
+	enum kt_err err = index_segment_file(a, rel, 0, &d2);
+	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG) {
+		*diag = d2;
+		return err;
+	}
+	if (err) {
+		fprintf(stderr, "ktape reindex: skipping %s: %s\n", rel, d2.msg);
+		rc->unusable++;
+		return KT_OK;
+	}
+	rc->segments++;
+	return KT_OK;
+}
+
+enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, struct kt_diag *diag)
+{
+	*out_segments = 0;
+	*out_runs = 0;
+	int version;
+	enum kt_err err = check_marker(dir, &version, diag);
+	if (err)
+		return err;
+	struct kt_archive *a = calloc(1, sizeof(*a));
+	if (!a)
+		return KT_ERR_NOMEM;
+	a->lock_fd = -1;
+	a->dir = strdup(dir);
+	char path[PATH_BUF], newpath[PATH_BUF];
+	err = take_lock(a, diag);
+	if (err)
+		goto out;
+	int removed = 0;
+	err = clear_tmp(a, &removed, diag);
+	if (err)
+		goto out;
+	kt_archive_path(a, "tmp/catalog.db.reindex", newpath, sizeof(newpath));
+	unlink(newpath);
+	err = kt_catalog_open(newpath, KT_CATALOG_CREATE, &a->cat, diag);
+	if (err)
+		goto out;
+	err = kt_catalog_begin(a->cat, diag);
+	if (err)
+		goto out;
+	/* runs first, so that segments can refer to them */
+	kt_archive_path(a, "meta", path, sizeof(path));
+	DIR *d = opendir(path);
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && !strcmp(e->d_name + l - 4, ".ktm")) {
+			char **nn = realloc(names, (n + 1) * sizeof(*nn));
+			if (!nn)
+				break;
+			names = nn;
+			names[n++] = strdup(e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		char f[PATH_BUF + 256];
+		snprintf(f, sizeof(f), "%s/%s", path, names[i]);
+		struct kt_diag d2;
+		kt_diag_clear(&d2);
+		enum kt_err e2 = import_meta_file(a, f, &d2);
+		if (e2 == KT_ERR_CATALOG || e2 == KT_ERR_NOMEM) {
+			err = e2;
+			*diag = d2;
+		} else if (e2) {
+			fprintf(stderr, "ktape reindex: skipping %s: %s\n", names[i], d2.msg);
+		} else {
+			(*out_runs)++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (err)
+		goto out;
+	/* a run the metadata says was running died with its process */
+	int crashed;
+	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), &crashed, diag);
+	struct reindex_ctx rc = {0, 0};
+	if (!err)
+		err = walk_dir(a, "segments", reindex_one, &rc, diag);
+	if (err)
+		goto out;
+	/* the marker's id is the archive's identity */
+	kt_archive_path(a, MARKER_FILE, path, sizeof(path));
+	uint8_t *marker;
+	size_t mlen;
+	if (kt_read_file(path, 4096, &marker, &mlen, NULL) == KT_OK) {
+		char *text = calloc(1, mlen + 1);
+		memcpy(text, marker, mlen);
+		char *id = strstr(text, "archive_id=");
+		if (id) {
+			id += 11;
+			id[strcspn(id, "\n")] = '\0';
+			err = kt_catalog_set_meta(a->cat, "archive_id", id, diag);
+		}
+		free(text);
+		free(marker);
+	}
+	char num[16];
+	snprintf(num, sizeof(num), "%d", KT_ARCHIVE_FORMAT_VERSION);
+	if (!err)
+		err = kt_catalog_set_meta(a->cat, "format_version", num, diag);
+	if (!err)
+		err = kt_catalog_commit(a->cat, diag);
+	if (err)
+		goto out;
+	kt_catalog_close(a->cat);
+	a->cat = NULL;
+	/* The old catalog's WAL belongs to the old file: it must not be
+	 * applied to the new one. */
+	char wal[PATH_BUF + 8];
+	snprintf(wal, sizeof(wal), "%s/catalog.db-wal", a->dir);
+	unlink(wal);
+	snprintf(wal, sizeof(wal), "%s/catalog.db-shm", a->dir);
+	unlink(wal);
+	err = kt_rename_durable(newpath, kt_archive_path(a, "catalog.db", path, sizeof(path)), diag);
+	*out_segments = rc.segments;
+out:
+	if (a->cat) {
+		kt_catalog_rollback(a->cat);
+		kt_catalog_close(a->cat);
+		a->cat = NULL;
+		unlink(newpath);
+	}
+	kt_archive_close(a);
+	return err;
+}

@@ -1,0 +1,96 @@
+/* kt_archive.h - an archive directory: its layout, the writer lock,
+ * recovery on open, the crash-safe segment commit protocol, per-run
+ * metadata files, and rebuilding the catalog from the files (reindex).
+ *
+ * Owns: struct kt_archive (the open catalog, the lock file descriptor) and
+ * struct kt_archive_segment (a segment being written under a temporary
+ * name).
+ *
+ * Layout (format/SPEC.md, "Archive directory"):
+ *   DIR/ktape-archive                      identity: format version, archive id
+ *   DIR/catalog.db                         the SQLite index (+ -wal, -shm)
+ *   DIR/lock                               flock()ed by the one writer
+ *   DIR/tmp/                               segments being written
+ *   DIR/segments/TOPIC/gGEN/pPART/FIRST-LAST.kts
+ *   DIR/meta/RUN-KIND.ktm                  catalog rows of each run
+ *
+ * Commit protocol: write under tmp/, fsync, rename into segments/, fsync the
+ * directory, and only then record the segment in the catalog (one
+ * transaction with the partition's progress). A crash at any point leaves
+ * either a temporary file (removed at the next writer open) or a complete
+ * segment the catalog does not know yet (indexed from its footer at the
+ * next writer open): the catalog never names a file that is not complete.
+ */
+#ifndef KT_ARCHIVE_H
+#define KT_ARCHIVE_H
+
+#include <stdint.h>
+
+#include "kt_catalog.h"
+#include "kt_error.h"
+#include "kt_record.h"
+#include "kt_segment_writer.h"
+
+#define KT_ARCHIVE_FORMAT_VERSION 1
+
+enum kt_archive_mode {
+	KT_ARCHIVE_READ,   /* no lock; the catalog read-only */
+	KT_ARCHIVE_WRITE,  /* takes the lock, recovers; the archive must exist */
+	KT_ARCHIVE_CREATE, /* as WRITE, and creates the archive if missing */
+};
+
+/* What opening for writing found and repaired. */
+struct kt_archive_recovery {
+	int temp_files_removed;
+	int segments_recovered; /* complete files the catalog did not know */
+	int runs_crashed;	/* runs left 'running' by a dead process */
+	int unusable_files;	/* segment files without a valid footer: left alone, verify reports them */
+};
+
+struct kt_archive;
+struct kt_archive_segment;
+
+enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct kt_archive **out,
+			    struct kt_archive_recovery *out_recovery, struct kt_diag *diag);
+void kt_archive_close(struct kt_archive *a);
+struct kt_catalog *kt_archive_catalog(struct kt_archive *a);
+const char *kt_archive_dir(const struct kt_archive *a);
+/* Absolute path of a path relative to the archive, into buf. */
+const char *kt_archive_path(const struct kt_archive *a, const char *rel, char *buf, size_t bufsize);
+
+/* Starts a segment under tmp/. */
+enum kt_err kt_archive_segment_begin(struct kt_archive *a, const char *topic, uint32_t generation, int32_t partition,
+				     const struct kt_segment_writer_opts *opts, struct kt_archive_segment **out,
+				     struct kt_diag *diag);
+enum kt_err kt_archive_segment_add(struct kt_archive_segment *s, const struct kt_record *rec, struct kt_diag *diag);
+uint64_t kt_archive_segment_records(const struct kt_archive_segment *s);
+uint64_t kt_archive_segment_raw_bytes(const struct kt_archive_segment *s);
+/* Finishes, fsyncs, renames and records the segment; with prun set, also
+ * records the partition's progress in the same transaction. Frees s. */
+enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_segment *s, int64_t run_id,
+				      const struct kt_catalog_prun *prun, struct kt_segment_summary *out_summary,
+				      struct kt_diag *diag);
+/* Drops an unfinished segment and its temporary file. NULL is a no-op. */
+void kt_archive_segment_abort(struct kt_archive_segment *s);
+
+/* Writes meta/RUN-KIND.ktm with the run's catalog rows (atomically). */
+enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, const char *kind, struct kt_diag *diag);
+
+/* Rebuilds catalog.db from the segment and metadata files alone. Takes the
+ * lock. *out_segments and *out_runs: how many were indexed. */
+enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, struct kt_diag *diag);
+
+/* Test hook: called at each step of the commit protocol; returning non-zero
+ * makes the commit stop right there, as a crash would. NULL in production. */
+enum kt_archive_step {
+	KT_STEP_FINISHED = 1, /* written and fsynced under tmp/ */
+	KT_STEP_RENAMED,      /* renamed into segments/, directory fsynced */
+	KT_STEP_COMMITTED,    /* catalog transaction committed */
+};
+extern int (*kt_archive_crash_hook)(enum kt_archive_step step);
+
+/* Segment file name relative to the archive for a partition range. */
+void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first, int64_t last,
+				char *buf, size_t bufsize);
+
+#endif

@@ -1,0 +1,985 @@
+#include "kt_catalog.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kt_cursor.h"
+#include "catalog_schema.h" /* kt_catalog_schema_sql, from format/catalog.sql */
+
+#define STMT_CACHE 64
+
+struct kt_catalog {
+	sqlite3 *db;
+	int readonly;
+	/* prepared statements, keyed by the address of their SQL text (every
+	 * query below is a string literal, so the address is stable) */
+	const char *stmt_sql[STMT_CACHE];
+	sqlite3_stmt *stmt[STMT_CACHE];
+	int stmt_count;
+};
+
+static enum kt_err db_fail(struct kt_catalog *cat, struct kt_diag *diag, const char *what)
+{
+	return kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: %s: %s", what, sqlite3_errmsg(cat->db));
+}
+
+static sqlite3_stmt *prepare(struct kt_catalog *cat, const char *sql, struct kt_diag *diag)
+{
+	for (int i = 0; i < cat->stmt_count; i++)
+		if (cat->stmt_sql[i] == sql) {
+			sqlite3_reset(cat->stmt[i]);
+			sqlite3_clear_bindings(cat->stmt[i]);
+			return cat->stmt[i];
+		}
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v3(cat->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		db_fail(cat, diag, "prepare");
+		return NULL;
+	}
+	if (cat->stmt_count < STMT_CACHE) {
+		cat->stmt_sql[cat->stmt_count] = sql;
+		cat->stmt[cat->stmt_count++] = st;
+	} else {
+		/* cannot happen with the fixed set of queries here; keep it
+		 * correct anyway by leaking nothing: finalize the oldest */
+		sqlite3_finalize(cat->stmt[0]);
+		memmove(cat->stmt_sql, cat->stmt_sql + 1, (STMT_CACHE - 1) * sizeof(cat->stmt_sql[0]));
+		memmove(cat->stmt, cat->stmt + 1, (STMT_CACHE - 1) * sizeof(cat->stmt[0]));
+		cat->stmt_sql[STMT_CACHE - 1] = sql;
+		cat->stmt[STMT_CACHE - 1] = st;
+	}
+	return st;
+}
+
+/* Binds arguments by a type string: 'i' int64_t, 'u' uint32_t, 'd' int32_t,
+ * 't' const char * (NULL binds SQL NULL), 'n' int64_t that binds NULL when
+ * negative. */
+static int bindv(sqlite3_stmt *st, const char *types, va_list ap)
+{
+	for (int i = 0; types[i]; i++) {
+		int rc;
+		switch (types[i]) {
+		case 'i': rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
+		case 'u': rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, uint32_t)); break;
+		case 'd': rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int32_t)); break;
+		case 'n': {
+			int64_t v = va_arg(ap, int64_t);
+			rc = v < 0 ? sqlite3_bind_null(st, i + 1) : sqlite3_bind_int64(st, i + 1, v);
+			break;
+		}
+		case 't': {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i + 1);
+			break;
+		}
+		default: return SQLITE_MISUSE;
+		}
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+/* Prepares and binds a query; the caller steps it with step(). */
+static sqlite3_stmt *query(struct kt_catalog *cat, struct kt_diag *diag, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = prepare(cat, sql, diag);
+	if (!st)
+		return NULL;
+	va_list ap;
+	va_start(ap, types);
+	int rc = bindv(st, types, ap);
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		db_fail(cat, diag, "bind");
+		return NULL;
+	}
+	return st;
+}
+
+/* 1 for a row, 0 when done, -1 on error (diag set). */
+static int step(struct kt_catalog *cat, sqlite3_stmt *st, struct kt_diag *diag)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	db_fail(cat, diag, "query");
+	sqlite3_reset(st);
+	return -1;
+}
+
+static enum kt_err exec(struct kt_catalog *cat, struct kt_diag *diag, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = prepare(cat, sql, diag);
+	if (!st)
+		return KT_ERR_CATALOG;
+	va_list ap;
+	va_start(ap, types);
+	int rc = bindv(st, types, ap);
+	va_end(ap);
+	if (rc != SQLITE_OK)
+		return db_fail(cat, diag, "bind");
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(cat, diag, "write");
+	return KT_OK;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static int64_t col_i64_or(sqlite3_stmt *st, int i, int64_t dflt)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(st, i);
+}
+
+static enum kt_err create_schema(struct kt_catalog *cat, struct kt_diag *diag)
+{
+	char *errmsg = NULL;
+	if (sqlite3_exec(cat->db, "BEGIN IMMEDIATE", NULL, NULL, &errmsg) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_exec(cat->db, kt_catalog_schema_sql, NULL, NULL, &errmsg) != SQLITE_OK)
+		goto fail;
+	char pragma[64];
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", KT_CATALOG_SCHEMA_VERSION);
+	if (sqlite3_exec(cat->db, pragma, NULL, NULL, &errmsg) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_exec(cat->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK)
+		goto fail;
+	return KT_OK;
+fail:;
+	enum kt_err err = kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: cannot create schema: %s",
+				       errmsg ? errmsg : sqlite3_errmsg(cat->db));
+	sqlite3_free(errmsg);
+	sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+static enum kt_err read_version(struct kt_catalog *cat, int *version, struct kt_diag *diag)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(cat->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return kt_diag_fail(diag, KT_ERR_CATALOG,
+				    "catalog.db is damaged or not a catalog (%s); 'ktape reindex' rebuilds it",
+				    sqlite3_errmsg(cat->db));
+	int rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return kt_diag_fail(diag, KT_ERR_CATALOG,
+				    "catalog.db is damaged or not a catalog (%s); 'ktape reindex' rebuilds it",
+				    sqlite3_errmsg(cat->db));
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct kt_catalog **out, struct kt_diag *diag)
+{
+	*out = NULL;
+	struct kt_catalog *cat = calloc(1, sizeof(*cat));
+	if (!cat)
+		return KT_ERR_NOMEM;
+	cat->readonly = mode == KT_CATALOG_READ;
+	int flags = cat->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	if (mode == KT_CATALOG_CREATE)
+		flags |= SQLITE_OPEN_CREATE;
+	flags |= SQLITE_OPEN_NOMUTEX;
+	enum kt_err err;
+	if (sqlite3_open_v2(path, &cat->db, flags, NULL) != SQLITE_OK) {
+		err = kt_diag_fail(diag, mode == KT_CATALOG_CREATE ? KT_ERR_CATALOG : KT_ERR_NOT_FOUND,
+				   "cannot open catalog %s: %s", path, cat->db ? sqlite3_errmsg(cat->db) : "no memory");
+		kt_catalog_close(cat);
+		return err;
+	}
+	sqlite3_extended_result_codes(cat->db, 1);
+	/* a reader waits for a writer's checkpoint rather than failing */
+	sqlite3_busy_timeout(cat->db, 10000);
+	int version;
+	err = read_version(cat, &version, diag);
+	if (err)
+		goto fail;
+	if (!cat->readonly) {
+		/* WAL: readers work while a dump writes. synchronous=FULL: a
+		 * committed transaction survives power loss, as the archive's
+		 * protocol assumes. */
+		char *errmsg = NULL;
+		if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &errmsg) !=
+		    SQLITE_OK) {
+			err = kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: cannot set WAL mode: %s", errmsg);
+			sqlite3_free(errmsg);
+			goto fail;
+		}
+	}
+	sqlite3_exec(cat->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+	if (version == 0 && mode == KT_CATALOG_CREATE) {
+		err = create_schema(cat, diag);
+		if (err)
+			goto fail;
+		version = KT_CATALOG_SCHEMA_VERSION;
+	}
+	if (version == 0) {
+		err = kt_diag_fail(diag, KT_ERR_CATALOG, "%s is not a ktape catalog; 'ktape reindex' rebuilds it",
+				   path);
+		goto fail;
+	}
+	if (version > KT_CATALOG_SCHEMA_VERSION) {
+		err = kt_diag_fail(diag, KT_ERR_VERSION,
+				   "catalog schema version %d is newer than this ktape supports (%d); upgrade ktape",
+				   version, KT_CATALOG_SCHEMA_VERSION);
+		goto fail;
+	}
+	*out = cat;
+	return KT_OK;
+fail:
+	kt_catalog_close(cat);
+	return err;
+}
+
+void kt_catalog_close(struct kt_catalog *cat)
+{
+	if (!cat)
+		return;
+	for (int i = 0; i < cat->stmt_count; i++)
+		sqlite3_finalize(cat->stmt[i]);
+	sqlite3_close(cat->db);
+	free(cat);
+}
+
+enum kt_err kt_catalog_begin(struct kt_catalog *cat, struct kt_diag *diag)
+{
+	/* IMMEDIATE takes the write lock now, so a transaction never fails
+	 * half way for lack of it */
+	if (sqlite3_exec(cat->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(cat, diag, "begin");
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_commit(struct kt_catalog *cat, struct kt_diag *diag)
+{
+	if (sqlite3_exec(cat->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		enum kt_err err = db_fail(cat, diag, "commit");
+		kt_catalog_rollback(cat);
+		return err;
+	}
+	return KT_OK;
+}
+
+void kt_catalog_rollback(struct kt_catalog *cat)
+{
+	if (!sqlite3_get_autocommit(cat->db))
+		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum kt_err kt_catalog_check(struct kt_catalog *cat, struct kt_diag *diag)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(cat->db, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(cat, diag, "quick_check");
+	enum kt_err err = KT_OK;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		err = db_fail(cat, diag, "quick_check");
+	else if (strcmp(col_text(st, 0), "ok") != 0)
+		err = kt_diag_fail(diag, KT_ERR_CATALOG, "catalog.db is damaged (%s); 'ktape reindex' rebuilds it",
+				   col_text(st, 0));
+	sqlite3_finalize(st);
+	return err;
+}
+
+enum kt_err kt_catalog_set_meta(struct kt_catalog *cat, const char *key, const char *value, struct kt_diag *diag)
+{
+	return exec(cat, diag, "INSERT OR REPLACE INTO archive(key, value) VALUES (?, ?)", "tt", key, value);
+}
+
+enum kt_err kt_catalog_get_meta(struct kt_catalog *cat, const char *key, char *buf, size_t bufsize,
+				struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag, "SELECT value FROM archive WHERE key = ?", "t", key);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	if (rc == 0)
+		return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "catalog has no '%s'", key);
+	snprintf(buf, bufsize, "%s", col_text(st, 0));
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
+/* ---- runs ---- */
+
+enum kt_err kt_catalog_run_begin(struct kt_catalog *cat, const struct kt_catalog_run *run, int64_t *out_run_id,
+				 struct kt_diag *diag)
+{
+	enum kt_err err = exec(cat, diag,
+			       "INSERT INTO runs(run_id, kind, started_ms, status, args, tool_version, cluster_id, "
+			       "bootstrap) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+			       "ntitttt", run->run_id > 0 ? run->run_id : (int64_t)-1, run->kind, run->started_ms,
+			       run->args, run->tool_version, run->cluster_id, run->bootstrap);
+	if (err)
+		return err;
+	*out_run_id = sqlite3_last_insert_rowid(cat->db);
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_run_end(struct kt_catalog *cat, int64_t run_id, const char *status, int64_t records,
+			       int64_t bytes, const char *message, int64_t ended_ms, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "UPDATE runs SET status = ?, records = ?, bytes = ?, message = ?, ended_ms = ? WHERE run_id = ?",
+		    "tiitii", status, records, bytes, message, ended_ms, run_id);
+}
+
+enum kt_err kt_catalog_run_set_cluster(struct kt_catalog *cat, int64_t run_id, const char *cluster_id,
+				       struct kt_diag *diag)
+{
+	return exec(cat, diag, "UPDATE runs SET cluster_id = ? WHERE run_id = ?", "ti", cluster_id, run_id);
+}
+
+enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms, int *out_count, struct kt_diag *diag)
+{
+	enum kt_err err = exec(cat, diag,
+			       "UPDATE runs SET status = 'crashed', ended_ms = ?, "
+			       "message = 'the process ended without finishing the run' WHERE status = 'running'",
+			       "i", now_ms);
+	*out_count = err ? 0 : sqlite3_changes(cat->db);
+	return err;
+}
+
+enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, void *ctx, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT run_id, kind, started_ms, ended_ms, status, args, tool_version, cluster_id, "
+				 "bootstrap, records, bytes, message FROM runs ORDER BY run_id",
+				 "");
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_run r = {
+			sqlite3_column_int64(st, 0),
+			col_text(st, 1),
+			sqlite3_column_int64(st, 2),
+			col_i64_or(st, 3, -1),
+			col_text(st, 4),
+			col_text(st, 5),
+			col_text(st, 6),
+			col_text(st, 7),
+			col_text(st, 8),
+			sqlite3_column_int64(st, 9),
+			sqlite3_column_int64(st, 10),
+			col_text(st, 11),
+		};
+		if (cb(ctx, &r)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+/* ---- segments and blocks ---- */
+
+static enum kt_err prefix_max_before(struct kt_catalog *cat, const char *topic, uint32_t gen, int32_t part,
+				     int64_t first_offset, int64_t *out, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT prefix_max_ts FROM blocks WHERE topic = ? AND generation = ? AND "
+				 "partition = ? AND last_offset < ? ORDER BY last_offset DESC LIMIT 1",
+				 "tudi", topic, gen, part, first_offset);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out = rc ? sqlite3_column_int64(st, 0) : INT64_MIN;
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
+static enum kt_err count_blocks_after(struct kt_catalog *cat, const char *topic, uint32_t gen, int32_t part,
+				      int64_t offset, int *out_any, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT 1 FROM blocks WHERE topic = ? AND generation = ? AND partition = ? AND "
+				 "last_offset > ? LIMIT 1",
+				 "tudi", topic, gen, part, offset);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_any = rc;
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_add_segment(struct kt_catalog *cat, const struct kt_catalog_segment *seg,
+				   const struct kt_block_info *blocks, uint32_t block_count, int64_t *out_segment_id,
+				   struct kt_diag *diag)
+{
+	const struct kt_segment_summary *s = &seg->sum;
+	enum kt_err err = exec(
+		cat, diag,
+		"INSERT INTO segments(path, topic, generation, partition, first_offset, last_offset, min_ts, max_ts, "
+		"records, file_bytes, raw_bytes, payload_bytes, footer_crc, block_count, run_id) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ttudiiiiiiiiiin", seg->path, seg->topic, seg->generation, seg->partition, s->first_offset,
+		s->last_offset, s->min_timestamp, s->max_timestamp, (int64_t)s->record_count, (int64_t)s->file_bytes,
+		(int64_t)s->raw_bytes, (int64_t)s->payload_bytes, (int64_t)s->file_crc, (int64_t)block_count,
+		seg->run_id > 0 ? seg->run_id : (int64_t)-1);
+	if (err)
+		return err;
+	int64_t id = sqlite3_last_insert_rowid(cat->db);
+	int64_t prefix;
+	err = prefix_max_before(cat, seg->topic, seg->generation, seg->partition, s->first_offset, &prefix, diag);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < block_count; i++) {
+		const struct kt_block_info *b = &blocks[i];
+		if (b->max_timestamp > prefix)
+			prefix = b->max_timestamp;
+		err = exec(cat, diag,
+			   "INSERT INTO blocks(segment_id, block_index, topic, generation, partition, pos, "
+			   "first_offset, last_offset, min_ts, max_ts, prefix_max_ts, records, compressed_bytes, "
+			   "raw_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			   "iutudiiiiiiiii", id, b->index, seg->topic, seg->generation, seg->partition, (int64_t)b->pos,
+			   b->first_offset, b->last_offset, b->min_timestamp, b->max_timestamp, prefix,
+			   (int64_t)b->record_count, (int64_t)b->compressed_size, (int64_t)b->raw_size);
+		if (err)
+			return err;
+	}
+	/* A segment inserted before existing blocks (reindex or recovery in an
+	 * unusual order) changes the prefix maxima after it. */
+	int later;
+	err = count_blocks_after(cat, seg->topic, seg->generation, seg->partition, s->last_offset, &later, diag);
+	if (!err && later)
+		err = kt_catalog_fix_prefix_max(cat, seg->topic, seg->generation, seg->partition, diag);
+	if (!err && out_segment_id)
+		*out_segment_id = id;
+	return err;
+}
+
+enum kt_err kt_catalog_fix_prefix_max(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
+				      struct kt_diag *diag)
+{
+	/* window function: running maximum in offset order */
+	return exec(cat, diag,
+		    "UPDATE blocks SET prefix_max_ts = r.pm FROM (SELECT segment_id AS sid, block_index AS bi, "
+		    "max(max_ts) OVER (ORDER BY first_offset ROWS UNBOUNDED PRECEDING) AS pm FROM blocks "
+		    "WHERE topic = ?1 AND generation = ?2 AND partition = ?3) AS r "
+		    "WHERE blocks.segment_id = r.sid AND blocks.block_index = r.bi",
+		    "tud", topic, generation, partition);
+}
+
+enum kt_err kt_catalog_delete_segment(struct kt_catalog *cat, int64_t segment_id, struct kt_diag *diag)
+{
+	return exec(cat, diag, "DELETE FROM segments WHERE segment_id = ?", "i", segment_id);
+}
+
+enum kt_err kt_catalog_has_segment(struct kt_catalog *cat, const char *path, int *out_found, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag, "SELECT 1 FROM segments WHERE path = ?", "t", path);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_found = rc;
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, kt_catalog_segment_cb cb, void *ctx,
+				    struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT segment_id, path, topic, generation, partition, first_offset, last_offset, "
+				 "min_ts, max_ts, records, file_bytes, raw_bytes, payload_bytes, footer_crc, "
+				 "block_count, run_id FROM segments WHERE ?1 IS NULL OR topic = ?1 "
+				 "ORDER BY topic, generation, partition, first_offset",
+				 "t", topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_segment s = {0};
+		s.segment_id = sqlite3_column_int64(st, 0);
+		s.path = col_text(st, 1);
+		s.topic = col_text(st, 2);
+		s.generation = (uint32_t)sqlite3_column_int64(st, 3);
+		s.partition = (int32_t)sqlite3_column_int64(st, 4);
+		s.sum.first_offset = sqlite3_column_int64(st, 5);
+		s.sum.last_offset = sqlite3_column_int64(st, 6);
+		s.sum.min_timestamp = sqlite3_column_int64(st, 7);
+		s.sum.max_timestamp = sqlite3_column_int64(st, 8);
+		s.sum.record_count = (uint64_t)sqlite3_column_int64(st, 9);
+		s.sum.file_bytes = (uint64_t)sqlite3_column_int64(st, 10);
+		s.sum.raw_bytes = (uint64_t)sqlite3_column_int64(st, 11);
+		s.sum.payload_bytes = (uint64_t)sqlite3_column_int64(st, 12);
+		s.sum.file_crc = (uint32_t)sqlite3_column_int64(st, 13);
+		s.sum.block_count = (uint32_t)sqlite3_column_int64(st, 14);
+		s.run_id = col_i64_or(st, 15, 0);
+		if (cb(ctx, &s)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+enum kt_err kt_catalog_blocks_in_range(struct kt_catalog *cat, const char *topic, uint32_t generation,
+				       int32_t partition, int64_t from, int64_t to, kt_catalog_block_cb cb, void *ctx,
+				       struct kt_diag *diag)
+{
+	sqlite3_stmt *st =
+		query(cat, diag,
+		      "SELECT s.path, b.segment_id, b.block_index, b.pos, b.first_offset, b.last_offset, "
+		      "b.min_ts, b.max_ts, b.records, b.compressed_bytes, b.raw_bytes, b.prefix_max_ts "
+		      "FROM blocks b JOIN segments s ON s.segment_id = b.segment_id "
+		      "WHERE b.topic = ?1 AND b.generation = ?2 AND b.partition = ?3 AND b.last_offset >= ?4 "
+		      "AND b.first_offset <= ?5 ORDER BY b.last_offset",
+		      "tudii", topic, generation, partition, from, to);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_block b = {0};
+		b.path = col_text(st, 0);
+		b.segment_id = sqlite3_column_int64(st, 1);
+		b.info.index = (uint32_t)sqlite3_column_int64(st, 2);
+		b.info.pos = (uint64_t)sqlite3_column_int64(st, 3);
+		b.info.first_offset = sqlite3_column_int64(st, 4);
+		b.info.last_offset = sqlite3_column_int64(st, 5);
+		b.info.min_timestamp = sqlite3_column_int64(st, 6);
+		b.info.max_timestamp = sqlite3_column_int64(st, 7);
+		b.info.record_count = (uint32_t)sqlite3_column_int64(st, 8);
+		b.info.compressed_size = (uint32_t)sqlite3_column_int64(st, 9);
+		b.info.raw_size = (uint32_t)sqlite3_column_int64(st, 10);
+		b.prefix_max_ts = sqlite3_column_int64(st, 11);
+		if (cb(ctx, &b)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+enum kt_err kt_catalog_first_block_at_time(struct kt_catalog *cat, const char *topic, uint32_t generation,
+					   int32_t partition, int64_t ts, int64_t *out_first_offset, int *out_found,
+					   struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT first_offset FROM blocks WHERE topic = ? AND generation = ? AND partition = ? "
+				 "AND prefix_max_ts >= ? ORDER BY prefix_max_ts, first_offset LIMIT 1",
+				 "tudi", topic, generation, partition, ts);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_found = rc;
+	if (rc)
+		*out_first_offset = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
+/* ---- partition runs ---- */
+
+enum kt_err kt_catalog_put_prun(struct kt_catalog *cat, const struct kt_catalog_prun *p, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO partition_runs(run_id, topic, generation, partition, log_start, "
+		    "high_watermark, from_offset, to_end, done_end, records, lost_from, lost_end) "
+		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    "itudiiiiiinn", p->run_id, p->topic, p->generation, p->partition, p->log_start, p->high_watermark,
+		    p->from_offset, p->to_end, p->done_end, p->records, p->lost_from, p->lost_end);
+}
+
+enum kt_err kt_catalog_resume_end(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
+				  int64_t *out_end, int *out_found, struct kt_diag *diag)
+{
+	sqlite3_stmt *st =
+		query(cat, diag,
+		      "SELECT max(e) FROM (SELECT max(done_end) AS e FROM partition_runs WHERE topic = ?1 AND "
+		      "generation = ?2 AND partition = ?3 UNION ALL SELECT max(last_offset) + 1 FROM segments WHERE "
+		      "topic = ?1 AND generation = ?2 AND partition = ?3)",
+		      "tud", topic, generation, partition);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_found = rc && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	if (*out_found)
+		*out_end = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_each_prun(struct kt_catalog *cat, const char *topic, kt_catalog_prun_cb cb, void *ctx,
+				 struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT run_id, topic, generation, partition, log_start, high_watermark, from_offset, "
+				 "to_end, done_end, records, lost_from, lost_end FROM partition_runs "
+				 "WHERE ?1 IS NULL OR topic = ?1 ORDER BY topic, generation, partition, run_id",
+				 "t", topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_prun p = {
+			sqlite3_column_int64(st, 0),
+			col_text(st, 1),
+			(uint32_t)sqlite3_column_int64(st, 2),
+			(int32_t)sqlite3_column_int64(st, 3),
+			sqlite3_column_int64(st, 4),
+			sqlite3_column_int64(st, 5),
+			sqlite3_column_int64(st, 6),
+			sqlite3_column_int64(st, 7),
+			sqlite3_column_int64(st, 8),
+			sqlite3_column_int64(st, 9),
+			col_i64_or(st, 10, -1),
+			col_i64_or(st, 11, -1),
+		};
+		if (cb(ctx, &p)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+/* ---- topics, configs, groups ---- */
+
+enum kt_err kt_catalog_current_generation(struct kt_catalog *cat, const char *topic, uint32_t *out_gen, int *out_found,
+					  struct kt_diag *diag)
+{
+	sqlite3_stmt *st =
+		query(cat, diag, "SELECT max(generation) FROM topic_generations WHERE topic = ?", "t", topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_found = rc && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	if (*out_found)
+		*out_gen = (uint32_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_add_generation(struct kt_catalog *cat, const char *topic, uint32_t generation, int64_t run_id,
+				      const char *reason, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR IGNORE INTO topic_generations(topic, generation, first_run, reason) VALUES (?, ?, ?, ?)",
+		    "tunt", topic, generation, run_id > 0 ? run_id : (int64_t)-1, reason);
+}
+
+enum kt_err kt_catalog_put_topic(struct kt_catalog *cat, const struct kt_catalog_topic *t, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO topic_snapshots(run_id, topic, generation, partitions, replication_factor) "
+		    "VALUES (?, ?, ?, ?, ?)",
+		    "itudd", t->run_id, t->topic, t->generation, t->partitions, t->replication_factor);
+}
+
+enum kt_err kt_catalog_put_config(struct kt_catalog *cat, const struct kt_catalog_config *c, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO topic_configs(run_id, topic, name, value, source) VALUES (?, ?, ?, ?, ?)",
+		    "itttt", c->run_id, c->topic, c->name, c->value, c->source);
+}
+
+enum kt_err kt_catalog_put_group_offset(struct kt_catalog *cat, const struct kt_catalog_group_offset *g,
+					struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO group_offsets(run_id, group_id, topic, generation, partition, "
+		    "committed_offset, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		    "ittudit", g->run_id, g->group_id, g->topic, g->generation, g->partition, g->offset, g->metadata);
+}
+
+enum kt_err kt_catalog_each_latest_topic(struct kt_catalog *cat, const char *topic, kt_catalog_topic_cb cb, void *ctx,
+					 struct kt_diag *diag)
+{
+	sqlite3_stmt *st =
+		query(cat, diag,
+		      "SELECT run_id, topic, generation, partitions, replication_factor FROM topic_snapshots t "
+		      "WHERE (?1 IS NULL OR topic = ?1) AND run_id = (SELECT max(run_id) FROM "
+		      "topic_snapshots u WHERE u.topic = t.topic) ORDER BY topic",
+		      "t", topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_topic t = {
+			sqlite3_column_int64(st, 0), col_text(st, 1), (uint32_t)sqlite3_column_int64(st, 2),
+			(int32_t)sqlite3_column_int64(st, 3), (int32_t)sqlite3_column_int64(st, 4)};
+		if (cb(ctx, &t)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+enum kt_err kt_catalog_each_config(struct kt_catalog *cat, int64_t run_id, const char *topic, kt_catalog_config_cb cb,
+				   void *ctx, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT run_id, topic, name, value, source FROM topic_configs WHERE run_id = ? AND "
+				 "topic = ? ORDER BY name",
+				 "it", run_id, topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_config c = {sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2),
+					      col_text(st, 3), col_text(st, 4)};
+		if (cb(ctx, &c)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+enum kt_err kt_catalog_each_latest_group_offset(struct kt_catalog *cat, const char *topic, kt_catalog_group_cb cb,
+						void *ctx, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT run_id, group_id, topic, generation, partition, committed_offset, metadata "
+				 "FROM group_offsets WHERE topic = ?1 AND run_id = (SELECT max(run_id) FROM "
+				 "group_offsets WHERE topic = ?1) ORDER BY group_id, partition",
+				 "t", topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_group_offset g = {
+			sqlite3_column_int64(st, 0),
+			col_text(st, 1),
+			col_text(st, 2),
+			(uint32_t)sqlite3_column_int64(st, 3),
+			(int32_t)sqlite3_column_int64(st, 4),
+			sqlite3_column_int64(st, 5),
+			col_text(st, 6),
+		};
+		if (cb(ctx, &g)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+/* ---- restore maps ---- */
+
+enum kt_err kt_catalog_put_restore_map(struct kt_catalog *cat, const struct kt_catalog_restore_map *m,
+				       struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO restore_maps(run_id, src_topic, src_generation, src_partition, dst_topic, "
+		    "dst_partition, src_first, src_last, dst_first, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    "itudtdiiii", m->run_id, m->src_topic, m->src_generation, m->src_partition, m->dst_topic,
+		    m->dst_partition, m->src_first, m->src_last, m->dst_first, m->records);
+}
+
+enum kt_err kt_catalog_each_restore_map(struct kt_catalog *cat, int64_t run_id, const char *src_topic,
+					int32_t src_partition, kt_catalog_map_cb cb, void *ctx, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT run_id, src_topic, src_generation, src_partition, dst_topic, dst_partition, "
+				 "src_first, src_last, dst_first, records FROM restore_maps WHERE (?1 = 0 OR run_id = "
+				 "?1) AND src_topic = ?2 AND src_partition = ?3 ORDER BY run_id, src_first",
+				 "itd", run_id, src_topic, src_partition);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_restore_map m = {
+			sqlite3_column_int64(st, 0),
+			col_text(st, 1),
+			(uint32_t)sqlite3_column_int64(st, 2),
+			(int32_t)sqlite3_column_int64(st, 3),
+			col_text(st, 4),
+			(int32_t)sqlite3_column_int64(st, 5),
+			sqlite3_column_int64(st, 6),
+			sqlite3_column_int64(st, 7),
+			sqlite3_column_int64(st, 8),
+			sqlite3_column_int64(st, 9),
+		};
+		if (cb(ctx, &m)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+/* ---- run metadata export/import ---- */
+
+struct meta_table {
+	const char *name;
+	const char *run_col;
+	const char *cols;
+	int ncols;
+};
+
+/* Table ids are the 1-based positions in this list: part of the metadata
+ * file format, never reorder. */
+static const struct meta_table meta_tables[] = {
+	{"runs", "run_id",
+	 "run_id, kind, started_ms, ended_ms, status, args, tool_version, cluster_id, bootstrap, records, bytes, "
+	 "message",
+	 12},
+	{"partition_runs", "run_id",
+	 "run_id, topic, generation, partition, log_start, high_watermark, from_offset, to_end, done_end, records, "
+	 "lost_from, lost_end",
+	 12},
+	{"topic_generations", "first_run", "topic, generation, first_run, reason", 4},
+	{"topic_snapshots", "run_id", "run_id, topic, generation, partitions, replication_factor", 5},
+	{"topic_configs", "run_id", "run_id, topic, name, value, source", 5},
+	{"group_offsets", "run_id", "run_id, group_id, topic, generation, partition, committed_offset, metadata", 7},
+	{"restore_maps", "run_id",
+	 "run_id, src_topic, src_generation, src_partition, dst_topic, dst_partition, src_first, src_last, "
+	 "dst_first, records",
+	 10},
+};
+#define META_TABLES (int)(sizeof(meta_tables) / sizeof(meta_tables[0]))
+
+enum { META_NULL = 0, META_INT = 1, META_TEXT = 2 };
+
+enum kt_err kt_catalog_export_run(struct kt_catalog *cat, int64_t run_id, struct kt_buf *out, struct kt_diag *diag)
+{
+	for (int t = 0; t < META_TABLES; t++) {
+		const struct meta_table *mt = &meta_tables[t];
+		char sql[512];
+		snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s = ?", mt->cols, mt->name, mt->run_col);
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(cat->db, sql, -1, &st, NULL) != SQLITE_OK)
+			return db_fail(cat, diag, "export");
+		sqlite3_bind_int64(st, 1, run_id);
+		enum kt_err err = KT_OK;
+		int rc;
+		while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			err = kt_buf_append_uvarint(out, (uint64_t)t + 1);
+			err = err ? err : kt_buf_append_uvarint(out, (uint64_t)mt->ncols);
+			for (int c = 0; !err && c < mt->ncols; c++) {
+				switch (sqlite3_column_type(st, c)) {
+				case SQLITE_NULL: err = kt_buf_append_u8(out, META_NULL); break;
+				case SQLITE_INTEGER: {
+					int64_t v = sqlite3_column_int64(st, c);
+					err = kt_buf_append_u8(out, META_INT);
+					err = err ? err
+						  : kt_buf_append_uvarint(out,
+									  ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+					break;
+				}
+				default: {
+					const unsigned char *s = sqlite3_column_text(st, c);
+					int n = sqlite3_column_bytes(st, c);
+					err = kt_buf_append_u8(out, META_TEXT);
+					err = err ? err : kt_buf_append_uvarint(out, (uint64_t)n);
+					err = err ? err : kt_buf_append(out, s, (size_t)n);
+				}
+				}
+			}
+		}
+		if (!err && rc != SQLITE_DONE)
+			err = db_fail(cat, diag, "export");
+		sqlite3_finalize(st);
+		if (err)
+			return err == KT_ERR_CATALOG
+				       ? err
+				       : kt_diag_fail(diag, err, "cannot export run %lld", (long long)run_id);
+	}
+	return KT_OK;
+}
+
+enum kt_err kt_catalog_import_rows(struct kt_catalog *cat, const uint8_t *data, size_t len, struct kt_diag *diag)
+{
+	struct kt_cursor cur;
+	kt_cursor_init(&cur, data, len);
+	sqlite3_stmt *stmts[META_TABLES] = {0};
+	enum kt_err err = KT_OK;
+	while (!err && kt_cursor_left(&cur) > 0) {
+		uint64_t table = kt_cursor_uvarint(&cur);
+		uint64_t ncols = kt_cursor_uvarint(&cur);
+		if (cur.err || table == 0 || ncols > 1000) {
+			err = kt_diag_fail(diag, KT_ERR_FORMAT, "metadata row is malformed");
+			break;
+		}
+		/* an unknown table (newer minor version) is skipped, a known one
+		 * needs at least its known columns; extra columns are ignored */
+		const struct meta_table *mt = table <= META_TABLES ? &meta_tables[table - 1] : NULL;
+		if (mt && ncols < (uint64_t)mt->ncols) {
+			err = kt_diag_fail(diag, KT_ERR_FORMAT, "metadata row of %s has too few columns", mt->name);
+			break;
+		}
+		sqlite3_stmt *st = NULL;
+		if (mt) {
+			if (!stmts[table - 1]) {
+				char sql[640], qs[64] = "";
+				for (int c = 0; c < mt->ncols; c++)
+					strcat(qs, c ? ",?" : "?");
+				snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO %s (%s) VALUES (%s)", mt->name,
+					 mt->cols, qs);
+				if (sqlite3_prepare_v2(cat->db, sql, -1, &stmts[table - 1], NULL) != SQLITE_OK) {
+					err = db_fail(cat, diag, "import");
+					break;
+				}
+			}
+			st = stmts[table - 1];
+		}
+		for (uint64_t c = 0; c < ncols && !cur.err; c++) {
+			uint8_t type = kt_cursor_u8(&cur);
+			int col = (int)c + 1;
+			int bind = st && c < (uint64_t)mt->ncols;
+			if (type == META_NULL) {
+				if (bind)
+					sqlite3_bind_null(st, col);
+			} else if (type == META_INT) {
+				uint64_t z = kt_cursor_uvarint(&cur);
+				if (bind)
+					sqlite3_bind_int64(st, col, (int64_t)(z >> 1) ^ -(int64_t)(z & 1));
+			} else if (type == META_TEXT) {
+				uint64_t n = kt_cursor_uvarint(&cur);
+				if (n > kt_cursor_left(&cur)) {
+					cur.err = KT_ERR_TRUNCATED;
+					break;
+				}
+				const uint8_t *s = kt_cursor_bytes(&cur, (size_t)n);
+				if (bind)
+					sqlite3_bind_text(st, col, (const char *)s, (int)n, SQLITE_TRANSIENT);
+			} else {
+				cur.err = KT_ERR_FORMAT;
+			}
+		}
+		if (cur.err) {
+			err = kt_diag_fail(diag, KT_ERR_FORMAT, "metadata row is malformed");
+			break;
+		}
+		if (st) {
+			if (sqlite3_step(st) != SQLITE_DONE)
+				err = db_fail(cat, diag, "import");
+			sqlite3_reset(st);
+		}
+	}
+	for (int t = 0; t < META_TABLES; t++)
+		sqlite3_finalize(stmts[t]);
+	return err;
+}

@@ -1,0 +1,222 @@
+/* kt_catalog.h - catalog.db: the SQLite index of an archive (schema in
+ * format/catalog.sql, compiled in).
+ *
+ * Owns: struct kt_catalog, the database connection and its prepared
+ * statements. Knows SQL and nothing of files, Kafka or the segment format
+ * beyond the summary structures it stores.
+ *
+ * Every write happens inside kt_catalog_begin()/kt_catalog_commit(); the
+ * database runs in WAL mode so that readers (ls, cat, verify) see the last
+ * committed state while a dump writes. Strings in the view structures passed
+ * to callbacks are borrowed: valid only during the callback.
+ */
+#ifndef KT_CATALOG_H
+#define KT_CATALOG_H
+
+#include <stdint.h>
+
+#include "kt_buf.h"
+#include "kt_error.h"
+#include "kt_segment.h"
+
+#define KT_CATALOG_SCHEMA_VERSION 1
+
+enum kt_catalog_mode {
+	KT_CATALOG_READ,   /* read-only; fails if the file is missing */
+	KT_CATALOG_WRITE,  /* read-write; fails if the file is missing */
+	KT_CATALOG_CREATE, /* read-write; creates the schema in a new file */
+};
+
+struct kt_catalog;
+
+/* Fails with KT_ERR_VERSION for a newer schema, KT_ERR_CATALOG when the file
+ * is not a usable SQLite database (the message suggests `ktape reindex`). */
+enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct kt_catalog **out, struct kt_diag *diag);
+void kt_catalog_close(struct kt_catalog *cat);
+
+enum kt_err kt_catalog_begin(struct kt_catalog *cat, struct kt_diag *diag);
+enum kt_err kt_catalog_commit(struct kt_catalog *cat, struct kt_diag *diag);
+void kt_catalog_rollback(struct kt_catalog *cat);
+/* PRAGMA quick_check: KT_ERR_CATALOG with the first problem if damaged. */
+enum kt_err kt_catalog_check(struct kt_catalog *cat, struct kt_diag *diag);
+
+enum kt_err kt_catalog_set_meta(struct kt_catalog *cat, const char *key, const char *value, struct kt_diag *diag);
+/* Copies the value into buf; KT_ERR_NOT_FOUND if absent. */
+enum kt_err kt_catalog_get_meta(struct kt_catalog *cat, const char *key, char *buf, size_t bufsize,
+				struct kt_diag *diag);
+
+/* ---- runs ---- */
+struct kt_catalog_run {
+	int64_t run_id;
+	const char *kind;
+	int64_t started_ms;
+	int64_t ended_ms; /* -1 while running */
+	const char *status;
+	const char *args;
+	const char *tool_version;
+	const char *cluster_id; /* may be NULL */
+	const char *bootstrap;	/* may be NULL */
+	int64_t records;
+	int64_t bytes;
+	const char *message; /* may be NULL */
+};
+typedef int (*kt_catalog_run_cb)(void *ctx, const struct kt_catalog_run *run);
+
+/* Inserts a run with status 'running' (explicit run_id > 0, or 0 for the next). */
+enum kt_err kt_catalog_run_begin(struct kt_catalog *cat, const struct kt_catalog_run *run, int64_t *out_run_id,
+				 struct kt_diag *diag);
+enum kt_err kt_catalog_run_end(struct kt_catalog *cat, int64_t run_id, const char *status, int64_t records,
+			       int64_t bytes, const char *message, int64_t ended_ms, struct kt_diag *diag);
+enum kt_err kt_catalog_run_set_cluster(struct kt_catalog *cat, int64_t run_id, const char *cluster_id,
+				       struct kt_diag *diag);
+/* Runs left 'running' by a process that died become 'crashed'. Call only
+ * while holding the archive lock. *out_count: how many. */
+enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms, int *out_count, struct kt_diag *diag);
+/* Runs in run_id order. A callback returning non-zero stops the walk. */
+enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, void *ctx, struct kt_diag *diag);
+
+/* ---- segments and blocks ---- */
+struct kt_catalog_segment {
+	int64_t segment_id;
+	const char *path; /* relative to the archive directory */
+	const char *topic;
+	uint32_t generation;
+	int32_t partition;
+	struct kt_segment_summary sum;
+	int64_t run_id; /* 0 when unknown (recovered or reindexed) */
+};
+typedef int (*kt_catalog_segment_cb)(void *ctx, const struct kt_catalog_segment *seg);
+
+/* Inserts the segment and its blocks (prefix_max_ts computed here). */
+enum kt_err kt_catalog_add_segment(struct kt_catalog *cat, const struct kt_catalog_segment *seg,
+				   const struct kt_block_info *blocks, uint32_t block_count, int64_t *out_segment_id,
+				   struct kt_diag *diag);
+enum kt_err kt_catalog_delete_segment(struct kt_catalog *cat, int64_t segment_id, struct kt_diag *diag);
+/* Recomputes prefix_max_ts of one partition (after deletions). */
+enum kt_err kt_catalog_fix_prefix_max(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
+				      struct kt_diag *diag);
+enum kt_err kt_catalog_has_segment(struct kt_catalog *cat, const char *path, int *out_found, struct kt_diag *diag);
+/* Segments ordered by topic, generation, partition, first offset; topic NULL
+ * for all topics. */
+enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, kt_catalog_segment_cb cb, void *ctx,
+				    struct kt_diag *diag);
+
+struct kt_catalog_block {
+	const char *path; /* of the segment */
+	int64_t segment_id;
+	struct kt_block_info info; /* base_timestamp and data_crc are not stored (0) */
+	int64_t prefix_max_ts;
+};
+typedef int (*kt_catalog_block_cb)(void *ctx, const struct kt_catalog_block *blk);
+
+/* Blocks of a partition that can hold offsets in [from, to], in offset order. */
+enum kt_err kt_catalog_blocks_in_range(struct kt_catalog *cat, const char *topic, uint32_t generation,
+				       int32_t partition, int64_t from, int64_t to, kt_catalog_block_cb cb, void *ctx,
+				       struct kt_diag *diag);
+/* The first block (in offset order) that can hold a timestamp >= ts. */
+enum kt_err kt_catalog_first_block_at_time(struct kt_catalog *cat, const char *topic, uint32_t generation,
+					   int32_t partition, int64_t ts, int64_t *out_first_offset, int *out_found,
+					   struct kt_diag *diag);
+
+/* ---- per-partition progress of dump runs ---- */
+struct kt_catalog_prun {
+	int64_t run_id;
+	const char *topic;
+	uint32_t generation;
+	int32_t partition;
+	int64_t log_start;
+	int64_t high_watermark;
+	int64_t from_offset;
+	int64_t to_end;
+	int64_t done_end;
+	int64_t records;
+	int64_t lost_from; /* -1 when nothing was lost */
+	int64_t lost_end;
+};
+typedef int (*kt_catalog_prun_cb)(void *ctx, const struct kt_catalog_prun *p);
+
+enum kt_err kt_catalog_put_prun(struct kt_catalog *cat, const struct kt_catalog_prun *p, struct kt_diag *diag);
+/* Where the next dump of a partition starts: the larger of the furthest
+ * done_end of any run and the offset after the newest segment. */
+enum kt_err kt_catalog_resume_end(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
+				  int64_t *out_end, int *out_found, struct kt_diag *diag);
+/* Ordered by topic, generation, partition, run. topic NULL for all. */
+enum kt_err kt_catalog_each_prun(struct kt_catalog *cat, const char *topic, kt_catalog_prun_cb cb, void *ctx,
+				 struct kt_diag *diag);
+
+/* ---- topics, configs, groups ---- */
+enum kt_err kt_catalog_current_generation(struct kt_catalog *cat, const char *topic, uint32_t *out_gen, int *out_found,
+					  struct kt_diag *diag);
+enum kt_err kt_catalog_add_generation(struct kt_catalog *cat, const char *topic, uint32_t generation, int64_t run_id,
+				      const char *reason, struct kt_diag *diag);
+
+struct kt_catalog_topic {
+	int64_t run_id;
+	const char *topic;
+	uint32_t generation;
+	int32_t partitions;
+	int32_t replication_factor;
+};
+typedef int (*kt_catalog_topic_cb)(void *ctx, const struct kt_catalog_topic *t);
+struct kt_catalog_config {
+	int64_t run_id;
+	const char *topic;
+	const char *name;
+	const char *value; /* NULL for sensitive or null values */
+	const char *source;
+};
+typedef int (*kt_catalog_config_cb)(void *ctx, const struct kt_catalog_config *c);
+struct kt_catalog_group_offset {
+	int64_t run_id;
+	const char *group_id;
+	const char *topic;
+	uint32_t generation;
+	int32_t partition;
+	int64_t offset;
+	const char *metadata;
+};
+typedef int (*kt_catalog_group_cb)(void *ctx, const struct kt_catalog_group_offset *g);
+
+enum kt_err kt_catalog_put_topic(struct kt_catalog *cat, const struct kt_catalog_topic *t, struct kt_diag *diag);
+enum kt_err kt_catalog_put_config(struct kt_catalog *cat, const struct kt_catalog_config *c, struct kt_diag *diag);
+enum kt_err kt_catalog_put_group_offset(struct kt_catalog *cat, const struct kt_catalog_group_offset *g,
+					struct kt_diag *diag);
+/* The newest snapshot of each topic (topic NULL: all topics). */
+enum kt_err kt_catalog_each_latest_topic(struct kt_catalog *cat, const char *topic, kt_catalog_topic_cb cb, void *ctx,
+					 struct kt_diag *diag);
+enum kt_err kt_catalog_each_config(struct kt_catalog *cat, int64_t run_id, const char *topic, kt_catalog_config_cb cb,
+				   void *ctx, struct kt_diag *diag);
+/* Group offsets of the newest run that recorded any for the topic. */
+enum kt_err kt_catalog_each_latest_group_offset(struct kt_catalog *cat, const char *topic, kt_catalog_group_cb cb,
+						void *ctx, struct kt_diag *diag);
+
+/* ---- restore offset maps ---- */
+struct kt_catalog_restore_map {
+	int64_t run_id;
+	const char *src_topic;
+	uint32_t src_generation;
+	int32_t src_partition;
+	const char *dst_topic;
+	int32_t dst_partition;
+	int64_t src_first;
+	int64_t src_last;
+	int64_t dst_first;
+	int64_t records;
+};
+typedef int (*kt_catalog_map_cb)(void *ctx, const struct kt_catalog_restore_map *m);
+enum kt_err kt_catalog_put_restore_map(struct kt_catalog *cat, const struct kt_catalog_restore_map *m,
+				       struct kt_diag *diag);
+/* Maps of one run (run_id 0: every run) for a source partition, by src_first. */
+enum kt_err kt_catalog_each_restore_map(struct kt_catalog *cat, int64_t run_id, const char *src_topic,
+					int32_t src_partition, kt_catalog_map_cb cb, void *ctx, struct kt_diag *diag);
+
+#endif
+
+/* ---- run metadata export/import (the meta directory's .ktm files, for reindex) ---- */
+/* Appends every catalog row that belongs to run_id (the run itself, its
+ * partition progress, topic generations, snapshots, configs, group offsets
+ * and restore maps) to out, in the row encoding of format/SPEC.md
+ * "Metadata files". */
+enum kt_err kt_catalog_export_run(struct kt_catalog *cat, int64_t run_id, struct kt_buf *out, struct kt_diag *diag);
+/* Inserts rows produced by kt_catalog_export_run (INSERT OR REPLACE). */
+enum kt_err kt_catalog_import_rows(struct kt_catalog *cat, const uint8_t *data, size_t len, struct kt_diag *diag);
