@@ -1,0 +1,50 @@
+# lib.sh - shared by the integration tests (bash). Each test is a script
+# that sources this file, talks to the real broker at $KTAPE_TEST_BOOTSTRAP
+# and fails loudly on the first broken expectation.
+set -euo pipefail
+
+if [[ -z ${KTAPE_TEST_BOOTSTRAP:-} ]]; then
+    echo "FAIL: KTAPE_TEST_BOOTSTRAP is not set. Integration tests need a real broker:" >&2
+    echo "  BS=\$(tools/kafka-local start | tail -n1)" >&2
+    echo "  KTAPE_TEST_BOOTSTRAP=\$BS meson test -C build --suite integration" >&2
+    echo "(tools/test does this for you.)" >&2
+    exit 1
+fi
+: "${KTAPE:?KTAPE must name the ktape binary (meson sets it)}"
+: "${KTAPE_SRC:?KTAPE_SRC must name the source tree (meson sets it)}"
+BS=$KTAPE_TEST_BOOTSTRAP
+KL="$KTAPE_SRC/tools/kafka-local"
+
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ktape-it-$TEST_NAME-XXXXXX")
+# shellcheck disable=SC2064
+trap "rm -rf '$WORK'" EXIT
+# unique names: tests can run again against the same broker
+RUN_ID="$(date +%s%N | tail -c 9)$$"
+
+fail() {
+    echo "FAIL [$TEST_NAME]: $*" >&2
+    exit 1
+}
+pass() {
+    echo "ok [$TEST_NAME]: $*"
+}
+assert_eq() { # expected actual what
+    [[ "$1" == "$2" ]] || fail "$3: expected '$1', got '$2'"
+}
+# Runs a command that must fail with the given exit code.
+assert_exit() { # code, command...
+    local want=$1
+    shift
+    local rc=0
+    "$@" >"$WORK/last.out" 2>"$WORK/last.err" || rc=$?
+    [[ $rc == "$want" ]] || fail "'$*' exited $rc, expected $want: $(head -c 600 "$WORK/last.err")"
+}
+
+kcli() { "$KL" cli "$@"; }
+create_topic() { # name partitions [extra kafka-topics args]
+    local name=$1 parts=$2
+    shift 2
+    kcli kafka-topics --bootstrap-server "$BS" --create --topic "$name" --partitions "$parts" \
+        --replication-factor 1 "$@" >/dev/null
+}
