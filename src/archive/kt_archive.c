@@ -714,3 +714,132 @@ out:
 	kt_archive_close(a);
 	return err;
 }
+
+/* ---- reading ranges ---- */
+
+struct iter_seg {
+	char *path;
+	int64_t first, last;
+};
+
+struct kt_archive_iter {
+	struct kt_archive *a;
+	struct kt_archive_range range;
+	struct iter_seg *segs;
+	size_t seg_count;
+	size_t next_seg;
+	struct kt_segment_reader *r;
+	size_t cur_seg;
+};
+
+struct iter_collect {
+	struct kt_archive_iter *it;
+	enum kt_err err;
+};
+
+static int iter_collect_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct iter_collect *c = ctx;
+	struct kt_archive_iter *it = c->it;
+	const struct kt_archive_range *r = &it->range;
+	if (s->generation != r->generation || s->partition != r->partition)
+		return 0;
+	if (s->sum.last_offset < r->from_offset || s->sum.first_offset > r->to_offset ||
+	    s->sum.max_timestamp < r->from_ts || s->sum.min_timestamp >= r->to_ts)
+		return 0;
+	struct iter_seg *ns = realloc(it->segs, (it->seg_count + 1) * sizeof(*ns));
+	if (!ns) {
+		c->err = KT_ERR_NOMEM;
+		return 1;
+	}
+	it->segs = ns;
+	ns[it->seg_count].path = strdup(s->path);
+	ns[it->seg_count].first = s->sum.first_offset;
+	ns[it->seg_count].last = s->sum.last_offset;
+	it->seg_count++;
+	return 0;
+}
+
+enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_range *range,
+				 struct kt_archive_iter **out, struct kt_diag *diag)
+{
+	*out = NULL;
+	struct kt_archive_iter *it = calloc(1, sizeof(*it));
+	if (!it)
+		return KT_ERR_NOMEM;
+	it->a = a;
+	it->range = *range;
+	it->range.topic = strdup(range->topic);
+	enum kt_err err = KT_OK;
+	if (range->from_ts != INT64_MIN) {
+		/* straight to the first block that can hold a timestamp >= from_ts */
+		int64_t first;
+		int found;
+		err = kt_catalog_first_block_at_time(a->cat, range->topic, range->generation, range->partition,
+						     range->from_ts, &first, &found, diag);
+		if (!err && !found)
+			it->range.from_offset = INT64_MAX; /* nothing that new */
+		else if (!err && first > it->range.from_offset)
+			it->range.from_offset = first;
+	}
+	struct iter_collect c = {it, KT_OK};
+	if (!err && it->range.from_offset <= it->range.to_offset)
+		err = kt_catalog_each_segment(a->cat, range->topic, iter_collect_cb, &c, diag);
+	if (!err)
+		err = c.err;
+	if (err) {
+		kt_archive_iter_close(it);
+		return err;
+	}
+	*out = it;
+	return KT_OK;
+}
+
+enum kt_err kt_archive_iter_next(struct kt_archive_iter *it, const struct kt_record **out_rec, struct kt_diag *diag)
+{
+	*out_rec = NULL;
+	for (;;) {
+		if (!it->r) {
+			if (it->next_seg >= it->seg_count)
+				return KT_OK;
+			it->cur_seg = it->next_seg++;
+			char path[PATH_BUF];
+			kt_archive_path(it->a, it->segs[it->cur_seg].path, path, sizeof(path));
+			enum kt_err err = kt_segment_reader_open(path, NULL, &it->r, diag);
+			if (err)
+				return err;
+			struct kt_segment_filter f = {it->range.from_offset, it->range.to_offset, it->range.from_ts,
+						      it->range.to_ts};
+			kt_segment_reader_set_filter(it->r, &f);
+			if (it->range.from_offset > it->segs[it->cur_seg].first)
+				kt_segment_reader_seek_offset(it->r, it->range.from_offset);
+		}
+		enum kt_err err = kt_segment_reader_next(it->r, out_rec, diag);
+		if (err) {
+			kt_diag_set_path(diag, it->segs[it->cur_seg].path);
+			kt_diag_prefix(diag, "%s", it->segs[it->cur_seg].path);
+			return err;
+		}
+		if (*out_rec)
+			return KT_OK;
+		kt_segment_reader_close(it->r);
+		it->r = NULL;
+	}
+}
+
+const char *kt_archive_iter_segment(const struct kt_archive_iter *it)
+{
+	return it->seg_count ? it->segs[it->cur_seg].path : "";
+}
+
+void kt_archive_iter_close(struct kt_archive_iter *it)
+{
+	if (!it)
+		return;
+	kt_segment_reader_close(it->r);
+	for (size_t i = 0; i < it->seg_count; i++)
+		free(it->segs[i].path);
+	free(it->segs);
+	free((char *)it->range.topic);
+	free(it);
+}

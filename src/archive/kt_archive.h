@@ -94,3 +94,29 @@ void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t 
 				char *buf, size_t bufsize);
 
 #endif
+
+/* ---- reading ranges ---- */
+/* Records of one partition in offset order whose offset lies in
+ * [from_offset, to_offset] and timestamp in [from_ts, to_ts). Timestamps need
+ * not grow, so a time window selects exactly the records whose timestamp
+ * lies in it, in offset order; the catalog finds the first block that can
+ * hold one, and blocks that cannot are never decompressed. */
+struct kt_archive_range {
+	const char *topic;
+	uint32_t generation;
+	int32_t partition;
+	int64_t from_offset; /* 0 for no bound */
+	int64_t to_offset;   /* inclusive; INT64_MAX for no bound */
+	int64_t from_ts;     /* INT64_MIN for no bound */
+	int64_t to_ts;	     /* exclusive; INT64_MAX for no bound */
+};
+struct kt_archive_iter;
+enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_range *range,
+				 struct kt_archive_iter **out, struct kt_diag *diag);
+/* Next record (borrowed until the next call), NULL at the end. A damaged
+ * block is an error naming the file, block and byte position; the next call
+ * continues after it. */
+enum kt_err kt_archive_iter_next(struct kt_archive_iter *it, const struct kt_record **out_rec, struct kt_diag *diag);
+/* Path (relative) of the segment the last record came from. */
+const char *kt_archive_iter_segment(const struct kt_archive_iter *it);
+void kt_archive_iter_close(struct kt_archive_iter *it);

@@ -9,6 +9,63 @@
 const struct kt_command kt_commands[] = {
 	{"help", "show help for ktape or one command", "  ktape help [COMMAND]\n",
 	 "\nWith a COMMAND, shows its options and examples.\n", kt_cmd_help},
+	{"dump", "archive topic ranges from a cluster (incremental by default)",
+	 "  ktape dump -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--topic-regex RE] [--exclude-regex RE]\n"
+	 "             [-p N]... [--from-offset N | --from-time T] [--to-offset N | --to-time T]\n"
+	 "             [-X prop=value]... [-F FILE] [--zstd-level N] [--isolation read_committed|read_uncommitted]\n"
+	 "             [--groups RE] [--timeout DURATION] [--metrics-file PATH] [--json]\n"
+	 "             [--progress | --no-progress] [-q] [-v]\n",
+	 "\nReads each selected partition from where the previous dump of the archive ended\n"
+	 "(the log start the first time) up to the high watermark read when the run starts,\n"
+	 "and writes the records into the archive DIR (created if missing), with the topics'\n"
+	 "partition counts and non-default configs and the consumer groups' committed offsets.\n"
+	 "Dump never joins a consumer group and never commits an offset.\n\n"
+	 "Options:\n"
+	 "  -b, --bootstrap HOSTS    Kafka bootstrap servers\n"
+	 "  -a, --archive DIR        archive directory (created if missing)\n"
+	 "  -t, --topic NAME         a topic (repeatable); internal topics only when named\n"
+	 "      --topic-regex RE     topics matching RE (POSIX extended); default: all but internal\n"
+	 "      --exclude-regex RE   leave out topics matching RE\n"
+	 "  -p, --partition N        only partition N (repeatable)\n"
+	 "      --from-offset N      start at offset N instead of where the last dump ended\n"
+	 "      --from-time T        start at the first offset with a timestamp >= T\n"
+	 "      --to-offset N        stop before offset N (N is not included)\n"
+	 "      --to-time T          stop before the first offset with a timestamp >= T\n"
+	 "                           Offsets already in the archive are never written again.\n"
+	 "  -X, --property K=V       a librdkafka property (security.protocol, sasl.*, ssl.*, ...)\n"
+	 "  -F, --config FILE        librdkafka properties, one key=value per line (keeps\n"
+	 "                           passwords out of ps and crontab)\n"
+	 "      --zstd-level N       1..19 (default 3)\n"
+	 "      --isolation MODE     read_committed (default: aborted records are skipped) or\n"
+	 "                           read_uncommitted\n"
+	 "      --groups RE          archive offsets of consumer groups matching RE (default: all\n"
+	 "                           groups with offsets on the dumped topics)\n"
+	 "      --timeout D          fail when the cluster sends nothing for D (default 60s);\n"
+	 "                           what was written so far is kept, consistent\n"
+	 "      --metrics-file PATH  write Prometheus textfile metrics\n"
+	 "      --json               print a JSON run summary on stdout\n"
+	 "      --progress, --no-progress  progress line on stderr (default: on a terminal)\n"
+	 "  -q, --quiet              no summary\n\n"
+	 "Times T: 2026-11-22T10:00:00Z, 2026-11-22T10:00:00+09:00, 2026-11-22, @EPOCH_MS,\n"
+	 "or relative: -90s, -30m, -24h, -7d.\n\n"
+	 "Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked by another dump,\n"
+	 "4 completed but records were lost to retention before they were dumped,\n"
+	 "6 Kafka error, 7 topic not found, 130 interrupted (what was written is kept).\n\n"
+	 "Examples:\n"
+	 "  ktape dump -b kafka:9092 -a /backup/kafka -F /etc/ktape/client.properties\n"
+	 "  ktape dump -b kafka:9092 -a /backup/ua -t user-activities --from-time -24h\n",
+	 kt_cmd_dump},
+	{"restore", "play archived records back into a cluster", kt_usage_restore, kt_help_restore, kt_cmd_restore},
+	{"ls", "list what an archive covers, its gaps and runs", kt_usage_ls, kt_help_ls, kt_cmd_ls},
+	{"cat", "print archived records", kt_usage_cat, kt_help_cat, kt_cmd_cat},
+	{"verify", "check every checksum and that the catalog matches the files", kt_usage_verify, kt_help_verify,
+	 kt_cmd_verify},
+	{"compare", "compare a topic in a cluster with the archive, record by record", kt_usage_compare,
+	 kt_help_compare, kt_cmd_compare},
+	{"prune", "remove segments no longer needed under a retention policy", kt_usage_prune, kt_help_prune,
+	 kt_cmd_prune},
+	{"reindex", "rebuild catalog.db from the segment and metadata files", kt_usage_reindex, kt_help_reindex,
+	 kt_cmd_reindex},
 	{"version", "print ktape's version", "  ktape version\n", "", kt_cmd_version},
 	{NULL, NULL, NULL, NULL, NULL},
 };

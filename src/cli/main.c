@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kt_cli.h"
+#include "kt_cli_util.h"
 
 const char *kt_prog = "ktape";
 
@@ -131,5 +132,6 @@ int main(int argc, char **argv)
 			return KT_EXIT_OK;
 		}
 	}
+	kt_cli_install_signals();
 	return c->run(argc - 1, argv + 1);
 }

@@ -38,8 +38,9 @@
 #define KT_SEG_TOPIC_MAX	    249 /* Kafka's own limit on topic names */
 
 /* Record attribute bits (one byte per record). */
-#define KT_SEG_ATTR_TS_MASK  0x03
-#define KT_SEG_ATTR_RESERVED 0xFC
+#define KT_SEG_ATTR_TS_MASK   0x03
+#define KT_SEG_ATTR_EXTENSION 0x80 /* a uvarint length and that many bytes end the record */
+#define KT_SEG_ATTR_RESERVED  0x7C
 
 /* What the block index knows of one block: in the footer, in each block's
  * header, and in the catalog. */
@@ -53,7 +54,7 @@ struct kt_block_info {
 	int64_t last_offset;
 	int64_t min_timestamp;
 	int64_t max_timestamp;
-	int64_t base_timestamp; /* record timestamps are stored relative to this */
+	int64_t base_timestamp; /* timestamp of the block's first record */
 	uint32_t data_crc;	/* CRC-32C of the zstd data frame */
 };
 

@@ -24,6 +24,7 @@ struct block_state {
 	uint32_t index; /* NO_BLOCK when nothing is loaded */
 	uint32_t seen;	/* records decoded so far */
 	int64_t prev_offset;
+	int64_t prev_ts;
 };
 
 struct kt_segment_reader {
@@ -44,6 +45,7 @@ struct kt_segment_reader {
 	struct block_state check;
 	uint32_t cur_block; /* the block next() reads from */
 	int64_t skip_below; /* next() skips records with smaller offsets */
+	struct kt_segment_filter filter;
 
 	struct kt_buf headers; /* struct kt_header array of the current record */
 	struct kt_buf check_headers;
@@ -378,6 +380,7 @@ static enum kt_err reader_init(struct kt_segment_reader *r, const struct kt_segm
 	kt_buf_init(&r->headers, SIZE_MAX);
 	kt_buf_init(&r->check_headers, SIZE_MAX);
 	r->skip_below = INT64_MIN;
+	r->filter = (struct kt_segment_filter){INT64_MIN, INT64_MAX, INT64_MIN, INT64_MAX};
 	r->info.file_size = r->size;
 	r->dctx = ZSTD_createDCtx();
 	if (!r->dctx)
@@ -548,8 +551,8 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 
 /* Decodes the next record of bs into rec. Returns KT_OK with rec filled, or
  * KT_OK with *done set at the block's end after checking its totals. */
-static enum kt_err decode_record(struct kt_segment_reader *r, struct block_state *bs, struct kt_buf *hbuf,
-				 struct kt_record *rec, int *done, struct kt_diag *diag)
+static enum kt_err decode_record(struct block_state *bs, struct kt_buf *hbuf, struct kt_record *rec, int *done,
+				 struct kt_diag *diag)
 {
 	const struct kt_block_info *h = &bs->hdr;
 	*done = 0;
@@ -563,51 +566,55 @@ static enum kt_err decode_record(struct kt_segment_reader *r, struct block_state
 	}
 	if (bs->seen == h->record_count)
 		return block_fail(diag, h, KT_ERR_FORMAT, "block holds more records than its header says");
-	uint64_t len = kt_cursor_uvarint(&bs->cur);
-	if (bs->cur.err || len > kt_cursor_left(&bs->cur))
-		return block_fail(diag, h, KT_ERR_FORMAT, "record length is invalid");
-	struct kt_cursor c;
-	kt_cursor_init(&c, kt_cursor_bytes(&bs->cur, (size_t)len), (size_t)len);
-	uint8_t attr = kt_cursor_u8(&c);
-	uint64_t od = kt_cursor_uvarint(&c);
-	uint64_t tz = kt_cursor_uvarint(&c);
-	rec->key = kt_cursor_nbytes(&c, &rec->key_len, &rec->key_null);
-	rec->value = kt_cursor_nbytes(&c, &rec->value_len, &rec->value_null);
-	uint64_t hc = kt_cursor_uvarint(&c);
-	if (c.err)
+	struct kt_cursor *c = &bs->cur;
+	uint8_t attr = kt_cursor_u8(c);
+	uint64_t od = kt_cursor_uvarint(c);
+	uint64_t tz = kt_cursor_uvarint(c);
+	rec->key = kt_cursor_nbytes(c, &rec->key_len, &rec->key_null);
+	rec->value = kt_cursor_nbytes(c, &rec->value_len, &rec->value_null);
+	uint64_t hc = kt_cursor_uvarint(c);
+	if (c->err)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record is malformed");
 	if (attr & KT_SEG_ATTR_RESERVED || (attr & KT_SEG_ATTR_TS_MASK) == 3)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record has reserved attribute bits set");
 	/* each header takes at least 2 bytes, which bounds the allocation */
-	if (hc > kt_cursor_left(&c) / 2)
+	if (hc > kt_cursor_left(c) / 2)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record header count is invalid");
 	kt_buf_reset(hbuf);
 	if (hc && kt_buf_reserve(hbuf, (size_t)hc * sizeof(struct kt_header)))
 		return block_fail(diag, h, KT_ERR_NOMEM, "cannot allocate record headers");
 	struct kt_header *hdrs = (struct kt_header *)(void *)hbuf->data;
 	for (uint64_t k = 0; k < hc; k++) {
-		uint64_t nl = kt_cursor_uvarint(&c);
-		if (!c.err && nl > kt_cursor_left(&c))
-			c.err = KT_ERR_TRUNCATED;
-		hdrs[k].name_len = c.err ? 0 : (size_t)nl;
-		hdrs[k].name = kt_cursor_bytes(&c, hdrs[k].name_len);
-		hdrs[k].value = kt_cursor_nbytes(&c, &hdrs[k].value_len, &hdrs[k].value_null);
-		if (c.err)
+		uint64_t nl = kt_cursor_uvarint(c);
+		if (!c->err && nl > kt_cursor_left(c))
+			c->err = KT_ERR_TRUNCATED;
+		hdrs[k].name_len = c->err ? 0 : (size_t)nl;
+		hdrs[k].name = kt_cursor_bytes(c, hdrs[k].name_len);
+		hdrs[k].value = kt_cursor_nbytes(c, &hdrs[k].value_len, &hdrs[k].value_null);
+		if (c->err)
 			return block_fail(diag, h, KT_ERR_FORMAT, "record header is malformed");
 	}
-	if (kt_cursor_left(&c) && r->info.version_minor <= KT_SEG_VERSION_MINOR)
-		return block_fail(diag, h, KT_ERR_FORMAT, "record has unexpected trailing bytes");
-	if (od > (uint64_t)(h->last_offset - h->first_offset))
+	if (attr & KT_SEG_ATTR_EXTENSION) {
+		/* fields of a newer minor version: skipped */
+		uint64_t n = kt_cursor_uvarint(c);
+		if (!c->err && n > kt_cursor_left(c))
+			c->err = KT_ERR_TRUNCATED;
+		kt_cursor_skip(c, c->err ? 0 : (size_t)n);
+		if (c->err)
+			return block_fail(diag, h, KT_ERR_FORMAT, "record extension is malformed");
+	}
+	/* offsets strictly increase: the stored delta is the step minus one */
+	int64_t prev = bs->seen == 0 ? h->first_offset - 1 : bs->prev_offset;
+	if (od > (uint64_t)(h->last_offset - prev - 1))
 		return block_fail(diag, h, KT_ERR_FORMAT, "record offset outside the block's range");
-	rec->offset = h->first_offset + (int64_t)od;
-	if (rec->offset <= bs->prev_offset)
-		return block_fail(diag, h, KT_ERR_FORMAT, "record offsets do not increase");
+	rec->offset = prev + 1 + (int64_t)od;
 	int64_t td = (int64_t)(tz >> 1) ^ -(int64_t)(tz & 1);
-	rec->timestamp = (int64_t)((uint64_t)h->base_timestamp + (uint64_t)td);
+	rec->timestamp = (int64_t)((uint64_t)(bs->seen == 0 ? h->base_timestamp : bs->prev_ts) + (uint64_t)td);
 	if (rec->timestamp < h->min_timestamp || rec->timestamp > h->max_timestamp)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record timestamp outside the block's range");
 	if (bs->seen == 0 && rec->offset != h->first_offset)
 		return block_fail(diag, h, KT_ERR_FORMAT, "block's first offset differs from its header");
+	bs->prev_ts = rec->timestamp;
 	rec->ts_type = (enum kt_ts_type)(attr & KT_SEG_ATTR_TS_MASK);
 	rec->headers = hc ? hdrs : NULL;
 	rec->header_count = (size_t)hc;
@@ -624,6 +631,17 @@ enum kt_err kt_segment_reader_next(struct kt_segment_reader *r, const struct kt_
 			if (r->cur_block >= r->block_count)
 				return KT_OK;
 			uint32_t i = r->cur_block;
+			const struct kt_block_info *b = &r->blocks[i];
+			const struct kt_segment_filter *f = &r->filter;
+			if (b->first_offset > f->to_offset) {
+				r->cur_block = r->block_count;
+				return KT_OK;
+			}
+			if (b->last_offset < f->from_offset || b->max_timestamp < f->from_ts ||
+			    b->min_timestamp >= f->to_ts) {
+				r->cur_block++;
+				continue;
+			}
 			enum kt_err err = load_block(r, i, &r->iter, diag);
 			if (err) {
 				r->cur_block++;
@@ -631,7 +649,7 @@ enum kt_err kt_segment_reader_next(struct kt_segment_reader *r, const struct kt_
 			}
 		}
 		int done;
-		enum kt_err err = decode_record(r, &r->iter, &r->headers, &r->rec, &done, diag);
+		enum kt_err err = decode_record(&r->iter, &r->headers, &r->rec, &done, diag);
 		if (err || done) {
 			r->iter.index = NO_BLOCK;
 			r->cur_block++;
@@ -639,11 +657,23 @@ enum kt_err kt_segment_reader_next(struct kt_segment_reader *r, const struct kt_
 				return err;
 			continue;
 		}
-		if (r->rec.offset < r->skip_below)
+		const struct kt_segment_filter *f = &r->filter;
+		if (r->rec.offset < r->skip_below || r->rec.offset < f->from_offset || r->rec.timestamp < f->from_ts ||
+		    r->rec.timestamp >= f->to_ts)
 			continue;
+		if (r->rec.offset > f->to_offset) {
+			r->iter.index = NO_BLOCK;
+			r->cur_block = r->block_count;
+			return KT_OK;
+		}
 		*out_rec = &r->rec;
 		return KT_OK;
 	}
+}
+
+void kt_segment_reader_set_filter(struct kt_segment_reader *r, const struct kt_segment_filter *f)
+{
+	r->filter = *f;
 }
 
 void kt_segment_reader_seek_block(struct kt_segment_reader *r, uint32_t i)
@@ -687,7 +717,7 @@ enum kt_err kt_segment_reader_check_block(struct kt_segment_reader *r, uint32_t 
 	struct kt_record rec;
 	for (;;) {
 		int done;
-		err = decode_record(r, &r->check, &r->check_headers, &rec, &done, diag);
+		err = decode_record(&r->check, &r->check_headers, &rec, &done, diag);
 		if (err || done)
 			return err;
 	}

@@ -82,6 +82,18 @@ void kt_segment_reader_seek_offset(struct kt_segment_reader *r, int64_t offset);
 void kt_segment_reader_seek_time(struct kt_segment_reader *r, int64_t ts);
 /* Positions at block i (next() starts with its first record). */
 void kt_segment_reader_seek_block(struct kt_segment_reader *r, uint32_t i);
+/* Restricts next() to records with from_offset <= offset <= to_offset and
+ * from_ts <= timestamp < to_ts. Blocks that cannot hold such a record are
+ * skipped without being decompressed; once a block starts past to_offset,
+ * next() reports the end. */
+struct kt_segment_filter {
+	int64_t from_offset; /* INT64_MIN: no bound */
+	int64_t to_offset;   /* inclusive; INT64_MAX: no bound */
+	int64_t from_ts;     /* inclusive; INT64_MIN: no bound */
+	int64_t to_ts;	     /* exclusive; INT64_MAX: no bound */
+};
+void kt_segment_reader_set_filter(struct kt_segment_reader *r, const struct kt_segment_filter *f);
+
 /* Checks block i: header and data checksums, decompression (zstd's own
  * content checksum), and with deep set, decodes every record and checks it
  * against the block header. Does not move the iterator's position. */

@@ -27,6 +27,8 @@ struct kt_segment_writer {
 	struct kt_buf frame; /* header/footer frame under construction */
 	struct kt_block_info pending;
 	int64_t last_offset; /* of the last record added, INT64_MIN before any */
+	int64_t prev_offset; /* previous record in the pending block: deltas start here */
+	int64_t prev_timestamp;
 
 	struct kt_block_info *blocks;
 	uint32_t block_count;
@@ -199,6 +201,32 @@ static size_t nbytes_size(size_t len, int is_null)
 	return is_null ? 1 : kt_uvarint_size((uint64_t)len + 1) + len;
 }
 
+/* Unchecked writers into space reserved beforehand: one reserve per record
+ * keeps the per-record cost low. */
+static uint8_t *put_uvarint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static uint8_t *put_bytes(uint8_t *p, const uint8_t *data, size_t len)
+{
+	if (len)
+		memcpy(p, data, len);
+	return p + len;
+}
+
+static uint8_t *put_nbytes(uint8_t *p, const uint8_t *data, size_t len, int is_null)
+{
+	if (is_null)
+		return put_uvarint(p, 0);
+	return put_bytes(put_uvarint(p, (uint64_t)len + 1), data, len);
+}
+
 enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_record *rec, struct kt_diag *diag)
 {
 	if (w->finished)
@@ -209,17 +237,16 @@ enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_r
 	if ((unsigned)rec->ts_type > KT_TS_LOG_APPEND)
 		return kt_diag_fail(diag, KT_ERR_INVALID, "unknown timestamp type %d", (int)rec->ts_type);
 
-	/* The record's encoded size decides whether it still fits the block. */
-	size_t body = 1 + nbytes_size(rec->key_len, rec->key_null) + nbytes_size(rec->value_len, rec->value_null) +
+	/* The record's encoded size decides whether it still fits the block;
+	 * the two deltas take at most 10 bytes each. */
+	size_t body = 1 + 20 + nbytes_size(rec->key_len, rec->key_null) + nbytes_size(rec->value_len, rec->value_null) +
 		      kt_uvarint_size(rec->header_count);
 	for (size_t i = 0; i < rec->header_count; i++) {
 		const struct kt_header *h = &rec->headers[i];
 		body += kt_uvarint_size(h->name_len) + h->name_len + nbytes_size(h->value_len, h->value_null);
 	}
-	/* offset/timestamp deltas take at most 10 bytes each */
-	size_t worst = body + 20 + 10;
 	if (w->pending.record_count > 0 &&
-	    (w->raw.len + worst > w->opts.block_bytes || w->pending.record_count == UINT32_MAX)) {
+	    (w->raw.len + body > w->opts.block_bytes || w->pending.record_count == UINT32_MAX)) {
 		enum kt_err err = flush_block(w, diag);
 		if (err)
 			return err;
@@ -230,32 +257,35 @@ enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_r
 		b->base_timestamp = rec->timestamp;
 		b->min_timestamp = rec->timestamp;
 		b->max_timestamp = rec->timestamp;
+		/* the first record's deltas are then 0 */
+		w->prev_offset = rec->offset - 1;
+		w->prev_timestamp = rec->timestamp;
 	}
-	uint64_t od = (uint64_t)rec->offset - (uint64_t)b->first_offset;
-	int64_t td = (int64_t)((uint64_t)rec->timestamp - (uint64_t)b->base_timestamp);
-	uint64_t tz = ((uint64_t)td << 1) ^ (uint64_t)(td >> 63); /* zigzag */
-	body += kt_uvarint_size(od) + kt_uvarint_size(tz);
-
-	struct kt_buf *r = &w->raw;
-	size_t before = r->len;
-	enum kt_err err = kt_buf_append_uvarint(r, body);
-	err = err ? err : kt_buf_append_u8(r, (uint8_t)rec->ts_type);
-	err = err ? err : kt_buf_append_uvarint(r, od);
-	err = err ? err : kt_buf_append_uvarint(r, tz);
-	err = err ? err : kt_buf_append_nbytes(r, rec->key, rec->key_len, rec->key_null);
-	err = err ? err : kt_buf_append_nbytes(r, rec->value, rec->value_len, rec->value_null);
-	err = err ? err : kt_buf_append_uvarint(r, rec->header_count);
-	for (size_t i = 0; !err && i < rec->header_count; i++) {
-		const struct kt_header *h = &rec->headers[i];
-		err = kt_buf_append_uvarint(r, h->name_len);
-		err = err ? err : kt_buf_append(r, h->name, h->name_len);
-		err = err ? err : kt_buf_append_nbytes(r, h->value, h->value_len, h->value_null);
-	}
-	if (err) {
-		r->len = before;
+	enum kt_err err = kt_buf_reserve(&w->raw, body);
+	if (err)
 		return kt_diag_fail(diag, err, "record at offset %lld does not fit in a block: %s",
 				    (long long)rec->offset, kt_err_str(err));
+	/* Deltas from the previous record: offsets usually step by one and
+	 * timestamps by a little, so most deltas are a single small byte that
+	 * zstd compresses well. */
+	uint64_t od = (uint64_t)rec->offset - (uint64_t)w->prev_offset - 1;
+	int64_t td = (int64_t)((uint64_t)rec->timestamp - (uint64_t)w->prev_timestamp);
+	uint64_t tz = ((uint64_t)td << 1) ^ (uint64_t)(td >> 63); /* zigzag */
+	uint8_t *p = w->raw.data + w->raw.len;
+	*p++ = (uint8_t)rec->ts_type;
+	p = put_uvarint(p, od);
+	p = put_uvarint(p, tz);
+	p = put_nbytes(p, rec->key, rec->key_len, rec->key_null);
+	p = put_nbytes(p, rec->value, rec->value_len, rec->value_null);
+	p = put_uvarint(p, rec->header_count);
+	for (size_t i = 0; i < rec->header_count; i++) {
+		const struct kt_header *h = &rec->headers[i];
+		p = put_bytes(put_uvarint(p, h->name_len), h->name, h->name_len);
+		p = put_nbytes(p, h->value, h->value_len, h->value_null);
 	}
+	w->raw.len = (size_t)(p - w->raw.data);
+	w->prev_offset = rec->offset;
+	w->prev_timestamp = rec->timestamp;
 	b->record_count++;
 	b->last_offset = rec->offset;
 	if (rec->timestamp < b->min_timestamp)

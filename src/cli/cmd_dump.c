@@ -1,0 +1,335 @@
+/* cmd_dump.c - `ktape dump`: options, summary, metrics file. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kt_buf.h"
+#include "kt_cli.h"
+#include "kt_cli_cmds.h"
+#include "kt_cli_util.h"
+#include "kt_dump.h"
+#include "kt_fileio.h"
+#include "kt_json.h"
+#include "kt_parse.h"
+
+#define CMD "dump"
+
+enum {
+	OPT_TOPIC_REGEX = 1000,
+	OPT_EXCLUDE_REGEX,
+	OPT_FROM_OFFSET,
+	OPT_FROM_TIME,
+	OPT_TO_OFFSET,
+	OPT_TO_TIME,
+	OPT_ZSTD_LEVEL,
+	OPT_JSON,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
+	OPT_ISOLATION,
+	OPT_GROUPS,
+	OPT_TIMEOUT,
+	OPT_METRICS,
+	OPT_SEGMENT_SIZE,
+	OPT_BLOCK_SIZE,
+};
+
+static const struct option long_opts[] = {
+	{"bootstrap", required_argument, NULL, 'b'},
+	{"archive", required_argument, NULL, 'a'},
+	{"topic", required_argument, NULL, 't'},
+	{"topic-regex", required_argument, NULL, OPT_TOPIC_REGEX},
+	{"exclude-regex", required_argument, NULL, OPT_EXCLUDE_REGEX},
+	{"partition", required_argument, NULL, 'p'},
+	{"from-offset", required_argument, NULL, OPT_FROM_OFFSET},
+	{"from-time", required_argument, NULL, OPT_FROM_TIME},
+	{"to-offset", required_argument, NULL, OPT_TO_OFFSET},
+	{"to-time", required_argument, NULL, OPT_TO_TIME},
+	{"property", required_argument, NULL, 'X'},
+	{"config", required_argument, NULL, 'F'},
+	{"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"progress", no_argument, NULL, OPT_PROGRESS},
+	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"isolation", required_argument, NULL, OPT_ISOLATION},
+	{"groups", required_argument, NULL, OPT_GROUPS},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"metrics-file", required_argument, NULL, OPT_METRICS},
+	{"segment-size", required_argument, NULL, OPT_SEGMENT_SIZE},
+	{"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
+	{NULL, 0, NULL, 0},
+};
+
+struct dump_cli {
+	int quiet;
+	int progress;
+};
+
+static void on_progress(void *ctx, const struct kt_dump_progress *p)
+{
+	struct dump_cli *c = ctx;
+	if (!c->progress)
+		return;
+	double rate = p->seconds > 0 ? (double)p->records / p->seconds : 0;
+	double pct = p->expected_records ? 100.0 * (double)p->records / (double)p->expected_records : 100.0;
+	double eta =
+		rate > 0 && p->expected_records > p->records ? (double)(p->expected_records - p->records) / rate : 0;
+	char sz[32];
+	kt_cli_progress_line("dump: %" PRIu64 " records (%.0f%%), %s, %.0f rec/s, partitions %d/%d, ETA %.0fs",
+			     p->records, pct > 100 ? 100 : pct, kt_format_size(p->payload_bytes, sz, sizeof(sz)), rate,
+			     p->partitions_done, p->partitions_total, eta);
+}
+
+static void on_warning(void *ctx, const char *msg)
+{
+	(void)ctx;
+	kt_cli_progress_end();
+	fprintf(stderr, "ktape dump: warning: %s\n", msg);
+}
+
+static void print_json(const struct kt_dump_result *r, enum kt_err err, const struct kt_diag *diag)
+{
+	struct kt_buf b;
+	kt_buf_init(&b, 1 << 24);
+	kt_buf_printf(&b, "{\"command\":\"dump\",\"status\":\"%s\",\"exit_code\":%d,\"run_id\":%" PRId64 ",",
+		      err == KT_OK		? "ok"
+		      : err == KT_ERR_DATA_LOST ? "data_lost"
+						: "failed",
+		      kt_cli_exit_for(err), r->run_id);
+	kt_buf_append(&b, "\"cluster_id\":", 13);
+	kt_json_cstr(&b, r->cluster_id);
+	kt_buf_printf(&b,
+		      ",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
+		      ",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
+		      "\"lag\":%" PRId64 ",\"duration_seconds\":%.3f,\"topics\":[",
+		      r->records, r->payload_bytes, r->raw_bytes, r->file_bytes, r->segments, r->partitions, r->groups,
+		      r->lag, r->seconds);
+	for (size_t i = 0; i < r->topic_count; i++) {
+		const struct kt_dump_topic_result *t = &r->topics[i];
+		kt_buf_append(&b, i ? ",{\"topic\":" : "{\"topic\":", i ? 10 : 9);
+		kt_json_cstr(&b, t->topic);
+		kt_buf_printf(&b,
+			      ",\"generation\":%u,\"partitions\":%d,\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64
+			      ",\"lost_records\":%" PRIu64 "}",
+			      t->generation, t->partitions, t->records, t->payload_bytes, t->lost_records);
+	}
+	kt_buf_append(&b, "],\"warnings\":[", 14);
+	for (size_t i = 0; i < r->warning_count; i++) {
+		if (i)
+			kt_buf_append_u8(&b, ',');
+		kt_json_cstr(&b, r->warnings[i]);
+	}
+	kt_buf_append(&b, "],\"error\":", 10);
+	if (err && err != KT_ERR_DATA_LOST)
+		kt_json_cstr(&b, diag->msg[0] ? diag->msg : kt_err_str(err));
+	else
+		kt_buf_append(&b, "null", 4);
+	kt_buf_append(&b, "}\n", 2);
+	kt_cli_write_stdout(&b);
+	kt_buf_free(&b);
+}
+
+static void print_human(const struct kt_dump_result *r)
+{
+	char raw[32], comp[32];
+	printf("dump run %" PRId64 ": %" PRIu64 " records from %zu topic(s), %d partition(s) in %.1f s\n", r->run_id,
+	       r->records, r->topic_count, r->partitions, r->seconds);
+	printf("  payload %s, archived %s in %d segment(s)", kt_format_size(r->payload_bytes, raw, sizeof(raw)),
+	       kt_format_size(r->file_bytes, comp, sizeof(comp)), r->segments);
+	if (r->file_bytes && r->payload_bytes)
+		printf(" (%.1f%% of payload)", 100.0 * (double)r->file_bytes / (double)r->payload_bytes);
+	printf("\n  consumer groups archived: %d; lag behind high watermark now: %" PRId64 " records\n", r->groups,
+	       r->lag);
+	for (size_t i = 0; i < r->topic_count; i++)
+		printf("  %-30s gen %u  %3d partitions  %10" PRIu64 " records\n", r->topics[i].topic,
+		       r->topics[i].generation, r->topics[i].partitions, r->topics[i].records);
+}
+
+/* Prometheus textfile-collector metrics, written atomically. */
+static void write_metrics(const char *path, const struct kt_dump_result *r, enum kt_err err)
+{
+	struct kt_buf b;
+	kt_buf_init(&b, 1 << 20);
+	int64_t now = kt_now_ms();
+	/* keep the previous success time when this run failed */
+	double last_ok = 0;
+	uint8_t *old;
+	size_t old_len;
+	if (kt_read_file(path, 1 << 20, &old, &old_len, NULL) == KT_OK) {
+		char *text = calloc(1, old_len + 1);
+		memcpy(text, old, old_len);
+		const char *k = "ktape_dump_last_success_timestamp_seconds ";
+		char *p = strstr(text, k);
+		if (p)
+			last_ok = strtod(p + strlen(k), NULL);
+		free(text);
+		free(old);
+	}
+	int ok = err == KT_OK || err == KT_ERR_DATA_LOST;
+	if (ok)
+		last_ok = (double)now / 1000.0;
+	kt_buf_printf(&b,
+		      "# HELP ktape_dump_last_success_timestamp_seconds End of the last dump that completed.\n"
+		      "# TYPE ktape_dump_last_success_timestamp_seconds gauge\n"
+		      "ktape_dump_last_success_timestamp_seconds %.3f\n"
+		      "# HELP ktape_dump_last_run_timestamp_seconds End of the last dump run.\n"
+		      "# TYPE ktape_dump_last_run_timestamp_seconds gauge\n"
+		      "ktape_dump_last_run_timestamp_seconds %.3f\n"
+		      "# HELP ktape_dump_exit_code Exit code of the last dump run.\n"
+		      "# TYPE ktape_dump_exit_code gauge\n"
+		      "ktape_dump_exit_code %d\n"
+		      "# HELP ktape_dump_records Records archived by the last run.\n"
+		      "# TYPE ktape_dump_records gauge\n"
+		      "ktape_dump_records %" PRIu64 "\n"
+		      "# HELP ktape_dump_bytes Bytes of the last run: payload read, archive written.\n"
+		      "# TYPE ktape_dump_bytes gauge\n"
+		      "ktape_dump_bytes{kind=\"payload\"} %" PRIu64 "\n"
+		      "ktape_dump_bytes{kind=\"archived\"} %" PRIu64 "\n"
+		      "# HELP ktape_dump_lag_records Records between the archive and the high watermark at the end.\n"
+		      "# TYPE ktape_dump_lag_records gauge\n"
+		      "ktape_dump_lag_records %" PRId64 "\n"
+		      "# HELP ktape_dump_duration_seconds Duration of the last run.\n"
+		      "# TYPE ktape_dump_duration_seconds gauge\n"
+		      "ktape_dump_duration_seconds %.3f\n"
+		      "# HELP ktape_dump_lost_records Records lost to retention before the last run read them.\n"
+		      "# TYPE ktape_dump_lost_records gauge\n",
+		      last_ok, (double)now / 1000.0, kt_cli_exit_for(err), r->records, r->payload_bytes, r->file_bytes,
+		      r->lag, r->seconds);
+	uint64_t lost = 0;
+	for (size_t i = 0; i < r->topic_count; i++)
+		lost += r->topics[i].lost_records;
+	kt_buf_printf(&b, "ktape_dump_lost_records %" PRIu64 "\n", lost);
+	struct kt_diag d;
+	if (kt_write_file_atomic(path, b.data, b.len, &d))
+		fprintf(stderr, "ktape dump: warning: cannot write metrics file: %s\n", d.msg);
+	kt_buf_free(&b);
+}
+
+int kt_cmd_dump(int argc, char **argv)
+{
+	struct kt_dump_opts o = {0};
+	o.from_offset = -1;
+	o.to_offset = -1;
+	o.from_time = INT64_MIN;
+	o.to_time = INT64_MIN;
+	o.timeout_ms = 60000;
+	const char **topics = calloc((size_t)argc + 1, sizeof(*topics));
+	int32_t *parts = calloc((size_t)argc + 1, sizeof(*parts));
+	struct kt_kafka_conf *conf = NULL;
+	kt_kafka_conf_new(&conf);
+	int json = 0, progress = -1, quiet = 0, rc = 0;
+	const char *metrics = NULL;
+	int64_t v;
+	int c;
+	optind = 1;
+	while (!rc && (c = getopt_long(argc, argv, "b:a:t:p:X:F:qv", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': o.bootstrap = optarg; break;
+		case 'a': o.archive = optarg; break;
+		case 't': topics[o.topic_count++] = optarg; break;
+		case 'p':
+			rc = kt_cli_parse_i64(CMD, "--partition", optarg, 0, INT32_MAX, &v);
+			parts[o.partition_count++] = (int32_t)v;
+			break;
+		case 'X':
+		case 'F': rc = kt_cli_conf_add(CMD, conf, c, optarg); break;
+		case 'q': quiet = 1; break;
+		case 'v': break;
+		case OPT_TOPIC_REGEX: o.topic_regex = optarg; break;
+		case OPT_EXCLUDE_REGEX: o.exclude_regex = optarg; break;
+		case OPT_FROM_OFFSET:
+			rc = kt_cli_parse_i64(CMD, "--from-offset", optarg, 0, INT64_MAX, &o.from_offset);
+			break;
+		case OPT_TO_OFFSET:
+			rc = kt_cli_parse_i64(CMD, "--to-offset", optarg, 0, INT64_MAX, &o.to_offset);
+			break;
+		case OPT_FROM_TIME: rc = kt_cli_parse_time(CMD, "--from-time", optarg, &o.from_time); break;
+		case OPT_TO_TIME: rc = kt_cli_parse_time(CMD, "--to-time", optarg, &o.to_time); break;
+		case OPT_ZSTD_LEVEL:
+			rc = kt_cli_parse_i64(CMD, "--zstd-level", optarg, 1, 19, &v);
+			o.zstd_level = (int)v;
+			break;
+		case OPT_JSON: json = 1; break;
+		case OPT_PROGRESS: progress = 1; break;
+		case OPT_NO_PROGRESS: progress = 0; break;
+		case OPT_ISOLATION:
+			if (!strcmp(optarg, "read_uncommitted"))
+				o.read_uncommitted = 1;
+			else if (strcmp(optarg, "read_committed"))
+				rc = kt_cli_usage_error(
+					CMD, "--isolation '%s': expected read_committed or read_uncommitted", optarg);
+			break;
+		case OPT_GROUPS: o.groups_regex = optarg; break;
+		case OPT_TIMEOUT: {
+			struct kt_diag d;
+			if (kt_parse_duration_ms(optarg, &o.timeout_ms, &d))
+				rc = kt_cli_usage_error(CMD, "--timeout: %s", d.msg);
+			break;
+		}
+		case OPT_METRICS: metrics = optarg; break;
+		case OPT_SEGMENT_SIZE:
+		case OPT_BLOCK_SIZE: {
+			uint64_t sz;
+			struct kt_diag d;
+			if (kt_parse_size(optarg, &sz, &d) || sz < 1024)
+				rc = kt_cli_usage_error(CMD, "%s '%s': expected a size of at least 1K",
+							c == OPT_BLOCK_SIZE ? "--block-size" : "--segment-size",
+							optarg);
+			else if (c == OPT_BLOCK_SIZE)
+				o.block_bytes = sz;
+			else
+				o.segment_bytes = sz;
+			break;
+		}
+		default: rc = KT_EXIT_USAGE; break;
+		}
+	}
+	if (!rc && optind < argc)
+		rc = kt_cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+	if (!rc && !o.bootstrap)
+		rc = kt_cli_usage_error(CMD, "-b/--bootstrap HOST:PORT is required");
+	if (!rc && !o.archive)
+		rc = kt_cli_usage_error(CMD, "-a/--archive DIR is required");
+	if (!rc && o.from_offset >= 0 && o.from_time != INT64_MIN)
+		rc = kt_cli_usage_error(CMD, "--from-offset and --from-time exclude each other");
+	if (!rc && o.to_offset >= 0 && o.to_time != INT64_MIN)
+		rc = kt_cli_usage_error(CMD, "--to-offset and --to-time exclude each other");
+	if (rc) {
+		free(topics);
+		free(parts);
+		kt_kafka_conf_free(conf);
+		return rc;
+	}
+	struct dump_cli cli = {quiet, !quiet && !json && kt_cli_progress_wanted(progress)};
+	o.topics = topics;
+	o.partitions = parts;
+	o.conf = conf;
+	o.tool_version = KTAPE_VERSION;
+	char *args = kt_cli_redacted_args(argc, argv);
+	o.args = args;
+	o.stop = &kt_cli_stop;
+	o.on_progress = on_progress;
+	o.on_warning = on_warning;
+	o.cb_ctx = &cli;
+	struct kt_dump_result res;
+	struct kt_diag diag;
+	kt_diag_clear(&diag);
+	enum kt_err err = kt_dump_run(&o, &res, &diag);
+	kt_cli_progress_end();
+	if (json)
+		print_json(&res, err, &diag);
+	else if (!quiet && (err == KT_OK || err == KT_ERR_DATA_LOST))
+		print_human(&res);
+	if (metrics)
+		write_metrics(metrics, &res, err);
+	rc = err ? kt_cli_fail(CMD, err, &diag) : KT_EXIT_OK;
+	kt_dump_result_free(&res);
+	free(args);
+	free(topics);
+	free(parts);
+	kt_kafka_conf_free(conf);
+	return rc;
+}

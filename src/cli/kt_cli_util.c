@@ -1,0 +1,117 @@
+#include "kt_cli_util.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kt_cli.h"
+#include "kt_fileio.h"
+#include "kt_parse.h"
+
+volatile sig_atomic_t kt_cli_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	kt_cli_stop = 1;
+}
+
+void kt_cli_install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+char *kt_cli_redacted_args(int argc, char **argv)
+{
+	struct kt_buf b;
+	kt_buf_init(&b, 1 << 20);
+	kt_buf_append(&b, "ktape", 5);
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		kt_buf_append_u8(&b, ' ');
+		const char *kv = NULL;
+		if (i > 0 && (!strcmp(argv[i - 1], "-X") || !strcmp(argv[i - 1], "--property")))
+			kv = a;
+		else if (!strncmp(a, "-X", 2) && a[2])
+			kv = a + 2;
+		if (kv && strchr(kv, '=') && kt_kafka_conf_is_secret(kv)) {
+			kt_buf_append(&b, a, (size_t)(strchr(a, '=') - a) + 1);
+			kt_buf_append(&b, "(redacted)", 10);
+		} else {
+			kt_buf_append(&b, a, strlen(a));
+		}
+	}
+	kt_buf_append_u8(&b, 0);
+	return (char *)b.data;
+}
+
+int kt_cli_conf_add(const char *cmd, struct kt_kafka_conf *conf, int opt, const char *arg)
+{
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = opt == 'X' ? kt_kafka_conf_set_kv(conf, arg, &d) : kt_kafka_conf_load_file(conf, arg, &d);
+	if (err) {
+		kt_cli_fail(cmd, err, &d);
+		return KT_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int kt_cli_progress_wanted(int flag)
+{
+	if (flag >= 0)
+		return flag;
+	return isatty(STDERR_FILENO);
+}
+
+static int progress_shown;
+
+void kt_cli_progress_line(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\r\033[K%s", line);
+	fflush(stderr);
+	progress_shown = 1;
+}
+
+void kt_cli_progress_end(void)
+{
+	if (progress_shown)
+		fprintf(stderr, "\n");
+	progress_shown = 0;
+}
+
+int kt_cli_parse_i64(const char *cmd, const char *opt, const char *arg, int64_t min, int64_t max, int64_t *out)
+{
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	if (kt_parse_i64(arg, min, max, out, &d))
+		return kt_cli_usage_error(cmd, "%s: %s", opt, d.msg);
+	return 0;
+}
+
+int kt_cli_parse_time(const char *cmd, const char *opt, const char *arg, int64_t *out)
+{
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	if (kt_parse_time(arg, kt_now_ms(), out, &d))
+		return kt_cli_usage_error(cmd, "%s: %s", opt, d.msg);
+	return 0;
+}
+
+void kt_cli_write_stdout(const struct kt_buf *buf)
+{
+	if (buf->len)
+		fwrite(buf->data, 1, buf->len, stdout);
+}

@@ -1,0 +1,737 @@
+#include "kt_dump.h"
+
+#include <inttypes.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kt_archive.h"
+#include "kt_catalog.h"
+#include "kt_fileio.h"
+
+#define DEFAULT_SEGMENT_BYTES (256ull << 20)
+
+/* One partition of the run. end is exclusive. */
+struct part {
+	struct topic_state *t;
+	int32_t partition;
+	int64_t low, high; /* watermarks at the start */
+	int64_t start, end;
+	int64_t done_end; /* everything before it is archived (or was never there) */
+	int64_t lost_from, lost_end;
+	struct kt_archive_segment *seg;
+	uint64_t records;
+	int finished;
+	int assigned;
+	/* offsets already archived (explicit ranges may overlap old dumps) */
+	int64_t *covered; /* pairs [first, last] */
+	size_t covered_n;
+};
+
+struct topic_state {
+	char *name;
+	uint32_t generation;
+	int32_t partitions;
+	int32_t replication_factor;
+	struct kt_dump_topic_result *res;
+};
+
+struct dump {
+	const struct kt_dump_opts *o;
+	struct kt_dump_result *res;
+	struct kt_archive *a;
+	struct kt_catalog *cat;
+	struct kt_kafka *k;
+	struct topic_state *topics;
+	size_t topic_count;
+	struct part *parts;
+	size_t part_count;
+	struct part *last_hit;
+	int64_t run_id;
+	regex_t groups_re;
+	int has_groups_re;
+	int64_t t0;
+};
+
+static void warn(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct dump *d, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char **w = realloc(d->res->warnings, (d->res->warning_count + 1) * sizeof(*w));
+	if (w) {
+		d->res->warnings = w;
+		w[d->res->warning_count++] = strdup(msg);
+	}
+	if (d->o->on_warning)
+		d->o->on_warning(d->o->cb_ctx, msg);
+}
+
+void kt_dump_result_free(struct kt_dump_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->topic_count; i++)
+		free(res->topics[i].topic);
+	free(res->topics);
+	for (size_t i = 0; i < res->warning_count; i++)
+		free(res->warnings[i]);
+	free(res->warnings);
+	memset(res, 0, sizeof(*res));
+}
+
+/* ---- which topics ---- */
+
+static int wanted_partition(const struct kt_dump_opts *o, int32_t p)
+{
+	if (!o->partition_count)
+		return 1;
+	for (size_t i = 0; i < o->partition_count; i++)
+		if (o->partitions[i] == p)
+			return 1;
+	return 0;
+}
+
+static enum kt_err select_topics(struct dump *d, struct kt_diag *diag)
+{
+	const struct kt_dump_opts *o = d->o;
+	struct kt_kafka_topic *all;
+	size_t n;
+	enum kt_err err = kt_kafka_list_topics(d->k, &all, &n, diag);
+	if (err)
+		return err;
+	regex_t inc, exc;
+	int has_inc = 0, has_exc = 0;
+	if (o->topic_regex) {
+		if (regcomp(&inc, o->topic_regex, REG_EXTENDED | REG_NOSUB)) {
+			kt_kafka_topics_free(all, n);
+			return kt_diag_fail(diag, KT_ERR_INVALID,
+					    "--topic-regex '%s' is not a valid regular expression", o->topic_regex);
+		}
+		has_inc = 1;
+	}
+	if (o->exclude_regex) {
+		if (regcomp(&exc, o->exclude_regex, REG_EXTENDED | REG_NOSUB)) {
+			if (has_inc)
+				regfree(&inc);
+			kt_kafka_topics_free(all, n);
+			return kt_diag_fail(diag, KT_ERR_INVALID,
+					    "--exclude-regex '%s' is not a valid regular expression", o->exclude_regex);
+		}
+		has_exc = 1;
+	}
+	/* explicit names must exist */
+	for (size_t i = 0; i < o->topic_count && !err; i++) {
+		int found = 0;
+		for (size_t j = 0; j < n; j++)
+			found |= !strcmp(all[j].name, o->topics[i]);
+		if (!found)
+			err = kt_diag_fail(diag, KT_ERR_NOT_FOUND, "topic '%s' does not exist in the cluster",
+					   o->topics[i]);
+	}
+	d->topics = calloc(n ? n : 1, sizeof(*d->topics));
+	for (size_t j = 0; !err && j < n; j++) {
+		int named = 0;
+		for (size_t i = 0; i < o->topic_count; i++)
+			named |= !strcmp(all[j].name, o->topics[i]);
+		int pick;
+		if (named)
+			pick = 1;
+		else if (has_inc)
+			pick = !all[j].internal && regexec(&inc, all[j].name, 0, NULL, 0) == 0;
+		else
+			pick = !o->topic_count && !all[j].internal; /* no selection: every non-internal topic */
+		if (pick && has_exc && regexec(&exc, all[j].name, 0, NULL, 0) == 0)
+			pick = 0;
+		if (!pick)
+			continue;
+		struct topic_state *t = &d->topics[d->topic_count++];
+		t->name = all[j].name;
+		all[j].name = NULL;
+		t->partitions = all[j].partitions;
+		t->replication_factor = all[j].replication_factor;
+	}
+	if (has_inc)
+		regfree(&inc);
+	if (has_exc)
+		regfree(&exc);
+	kt_kafka_topics_free(all, n);
+	if (!err && d->topic_count == 0)
+		err = kt_diag_fail(diag, KT_ERR_NOT_FOUND, "no topic matches the selection");
+	return err;
+}
+
+/* ---- per-partition plan ---- */
+
+struct covered_ctx {
+	struct part *p;
+	uint32_t gen;
+};
+
+static int covered_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct covered_ctx *c = ctx;
+	if (s->generation != c->gen || s->partition != c->p->partition)
+		return 0;
+	int64_t *nc = realloc(c->p->covered, (c->p->covered_n + 1) * 2 * sizeof(*nc));
+	if (!nc)
+		return 1;
+	c->p->covered = nc;
+	nc[c->p->covered_n * 2] = s->sum.first_offset;
+	nc[c->p->covered_n * 2 + 1] = s->sum.last_offset;
+	c->p->covered_n++;
+	return 0;
+}
+
+static int is_covered(const struct part *p, int64_t off)
+{
+	for (size_t i = 0; i < p->covered_n; i++)
+		if (off >= p->covered[2 * i] && off <= p->covered[2 * i + 1])
+			return 1;
+	return 0;
+}
+
+/* Decides the generation: a topic whose offsets went backwards (or lost
+ * partitions) since the last dump was deleted and recreated. */
+static enum kt_err plan_generation(struct dump *d, struct topic_state *t, const int64_t *highs, struct kt_diag *diag)
+{
+	uint32_t gen = 0;
+	int found;
+	enum kt_err err = kt_catalog_current_generation(d->cat, t->name, &gen, &found, diag);
+	if (err)
+		return err;
+	if (!found) {
+		t->generation = 0;
+		return kt_catalog_add_generation(d->cat, t->name, 0, d->run_id, "first dump", diag);
+	}
+	t->generation = gen;
+	for (int32_t p = 0; p < t->partitions; p++) {
+		int64_t end;
+		int has;
+		err = kt_catalog_resume_end(d->cat, t->name, gen, p, &end, &has, diag);
+		if (err)
+			return err;
+		if (has && end > highs[p]) {
+			char reason[256];
+			snprintf(reason, sizeof(reason),
+				 "partition %d was archived up to offset %" PRId64 " but now ends at %" PRId64, p, end,
+				 highs[p]);
+			warn(d,
+			     "topic %s was deleted and recreated since the last dump (%s): archiving it as generation "
+			     "%u, apart from the old records",
+			     t->name, reason, gen + 1);
+			t->generation = gen + 1;
+			return kt_catalog_add_generation(d->cat, t->name, gen + 1, d->run_id, reason, diag);
+		}
+	}
+	return KT_OK;
+}
+
+static enum kt_err plan_partition(struct dump *d, struct topic_state *t, struct part *p, struct kt_diag *diag)
+{
+	const struct kt_dump_opts *o = d->o;
+	int64_t resume = 0;
+	int has_resume = 0;
+	enum kt_err err =
+		kt_catalog_resume_end(d->cat, t->name, t->generation, p->partition, &resume, &has_resume, diag);
+	if (err)
+		return err;
+	p->lost_from = -1;
+	p->lost_end = -1;
+	if (o->from_offset >= 0) {
+		p->start = o->from_offset;
+	} else if (o->from_time != INT64_MIN) {
+		err = kt_kafka_offset_for_time(d->k, t->name, p->partition, o->from_time, &p->start, diag);
+		if (err)
+			return err;
+	} else if (has_resume) {
+		p->start = resume;
+		if (p->low > resume) {
+			/* incremental dump: what retention deleted since the last
+			 * dump is gone for good */
+			p->lost_from = resume;
+			p->lost_end = p->low;
+			t->res->lost_records += (uint64_t)(p->low - resume);
+			d->res->data_lost = 1;
+			warn(d,
+			     "%s [%d]: offsets %" PRId64 "..%" PRId64 " (%" PRId64
+			     " records) were deleted by retention before this dump read them",
+			     t->name, p->partition, resume, p->low - 1, p->low - resume);
+		}
+	} else {
+		p->start = p->low;
+	}
+	if (p->start < p->low)
+		p->start = p->low;
+	if (p->start > p->high)
+		p->start = p->high;
+	if (o->to_offset >= 0)
+		p->end = o->to_offset;
+	else if (o->to_time != INT64_MIN) {
+		err = kt_kafka_offset_for_time(d->k, t->name, p->partition, o->to_time, &p->end, diag);
+		if (err)
+			return err;
+	} else
+		p->end = p->high;
+	if (p->end > p->high)
+		p->end = p->high;
+	if (p->end < p->start)
+		p->end = p->start;
+	p->done_end = p->start;
+	if (o->from_offset >= 0 || o->from_time != INT64_MIN) {
+		/* an explicit range may reach into what is archived already:
+		 * those records are skipped, never written twice */
+		struct covered_ctx c = {p, t->generation};
+		err = kt_catalog_each_segment(d->cat, t->name, covered_cb, &c, diag);
+		if (err)
+			return err;
+	} else if (has_resume && resume > p->start) {
+		p->start = resume;
+		p->done_end = resume;
+	}
+	return KT_OK;
+}
+
+static enum kt_err plan(struct dump *d, struct kt_diag *diag)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < d->topic_count; i++)
+		total += (size_t)d->topics[i].partitions;
+	d->parts = calloc(total ? total : 1, sizeof(*d->parts));
+	d->res->topics = calloc(d->topic_count, sizeof(*d->res->topics));
+	if (!d->parts || !d->res->topics)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < d->topic_count; i++) {
+		struct topic_state *t = &d->topics[i];
+		t->res = &d->res->topics[d->res->topic_count++];
+		t->res->topic = strdup(t->name);
+		t->res->partitions = t->partitions;
+		int64_t *lows = calloc((size_t)t->partitions + 1, sizeof(*lows));
+		int64_t *highs = calloc((size_t)t->partitions + 1, sizeof(*highs));
+		enum kt_err err = lows && highs ? KT_OK : KT_ERR_NOMEM;
+		for (int32_t p = 0; !err && p < t->partitions; p++)
+			err = kt_kafka_watermarks(d->k, t->name, p, &lows[p], &highs[p], diag);
+		if (!err)
+			err = plan_generation(d, t, highs, diag);
+		t->res->generation = t->generation;
+		for (int32_t p = 0; !err && p < t->partitions; p++) {
+			if (!wanted_partition(d->o, p))
+				continue;
+			struct part *pp = &d->parts[d->part_count++];
+			pp->t = t;
+			pp->partition = p;
+			pp->low = lows[p];
+			pp->high = highs[p];
+			err = plan_partition(d, t, pp, diag);
+		}
+		free(lows);
+		free(highs);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < d->o->partition_count; i++) {
+		int any = 0;
+		for (size_t j = 0; j < d->part_count; j++)
+			any |= d->parts[j].partition == d->o->partitions[i];
+		if (!any)
+			return kt_diag_fail(diag, KT_ERR_NOT_FOUND,
+					    "partition %d does not exist in the selected topics", d->o->partitions[i]);
+	}
+	d->res->partitions = (int)d->part_count;
+	return KT_OK;
+}
+
+/* ---- metadata: configs and group offsets ---- */
+
+struct config_ctx {
+	struct dump *d;
+	struct topic_state *t;
+	enum kt_err err;
+	struct kt_diag *diag;
+};
+
+static int config_cb(void *ctx, const struct kt_kafka_config_entry *e)
+{
+	struct config_ctx *c = ctx;
+	if (e->is_default || !strcmp(e->source, "DEFAULT_CONFIG"))
+		return 0;
+	if (e->is_sensitive) {
+		warn(c->d, "topic %s: sensitive config %s is not archived", c->t->name, e->name);
+		return 0;
+	}
+	struct kt_catalog_config cfg = {c->d->run_id, c->t->name, e->name, e->value, e->source};
+	c->err = kt_catalog_put_config(c->d->cat, &cfg, c->diag);
+	return c->err != KT_OK;
+}
+
+static int group_filter(void *ctx, const char *group)
+{
+	struct dump *d = ctx;
+	return !d->has_groups_re || regexec(&d->groups_re, group, 0, NULL, 0) == 0;
+}
+
+struct group_ctx {
+	struct dump *d;
+	enum kt_err err;
+	struct kt_diag *diag;
+	char last_group[256];
+};
+
+static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
+{
+	struct group_ctx *c = ctx;
+	struct dump *d = c->d;
+	for (size_t i = 0; i < d->topic_count; i++) {
+		if (strcmp(d->topics[i].name, g->topic))
+			continue;
+		struct kt_catalog_group_offset go = {d->run_id,	   g->group_id, g->topic,   d->topics[i].generation,
+						     g->partition, g->offset,	g->metadata};
+		c->err = kt_catalog_put_group_offset(d->cat, &go, c->diag);
+		if (strcmp(c->last_group, g->group_id)) {
+			snprintf(c->last_group, sizeof(c->last_group), "%s", g->group_id);
+			d->res->groups++;
+		}
+		return c->err != KT_OK;
+	}
+	return 0;
+}
+
+static enum kt_err capture_metadata(struct dump *d, struct kt_diag *diag)
+{
+	enum kt_err err = kt_catalog_begin(d->cat, diag);
+	for (size_t i = 0; !err && i < d->topic_count; i++) {
+		struct topic_state *t = &d->topics[i];
+		struct kt_catalog_topic ct = {d->run_id, t->name, t->generation, t->partitions, t->replication_factor};
+		err = kt_catalog_put_topic(d->cat, &ct, diag);
+		struct config_ctx c = {d, t, KT_OK, diag};
+		if (!err)
+			err = kt_kafka_describe_topic_configs(d->k, t->name, config_cb, &c, diag);
+		if (!err)
+			err = c.err;
+	}
+	if (!err) {
+		struct group_ctx g = {d, KT_OK, diag, ""};
+		err = kt_kafka_list_group_offsets(d->k, group_filter, group_cb, &g, diag);
+		if (!err)
+			err = g.err;
+	}
+	if (!err)
+		err = kt_catalog_commit(d->cat, diag);
+	else
+		kt_catalog_rollback(d->cat);
+	return err;
+}
+
+/* ---- consuming ---- */
+
+static struct part *find_part(struct dump *d, const char *topic, int32_t partition)
+{
+	if (d->last_hit && d->last_hit->partition == partition && !strcmp(d->last_hit->t->name, topic))
+		return d->last_hit;
+	for (size_t i = 0; i < d->part_count; i++)
+		if (d->parts[i].partition == partition && !strcmp(d->parts[i].t->name, topic))
+			return d->last_hit = &d->parts[i];
+	return NULL;
+}
+
+static void fill_prun(struct dump *d, const struct part *p, struct kt_catalog_prun *pr)
+{
+	*pr = (struct kt_catalog_prun){d->run_id,    p->t->name, p->t->generation, p->partition, p->low,
+				       p->high,	     p->start,	 p->end,	   p->done_end,	 (int64_t)p->records,
+				       p->lost_from, p->lost_end};
+}
+
+/* Commits the partition's open segment (or only its progress). */
+static enum kt_err flush_part(struct dump *d, struct part *p, struct kt_diag *diag)
+{
+	struct kt_catalog_prun pr;
+	fill_prun(d, p, &pr);
+	if (!p->seg) {
+		enum kt_err err = kt_catalog_begin(d->cat, diag);
+		if (!err)
+			err = kt_catalog_put_prun(d->cat, &pr, diag);
+		return err ? (kt_catalog_rollback(d->cat), err) : kt_catalog_commit(d->cat, diag);
+	}
+	struct kt_segment_summary sum;
+	struct kt_archive_segment *seg = p->seg;
+	p->seg = NULL;
+	enum kt_err err = kt_archive_segment_commit(d->a, seg, d->run_id, &pr, &sum, diag);
+	if (err)
+		return err;
+	d->res->segments++;
+	d->res->raw_bytes += sum.raw_bytes;
+	d->res->file_bytes += sum.file_bytes;
+	return KT_OK;
+}
+
+static enum kt_err finish_part(struct dump *d, struct part *p, struct kt_diag *diag)
+{
+	if (p->finished)
+		return KT_OK;
+	p->finished = 1;
+	if (p->assigned)
+		kt_kafka_unassign_one(d->k, p->t->name, p->partition, NULL);
+	return flush_part(d, p, diag);
+}
+
+static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kafka_msg *m, struct kt_diag *diag)
+{
+	const struct kt_record *rec = &m->rec;
+	if (rec->offset >= p->end)
+		return finish_part(d, p, diag);
+	if (rec->offset < p->done_end)
+		return KT_OK; /* a refetch after a retry: already have it */
+	p->done_end = rec->offset + 1;
+	if (p->covered_n && is_covered(p, rec->offset))
+		return KT_OK;
+	if (!p->seg) {
+		struct kt_segment_writer_opts wo = {d->o->zstd_level, d->o->block_bytes, 0};
+		enum kt_err err =
+			kt_archive_segment_begin(d->a, p->t->name, p->t->generation, p->partition, &wo, &p->seg, diag);
+		if (err)
+			return err;
+	}
+	enum kt_err err = kt_archive_segment_add(p->seg, rec, diag);
+	if (err)
+		return err;
+	p->records++;
+	p->t->res->records++;
+	p->t->res->payload_bytes += m->size;
+	d->res->records++;
+	d->res->payload_bytes += m->size;
+	uint64_t limit = d->o->segment_bytes ? d->o->segment_bytes : DEFAULT_SEGMENT_BYTES;
+	if (kt_archive_segment_raw_bytes(p->seg) >= limit)
+		err = flush_part(d, p, diag);
+	if (!err && p->done_end >= p->end)
+		err = finish_part(d, p, diag);
+	return err;
+}
+
+static void report_progress(struct dump *d, int done)
+{
+	if (!d->o->on_progress)
+		return;
+	struct kt_dump_progress pr = {d->res->records,
+				      d->res->payload_bytes,
+				      0,
+				      done,
+				      (int)d->part_count,
+				      (double)(kt_mono_ns() - d->t0) / 1e9};
+	for (size_t i = 0; i < d->part_count; i++)
+		pr.expected_records += (uint64_t)(d->parts[i].end - d->parts[i].start);
+	d->o->on_progress(d->o->cb_ctx, &pr);
+}
+
+static enum kt_err consume(struct dump *d, struct kt_diag *diag)
+{
+	struct kt_kafka_assignment *as = calloc(d->part_count + 1, sizeof(*as));
+	if (!as)
+		return KT_ERR_NOMEM;
+	size_t n = 0;
+	int open = 0;
+	for (size_t i = 0; i < d->part_count; i++) {
+		struct part *p = &d->parts[i];
+		if (p->start >= p->end) {
+			p->finished = 1;
+			enum kt_err err = flush_part(d, p, diag);
+			if (err) {
+				free(as);
+				return err;
+			}
+			continue;
+		}
+		as[n++] = (struct kt_kafka_assignment){p->t->name, p->partition, p->start};
+		p->assigned = 1;
+		open++;
+	}
+	enum kt_err err = n ? kt_kafka_assign(d->k, as, n, diag) : KT_OK;
+	free(as);
+	int64_t timeout_ns = (d->o->timeout_ms > 0 ? d->o->timeout_ms : 60000) * 1000000;
+	int64_t last_activity = kt_mono_ns();
+	int64_t last_report = 0;
+	while (!err && open > 0) {
+		if (d->o->stop && *d->o->stop) {
+			err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
+			break;
+		}
+		struct kt_kafka_msg m;
+		err = kt_kafka_poll(d->k, 200, &m, diag);
+		if (err)
+			break;
+		int64_t now = kt_mono_ns();
+		if (m.event == KT_KAFKA_NONE) {
+			if (now - last_activity > timeout_ns)
+				err = kt_diag_fail(
+					diag, KT_ERR_TIMEOUT,
+					"no data from the cluster for %lld s (--timeout); %d partitions unfinished",
+					(long long)(timeout_ns / 1000000000), open);
+			continue;
+		}
+		last_activity = now;
+		struct part *p = find_part(d, m.topic, m.partition);
+		if (!p || p->finished)
+			continue;
+		if (m.event == KT_KAFKA_EOF) {
+			/* The end of what this consumer may read. In read_committed
+			 * mode an open transaction can hold it below the target end:
+			 * the next dump continues from here. Markers and aborted
+			 * records at the end are skipped, so the position may pass
+			 * the last record. */
+			int64_t pos = kt_kafka_position(d->k, p->t->name, p->partition);
+			if (pos > p->done_end)
+				p->done_end = pos < p->end ? pos : p->end;
+			if (pos >= 0 && pos < p->end)
+				warn(d,
+				     "%s [%d]: stopped at offset %" PRId64 " before the target end %" PRId64
+				     " (an open transaction holds the readable end back)",
+				     p->t->name, p->partition, pos, p->end);
+			err = finish_part(d, p, diag);
+		} else {
+			err = on_record(d, p, &m, diag);
+		}
+		if (p->finished)
+			open--;
+		if (now - last_report > 500000000) {
+			last_report = now;
+			report_progress(d, (int)d->part_count - open);
+		}
+	}
+	report_progress(d, (int)d->part_count - open);
+	return err;
+}
+
+/* Commits whatever is open: after an error or a stop, what was written so
+ * far becomes durable and consistent. */
+static void salvage(struct dump *d)
+{
+	for (size_t i = 0; i < d->part_count; i++) {
+		struct part *p = &d->parts[i];
+		if (!p->finished && (p->seg || p->done_end > p->start)) {
+			struct kt_diag ignore;
+			if (flush_part(d, p, &ignore)) {
+				kt_archive_segment_abort(p->seg);
+				p->seg = NULL;
+			}
+		}
+	}
+}
+
+static void compute_lag(struct dump *d)
+{
+	d->res->lag = 0;
+	for (size_t i = 0; i < d->part_count; i++) {
+		int64_t low, high;
+		if (kt_kafka_watermarks(d->k, d->parts[i].t->name, d->parts[i].partition, &low, &high, NULL) == KT_OK &&
+		    high > d->parts[i].done_end)
+			d->res->lag += high - d->parts[i].done_end;
+	}
+}
+
+enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res, struct kt_diag *diag)
+{
+	memset(res, 0, sizeof(*res));
+	struct dump d = {0};
+	d.o = o;
+	d.res = res;
+	d.t0 = kt_mono_ns();
+	if (o->groups_regex) {
+		if (regcomp(&d.groups_re, o->groups_regex, REG_EXTENDED | REG_NOSUB))
+			return kt_diag_fail(diag, KT_ERR_INVALID, "--groups '%s' is not a valid regular expression",
+					    o->groups_regex);
+		d.has_groups_re = 1;
+	}
+	struct kt_archive_recovery rec;
+	enum kt_err err = kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &d.a, &rec, diag);
+	if (err)
+		goto out;
+	d.cat = kt_archive_catalog(d.a);
+	if (rec.segments_recovered || rec.runs_crashed)
+		warn(&d, "recovered from an interrupted run: %d segment(s) indexed, %d run(s) marked crashed",
+		     rec.segments_recovered, rec.runs_crashed);
+	if (rec.unusable_files)
+		warn(&d, "%d segment file(s) without a valid footer were left alone; run 'ktape verify'",
+		     rec.unusable_files);
+	struct kt_kafka_opts ko = {
+		o->bootstrap, KT_KAFKA_CONSUMER, o->read_uncommitted, 0, o->timeout_ms > 0 ? o->timeout_ms : 60000,
+		"ktape-dump"};
+	err = kt_kafka_open(o->conf, &ko, &d.k, diag);
+	if (err)
+		goto out;
+	err = kt_kafka_cluster_id(d.k, res->cluster_id, sizeof(res->cluster_id), diag);
+	if (err)
+		goto out;
+	/* the run record comes first, so that everything below can name it */
+	struct kt_catalog_run run = {0};
+	run.kind = "dump";
+	run.started_ms = kt_now_ms();
+	run.args = o->args ? o->args : "";
+	run.tool_version = o->tool_version ? o->tool_version : "";
+	run.cluster_id = res->cluster_id[0] ? res->cluster_id : NULL;
+	run.bootstrap = o->bootstrap;
+	err = kt_catalog_begin(d.cat, diag);
+	if (!err)
+		err = kt_catalog_run_begin(d.cat, &run, &d.run_id, diag);
+	if (!err)
+		err = kt_catalog_commit(d.cat, diag);
+	if (err)
+		goto out;
+	res->run_id = d.run_id;
+	err = select_topics(&d, diag);
+	if (!err) {
+		err = kt_catalog_begin(d.cat, diag);
+		if (!err)
+			err = plan(&d, diag);
+		if (!err)
+			err = kt_catalog_commit(d.cat, diag);
+		else
+			kt_catalog_rollback(d.cat);
+	}
+	if (!err)
+		err = capture_metadata(&d, diag);
+	if (!err)
+		err = consume(&d, diag);
+	salvage(&d);
+	compute_lag(&d);
+	res->seconds = (double)(kt_mono_ns() - d.t0) / 1e9;
+	/* the run's outcome, then its metadata file, so reindex keeps it */
+	const char *status = err == KT_ERR_INTERRUPTED ? "interrupted"
+			     : err		       ? "failed"
+			     : res->data_lost	       ? "data_lost"
+						       : "ok";
+	struct kt_diag d2;
+	kt_diag_clear(&d2);
+	enum kt_err e2 = kt_catalog_run_end(d.cat, d.run_id, status, (int64_t)res->records, (int64_t)res->file_bytes,
+					    err			 ? diag->msg
+					    : res->warning_count ? res->warnings[0]
+								 : NULL,
+					    kt_now_ms(), &d2);
+	if (!e2)
+		e2 = kt_archive_write_run_meta(d.a, d.run_id, "dump", &d2);
+	if (!err && e2) {
+		err = e2;
+		*diag = d2;
+	}
+	if (!err && res->data_lost)
+		err = kt_diag_fail(diag, KT_ERR_DATA_LOST,
+				   "dump finished, but data was lost to retention (see warnings)");
+out:
+	for (size_t i = 0; i < d.part_count; i++) {
+		kt_archive_segment_abort(d.parts[i].seg);
+		free(d.parts[i].covered);
+	}
+	free(d.parts);
+	for (size_t i = 0; i < d.topic_count; i++)
+		free(d.topics[i].name);
+	free(d.topics);
+	if (d.has_groups_re)
+		regfree(&d.groups_re);
+	kt_kafka_close(d.k);
+	kt_archive_close(d.a);
+	return err;
+}

@@ -1,0 +1,93 @@
+/* kt_dump.h - the dump engine: reads topic ranges from a cluster into an
+ * archive (segments + catalog), with topic metadata and consumer group
+ * offsets, as one run.
+ *
+ * Owns: nothing after it returns but struct kt_dump_result, which the caller
+ * frees with kt_dump_result_free(). Prints nothing: progress and warnings go
+ * to the callbacks in the options.
+ *
+ * Range semantics (docs/ktape.1): per partition, from the first offset to
+ * the end offset, end excluded. The default start is where the previous dump
+ * of the archive ended (or the log start the first time); the default end is
+ * the high watermark read at the start of the run, so a run is a snapshot
+ * and always ends.
+ */
+#ifndef KT_DUMP_H
+#define KT_DUMP_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt_error.h"
+#include "kt_kafka.h"
+
+struct kt_dump_progress {
+	uint64_t records;
+	uint64_t payload_bytes;
+	uint64_t expected_records; /* upper bound: sum of end - start offsets */
+	int partitions_done;
+	int partitions_total;
+	double seconds;
+};
+
+struct kt_dump_opts {
+	const char *bootstrap;
+	const char *archive;
+	const char *const *topics; /* explicit names (internal ones allowed) */
+	size_t topic_count;
+	const char *topic_regex; /* POSIX extended */
+	const char *exclude_regex;
+	const int32_t *partitions; /* NULL/0: all */
+	size_t partition_count;
+	int64_t from_offset; /* -1: not given */
+	int64_t from_time;   /* INT64_MIN: not given */
+	int64_t to_offset;   /* -1: not given (exclusive end) */
+	int64_t to_time;     /* INT64_MIN: not given (exclusive) */
+	const struct kt_kafka_conf *conf;
+	int zstd_level;
+	size_t block_bytes;
+	uint64_t segment_bytes; /* raw bytes per segment before rolling over */
+	int read_uncommitted;
+	const char *groups_regex; /* NULL: groups with offsets on dumped topics */
+	int64_t timeout_ms;	  /* fail when nothing arrives for this long */
+	const char *args;	  /* command line for the run record, secrets redacted */
+	const char *tool_version;
+	volatile sig_atomic_t *stop; /* set by a signal handler: finish cleanly */
+	void (*on_progress)(void *ctx, const struct kt_dump_progress *p);
+	void (*on_warning)(void *ctx, const char *msg);
+	void *cb_ctx;
+};
+
+struct kt_dump_topic_result {
+	char *topic;
+	uint32_t generation;
+	int32_t partitions;
+	uint64_t records;
+	uint64_t payload_bytes;
+	uint64_t lost_records; /* lost to retention before this run */
+};
+
+struct kt_dump_result {
+	int64_t run_id;
+	uint64_t records;
+	uint64_t payload_bytes;
+	uint64_t raw_bytes;
+	uint64_t file_bytes;
+	int segments;
+	int partitions;
+	int64_t lag; /* records between what was archived and the high watermark at the end */
+	double seconds;
+	int data_lost;
+	char cluster_id[128];
+	struct kt_dump_topic_result *topics;
+	size_t topic_count;
+	char **warnings;
+	size_t warning_count;
+	int groups; /* consumer groups whose offsets were archived */
+};
+
+enum kt_err kt_dump_run(const struct kt_dump_opts *opts, struct kt_dump_result *res, struct kt_diag *diag);
+void kt_dump_result_free(struct kt_dump_result *res);
+
+#endif

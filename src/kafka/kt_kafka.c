@@ -1,0 +1,815 @@
+#include "kt_kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kt_fileio.h"
+
+#define ERRSTR 512
+
+struct conf_kv {
+	char *key;
+	char *value;
+};
+
+struct kt_kafka_conf {
+	struct conf_kv *kv;
+	size_t count;
+	size_t cap;
+};
+
+struct kt_kafka {
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *admin_q;
+	enum kt_kafka_role role;
+	int64_t timeout_ms;
+	rd_kafka_message_t *held; /* the message behind the last record returned */
+	struct kt_header *hdrs;	  /* header views of the last record */
+	size_t hdr_cap;
+	kt_kafka_delivery_cb dr_cb;
+	void *dr_ctx;
+};
+
+/* ---- configuration ---- */
+
+enum kt_err kt_kafka_conf_new(struct kt_kafka_conf **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? KT_OK : KT_ERR_NOMEM;
+}
+
+void kt_kafka_conf_free(struct kt_kafka_conf *conf)
+{
+	if (!conf)
+		return;
+	for (size_t i = 0; i < conf->count; i++) {
+		free(conf->kv[i].key);
+		/* secrets do not linger in freed memory */
+		explicit_bzero(conf->kv[i].value, strlen(conf->kv[i].value));
+		free(conf->kv[i].value);
+	}
+	free(conf->kv);
+	free(conf);
+}
+
+int kt_kafka_conf_is_secret(const char *key)
+{
+	static const char *marks[] = {"password",    "secret",	     "sasl.oauthbearer.config",
+				      "ssl.key.pem", "ssl.keystore", "token",
+				      "sasl.jaas",   "ssl_key"};
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (strcasestr(key, marks[i]))
+			return 1;
+	return 0;
+}
+
+enum kt_err kt_kafka_conf_set(struct kt_kafka_conf *conf, const char *key, const char *value, struct kt_diag *diag)
+{
+	if (!*key)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "empty property name");
+	for (size_t i = 0; i < conf->count; i++) {
+		if (!strcmp(conf->kv[i].key, key)) {
+			char *v = strdup(value);
+			if (!v)
+				return KT_ERR_NOMEM;
+			free(conf->kv[i].value);
+			conf->kv[i].value = v;
+			return KT_OK;
+		}
+	}
+	if (conf->count == conf->cap) {
+		size_t cap = conf->cap ? conf->cap * 2 : 16;
+		struct conf_kv *kv = realloc(conf->kv, cap * sizeof(*kv));
+		if (!kv)
+			return KT_ERR_NOMEM;
+		conf->kv = kv;
+		conf->cap = cap;
+	}
+	conf->kv[conf->count].key = strdup(key);
+	conf->kv[conf->count].value = strdup(value);
+	if (!conf->kv[conf->count].key || !conf->kv[conf->count].value)
+		return KT_ERR_NOMEM;
+	conf->count++;
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_conf_set_kv(struct kt_kafka_conf *conf, const char *kv, struct kt_diag *diag)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "'%s' is not a property (expected key=value)",
+				    kt_kafka_conf_is_secret(kv) ? "(redacted)" : kv);
+	char key[256];
+	size_t n = (size_t)(eq - kv);
+	if (n >= sizeof(key))
+		return kt_diag_fail(diag, KT_ERR_INVALID, "property name too long");
+	memcpy(key, kv, n);
+	key[n] = '\0';
+	return kt_kafka_conf_set(conf, key, eq + 1, diag);
+}
+
+enum kt_err kt_kafka_conf_load_file(struct kt_kafka_conf *conf, const char *path, struct kt_diag *diag)
+{
+	uint8_t *data;
+	size_t len;
+	enum kt_err err = kt_read_file(path, 1 << 20, &data, &len, diag);
+	if (err)
+		return err;
+	char *text = malloc(len + 1);
+	if (!text) {
+		free(data);
+		return KT_ERR_NOMEM;
+	}
+	memcpy(text, data, len);
+	text[len] = '\0';
+	explicit_bzero(data, len);
+	free(data);
+	int lineno = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && !err; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		while (*line == ' ' || *line == '\t')
+			line++;
+		size_t l = strlen(line);
+		while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
+			line[--l] = '\0';
+		if (!*line || *line == '#')
+			continue;
+		err = kt_kafka_conf_set_kv(conf, line, diag);
+		if (err)
+			kt_diag_prefix(diag, "%s line %d", path, lineno);
+	}
+	explicit_bzero(text, len);
+	free(text);
+	return err;
+}
+
+/* ---- client ---- */
+
+static enum kt_err rk_fail(struct kt_diag *diag, const char *what, rd_kafka_resp_err_t err)
+{
+	return kt_diag_fail(diag, err == RD_KAFKA_RESP_ERR__TIMED_OUT ? KT_ERR_TIMEOUT : KT_ERR_KAFKA, "%s: %s", what,
+			    rd_kafka_err2str(err));
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	struct kt_kafka *k = opaque;
+	if (!k->dr_cb)
+		return;
+	if (m->err)
+		k->dr_cb(k->dr_ctx, KT_ERR_KAFKA, rd_kafka_err2str(m->err), m->partition, -1, m->_private);
+	else
+		k->dr_cb(k->dr_ctx, KT_OK, NULL, m->partition, m->offset, m->_private);
+}
+
+/* librdkafka logs connection trouble itself; keep it to one line each. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 4)
+		fprintf(stderr, "ktape: kafka: %s: %s\n", fac, buf);
+}
+
+static enum kt_err set_rk(rd_kafka_conf_t *c, const char *key, const char *value, struct kt_diag *diag)
+{
+	char errstr[ERRSTR];
+	if (rd_kafka_conf_set(c, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "property %s: %s", key, errstr);
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafka_opts *opts, struct kt_kafka **out,
+			  struct kt_diag *diag)
+{
+	*out = NULL;
+	struct kt_kafka *k = calloc(1, sizeof(*k));
+	if (!k)
+		return KT_ERR_NOMEM;
+	k->role = opts->role;
+	k->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	enum kt_err err = KT_OK;
+	err = err ? err : set_rk(c, "client.id", opts->client_id ? opts->client_id : "ktape", diag);
+	if (opts->role == KT_KAFKA_CONSUMER) {
+		/* assign() needs a group id, but ktape never joins the group
+		 * (no subscribe) and never commits: dump is read-only. */
+		err = err ? err : set_rk(c, "group.id", "ktape-readonly", diag);
+		err = err ? err : set_rk(c, "enable.auto.commit", "false", diag);
+		err = err ? err : set_rk(c, "enable.auto.offset.store", "false", diag);
+		err = err ? err : set_rk(c, "enable.partition.eof", "true", diag);
+		err = err ? err : set_rk(c, "auto.offset.reset", "earliest", diag);
+		err = err ? err
+			  : set_rk(c, "isolation.level", opts->read_uncommitted ? "read_uncommitted" : "read_committed",
+				   diag);
+		/* large fetches, bounded prefetch: memory stays bounded
+		 * whatever the number of partitions */
+		err = err ? err : set_rk(c, "fetch.max.bytes", "52428800", diag);
+		err = err ? err : set_rk(c, "max.partition.fetch.bytes", "4194304", diag);
+		err = err ? err : set_rk(c, "queued.max.messages.kbytes", "32768", diag);
+		err = err ? err : set_rk(c, "fetch.wait.max.ms", "100", diag);
+	} else {
+		err = err ? err : set_rk(c, "enable.idempotence", opts->idempotent ? "true" : "false", diag);
+		err = err ? err : set_rk(c, "acks", "all", diag);
+		/* the Java client's default: murmur2 for keys, random without */
+		err = err ? err : set_rk(c, "partitioner", "murmur2_random", diag);
+		err = err ? err : set_rk(c, "linger.ms", "20", diag);
+		err = err ? err : set_rk(c, "batch.size", "1000000", diag);
+		err = err ? err : set_rk(c, "compression.codec", "lz4", diag);
+		err = err ? err : set_rk(c, "queue.buffering.max.kbytes", "65536", diag);
+		rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
+	}
+	/* user properties last: -X overrides ktape's choices */
+	for (size_t i = 0; !err && i < conf->count; i++)
+		err = set_rk(c, conf->kv[i].key, conf->kv[i].value, diag);
+	if (!err && opts->bootstrap)
+		err = set_rk(c, "bootstrap.servers", opts->bootstrap, diag);
+	if (err) {
+		rd_kafka_conf_destroy(c);
+		free(k);
+		return err;
+	}
+	rd_kafka_conf_set_opaque(c, k);
+	rd_kafka_conf_set_log_cb(c, log_cb);
+	char errstr[ERRSTR];
+	k->rk = rd_kafka_new(opts->role == KT_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, c, errstr,
+			     sizeof(errstr));
+	if (!k->rk) {
+		rd_kafka_conf_destroy(c);
+		free(k);
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot create Kafka client: %s", errstr);
+	}
+	if (opts->role == KT_KAFKA_CONSUMER)
+		rd_kafka_poll_set_consumer(k->rk);
+	k->admin_q = rd_kafka_queue_new(k->rk);
+	*out = k;
+	return KT_OK;
+}
+
+void kt_kafka_close(struct kt_kafka *k)
+{
+	if (!k)
+		return;
+	if (k->held)
+		rd_kafka_message_destroy(k->held);
+	if (k->admin_q)
+		rd_kafka_queue_destroy(k->admin_q);
+	if (k->role == KT_KAFKA_CONSUMER)
+		rd_kafka_consumer_close(k->rk);
+	rd_kafka_destroy(k->rk);
+	free(k->hdrs);
+	free(k);
+}
+
+/* ---- metadata ---- */
+
+static int topic_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct kt_kafka_topic *)a)->name, ((const struct kt_kafka_topic *)b)->name);
+}
+
+enum kt_err kt_kafka_list_topics(struct kt_kafka *k, struct kt_kafka_topic **out, size_t *out_count,
+				 struct kt_diag *diag)
+{
+	*out = NULL;
+	*out_count = 0;
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 1, NULL, &md, (int)k->timeout_ms);
+	if (e)
+		return rk_fail(diag, "cannot read cluster metadata", e);
+	struct kt_kafka_topic *t = calloc((size_t)md->topic_cnt + 1, sizeof(*t));
+	if (!t) {
+		rd_kafka_metadata_destroy(md);
+		return KT_ERR_NOMEM;
+	}
+	size_t n = 0;
+	for (int i = 0; i < md->topic_cnt; i++) {
+		const rd_kafka_metadata_topic_t *mt = &md->topics[i];
+		if (mt->err)
+			continue;
+		t[n].name = strdup(mt->topic);
+		t[n].partitions = mt->partition_cnt;
+		t[n].replication_factor = mt->partition_cnt ? mt->partitions[0].replica_cnt : 0;
+		t[n].internal = !strcmp(mt->topic, "__consumer_offsets") || !strcmp(mt->topic, "__transaction_state") ||
+				mt->topic[0] == '_';
+		n++;
+	}
+	rd_kafka_metadata_destroy(md);
+	qsort(t, n, sizeof(*t), topic_cmp);
+	*out = t;
+	*out_count = n;
+	return KT_OK;
+}
+
+void kt_kafka_topics_free(struct kt_kafka_topic *topics, size_t count)
+{
+	for (size_t i = 0; topics && i < count; i++)
+		free(topics[i].name);
+	free(topics);
+}
+
+enum kt_err kt_kafka_cluster_id(struct kt_kafka *k, char *buf, size_t bufsize, struct kt_diag *diag)
+{
+	(void)diag;
+	char *id = rd_kafka_clusterid(k->rk, (int)k->timeout_ms);
+	snprintf(buf, bufsize, "%s", id ? id : "");
+	if (id)
+		rd_kafka_mem_free(k->rk, id);
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_broker_count(struct kt_kafka *k, int *out, struct kt_diag *diag)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, NULL, &md, (int)k->timeout_ms);
+	if (e)
+		return rk_fail(diag, "cannot read cluster metadata", e);
+	*out = md->broker_cnt;
+	rd_kafka_metadata_destroy(md);
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
+				int64_t *out_high, struct kt_diag *diag)
+{
+	rd_kafka_resp_err_t e =
+		rd_kafka_query_watermark_offsets(k->rk, topic, partition, out_low, out_high, (int)k->timeout_ms);
+	if (e) {
+		char what[512];
+		snprintf(what, sizeof(what), "cannot read watermarks of %s/%d", topic, partition);
+		return rk_fail(diag, what, e);
+	}
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_offset_for_time(struct kt_kafka *k, const char *topic, int32_t partition, int64_t ts,
+				     int64_t *out_offset, struct kt_diag *diag)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = ts;
+	rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(k->rk, l, (int)k->timeout_ms);
+	if (!e)
+		e = l->elems[0].err;
+	int64_t off = l->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e) {
+		char what[512];
+		snprintf(what, sizeof(what), "cannot look up the offset for a time in %s/%d", topic, partition);
+		return rk_fail(diag, what, e);
+	}
+	if (off < 0) {
+		int64_t low, high;
+		enum kt_err err = kt_kafka_watermarks(k, topic, partition, &low, &high, diag);
+		if (err)
+			return err;
+		off = high;
+	}
+	*out_offset = off;
+	return KT_OK;
+}
+
+/* ---- admin ---- */
+
+/* Waits for the admin result event of the given type. */
+static rd_kafka_event_t *admin_wait(struct kt_kafka *k, rd_kafka_event_type_t type, const char *what, enum kt_err *err,
+				    struct kt_diag *diag)
+{
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(k->admin_q, (int)k->timeout_ms + 5000);
+	if (!ev) {
+		*err = kt_diag_fail(diag, KT_ERR_TIMEOUT, "%s: no answer from the cluster", what);
+		return NULL;
+	}
+	if (rd_kafka_event_type(ev) != type || rd_kafka_event_error(ev)) {
+		*err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what,
+				    rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "unexpected event");
+		rd_kafka_event_destroy(ev);
+		return NULL;
+	}
+	*err = KT_OK;
+	return ev;
+}
+
+static rd_kafka_AdminOptions_t *admin_opts(struct kt_kafka *k, rd_kafka_admin_op_t op)
+{
+	rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(k->rk, op);
+	char errstr[ERRSTR];
+	rd_kafka_AdminOptions_set_request_timeout(o, (int)k->timeout_ms, errstr, sizeof(errstr));
+	return o;
+}
+
+enum kt_err kt_kafka_describe_topic_configs(struct kt_kafka *k, const char *topic, kt_kafka_config_cb cb, void *ctx,
+					    struct kt_diag *diag)
+{
+	rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+	rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+	rd_kafka_DescribeConfigs(k->rk, &res, 1, o, k->admin_q);
+	rd_kafka_AdminOptions_destroy(o);
+	rd_kafka_ConfigResource_destroy(res);
+	enum kt_err err;
+	char what[512];
+	snprintf(what, sizeof(what), "cannot describe configs of topic %s", topic);
+	rd_kafka_event_t *ev = admin_wait(k, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, what, &err, diag);
+	if (!ev)
+		return err;
+	size_t nres;
+	const rd_kafka_ConfigResource_t **rs =
+		rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &nres);
+	for (size_t i = 0; i < nres && !err; i++) {
+		if (rd_kafka_ConfigResource_error(rs[i])) {
+			err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what,
+					   rd_kafka_ConfigResource_error_string(rs[i]));
+			break;
+		}
+		size_t ncfg;
+		const rd_kafka_ConfigEntry_t **cfg = rd_kafka_ConfigResource_configs(rs[i], &ncfg);
+		for (size_t j = 0; j < ncfg; j++) {
+			struct kt_kafka_config_entry e = {
+				rd_kafka_ConfigEntry_name(cfg[j]),
+				rd_kafka_ConfigEntry_is_sensitive(cfg[j]) ? NULL : rd_kafka_ConfigEntry_value(cfg[j]),
+				rd_kafka_ConfigSource_name(rd_kafka_ConfigEntry_source(cfg[j])),
+				rd_kafka_ConfigEntry_is_default(cfg[j]),
+				rd_kafka_ConfigEntry_is_sensitive(cfg[j]),
+				rd_kafka_ConfigEntry_is_read_only(cfg[j]),
+			};
+			if (cb(ctx, &e))
+				break;
+		}
+	}
+	rd_kafka_event_destroy(ev);
+	return err;
+}
+
+static enum kt_err list_groups(struct kt_kafka *k, char ***out, size_t *out_n, struct kt_diag *diag)
+{
+	*out = NULL;
+	*out_n = 0;
+	rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+	rd_kafka_ListConsumerGroups(k->rk, o, k->admin_q);
+	rd_kafka_AdminOptions_destroy(o);
+	enum kt_err err;
+	rd_kafka_event_t *ev =
+		admin_wait(k, RD_KAFKA_EVENT_LISTCONSUMERGROUPS_RESULT, "cannot list consumer groups", &err, diag);
+	if (!ev)
+		return err;
+	const rd_kafka_ListConsumerGroups_result_t *r = rd_kafka_event_ListConsumerGroups_result(ev);
+	size_t n;
+	const rd_kafka_ConsumerGroupListing_t **groups = rd_kafka_ListConsumerGroups_result_valid(r, &n);
+	char **names = calloc(n + 1, sizeof(*names));
+	for (size_t i = 0; names && i < n; i++)
+		names[i] = strdup(rd_kafka_ConsumerGroupListing_group_id(groups[i]));
+	rd_kafka_event_destroy(ev);
+	if (!names)
+		return KT_ERR_NOMEM;
+	*out = names;
+	*out_n = n;
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(void *ctx, const char *group),
+					kt_kafka_group_cb cb, void *ctx, struct kt_diag *diag)
+{
+	char **groups;
+	size_t n;
+	enum kt_err err = list_groups(k, &groups, &n, diag);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++) {
+		if (group_filter && !group_filter(ctx, groups[i]))
+			continue;
+		/* librdkafka 2.0 takes one group per request */
+		rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(groups[i], NULL);
+		rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+		rd_kafka_ListConsumerGroupOffsets(k->rk, &req, 1, o, k->admin_q);
+		rd_kafka_AdminOptions_destroy(o);
+		rd_kafka_ListConsumerGroupOffsets_destroy(req);
+		char what[512];
+		snprintf(what, sizeof(what), "cannot list offsets of consumer group %s", groups[i]);
+		rd_kafka_event_t *ev = admin_wait(k, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT, what, &err, diag);
+		if (!ev)
+			break;
+		size_t ng;
+		const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
+			rd_kafka_event_ListConsumerGroupOffsets_result(ev), &ng);
+		for (size_t g = 0; g < ng && !err; g++) {
+			const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[g]);
+			if (ge) {
+				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what, rd_kafka_error_string(ge));
+				break;
+			}
+			const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[g]);
+			for (int p = 0; parts && p < parts->cnt; p++) {
+				const rd_kafka_topic_partition_t *tp = &parts->elems[p];
+				if (tp->err || tp->offset < 0)
+					continue;
+				char *meta = NULL;
+				if (tp->metadata_size) {
+					meta = malloc(tp->metadata_size + 1);
+					if (meta) {
+						memcpy(meta, tp->metadata, tp->metadata_size);
+						meta[tp->metadata_size] = '\0';
+					}
+				}
+				struct kt_kafka_group_offset go = {groups[i], tp->topic, tp->partition, tp->offset,
+								   meta};
+				int stop = cb(ctx, &go);
+				free(meta);
+				if (stop)
+					break;
+			}
+		}
+		rd_kafka_event_destroy(ev);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(groups[i]);
+	free(groups);
+	return err;
+}
+
+enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_topic *t, struct kt_diag *diag)
+{
+	char errstr[ERRSTR];
+	rd_kafka_NewTopic_t *nt =
+		rd_kafka_NewTopic_new(t->name, t->partitions, t->replication_factor, errstr, sizeof(errstr));
+	if (!nt)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "cannot create topic %s: %s", t->name, errstr);
+	for (size_t i = 0; i < t->config_count; i++)
+		rd_kafka_NewTopic_set_config(nt, t->config_names[i], t->config_values[i]);
+	rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_set_operation_timeout(o, (int)k->timeout_ms, errstr, sizeof(errstr));
+	rd_kafka_CreateTopics(k->rk, &nt, 1, o, k->admin_q);
+	rd_kafka_AdminOptions_destroy(o);
+	rd_kafka_NewTopic_destroy(nt);
+	enum kt_err err;
+	char what[512];
+	snprintf(what, sizeof(what), "cannot create topic %s", t->name);
+	rd_kafka_event_t *ev = admin_wait(k, RD_KAFKA_EVENT_CREATETOPICS_RESULT, what, &err, diag);
+	if (!ev)
+		return err;
+	size_t n;
+	const rd_kafka_topic_result_t **tr =
+		rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+	for (size_t i = 0; i < n && !err; i++)
+		if (rd_kafka_topic_result_error(tr[i]))
+			err = kt_diag_fail(diag,
+					   rd_kafka_topic_result_error(tr[i]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS
+						   ? KT_ERR_EXISTS
+						   : KT_ERR_KAFKA,
+					   "%s: %s", what, rd_kafka_topic_result_error_string(tr[i]));
+	rd_kafka_event_destroy(ev);
+	return err;
+}
+
+enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, const char *topic,
+					 const int32_t *partitions, const int64_t *offsets, size_t count,
+					 struct kt_diag *diag)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)count);
+	for (size_t i = 0; i < count; i++)
+		rd_kafka_topic_partition_list_add(l, topic, partitions[i])->offset = offsets[i];
+	rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS);
+	rd_kafka_AlterConsumerGroupOffsets(k->rk, &req, 1, o, k->admin_q);
+	rd_kafka_AdminOptions_destroy(o);
+	rd_kafka_AlterConsumerGroupOffsets_destroy(req);
+	enum kt_err err;
+	char what[512];
+	snprintf(what, sizeof(what), "cannot set offsets of consumer group %s", group);
+	rd_kafka_event_t *ev = admin_wait(k, RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT, what, &err, diag);
+	if (!ev)
+		return err;
+	size_t n;
+	const rd_kafka_group_result_t **gr = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+		rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
+	for (size_t i = 0; i < n && !err; i++) {
+		const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[i]);
+		if (ge) {
+			err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what, rd_kafka_error_string(ge));
+			break;
+		}
+		const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[i]);
+		for (int p = 0; parts && p < parts->cnt && !err; p++)
+			if (parts->elems[p].err)
+				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s (partition %d): %s", what,
+						   parts->elems[p].partition, rd_kafka_err2str(parts->elems[p].err));
+	}
+	rd_kafka_event_destroy(ev);
+	return err;
+}
+
+/* ---- consuming ---- */
+
+enum kt_err kt_kafka_assign(struct kt_kafka *k, const struct kt_kafka_assignment *parts, size_t count,
+			    struct kt_diag *diag)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)count);
+	for (size_t i = 0; i < count; i++)
+		rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset = parts[i].offset;
+	rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	return e ? rk_fail(diag, "cannot assign partitions", e) : KT_OK;
+}
+
+enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t partition, struct kt_diag *diag)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, partition);
+	rd_kafka_error_t *e = rd_kafka_incremental_unassign(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e) {
+		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot stop fetching %s/%d: %s", topic, partition,
+					       rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		return err;
+	}
+	return KT_OK;
+}
+
+int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partition)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, partition);
+	int64_t pos = -1;
+	if (rd_kafka_position(k->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR && !l->elems[0].err)
+		pos = l->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(l);
+	return pos;
+}
+
+static enum kt_err msg_to_record(struct kt_kafka *k, rd_kafka_message_t *m, struct kt_kafka_msg *msg)
+{
+	struct kt_record *r = &msg->rec;
+	memset(r, 0, sizeof(*r));
+	r->offset = m->offset;
+	rd_kafka_timestamp_type_t tstype;
+	r->timestamp = rd_kafka_message_timestamp(m, &tstype);
+	r->ts_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME	    ? KT_TS_CREATE
+		     : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? KT_TS_LOG_APPEND
+								    : KT_TS_NONE;
+	if (r->ts_type == KT_TS_NONE)
+		r->timestamp = -1;
+	/* librdkafka gives NULL for a null key or value and a pointer with
+	 * length 0 for an empty one */
+	r->key_null = m->key == NULL;
+	r->key = m->key;
+	r->key_len = m->key ? m->key_len : 0;
+	r->value_null = m->payload == NULL;
+	r->value = m->payload;
+	r->value_len = m->payload ? m->len : 0;
+	msg->size = r->key_len + r->value_len;
+	rd_kafka_headers_t *hdrs = NULL;
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+		size_t n = rd_kafka_header_cnt(hdrs);
+		if (n > k->hdr_cap) {
+			struct kt_header *nh = realloc(k->hdrs, n * sizeof(*nh));
+			if (!nh)
+				return KT_ERR_NOMEM;
+			k->hdrs = nh;
+			k->hdr_cap = n;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const char *name;
+			const void *val;
+			size_t size;
+			if (rd_kafka_header_get_all(hdrs, i, &name, &val, &size))
+				return KT_ERR_KAFKA;
+			k->hdrs[i] = (struct kt_header){(const uint8_t *)name, strlen(name), val, val ? size : 0,
+							val == NULL};
+			msg->size += strlen(name) + (val ? size : 0);
+		}
+		r->headers = k->hdrs;
+		r->header_count = n;
+	}
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_msg *msg, struct kt_diag *diag)
+{
+	if (k->held) {
+		rd_kafka_message_destroy(k->held);
+		k->held = NULL;
+	}
+	msg->event = KT_KAFKA_NONE;
+	rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+	if (!m)
+		return KT_OK;
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		msg->event = KT_KAFKA_EOF;
+		msg->topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+		msg->partition = m->partition;
+		k->held = m;
+		return KT_OK;
+	}
+	if (m->err) {
+		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s%s%s [%d]: %s", "consume", m->rkt ? " " : "",
+					       m->rkt ? rd_kafka_topic_name(m->rkt) : "", (int)m->partition,
+					       rd_kafka_message_errstr(m));
+		rd_kafka_message_destroy(m);
+		return err;
+	}
+	k->held = m;
+	msg->event = KT_KAFKA_RECORD;
+	msg->topic = rd_kafka_topic_name(m->rkt);
+	msg->partition = m->partition;
+	return msg_to_record(k, m, msg);
+}
+
+/* ---- producing ---- */
+
+void kt_kafka_set_delivery_cb(struct kt_kafka *k, kt_kafka_delivery_cb cb, void *ctx)
+{
+	k->dr_cb = cb;
+	k->dr_ctx = ctx;
+}
+
+enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t partition, const struct kt_record *rec,
+			     const struct kt_header *extra_headers, size_t extra_count, void *opaque,
+			     struct kt_diag *diag)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	if (rec->header_count + extra_count) {
+		hdrs = rd_kafka_headers_new(rec->header_count + extra_count);
+		for (size_t i = 0; i < rec->header_count; i++) {
+			const struct kt_header *h = &rec->headers[i];
+			rd_kafka_header_add(hdrs, (const char *)h->name, (ssize_t)h->name_len,
+					    h->value_null ? NULL : (h->value ? (const void *)h->value : ""),
+					    (ssize_t)h->value_len);
+		}
+		for (size_t i = 0; i < extra_count; i++) {
+			const struct kt_header *h = &extra_headers[i];
+			rd_kafka_header_add(hdrs, (const char *)h->name, (ssize_t)h->name_len, h->value,
+					    (ssize_t)h->value_len);
+		}
+	}
+	/* a non-NULL pointer with length 0 is an empty (not null) key or value */
+	const void *key = rec->key_null ? NULL : (rec->key ? (const void *)rec->key : "");
+	const void *val = rec->value_null ? NULL : (rec->value ? (const void *)rec->value : "");
+	rd_kafka_resp_err_t e = rd_kafka_producev(
+		k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+		RD_KAFKA_V_KEY(key, rec->key_len), RD_KAFKA_V_VALUE((void *)val, rec->value_len),
+		RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		RD_KAFKA_V_TIMESTAMP(rec->ts_type == KT_TS_NONE ? 0 : rec->timestamp), RD_KAFKA_V_HEADERS(hdrs),
+		RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+	if (e) {
+		if (hdrs)
+			rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
+		if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			return KT_ERR_LIMIT;
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot produce to %s [%d] (source offset %lld): %s", topic,
+				    partition, (long long)rec->offset, rd_kafka_err2str(e));
+	}
+	return KT_OK;
+}
+
+void kt_kafka_produce_poll(struct kt_kafka *k, int timeout_ms)
+{
+	rd_kafka_poll(k->rk, timeout_ms);
+}
+
+enum kt_err kt_kafka_flush(struct kt_kafka *k, int timeout_ms, struct kt_diag *diag)
+{
+	rd_kafka_resp_err_t e = rd_kafka_flush(k->rk, timeout_ms);
+	if (e)
+		return rk_fail(diag, "records still undelivered", e);
+	return KT_OK;
+}
+
+int kt_kafka_outq_len(struct kt_kafka *k)
+{
+	return rd_kafka_outq_len(k->rk);
+}
+
+int32_t kt_kafka_murmur2_partition(const uint8_t *key, size_t len, int32_t n)
+{
+	/* Kafka's murmur2 (seed 0x9747b28c), as the Java client's
+	 * DefaultPartitioner: toPositive(murmur2(key)) % n */
+	const uint32_t m = 0x5bd1e995;
+	uint32_t h = 0x9747b28c ^ (uint32_t)len;
+	size_t i = 0;
+	for (; i + 4 <= len; i += 4) {
+		uint32_t kk = (uint32_t)key[i] | (uint32_t)key[i + 1] << 8 | (uint32_t)key[i + 2] << 16 |
+			      (uint32_t)key[i + 3] << 24;
+		kk *= m;
+		kk ^= kk >> 24;
+		kk *= m;
+		h *= m;
+		h ^= kk;
+	}
+	switch (len & 3) {
+	case 3:
+		h ^= (uint32_t)key[i + 2] << 16;
+		/* fall through */
+	case 2:
+		h ^= (uint32_t)key[i + 1] << 8;
+		/* fall through */
+	case 1: h ^= key[i]; h *= m;
+	}
+	h ^= h >> 13;
+	h *= m;
+	h ^= h >> 15;
+	return (int32_t)((h & 0x7fffffff) % (uint32_t)n);
+}

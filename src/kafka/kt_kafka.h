@@ -1,0 +1,174 @@
+/* kt_kafka.h - everything ktape asks of Kafka, over librdkafka (>= 2.0.2).
+ * This module is the only includer of <librdkafka/rdkafka.h>.
+ *
+ * Owns: struct kt_kafka_conf (client properties from -X and -F files, with
+ * secrets kept out of logs and the catalog), struct kt_kafka (one client:
+ * consumer or producer, with an admin view on the same handle).
+ *
+ * Messages handed to callers are converted to struct kt_record views that
+ * borrow the librdkafka message: valid until the next poll on the client.
+ */
+#ifndef KT_KAFKA_H
+#define KT_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt_error.h"
+#include "kt_record.h"
+
+/* ---- configuration ---- */
+struct kt_kafka_conf;
+
+enum kt_err kt_kafka_conf_new(struct kt_kafka_conf **out);
+void kt_kafka_conf_free(struct kt_kafka_conf *conf);
+/* "key=value" as given to -X. Later settings override earlier ones. */
+enum kt_err kt_kafka_conf_set_kv(struct kt_kafka_conf *conf, const char *kv, struct kt_diag *diag);
+enum kt_err kt_kafka_conf_set(struct kt_kafka_conf *conf, const char *key, const char *value, struct kt_diag *diag);
+/* A file of key=value lines; blank lines and lines starting with # are
+ * ignored. Keeps passwords out of ps and crontab. */
+enum kt_err kt_kafka_conf_load_file(struct kt_kafka_conf *conf, const char *path, struct kt_diag *diag);
+/* 1 for properties whose values must never be printed or stored. */
+int kt_kafka_conf_is_secret(const char *key);
+
+/* ---- client ---- */
+enum kt_kafka_role {
+	KT_KAFKA_CONSUMER,
+	KT_KAFKA_PRODUCER,
+};
+
+struct kt_kafka_opts {
+	const char *bootstrap;
+	enum kt_kafka_role role;
+	int read_uncommitted; /* consumer: see aborted transactional records too */
+	int idempotent;	      /* producer: enable.idempotence=true, acks=all */
+	int64_t timeout_ms;   /* for metadata and admin requests */
+	const char *client_id;
+};
+
+struct kt_kafka;
+
+/* Creates the client. The conf is copied; the caller keeps it. */
+enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafka_opts *opts, struct kt_kafka **out,
+			  struct kt_diag *diag);
+void kt_kafka_close(struct kt_kafka *k);
+
+/* ---- metadata ---- */
+struct kt_kafka_topic {
+	char *name;
+	int32_t partitions;
+	int32_t replication_factor;
+	int internal; /* __consumer_offsets and friends */
+};
+
+/* All topics of the cluster (sorted by name). Free with kt_kafka_topics_free. */
+enum kt_err kt_kafka_list_topics(struct kt_kafka *k, struct kt_kafka_topic **out, size_t *out_count,
+				 struct kt_diag *diag);
+void kt_kafka_topics_free(struct kt_kafka_topic *topics, size_t count);
+/* The cluster id (empty string if the broker does not say). */
+enum kt_err kt_kafka_cluster_id(struct kt_kafka *k, char *buf, size_t bufsize, struct kt_diag *diag);
+/* Number of brokers in the cluster. */
+enum kt_err kt_kafka_broker_count(struct kt_kafka *k, int *out, struct kt_diag *diag);
+/* Log start offset and high watermark (the next offset to be written). */
+enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
+				int64_t *out_high, struct kt_diag *diag);
+/* The first offset whose timestamp is >= ts, or the high watermark (-1 from
+ * Kafka, translated) when no record is that new. */
+enum kt_err kt_kafka_offset_for_time(struct kt_kafka *k, const char *topic, int32_t partition, int64_t ts,
+				     int64_t *out_offset, struct kt_diag *diag);
+
+/* ---- admin ---- */
+struct kt_kafka_config_entry {
+	const char *name;
+	const char *value;  /* NULL when sensitive or unset */
+	const char *source; /* "DYNAMIC_TOPIC_CONFIG", "DEFAULT_CONFIG", ... */
+	int is_default;
+	int is_sensitive;
+	int is_read_only;
+};
+typedef int (*kt_kafka_config_cb)(void *ctx, const struct kt_kafka_config_entry *e);
+/* Calls cb for every config entry of the topic (defaults included; the
+ * caller decides what to keep). */
+enum kt_err kt_kafka_describe_topic_configs(struct kt_kafka *k, const char *topic, kt_kafka_config_cb cb, void *ctx,
+					    struct kt_diag *diag);
+
+struct kt_kafka_group_offset {
+	const char *group_id;
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const char *metadata;
+};
+typedef int (*kt_kafka_group_cb)(void *ctx, const struct kt_kafka_group_offset *g);
+/* Lists consumer groups, and for each the committed offsets. group_filter,
+ * if not NULL, is called with each group id and returns 1 to keep it. */
+enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(void *ctx, const char *group),
+					kt_kafka_group_cb cb, void *ctx, struct kt_diag *diag);
+
+struct kt_kafka_new_topic {
+	const char *name;
+	int32_t partitions;
+	int32_t replication_factor;
+	size_t config_count;
+	const char *const *config_names;
+	const char *const *config_values;
+};
+enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_topic *t, struct kt_diag *diag);
+/* Commits offsets for a (inactive) group: AlterConsumerGroupOffsets. */
+enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, const char *topic,
+					 const int32_t *partitions, const int64_t *offsets, size_t count,
+					 struct kt_diag *diag);
+
+/* ---- consuming ---- */
+struct kt_kafka_assignment {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+};
+enum kt_err kt_kafka_assign(struct kt_kafka *k, const struct kt_kafka_assignment *parts, size_t count,
+			    struct kt_diag *diag);
+/* Stops fetching from one partition (it is done). */
+enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t partition, struct kt_diag *diag);
+/* The consumer's position in a partition (next offset to fetch), -1 if unknown. */
+int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partition);
+
+enum kt_kafka_event {
+	KT_KAFKA_NONE,	 /* nothing within the timeout */
+	KT_KAFKA_RECORD, /* msg->rec holds a record */
+	KT_KAFKA_EOF,	 /* reached the end of msg->partition */
+};
+struct kt_kafka_msg {
+	enum kt_kafka_event event;
+	const char *topic;
+	int32_t partition;
+	struct kt_record rec;
+	size_t size; /* key + value + headers bytes */
+};
+/* Waits up to timeout_ms. A fatal or partition error is returned as
+ * KT_ERR_KAFKA with the message in diag. */
+enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_msg *msg, struct kt_diag *diag);
+
+/* ---- producing ---- */
+/* Called from kt_kafka_produce_poll() for every delivery report. err is
+ * KT_OK or KT_ERR_KAFKA with a message; offset is the record's offset in the
+ * target (-1 on error); opaque is what kt_kafka_produce was given. */
+typedef void (*kt_kafka_delivery_cb)(void *ctx, enum kt_err err, const char *errmsg, int32_t partition, int64_t offset,
+				     void *opaque);
+void kt_kafka_set_delivery_cb(struct kt_kafka *k, kt_kafka_delivery_cb cb, void *ctx);
+/* Queues one record (copied). partition -1: the murmur2 partitioner picks
+ * (as Java clients do for keyed records). KT_ERR_LIMIT when the local queue
+ * is full: poll and try again. */
+enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t partition, const struct kt_record *rec,
+			     const struct kt_header *extra_headers, size_t extra_count, void *opaque,
+			     struct kt_diag *diag);
+/* Serves delivery reports. */
+void kt_kafka_produce_poll(struct kt_kafka *k, int timeout_ms);
+/* Waits until everything queued was delivered or failed. */
+enum kt_err kt_kafka_flush(struct kt_kafka *k, int timeout_ms, struct kt_diag *diag);
+/* Messages still queued or in flight. */
+int kt_kafka_outq_len(struct kt_kafka *k);
+/* Which partition Kafka's default partitioner (murmur2, as the Java
+ * client) picks for a key among n partitions. */
+int32_t kt_kafka_murmur2_partition(const uint8_t *key, size_t len, int32_t n);
+
+#endif
