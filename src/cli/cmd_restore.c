@@ -1,26 +1,470 @@
 /* cmd_restore.c - `ktape restore` and `ktape compare`. */
+#include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "kt_buf.h"
 #include "kt_cli.h"
 #include "kt_cli_cmds.h"
+#include "kt_cli_util.h"
+#include "kt_compare.h"
+#include "kt_json.h"
+#include "kt_parse.h"
+#include "kt_restore.h"
 
-const char kt_usage_restore[] = "  ktape restore -b HOST:PORT -a DIR [options]\n";
-const char kt_help_restore[] = "";
-const char kt_usage_compare[] = "  ktape compare -b HOST:PORT -a DIR [-t TOPIC] [--map SRC=DST] [ranges]\n";
-const char kt_help_compare[] = "";
+const char kt_usage_restore[] =
+	"  ktape restore -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--topic-regex RE] [-p N]...\n"
+	"               [--from-offset N | --from-time T] [--to-offset N | --to-time T]\n"
+	"               [--map SRC=DST]... [--topic-prefix PREFIX] [--partitioning same|key]\n"
+	"               [--create-topics] [--replication-factor N] [--allow-nonempty]\n"
+	"               [--rate-msgs N] [--rate-bytes N[K|M|G]] [--pace original [--speed X] [--max-idle D]]\n"
+	"               [--groups [RE]] [--origin-headers] [--dry-run] [--generation G]\n"
+	"               [-X prop=value]... [-F FILE] [--json] [--progress | --no-progress] [-q]\n";
+
+const char kt_help_restore[] =
+	"\nPlays archived records into a cluster: the same topics after a disaster, renamed\n"
+	"topics for a replay. Keys (null stays null, empty stays empty), values, headers in\n"
+	"order, and CreateTime timestamps are written as they were, each partition in offset\n"
+	"order, with an idempotent producer (acks=all).\n\n"
+	"Selection, per source partition: records whose offset is in [--from-offset,\n"
+	"--to-offset) and whose timestamp is in [--from-time, --to-time), in offset order.\n"
+	"Timestamps need not grow within a partition, so a time window selects exactly the\n"
+	"records whose timestamp lies in it - not the offsets between the first and the last\n"
+	"such record. The catalog seeks straight to the first block that can match.\n\n"
+	"Options:\n"
+	"  -t, --topic NAME        archived topic to restore (repeatable); default: all\n"
+	"      --topic-regex RE    archived topics matching RE\n"
+	"  -p, --partition N       only source partition N (repeatable)\n"
+	"      --generation G      a topic generation (default: the newest)\n"
+	"      --map SRC=DST       write topic SRC into DST (repeatable)\n"
+	"      --topic-prefix P    write every topic T into P + T\n"
+	"      --partitioning M    same (default): each record to its source partition number;\n"
+	"                          key: by Kafka's default partitioner (murmur2, as the Java\n"
+	"                          client), keyless records round-robin\n"
+	"      --create-topics     create missing targets with the archived partition count and\n"
+	"                          topic configs\n"
+	"      --replication-factor N  for created topics (capped at the broker count)\n"
+	"      --allow-nonempty    write into targets that already hold records\n"
+	"      --rate-msgs N       at most N records/s (token bucket, smooth)\n"
+	"      --rate-bytes N      at most N bytes/s of key+value+headers (K, M, G suffixes)\n"
+	"      --pace original     keep the archived timing between records (by timestamp)\n"
+	"      --speed X           with --pace original: X times faster (10 plays an hour in 6 min)\n"
+	"      --max-idle D        with --pace original: play longer idle gaps as D (default 10s)\n"
+	"      --groups [RE]       set the archived consumer groups' offsets (groups matching RE)\n"
+	"                          on the target, translated to the restored offsets; groups must\n"
+	"                          be inactive. Needs --partitioning same.\n"
+	"      --origin-headers    add ktape.source.topic/partition/offset headers\n"
+	"      --dry-run           print the plan (per partition: range, records, bytes); write nothing\n"
+	"  -X, -F                  librdkafka properties, as for dump\n"
+	"      --json              JSON summary on stdout\n\n"
+	"The same command run again after a crash continues where the interrupted run stopped;\n"
+	"with --partitioning same it writes no record twice (ktape must be the only writer).\n"
+	"Topics that use LogAppendTime get new timestamps from the broker. Records older than\n"
+	"the target topic's retention.ms are deleted by the broker soon after: ktape warns;\n"
+	"raise retention.ms first if you need them.\n\n"
+	"Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked, 5 archive damaged, 6 Kafka error\n"
+	"(with the topic, partition and offset), 7 not found, 9 refused (target not empty),\n"
+	"130 interrupted.\n\n"
+	"Examples:\n"
+	"  ktape restore -b dr-kafka:9092 -a /backup/kafka --create-topics --groups\n"
+	"  ktape restore -b test:9092 -a /backup/kafka -t user-activities --topic-prefix replay. \\\n"
+	"      --from-time 2026-11-22T10:00:00Z --to-time 2026-11-22T11:00:00Z --pace original --speed 10\n";
+
+const char kt_usage_compare[] = "  ktape compare -b HOST:PORT -a DIR [-t TOPIC]... [-p N]... [--map SRC=DST]... "
+				"[--topic-prefix P]\n"
+				"               [ranges as restore] [--ignore-timestamps] [--max-report N] [--json]\n";
+const char kt_help_compare[] = "\nReads topics back from the cluster and compares them record by record with the\n"
+			       "archive (key, value, headers, timestamp, order per partition): \"is what we restored\n"
+			       "what we saved?\". Use the same selection and --map/--topic-prefix as the restore.\n"
+			       "Prints the first differences and the counts. Exit 0 only when equal, 8 otherwise.\n\n"
+			       "Example:\n"
+			       "  ktape compare -b dr-kafka:9092 -a /backup/kafka -t user-activities\n";
+
+enum {
+	OPT_TOPIC_REGEX = 1000,
+	OPT_FROM_OFFSET,
+	OPT_FROM_TIME,
+	OPT_TO_OFFSET,
+	OPT_TO_TIME,
+	OPT_MAP,
+	OPT_PREFIX,
+	OPT_PARTITIONING,
+	OPT_CREATE,
+	OPT_RF,
+	OPT_ALLOW_NONEMPTY,
+	OPT_RATE_MSGS,
+	OPT_RATE_BYTES,
+	OPT_PACE,
+	OPT_SPEED,
+	OPT_MAX_IDLE,
+	OPT_GROUPS,
+	OPT_ORIGIN,
+	OPT_DRY_RUN,
+	OPT_GENERATION,
+	OPT_JSON,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
+	OPT_TIMEOUT,
+	OPT_IGNORE_TS,
+	OPT_MAX_REPORT,
+};
+
+static const struct option long_opts[] = {
+	{"bootstrap", required_argument, NULL, 'b'},
+	{"archive", required_argument, NULL, 'a'},
+	{"topic", required_argument, NULL, 't'},
+	{"topic-regex", required_argument, NULL, OPT_TOPIC_REGEX},
+	{"partition", required_argument, NULL, 'p'},
+	{"from-offset", required_argument, NULL, OPT_FROM_OFFSET},
+	{"from-time", required_argument, NULL, OPT_FROM_TIME},
+	{"to-offset", required_argument, NULL, OPT_TO_OFFSET},
+	{"to-time", required_argument, NULL, OPT_TO_TIME},
+	{"map", required_argument, NULL, OPT_MAP},
+	{"topic-prefix", required_argument, NULL, OPT_PREFIX},
+	{"partitioning", required_argument, NULL, OPT_PARTITIONING},
+	{"create-topics", no_argument, NULL, OPT_CREATE},
+	{"replication-factor", required_argument, NULL, OPT_RF},
+	{"allow-nonempty", no_argument, NULL, OPT_ALLOW_NONEMPTY},
+	{"rate-msgs", required_argument, NULL, OPT_RATE_MSGS},
+	{"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
+	{"pace", required_argument, NULL, OPT_PACE},
+	{"speed", required_argument, NULL, OPT_SPEED},
+	{"max-idle", required_argument, NULL, OPT_MAX_IDLE},
+	{"groups", optional_argument, NULL, OPT_GROUPS},
+	{"origin-headers", no_argument, NULL, OPT_ORIGIN},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"generation", required_argument, NULL, OPT_GENERATION},
+	{"property", required_argument, NULL, 'X'},
+	{"config", required_argument, NULL, 'F'},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"progress", no_argument, NULL, OPT_PROGRESS},
+	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	{"quiet", no_argument, NULL, 'q'},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"ignore-timestamps", no_argument, NULL, OPT_IGNORE_TS},
+	{"max-report", required_argument, NULL, OPT_MAX_REPORT},
+	{NULL, 0, NULL, 0},
+};
+
+struct restore_cli {
+	const char *cmd;
+	struct kt_restore_opts o;
+	struct kt_compare_opts co;
+	const char **topics;
+	int32_t *parts;
+	struct kt_restore_map_arg *maps;
+	struct kt_kafka_conf *conf;
+	int json, progress, quiet, pace;
+	int ignore_ts;
+	int64_t max_report;
+};
+
+static int parse_map(const char *cmd, const char *arg, struct kt_restore_map_arg *m)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1])
+		return kt_cli_usage_error(cmd, "--map '%s': expected SOURCE=TARGET", arg);
+	m->src = strndup(arg, (size_t)(eq - arg));
+	m->dst = eq + 1;
+	return 0;
+}
+
+static int parse_args(struct restore_cli *c, int argc, char **argv)
+{
+	struct kt_restore_opts *o = &c->o;
+	o->from_offset = -1;
+	o->to_offset = -1;
+	o->from_time = INT64_MIN;
+	o->to_time = INT64_MIN;
+	o->generation = -1;
+	o->max_idle_ms = 10000;
+	o->timeout_ms = 60000;
+	c->progress = -1;
+	c->topics = calloc((size_t)argc + 1, sizeof(*c->topics));
+	c->parts = calloc((size_t)argc + 1, sizeof(*c->parts));
+	c->maps = calloc((size_t)argc + 1, sizeof(*c->maps));
+	kt_kafka_conf_new(&c->conf);
+	double speed = 1.0;
+	int64_t v;
+	int rc = 0, ch;
+	const char *cmd = c->cmd;
+	optind = 1;
+	while (!rc && (ch = getopt_long(argc, argv, "b:a:t:p:X:F:q", long_opts, NULL)) != -1) {
+		struct kt_diag d;
+		kt_diag_clear(&d);
+		switch (ch) {
+		case 'b': o->bootstrap = optarg; break;
+		case 'a': o->archive = optarg; break;
+		case 't': c->topics[o->topic_count++] = optarg; break;
+		case 'p':
+			rc = kt_cli_parse_i64(cmd, "--partition", optarg, 0, INT32_MAX, &v);
+			c->parts[o->partition_count++] = (int32_t)v;
+			break;
+		case 'X':
+		case 'F': rc = kt_cli_conf_add(cmd, c->conf, ch, optarg); break;
+		case 'q': c->quiet = 1; break;
+		case OPT_TOPIC_REGEX: o->topic_regex = optarg; break;
+		case OPT_FROM_OFFSET:
+			rc = kt_cli_parse_i64(cmd, "--from-offset", optarg, 0, INT64_MAX, &o->from_offset);
+			break;
+		case OPT_TO_OFFSET:
+			rc = kt_cli_parse_i64(cmd, "--to-offset", optarg, 0, INT64_MAX, &o->to_offset);
+			break;
+		case OPT_FROM_TIME: rc = kt_cli_parse_time(cmd, "--from-time", optarg, &o->from_time); break;
+		case OPT_TO_TIME: rc = kt_cli_parse_time(cmd, "--to-time", optarg, &o->to_time); break;
+		case OPT_MAP: rc = parse_map(cmd, optarg, &c->maps[o->map_count++]); break;
+		case OPT_PREFIX: o->topic_prefix = optarg; break;
+		case OPT_PARTITIONING:
+			if (!strcmp(optarg, "key"))
+				o->by_key = 1;
+			else if (strcmp(optarg, "same"))
+				rc = kt_cli_usage_error(cmd, "--partitioning '%s': expected same or key", optarg);
+			break;
+		case OPT_CREATE: o->create_topics = 1; break;
+		case OPT_RF:
+			rc = kt_cli_parse_i64(cmd, "--replication-factor", optarg, 1, 32767, &v);
+			o->replication_factor = (int)v;
+			break;
+		case OPT_ALLOW_NONEMPTY: o->allow_nonempty = 1; break;
+		case OPT_RATE_MSGS:
+			if (kt_parse_double(optarg, 0.001, 1e9, &o->rate_msgs, &d))
+				rc = kt_cli_usage_error(cmd, "--rate-msgs: %s", d.msg);
+			break;
+		case OPT_RATE_BYTES: {
+			uint64_t sz;
+			if (kt_parse_size(optarg, &sz, &d) || sz == 0)
+				rc = kt_cli_usage_error(
+					cmd, "--rate-bytes '%s': expected a positive size like 500K or 10M", optarg);
+			o->rate_bytes = (double)sz;
+			break;
+		}
+		case OPT_PACE:
+			if (strcmp(optarg, "original"))
+				rc = kt_cli_usage_error(cmd, "--pace '%s': the only pace is 'original'", optarg);
+			c->pace = 1;
+			break;
+		case OPT_SPEED:
+			if (kt_parse_double(optarg, 0.001, 1e6, &speed, &d))
+				rc = kt_cli_usage_error(cmd, "--speed: %s", d.msg);
+			break;
+		case OPT_MAX_IDLE:
+			if (kt_parse_duration_ms(optarg, &o->max_idle_ms, &d))
+				rc = kt_cli_usage_error(cmd, "--max-idle: %s", d.msg);
+			break;
+		case OPT_GROUPS:
+			o->restore_groups = 1;
+			/* optional argument: --groups=RE, or --groups RE when the next
+			 * word is not an option */
+			if (optarg)
+				o->groups_regex = optarg;
+			else if (optind < argc && argv[optind][0] != '-')
+				o->groups_regex = argv[optind++];
+			break;
+		case OPT_ORIGIN: o->origin_headers = 1; break;
+		case OPT_DRY_RUN: o->dry_run = 1; break;
+		case OPT_GENERATION:
+			rc = kt_cli_parse_i64(cmd, "--generation", optarg, 0, UINT32_MAX, &o->generation);
+			break;
+		case OPT_JSON: c->json = 1; break;
+		case OPT_PROGRESS: c->progress = 1; break;
+		case OPT_NO_PROGRESS: c->progress = 0; break;
+		case OPT_TIMEOUT:
+			if (kt_parse_duration_ms(optarg, &o->timeout_ms, &d))
+				rc = kt_cli_usage_error(cmd, "--timeout: %s", d.msg);
+			break;
+		case OPT_IGNORE_TS: c->ignore_ts = 1; break;
+		case OPT_MAX_REPORT:
+			rc = kt_cli_parse_i64(cmd, "--max-report", optarg, 1, 1000000, &c->max_report);
+			break;
+		default: rc = KT_EXIT_USAGE; break;
+		}
+	}
+	if (!rc && optind < argc)
+		rc = kt_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!rc && !o->bootstrap && !o->dry_run)
+		rc = kt_cli_usage_error(cmd, "-b/--bootstrap HOST:PORT is required");
+	if (!rc && !o->archive)
+		rc = kt_cli_usage_error(cmd, "-a/--archive DIR is required");
+	if (!rc && o->from_offset >= 0 && o->from_time != INT64_MIN)
+		rc = kt_cli_usage_error(cmd, "--from-offset and --from-time exclude each other");
+	if (!rc && o->to_offset >= 0 && o->to_time != INT64_MIN)
+		rc = kt_cli_usage_error(cmd, "--to-offset and --to-time exclude each other");
+	if (!rc && c->pace)
+		o->speed = speed;
+	if (!rc && c->pace && (o->rate_msgs > 0 || o->rate_bytes > 0))
+		rc = kt_cli_usage_error(cmd, "--pace original and --rate-msgs/--rate-bytes exclude each other");
+	o->topics = c->topics;
+	o->partitions = c->parts;
+	o->maps = c->maps;
+	o->conf = c->conf;
+	return rc;
+}
+
+static void free_cli(struct restore_cli *c)
+{
+	for (size_t i = 0; i < c->o.map_count; i++)
+		free((char *)c->maps[i].src);
+	free(c->maps);
+	free(c->topics);
+	free(c->parts);
+	kt_kafka_conf_free(c->conf);
+}
+
+static void on_plan(void *ctx, const struct kt_restore_plan_line *l)
+{
+	struct restore_cli *c = ctx;
+	if (c->json)
+		return;
+	char part[16], sz[32];
+	if (l->dst_partition < 0)
+		snprintf(part, sizeof(part), "by key");
+	else
+		snprintf(part, sizeof(part), "%d", l->dst_partition);
+	if (l->records)
+		printf("%s [%d] -> %s [%s]: offsets %" PRId64 "..%" PRId64 ", %" PRIu64 " records, %s\n", l->src_topic,
+		       l->src_partition, l->dst_topic, part, l->first_offset, l->last_offset, l->records,
+		       kt_format_size(l->bytes, sz, sizeof(sz)));
+	else
+		printf("%s [%d] -> %s [%s]: nothing selected\n", l->src_topic, l->src_partition, l->dst_topic, part);
+}
+
+static void on_progress(void *ctx, const struct kt_restore_progress *p)
+{
+	struct restore_cli *c = ctx;
+	if (!c->progress)
+		return;
+	char sz[32];
+	double rate = p->seconds > 0 ? (double)p->records / p->seconds : 0;
+	kt_cli_progress_line("restore: %" PRIu64 " records, %s, %.0f rec/s", p->records,
+			     kt_format_size(p->bytes, sz, sizeof(sz)), rate);
+}
+
+static void on_warning(void *ctx, const char *msg)
+{
+	struct restore_cli *c = ctx;
+	kt_cli_progress_end();
+	fprintf(stderr, "ktape %s: warning: %s\n", c->cmd, msg);
+}
 
 int kt_cmd_restore(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "ktape restore: not implemented yet\n");
-	return KT_EXIT_ERROR;
+	struct restore_cli c = {0};
+	c.cmd = "restore";
+	int rc = parse_args(&c, argc, argv);
+	if (rc) {
+		free_cli(&c);
+		return rc;
+	}
+	char *args = kt_cli_redacted_args(argc, argv);
+	c.progress = !c.quiet && !c.json && kt_cli_progress_wanted(c.progress);
+	c.o.args = args;
+	c.o.tool_version = KTAPE_VERSION;
+	c.o.stop = &kt_cli_stop;
+	c.o.on_plan = on_plan;
+	c.o.on_progress = on_progress;
+	c.o.on_warning = on_warning;
+	c.o.cb_ctx = &c;
+	struct kt_restore_result res;
+	struct kt_diag diag;
+	kt_diag_clear(&diag);
+	enum kt_err err = kt_restore_run(&c.o, &res, &diag);
+	kt_cli_progress_end();
+	if (c.json) {
+		struct kt_buf b;
+		kt_buf_init(&b, 1 << 20);
+		kt_buf_printf(
+			&b,
+			"{\"command\":\"restore\",\"dry_run\":%s,\"status\":\"%s\",\"exit_code\":%d,\"run_id\":%" PRId64
+			",\"resumed_from_run\":%" PRId64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+			",\"skipped_on_resume\":%" PRIu64 ",\"topics_created\":%d,\"consumer_groups\":%d,"
+			"\"duration_seconds\":%.3f,\"warnings\":[",
+			c.o.dry_run ? "true" : "false", err ? "failed" : "ok", kt_cli_exit_for(err), res.run_id,
+			res.resumed_from_run, res.records, res.bytes, res.skipped_on_resume, res.topics_created,
+			res.groups_restored, res.seconds);
+		for (size_t i = 0; i < res.warning_count; i++) {
+			if (i)
+				kt_buf_append_u8(&b, ',');
+			kt_json_cstr(&b, res.warnings[i]);
+		}
+		kt_buf_append(&b, "],\"error\":", 10);
+		if (err)
+			kt_json_cstr(&b, diag.msg[0] ? diag.msg : kt_err_str(err));
+		else
+			kt_buf_append(&b, "null", 4);
+		kt_buf_append(&b, "}\n", 2);
+		kt_cli_write_stdout(&b);
+		kt_buf_free(&b);
+	} else if (!c.quiet && !err) {
+		char sz[32];
+		if (c.o.dry_run)
+			printf("dry run: %" PRIu64 " records, %s would be written\n", res.records,
+			       kt_format_size(res.bytes, sz, sizeof(sz)));
+		else
+			printf("restore run %" PRId64 ": %" PRIu64 " records, %s in %.1f s (%.0f rec/s); %d topic(s) "
+			       "created, %d consumer group(s) set%s\n",
+			       res.run_id, res.records, kt_format_size(res.bytes, sz, sizeof(sz)), res.seconds,
+			       res.seconds > 0 ? (double)res.records / res.seconds : 0, res.topics_created,
+			       res.groups_restored, res.resumed_from_run ? " (continued an interrupted run)" : "");
+	}
+	rc = err ? kt_cli_fail("restore", err, &diag) : KT_EXIT_OK;
+	kt_restore_result_free(&res);
+	free(args);
+	free_cli(&c);
+	return rc;
+}
+
+static void on_difference(void *ctx, const char *msg)
+{
+	(void)ctx;
+	printf("difference: %s\n", msg);
 }
 
 int kt_cmd_compare(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "ktape compare: not implemented yet\n");
-	return KT_EXIT_ERROR;
+	struct restore_cli c = {0};
+	c.cmd = "compare";
+	int rc = parse_args(&c, argc, argv);
+	if (!rc && !c.o.bootstrap)
+		rc = kt_cli_usage_error("compare", "-b/--bootstrap HOST:PORT is required");
+	if (rc) {
+		free_cli(&c);
+		return rc;
+	}
+	struct kt_compare_opts o = {c.o.bootstrap,
+				    c.o.archive,
+				    c.o.topics,
+				    c.o.topic_count,
+				    c.o.partitions,
+				    c.o.partition_count,
+				    c.o.generation,
+				    c.o.from_offset,
+				    c.o.to_offset,
+				    c.o.from_time,
+				    c.o.to_time,
+				    c.o.maps,
+				    c.o.map_count,
+				    c.o.topic_prefix,
+				    c.ignore_ts,
+				    (int)c.max_report,
+				    c.conf,
+				    c.o.timeout_ms,
+				    c.json ? NULL : on_difference,
+				    &c};
+	struct kt_compare_result res;
+	struct kt_diag diag;
+	kt_diag_clear(&diag);
+	enum kt_err err = kt_compare_run(&o, &res, &diag);
+	if (c.json)
+		printf("{\"command\":\"compare\",\"equal\":%s,\"exit_code\":%d,\"partitions\":%d,\"compared\":%" PRIu64
+		       ",\"same\":%" PRIu64 ",\"different\":%" PRIu64 ",\"missing\":%" PRIu64 ",\"extra\":%" PRIu64
+		       "}\n",
+		       err ? "false" : "true", kt_cli_exit_for(err), res.partitions, res.compared, res.equal,
+		       res.different, res.missing, res.extra);
+	else if (!err)
+		printf("equal: %" PRIu64 " records in %d partition(s) match the archive\n", res.equal, res.partitions);
+	rc = err ? kt_cli_fail("compare", err, &diag) : KT_EXIT_OK;
+	free_cli(&c);
+	return rc;
 }

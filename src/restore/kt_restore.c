@@ -1,1 +1,1056 @@
 #include "kt_restore.h"
+
+#include <inttypes.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kt_archive.h"
+#include "kt_catalog.h"
+#include "kt_fileio.h"
+#include "kt_rate.h"
+
+#define CHECKPOINT_NS 1000000000LL
+/* the delivery opaque packs (source partition index, source offset) */
+#define OPAQUE_OFFSET_BITS 44
+#define OPAQUE_OFFSET_MASK ((UINT64_C(1) << OPAQUE_OFFSET_BITS) - 1)
+
+struct chunk {
+	int64_t src_first, src_last, dst_first, records; /* records == 0: none open */
+	int dirty;
+};
+
+struct src_topic {
+	char *name;
+	uint32_t generation;
+	int32_t partitions; /* archived partition count */
+	int32_t replication_factor;
+	int64_t snapshot_run; /* run of the newest topic snapshot, 0 if none */
+	const char *dst;
+	char *dst_owned;
+	int32_t dst_partitions;
+};
+
+struct src_part {
+	struct src_topic *t;
+	int32_t partition;
+	int64_t resume_after; /* the last source offset acknowledged before a crash; -1 */
+	int64_t skip;	      /* selected records to skip: delivered before the crash, not checkpointed */
+	int64_t skip_dst;     /* where those skipped records are in the target */
+	int resumed;	      /* the interrupted run had delivered records of it */
+	struct chunk *chunks; /* one per target partition */
+	uint64_t sent, acked;
+};
+
+struct restore {
+	const struct kt_restore_opts *o;
+	struct kt_restore_result *res;
+	struct kt_archive *a;
+	struct kt_catalog *cat;
+	struct kt_kafka *k;
+	struct src_topic *topics;
+	size_t topic_count;
+	struct src_part *parts;
+	size_t part_count;
+	int64_t run_id;
+	int64_t prev_run;
+	enum kt_err delivery_err;
+	char delivery_msg[512];
+	uint32_t rr; /* round robin for keyless records */
+	int64_t t0;
+	int64_t last_checkpoint;
+	uint64_t expected;
+};
+
+static void warn(struct restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct restore *r, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char **w = realloc(r->res->warnings, (r->res->warning_count + 1) * sizeof(*w));
+	if (w) {
+		r->res->warnings = w;
+		w[r->res->warning_count++] = strdup(msg);
+	}
+	if (r->o->on_warning)
+		r->o->on_warning(r->o->cb_ctx, msg);
+}
+
+void kt_restore_result_free(struct kt_restore_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->warning_count; i++)
+		free(res->warnings[i]);
+	free(res->warnings);
+	memset(res, 0, sizeof(*res));
+}
+
+/* ---- selection ---- */
+
+struct topics_ctx {
+	struct restore *r;
+	regex_t *re;
+	enum kt_err err;
+};
+
+static struct src_topic *find_topic(struct restore *r, const char *name)
+{
+	for (size_t i = 0; i < r->topic_count; i++)
+		if (!strcmp(r->topics[i].name, name))
+			return &r->topics[i];
+	return NULL;
+}
+
+static int wanted_topic(const struct restore *r, const char *name, regex_t *re)
+{
+	const struct kt_restore_opts *o = r->o;
+	for (size_t i = 0; i < o->topic_count; i++)
+		if (!strcmp(o->topics[i], name))
+			return 1;
+	if (re)
+		return regexec(re, name, 0, NULL, 0) == 0;
+	return o->topic_count == 0;
+}
+
+static int seg_topic_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct topics_ctx *c = ctx;
+	struct restore *r = c->r;
+	if (!wanted_topic(r, s->topic, c->re))
+		return 0;
+	struct src_topic *t = find_topic(r, s->topic);
+	if (!t) {
+		struct src_topic *nt = realloc(r->topics, (r->topic_count + 1) * sizeof(*nt));
+		if (!nt) {
+			c->err = KT_ERR_NOMEM;
+			return 1;
+		}
+		r->topics = nt;
+		t = &nt[r->topic_count++];
+		memset(t, 0, sizeof(*t));
+		t->name = strdup(s->topic);
+		t->generation = s->generation;
+	}
+	/* the newest generation unless one was asked for */
+	if (r->o->generation >= 0)
+		t->generation = (uint32_t)r->o->generation;
+	else if (s->generation > t->generation)
+		t->generation = s->generation;
+	if (s->partition + 1 > t->partitions)
+		t->partitions = s->partition + 1;
+	return 0;
+}
+
+static int snapshot_cb(void *ctx, const struct kt_catalog_topic *ct)
+{
+	struct src_topic *t = ctx;
+	if (ct->generation == t->generation) {
+		t->snapshot_run = ct->run_id;
+		if (ct->partitions > t->partitions)
+			t->partitions = ct->partitions;
+		t->replication_factor = ct->replication_factor;
+	}
+	return 0;
+}
+
+static const char *target_name(struct restore *r, struct src_topic *t)
+{
+	for (size_t i = 0; i < r->o->map_count; i++)
+		if (!strcmp(r->o->maps[i].src, t->name))
+			return r->o->maps[i].dst;
+	if (r->o->topic_prefix) {
+		size_t n = strlen(r->o->topic_prefix) + strlen(t->name) + 1;
+		t->dst_owned = malloc(n);
+		if (t->dst_owned)
+			snprintf(t->dst_owned, n, "%s%s", r->o->topic_prefix, t->name);
+		return t->dst_owned;
+	}
+	return t->name;
+}
+
+static int wanted_partition(const struct kt_restore_opts *o, int32_t p)
+{
+	if (!o->partition_count)
+		return 1;
+	for (size_t i = 0; i < o->partition_count; i++)
+		if (o->partitions[i] == p)
+			return 1;
+	return 0;
+}
+
+static enum kt_err select_sources(struct restore *r, struct kt_diag *diag)
+{
+	const struct kt_restore_opts *o = r->o;
+	regex_t re;
+	int has_re = 0;
+	if (o->topic_regex) {
+		if (regcomp(&re, o->topic_regex, REG_EXTENDED | REG_NOSUB))
+			return kt_diag_fail(diag, KT_ERR_INVALID,
+					    "--topic-regex '%s' is not a valid regular expression", o->topic_regex);
+		has_re = 1;
+	}
+	struct topics_ctx c = {r, has_re ? &re : NULL, KT_OK};
+	enum kt_err err = kt_catalog_each_segment(r->cat, NULL, seg_topic_cb, &c, diag);
+	if (has_re)
+		regfree(&re);
+	if (!err)
+		err = c.err;
+	for (size_t i = 0; !err && i < o->topic_count; i++)
+		if (!find_topic(r, o->topics[i]))
+			err = kt_diag_fail(diag, KT_ERR_NOT_FOUND, "topic '%s' is not in the archive (see 'ktape ls')",
+					   o->topics[i]);
+	if (!err && !r->topic_count)
+		err = kt_diag_fail(diag, KT_ERR_NOT_FOUND, "no archived topic matches the selection");
+	for (size_t i = 0; !err && i < o->map_count; i++)
+		if (!find_topic(r, o->maps[i].src))
+			err = kt_diag_fail(diag, KT_ERR_INVALID, "--map %s=%s: topic %s is not selected",
+					   o->maps[i].src, o->maps[i].dst, o->maps[i].src);
+	size_t total = 0;
+	for (size_t i = 0; !err && i < r->topic_count; i++) {
+		struct src_topic *t = &r->topics[i];
+		err = kt_catalog_each_latest_topic(r->cat, t->name, snapshot_cb, t, diag);
+		t->dst = target_name(r, t);
+		if (!t->dst)
+			err = KT_ERR_NOMEM;
+		total += (size_t)t->partitions;
+	}
+	if (err)
+		return err;
+	r->parts = calloc(total + 1, sizeof(*r->parts));
+	if (!r->parts)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < r->topic_count; i++)
+		for (int32_t p = 0; p < r->topics[i].partitions; p++) {
+			if (!wanted_partition(o, p))
+				continue;
+			struct src_part *sp = &r->parts[r->part_count++];
+			sp->t = &r->topics[i];
+			sp->partition = p;
+			sp->resume_after = -1;
+		}
+	return KT_OK;
+}
+
+static void range_of(const struct restore *r, const struct src_part *sp, struct kt_archive_range *range)
+{
+	const struct kt_restore_opts *o = r->o;
+	*range = (struct kt_archive_range){sp->t->name,
+					   sp->t->generation,
+					   sp->partition,
+					   o->from_offset >= 0 ? o->from_offset : 0,
+					   o->to_offset >= 0 ? o->to_offset - 1 : INT64_MAX,
+					   o->from_time,
+					   o->to_time != INT64_MIN ? o->to_time : INT64_MAX};
+	if (sp->resume_after >= range->from_offset)
+		range->from_offset = sp->resume_after + 1;
+}
+
+/* ---- the plan (dry run) ---- */
+
+static enum kt_err plan_partition(struct restore *r, struct src_part *sp, struct kt_restore_plan_line *line,
+				  struct kt_diag *diag)
+{
+	struct kt_archive_range range;
+	range_of(r, sp, &range);
+	*line = (struct kt_restore_plan_line){
+		sp->t->name, sp->partition, sp->t->dst, r->o->by_key ? -1 : sp->partition, -1, -1, 0, 0};
+	struct kt_archive_iter *it;
+	enum kt_err err = kt_archive_iter_open(r->a, &range, &it, diag);
+	if (err)
+		return err;
+	const struct kt_record *rec;
+	while ((err = kt_archive_iter_next(it, &rec, diag)) == KT_OK && rec) {
+		if (line->first_offset < 0)
+			line->first_offset = rec->offset;
+		line->last_offset = rec->offset;
+		line->records++;
+		line->bytes += kt_record_payload_bytes(rec);
+	}
+	kt_archive_iter_close(it);
+	return err;
+}
+
+/* ---- offset maps and checkpoints ---- */
+
+static enum kt_err put_chunk(struct restore *r, const struct src_part *sp, int32_t dst_p, const struct chunk *c,
+			     struct kt_diag *diag)
+{
+	struct kt_catalog_restore_map m = {r->run_id, sp->t->name,  sp->t->generation, sp->partition, sp->t->dst,
+					   dst_p,     c->src_first, c->src_last,       c->dst_first,  c->records};
+	return kt_catalog_put_restore_map(r->cat, &m, diag);
+}
+
+static enum kt_err checkpoint(struct restore *r, struct kt_diag *diag)
+{
+	enum kt_err err = kt_catalog_begin(r->cat, diag);
+	for (size_t i = 0; !err && i < r->part_count; i++) {
+		struct src_part *sp = &r->parts[i];
+		for (int32_t q = 0; sp->chunks && q < sp->t->dst_partitions && !err; q++)
+			if (sp->chunks[q].records && sp->chunks[q].dirty) {
+				err = put_chunk(r, sp, q, &sp->chunks[q], diag);
+				sp->chunks[q].dirty = 0;
+			}
+	}
+	if (!err)
+		err = kt_catalog_run_end(r->cat, r->run_id, "running", (int64_t)r->res->records, (int64_t)r->res->bytes,
+					 NULL, kt_now_ms(), diag);
+	if (err) {
+		kt_catalog_rollback(r->cat);
+		return err;
+	}
+	r->last_checkpoint = kt_mono_ns();
+	return kt_catalog_commit(r->cat, diag);
+}
+
+/* A delivered record extends its chunk when both offsets follow on. */
+static void map_delivery(struct restore *r, struct src_part *sp, int32_t dst_p, int64_t src_off, int64_t dst_off)
+{
+	struct chunk *c = &sp->chunks[dst_p];
+	if (c->records && dst_off == c->dst_first + c->records && src_off > c->src_last) {
+		c->src_last = src_off;
+		c->records++;
+		c->dirty = 1;
+		return;
+	}
+	if (c->records) {
+		/* the closed chunk is written now; a new one starts */
+		struct kt_diag ignore;
+		if (c->dirty)
+			put_chunk(r, sp, dst_p, c, &ignore);
+	}
+	*c = (struct chunk){src_off, src_off, dst_off, 1, 1};
+}
+
+static void on_delivery(void *ctx, enum kt_err err, const char *errmsg, int32_t partition, int64_t offset, void *opaque)
+{
+	struct restore *r = ctx;
+	uint64_t v = (uint64_t)(uintptr_t)opaque;
+	size_t idx = (size_t)(v >> OPAQUE_OFFSET_BITS);
+	int64_t src_off = (int64_t)(v & OPAQUE_OFFSET_MASK);
+	if (idx >= r->part_count)
+		return;
+	struct src_part *sp = &r->parts[idx];
+	if (err) {
+		if (!r->delivery_err) {
+			r->delivery_err = err;
+			snprintf(r->delivery_msg, sizeof(r->delivery_msg),
+				 "writing %s [%d] (source %s [%d] offset %" PRId64 ") failed: %s", sp->t->dst,
+				 partition, sp->t->name, sp->partition, src_off, errmsg);
+		}
+		return;
+	}
+	sp->acked++;
+	if (partition >= 0 && partition < sp->t->dst_partitions)
+		map_delivery(r, sp, partition, src_off, offset);
+}
+
+/* ---- resume ---- */
+
+struct prev_ctx {
+	struct restore *r;
+	const char *args;
+};
+
+static int prev_run_cb(void *ctx, const struct kt_catalog_run *run)
+{
+	struct prev_ctx *c = ctx;
+	if (strcmp(run->kind, "restore") || strcmp(run->args, c->args))
+		return 0;
+	/* the newest run of the same command decides: finished, nothing to resume */
+	int unfinished = !strcmp(run->status, "crashed") || !strcmp(run->status, "interrupted") ||
+			 !strcmp(run->status, "failed") || !strcmp(run->status, "running");
+	c->r->prev_run = unfinished ? run->run_id : 0;
+	return 0;
+}
+
+struct resume_ctx {
+	struct restore *r;
+	struct src_part *sp;
+	int64_t dst_end;
+	enum kt_err err;
+	struct kt_diag *diag;
+};
+
+static int resume_map_cb(void *ctx, const struct kt_catalog_restore_map *m)
+{
+	struct resume_ctx *c = ctx;
+	if (strcmp(m->dst_topic, c->sp->t->dst))
+		return 0;
+	if (m->src_last > c->sp->resume_after)
+		c->sp->resume_after = m->src_last;
+	if (m->dst_first + m->records > c->dst_end)
+		c->dst_end = m->dst_first + m->records;
+	/* the maps of the crashed run carry over, so translation sees all */
+	struct kt_catalog_restore_map copy = *m;
+	copy.run_id = c->r->run_id;
+	c->err = kt_catalog_put_restore_map(c->r->cat, &copy, c->diag);
+	return c->err != KT_OK;
+}
+
+static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
+{
+	struct prev_ctx pc = {r, r->o->args};
+	enum kt_err err = kt_catalog_each_run(r->cat, prev_run_cb, &pc, diag);
+	if (err || !r->prev_run)
+		return err;
+	int resumed = 0;
+	err = kt_catalog_begin(r->cat, diag);
+	for (size_t i = 0; !err && i < r->part_count; i++) {
+		struct src_part *sp = &r->parts[i];
+		struct resume_ctx c = {r, sp, -1, KT_OK, diag};
+		err = kt_catalog_each_restore_map(r->cat, r->prev_run, sp->t->name, sp->partition, resume_map_cb, &c,
+						  diag);
+		if (!err)
+			err = c.err;
+		if (!err && sp->resume_after >= 0) {
+			sp->resumed = 1;
+			resumed++;
+		}
+		if (err || r->o->by_key || c.dst_end < 0)
+			continue;
+		/* Records delivered after the last checkpoint are in the target
+		 * already: the target's end tells how many (ktape was its only
+		 * writer), so they are skipped instead of written twice. */
+		int64_t low, high;
+		err = kt_kafka_watermarks(r->k, sp->t->dst, sp->partition, &low, &high, diag);
+		if (!err && high < c.dst_end)
+			err = kt_diag_fail(diag, KT_ERR_MISMATCH,
+					   "cannot resume: %s [%d] ends at %" PRId64 " but the interrupted restore had "
+					   "written up to %" PRId64,
+					   sp->t->dst, sp->partition, high, c.dst_end);
+		sp->skip = high - c.dst_end;
+		sp->skip_dst = c.dst_end;
+	}
+	if (!err)
+		err = kt_catalog_commit(r->cat, diag);
+	else
+		kt_catalog_rollback(r->cat);
+	if (!err && resumed) {
+		r->res->resumed_from_run = r->prev_run;
+		warn(r, "continuing the interrupted restore run %" PRId64 " (%d partition(s) partly written)",
+		     r->prev_run, resumed);
+	}
+	return err;
+}
+
+/* ---- target topics ---- */
+
+struct cfg_collect {
+	const char **names;
+	const char **values;
+	size_t n;
+	int min_isr;
+};
+
+static int cfg_cb(void *ctx, const struct kt_catalog_config *c)
+{
+	struct cfg_collect *cc = ctx;
+	/* only the topic's own overrides; broker-level values belong to the
+	 * target cluster */
+	if (strcmp(c->source, "DYNAMIC_TOPIC_CONFIG") || !c->value)
+		return 0;
+	const char **nn = realloc(cc->names, (cc->n + 1) * sizeof(*nn));
+	const char **nv = realloc(cc->values, (cc->n + 1) * sizeof(*nv));
+	if (nn)
+		cc->names = nn;
+	if (nv)
+		cc->values = nv;
+	if (!nn || !nv)
+		return 1;
+	cc->names[cc->n] = strdup(c->name);
+	cc->values[cc->n] = strdup(c->value);
+	cc->n++;
+	return 0;
+}
+
+static enum kt_err create_target(struct restore *r, struct src_topic *t, int brokers, struct kt_diag *diag)
+{
+	struct cfg_collect cc = {0};
+	enum kt_err err = KT_OK;
+	if (t->snapshot_run)
+		err = kt_catalog_each_config(r->cat, t->snapshot_run, t->name, cfg_cb, &cc, diag);
+	int rf = r->o->replication_factor > 0 ? r->o->replication_factor
+					      : (t->replication_factor > 0 ? t->replication_factor : 1);
+	if (rf > brokers) {
+		warn(r, "%s: replication factor %d capped at the cluster's %d broker(s)", t->dst, rf, brokers);
+		rf = brokers;
+	}
+	for (size_t i = 0; i < cc.n; i++) {
+		if (!strcmp(cc.names[i], "min.insync.replicas") && atoi(cc.values[i]) > rf) {
+			/* acks=all writes would fail with fewer replicas than that */
+			warn(r, "%s: min.insync.replicas %s lowered to %d (the replication factor)", t->dst,
+			     cc.values[i], rf);
+			char buf[16];
+			snprintf(buf, sizeof(buf), "%d", rf);
+			free((char *)cc.values[i]);
+			cc.values[i] = strdup(buf);
+		}
+		if (!strcmp(cc.names[i], "message.timestamp.type") && !strcmp(cc.values[i], "LogAppendTime"))
+			warn(r, "%s uses LogAppendTime: the broker stamps restored records with new times", t->dst);
+	}
+	if (!err) {
+		struct kt_kafka_new_topic nt = {
+			t->dst, t->partitions, rf, cc.n, (const char *const *)cc.names, (const char *const *)cc.values};
+		err = kt_kafka_create_topic(r->k, &nt, diag);
+	}
+	for (size_t i = 0; i < cc.n; i++) {
+		free((char *)cc.names[i]);
+		free((char *)cc.values[i]);
+	}
+	free(cc.names);
+	free(cc.values);
+	if (!err) {
+		t->dst_partitions = t->partitions;
+		r->res->topics_created++;
+	}
+	return err;
+}
+
+struct retention_ctx {
+	int64_t retention_ms;
+	int found;
+};
+
+static int retention_cb(void *ctx, const struct kt_kafka_config_entry *e)
+{
+	struct retention_ctx *c = ctx;
+	if (!strcmp(e->name, "retention.ms") && e->value) {
+		c->retention_ms = strtoll(e->value, NULL, 10);
+		c->found = 1;
+	}
+	return 0;
+}
+
+struct min_ts_ctx {
+	struct src_topic *t;
+	int64_t min_ts;
+};
+
+static int min_ts_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct min_ts_ctx *c = ctx;
+	if (s->generation == c->t->generation && s->sum.min_timestamp >= 0 && s->sum.min_timestamp < c->min_ts)
+		c->min_ts = s->sum.min_timestamp;
+	return 0;
+}
+
+/* Records older than the target's retention are deleted by the broker soon
+ * after they are written: say so before writing. */
+static enum kt_err check_retention(struct restore *r, struct src_topic *t, struct kt_diag *diag)
+{
+	struct retention_ctx rc = {-1, 0};
+	enum kt_err err = kt_kafka_describe_topic_configs(r->k, t->dst, retention_cb, &rc, diag);
+	if (err || !rc.found || rc.retention_ms < 0)
+		return err;
+	struct min_ts_ctx mc = {t, INT64_MAX};
+	err = kt_catalog_each_segment(r->cat, t->name, min_ts_cb, &mc, diag);
+	int64_t from = r->o->from_time != INT64_MIN && r->o->from_time > mc.min_ts ? r->o->from_time : mc.min_ts;
+	if (!err && from != INT64_MAX && from < kt_now_ms() - rc.retention_ms)
+		warn(r,
+		     "%s has retention.ms=%" PRId64 ": records older than that are deleted by the broker soon after "
+		     "the restore. To keep them, raise it first: kafka-configs --alter --entity-type topics "
+		     "--entity-name %s --add-config retention.ms=-1 (and restore it afterwards)",
+		     t->dst, rc.retention_ms, t->dst);
+	return err;
+}
+
+static enum kt_err prepare_targets(struct restore *r, struct kt_diag *diag)
+{
+	struct kt_kafka_topic *all;
+	size_t n;
+	enum kt_err err = kt_kafka_list_topics(r->k, &all, &n, diag);
+	if (err)
+		return err;
+	int brokers = 1;
+	err = kt_kafka_broker_count(r->k, &brokers, diag);
+	for (size_t i = 0; !err && i < r->topic_count; i++) {
+		struct src_topic *t = &r->topics[i];
+		for (size_t j = 0; j < n; j++)
+			if (!strcmp(all[j].name, t->dst))
+				t->dst_partitions = all[j].partitions;
+		if (!t->dst_partitions) {
+			if (!r->o->create_topics)
+				err = kt_diag_fail(
+					diag, KT_ERR_NOT_FOUND,
+					"target topic %s does not exist (use --create-topics to create it from "
+					"the archived configs)",
+					t->dst);
+			else
+				err = create_target(r, t, brokers, diag);
+		}
+		if (!err && !r->o->by_key)
+			for (size_t p = 0; p < r->part_count; p++)
+				if (r->parts[p].t == t && r->parts[p].partition >= t->dst_partitions)
+					err = kt_diag_fail(
+						diag, KT_ERR_INVALID,
+						"target topic %s has %d partitions but the archive has "
+						"partition %d: use --partitioning key to place records by key",
+						t->dst, t->dst_partitions, r->parts[p].partition);
+		if (!err)
+			err = check_retention(r, t, diag);
+	}
+	kt_kafka_topics_free(all, n);
+	/* non-empty targets are refused: restoring twice doubles the data. A
+	 * partition the interrupted run of the same command wrote to is
+	 * expected to hold records. */
+	for (size_t i = 0; !err && i < r->topic_count && !r->o->allow_nonempty; i++) {
+		struct src_topic *t = &r->topics[i];
+		for (int32_t q = 0; !err && q < t->dst_partitions; q++) {
+			int resumed = 0;
+			for (size_t p = 0; p < r->part_count; p++)
+				if (r->parts[p].t == t && r->parts[p].resumed &&
+				    (r->o->by_key || r->parts[p].partition == q))
+					resumed = 1;
+			if (resumed)
+				continue;
+			int64_t low, high;
+			err = kt_kafka_watermarks(r->k, t->dst, q, &low, &high, diag);
+			if (!err && high > low)
+				err = kt_diag_fail(
+					diag, KT_ERR_EXISTS,
+					"target topic %s already holds records (partition %d: offsets %" PRId64
+					"..%" PRId64 "); restoring again would duplicate them. Use "
+					"--allow-nonempty to write anyway",
+					t->dst, q, low, high - 1);
+		}
+	}
+	for (size_t i = 0; !err && i < r->part_count; i++) {
+		r->parts[i].chunks = calloc((size_t)r->parts[i].t->dst_partitions + 1, sizeof(struct chunk));
+		if (!r->parts[i].chunks)
+			err = KT_ERR_NOMEM;
+	}
+	return err;
+}
+
+/* ---- producing ---- */
+
+static void report(struct restore *r)
+{
+	if (!r->o->on_progress)
+		return;
+	struct kt_restore_progress p = {r->res->records, r->res->bytes, r->expected,
+					(double)(kt_mono_ns() - r->t0) / 1e9};
+	r->o->on_progress(r->o->cb_ctx, &p);
+}
+
+static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_record *rec, struct kt_rate *rate,
+			    struct kt_diag *diag)
+{
+	struct src_part *sp = &r->parts[idx];
+	uint64_t bytes = kt_record_payload_bytes(rec);
+	for (;;) {
+		if (r->o->stop && *r->o->stop)
+			return kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
+		int64_t w = kt_rate_wait_ns(rate, bytes, rec->timestamp, kt_mono_ns());
+		if (w <= 0)
+			break;
+		/* waiting serves delivery reports */
+		kt_kafka_produce_poll(r->k, (int)(w / 1000000 > 100 ? 100 : w / 1000000));
+	}
+	int32_t dst_p = sp->partition;
+	if (r->o->by_key) {
+		if (rec->key_null)
+			dst_p = (int32_t)(r->rr++ % (uint32_t)sp->t->dst_partitions);
+		else
+			dst_p = kt_kafka_murmur2_partition(rec->key, rec->key_len, sp->t->dst_partitions);
+	}
+	char off_s[24], part_s[16];
+	struct kt_header origin[3];
+	size_t norigin = 0;
+	if (r->o->origin_headers) {
+		int pl = snprintf(part_s, sizeof(part_s), "%d", sp->partition);
+		int ol = snprintf(off_s, sizeof(off_s), "%" PRId64, rec->offset);
+		origin[0] = (struct kt_header){(const uint8_t *)"ktape.source.topic", 18, (const uint8_t *)sp->t->name,
+					       strlen(sp->t->name), 0};
+		origin[1] = (struct kt_header){(const uint8_t *)"ktape.source.partition", 22, (const uint8_t *)part_s,
+					       (size_t)pl, 0};
+		origin[2] = (struct kt_header){(const uint8_t *)"ktape.source.offset", 19, (const uint8_t *)off_s,
+					       (size_t)ol, 0};
+		norigin = 3;
+	}
+	void *opaque = (void *)(uintptr_t)(((uint64_t)idx << OPAQUE_OFFSET_BITS) | (uint64_t)rec->offset);
+	for (;;) {
+		enum kt_err err = kt_kafka_produce(r->k, sp->t->dst, dst_p, rec, origin, norigin, opaque, diag);
+		if (err != KT_ERR_LIMIT)
+			return err;
+		kt_kafka_produce_poll(r->k, 50); /* the local queue is full: let it drain */
+	}
+}
+
+static enum kt_err after_send(struct restore *r, struct kt_diag *diag)
+{
+	kt_kafka_produce_poll(r->k, 0);
+	if (r->delivery_err)
+		return kt_diag_fail(diag, r->delivery_err, "%s", r->delivery_msg);
+	int64_t now = kt_mono_ns();
+	if (now - r->last_checkpoint > CHECKPOINT_NS) {
+		enum kt_err err = checkpoint(r, diag);
+		if (err)
+			return err;
+		report(r);
+	}
+	return KT_OK;
+}
+
+/* Marks the records skipped on resume as mapped, in order. */
+static void map_skipped(struct restore *r, struct src_part *sp, int64_t src_off)
+{
+	map_delivery(r, sp, sp->partition, src_off, sp->skip_dst++);
+	sp->skip--;
+	r->res->skipped_on_resume++;
+}
+
+static enum kt_err restore_partition(struct restore *r, size_t idx, struct kt_rate *rate, struct kt_diag *diag)
+{
+	struct src_part *sp = &r->parts[idx];
+	struct kt_archive_range range;
+	range_of(r, sp, &range);
+	struct kt_archive_iter *it;
+	enum kt_err err = kt_archive_iter_open(r->a, &range, &it, diag);
+	if (err)
+		return err;
+	const struct kt_record *rec;
+	while (!err && (err = kt_archive_iter_next(it, &rec, diag)) == KT_OK && rec) {
+		if (sp->skip > 0) {
+			map_skipped(r, sp, rec->offset);
+			continue;
+		}
+		err = send_one(r, idx, rec, rate, diag);
+		if (err)
+			break;
+		sp->sent++;
+		r->res->records++;
+		r->res->bytes += kt_record_payload_bytes(rec);
+		err = after_send(r, diag);
+	}
+	kt_archive_iter_close(it);
+	return err;
+}
+
+/* Original pace: partitions are merged by timestamp, each in offset order,
+ * so the interleaving across partitions is played as it happened. */
+static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct kt_diag *diag)
+{
+	size_t n = r->part_count;
+	struct kt_archive_iter **its = calloc(n + 1, sizeof(*its));
+	const struct kt_record **heads = calloc(n + 1, sizeof(*heads));
+	enum kt_err err = its && heads ? KT_OK : KT_ERR_NOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		struct kt_archive_range range;
+		range_of(r, &r->parts[i], &range);
+		err = kt_archive_iter_open(r->a, &range, &its[i], diag);
+		while (!err && (err = kt_archive_iter_next(its[i], &heads[i], diag)) == KT_OK && heads[i] &&
+		       r->parts[i].skip > 0)
+			map_skipped(r, &r->parts[i], heads[i]->offset);
+	}
+	while (!err) {
+		size_t best = n;
+		for (size_t i = 0; i < n; i++)
+			if (heads[i] && (best == n || heads[i]->timestamp < heads[best]->timestamp))
+				best = i;
+		if (best == n)
+			break;
+		err = send_one(r, best, heads[best], rate, diag);
+		if (err)
+			break;
+		r->parts[best].sent++;
+		r->res->records++;
+		r->res->bytes += kt_record_payload_bytes(heads[best]);
+		err = after_send(r, diag);
+		if (!err)
+			err = kt_archive_iter_next(its[best], &heads[best], diag);
+	}
+	for (size_t i = 0; its && i < n; i++)
+		kt_archive_iter_close(its[i]);
+	free(its);
+	free(heads);
+	return err;
+}
+
+/* ---- consumer groups ---- */
+
+struct count_ctx {
+	int64_t count;
+};
+
+/* The target offset of the first restored record whose source offset is
+ * >= committed, from this run's maps; the target's end when there is none. */
+struct translate_ctx {
+	struct restore *r;
+	struct src_part *sp;
+	int64_t committed;
+	int64_t result;
+	int done;
+	enum kt_err err;
+	struct kt_diag *diag;
+};
+
+static int translate_cb(void *ctx, const struct kt_catalog_restore_map *m)
+{
+	struct translate_ctx *c = ctx;
+	if (c->done || strcmp(m->dst_topic, c->sp->t->dst) || m->src_last < c->committed)
+		return 0;
+	if (c->committed <= m->src_first) {
+		c->result = m->dst_first;
+		c->done = 1;
+		return 1;
+	}
+	/* inside the chunk: count the restored records before `committed` */
+	struct kt_archive_range range;
+	range_of(c->r, c->sp, &range);
+	range.from_offset = m->src_first;
+	range.to_offset = c->committed - 1;
+	struct kt_archive_iter *it;
+	c->err = kt_archive_iter_open(c->r->a, &range, &it, c->diag);
+	if (c->err)
+		return 1;
+	int64_t k = 0;
+	const struct kt_record *rec;
+	while ((c->err = kt_archive_iter_next(it, &rec, c->diag)) == KT_OK && rec)
+		k++;
+	kt_archive_iter_close(it);
+	c->result = m->dst_first + k;
+	c->done = 1;
+	return 1;
+}
+
+struct groups_ctx {
+	struct restore *r;
+	struct src_topic *t;
+	regex_t *re;
+	char group[256];
+	int32_t parts[1024];
+	int64_t offsets[1024];
+	size_t n;
+	enum kt_err err;
+	struct kt_diag *diag;
+};
+
+static enum kt_err commit_group(struct groups_ctx *g)
+{
+	if (!g->n)
+		return KT_OK;
+	enum kt_err err =
+		kt_kafka_alter_group_offsets(g->r->k, g->group, g->t->dst, g->parts, g->offsets, g->n, g->diag);
+	if (!err)
+		g->r->res->groups_restored++;
+	g->n = 0;
+	return err;
+}
+
+static int group_offset_cb(void *ctx, const struct kt_catalog_group_offset *go)
+{
+	struct groups_ctx *g = ctx;
+	if (go->generation != g->t->generation || (g->re && regexec(g->re, go->group_id, 0, NULL, 0)))
+		return 0;
+	if (strcmp(g->group, go->group_id)) {
+		g->err = commit_group(g);
+		if (g->err)
+			return 1;
+		snprintf(g->group, sizeof(g->group), "%s", go->group_id);
+	}
+	struct src_part *sp = NULL;
+	for (size_t i = 0; i < g->r->part_count; i++)
+		if (g->r->parts[i].t == g->t && g->r->parts[i].partition == go->partition)
+			sp = &g->r->parts[i];
+	if (!sp || g->n >= 1024)
+		return 0;
+	struct translate_ctx tc = {g->r, sp, go->offset, -1, 0, KT_OK, g->diag};
+	g->err = kt_catalog_each_restore_map(g->r->cat, g->r->run_id, g->t->name, go->partition, translate_cb, &tc,
+					     g->diag);
+	if (!g->err)
+		g->err = tc.err;
+	if (g->err)
+		return 1;
+	if (!tc.done) {
+		int64_t low, high;
+		g->err = kt_kafka_watermarks(g->r->k, g->t->dst, go->partition, &low, &high, g->diag);
+		if (g->err)
+			return 1;
+		tc.result = high;
+	}
+	g->parts[g->n] = go->partition;
+	g->offsets[g->n] = tc.result;
+	g->n++;
+	return 0;
+}
+
+static enum kt_err restore_groups(struct restore *r, struct kt_diag *diag)
+{
+	if (r->o->by_key)
+		return kt_diag_fail(diag, KT_ERR_INVALID,
+				    "--groups needs --partitioning same: with key partitioning a source partition's "
+				    "offsets do not correspond to one target partition");
+	regex_t re;
+	int has_re = 0;
+	if (r->o->groups_regex) {
+		if (regcomp(&re, r->o->groups_regex, REG_EXTENDED | REG_NOSUB))
+			return kt_diag_fail(diag, KT_ERR_INVALID, "--groups '%s' is not a valid regular expression",
+					    r->o->groups_regex);
+		has_re = 1;
+	}
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; !err && i < r->topic_count; i++) {
+		struct groups_ctx *g = calloc(1, sizeof(*g));
+		if (!g) {
+			err = KT_ERR_NOMEM;
+			break;
+		}
+		*g = (struct groups_ctx){r, &r->topics[i], has_re ? &re : NULL, "", {0}, {0}, 0, KT_OK, diag};
+		err = kt_catalog_each_latest_group_offset(r->cat, r->topics[i].name, group_offset_cb, g, diag);
+		if (!err)
+			err = g->err;
+		if (!err)
+			err = commit_group(g);
+		free(g);
+	}
+	if (has_re)
+		regfree(&re);
+	return err;
+}
+
+/* ---- the run ---- */
+
+static enum kt_err dry_run(struct restore *r, struct kt_diag *diag)
+{
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; !err && i < r->part_count; i++) {
+		struct kt_restore_plan_line line;
+		err = plan_partition(r, &r->parts[i], &line, diag);
+		if (!err && r->o->on_plan)
+			r->o->on_plan(r->o->cb_ctx, &line);
+		if (!err) {
+			r->res->records += line.records;
+			r->res->bytes += line.bytes;
+		}
+	}
+	return err;
+}
+
+static int expected_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct restore *r = ctx;
+	for (size_t i = 0; i < r->topic_count; i++)
+		if (!strcmp(r->topics[i].name, s->topic) && s->generation == r->topics[i].generation)
+			r->expected += s->sum.record_count;
+	return 0;
+}
+
+static enum kt_err run(struct restore *r, struct kt_diag *diag)
+{
+	const struct kt_restore_opts *o = r->o;
+	struct kt_kafka_opts ko = {o->bootstrap,   KT_KAFKA_PRODUCER, 0, 1, o->timeout_ms > 0 ? o->timeout_ms : 60000,
+				   "ktape-restore"};
+	enum kt_err err = kt_kafka_open(o->conf, &ko, &r->k, diag);
+	if (err)
+		return err;
+	kt_kafka_set_delivery_cb(r->k, on_delivery, r);
+	char cluster[128];
+	kt_kafka_cluster_id(r->k, cluster, sizeof(cluster), NULL);
+	struct kt_catalog_run run = {0};
+	run.kind = "restore";
+	run.started_ms = kt_now_ms();
+	run.args = o->args ? o->args : "";
+	run.tool_version = o->tool_version ? o->tool_version : "";
+	run.cluster_id = cluster[0] ? cluster : NULL;
+	run.bootstrap = o->bootstrap;
+	err = kt_catalog_begin(r->cat, diag);
+	if (!err)
+		err = kt_catalog_run_begin(r->cat, &run, &r->run_id, diag);
+	if (!err)
+		err = kt_catalog_commit(r->cat, diag);
+	if (err)
+		return err;
+	r->res->run_id = r->run_id;
+	err = plan_resume(r, diag);
+	if (!err)
+		err = prepare_targets(r, diag);
+	if (!err)
+		err = kt_catalog_each_segment(r->cat, NULL, expected_cb, r, diag);
+	struct kt_rate rate;
+	kt_rate_init(&rate, o->rate_msgs, o->rate_bytes, o->speed, o->max_idle_ms, kt_mono_ns());
+	r->last_checkpoint = kt_mono_ns();
+	if (!err && o->speed > 0)
+		err = restore_paced(r, &rate, diag);
+	for (size_t i = 0; !err && o->speed <= 0 && i < r->part_count; i++)
+		err = restore_partition(r, i, &rate, diag);
+	/* every record sent is delivered (or failed) before the run ends */
+	struct kt_diag fd;
+	kt_diag_clear(&fd);
+	enum kt_err ferr = kt_kafka_flush(r->k, (int)(o->timeout_ms > 0 ? o->timeout_ms : 60000), &fd);
+	if (!err && r->delivery_err)
+		err = kt_diag_fail(diag, r->delivery_err, "%s", r->delivery_msg);
+	if (!err && ferr) {
+		err = ferr;
+		*diag = fd;
+	}
+	struct kt_diag cd;
+	kt_diag_clear(&cd);
+	enum kt_err cerr = checkpoint(r, &cd);
+	if (!err && cerr) {
+		err = cerr;
+		*diag = cd;
+	}
+	report(r);
+	if (!err && o->restore_groups)
+		err = restore_groups(r, diag);
+	return err;
+}
+
+enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_result *res, struct kt_diag *diag)
+{
+	memset(res, 0, sizeof(*res));
+	struct restore r = {0};
+	r.o = o;
+	r.res = res;
+	r.t0 = kt_mono_ns();
+	if (o->speed > 0 && (o->rate_msgs > 0 || o->rate_bytes > 0))
+		return kt_diag_fail(diag, KT_ERR_INVALID, "--pace original and --rate-* exclude each other");
+	enum kt_err err =
+		kt_archive_open(o->archive, o->dry_run ? KT_ARCHIVE_READ : KT_ARCHIVE_WRITE, &r.a, NULL, diag);
+	if (err)
+		goto out;
+	r.cat = kt_archive_catalog(r.a);
+	err = select_sources(&r, diag);
+	if (err)
+		goto out;
+	if (o->dry_run) {
+		err = dry_run(&r, diag);
+		goto out;
+	}
+	err = run(&r, diag);
+	res->seconds = (double)(kt_mono_ns() - r.t0) / 1e9;
+	if (r.run_id) {
+		const char *status = err == KT_ERR_INTERRUPTED ? "interrupted" : err ? "failed" : "ok";
+		struct kt_diag d2;
+		kt_diag_clear(&d2);
+		enum kt_err e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes,
+						    err ? diag->msg : NULL, kt_now_ms(), &d2);
+		if (!e2)
+			e2 = kt_archive_write_run_meta(r.a, r.run_id, "restore", &d2);
+		if (!err && e2) {
+			err = e2;
+			*diag = d2;
+		}
+	}
+out:
+	res->seconds = (double)(kt_mono_ns() - r.t0) / 1e9;
+	for (size_t i = 0; i < r.part_count; i++)
+		free(r.parts[i].chunks);
+	free(r.parts);
+	for (size_t i = 0; i < r.topic_count; i++) {
+		free(r.topics[i].name);
+		free(r.topics[i].dst_owned);
+	}
+	free(r.topics);
+	kt_kafka_close(r.k);
+	kt_archive_close(r.a);
+	return err;
+}

@@ -1,8 +1,103 @@
-/* kt_restore.h - the restore engine. */
+/* kt_restore.h - the restore engine: plays archived ranges back into a
+ * cluster, keys, headers, timestamps and (by default) partitions kept, at a
+ * limited rate or the original pace; creates missing topics from the
+ * archived metadata; records offset maps and translates consumer group
+ * offsets; resumes after a crash.
+ *
+ * Owns: nothing after it returns but struct kt_restore_result (freed with
+ * kt_restore_result_free). Prints nothing: plan lines, progress and warnings
+ * go to the callbacks.
+ *
+ * Selection: per source partition, records whose offset is in
+ * [from_offset, to_offset) and whose timestamp is in [from_time, to_time), in
+ * offset order. Timestamps need not grow, so a time window is exactly the
+ * records whose timestamp lies in it, not an offset range.
+ */
 #ifndef KT_RESTORE_H
 #define KT_RESTORE_H
 
-#include "kt_archive.h"
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt_error.h"
 #include "kt_kafka.h"
+
+struct kt_restore_map_arg {
+	const char *src;
+	const char *dst;
+};
+
+struct kt_restore_progress {
+	uint64_t records;
+	uint64_t bytes;
+	uint64_t expected_records;
+	double seconds;
+};
+
+struct kt_restore_plan_line {
+	const char *src_topic;
+	int32_t src_partition;
+	const char *dst_topic;
+	int32_t dst_partition;		   /* -1: by key */
+	int64_t first_offset, last_offset; /* of the selected records; -1 if none */
+	uint64_t records;
+	uint64_t bytes;
+};
+
+struct kt_restore_opts {
+	const char *bootstrap;
+	const char *archive;
+	const char *const *topics;
+	size_t topic_count;
+	const char *topic_regex;
+	const int32_t *partitions;
+	size_t partition_count;
+	int64_t generation;  /* -1: the newest of each topic */
+	int64_t from_offset; /* -1: none */
+	int64_t to_offset;   /* -1: none; exclusive */
+	int64_t from_time;   /* INT64_MIN: none */
+	int64_t to_time;     /* INT64_MIN: none; exclusive */
+	const struct kt_restore_map_arg *maps;
+	size_t map_count;
+	const char *topic_prefix;
+	int by_key; /* --partitioning key */
+	int create_topics;
+	int replication_factor; /* 0: archived, capped at the broker count */
+	int allow_nonempty;
+	double rate_msgs;
+	double rate_bytes;
+	double speed; /* > 0: original pace at this speed */
+	int64_t max_idle_ms;
+	int restore_groups;
+	const char *groups_regex;
+	int origin_headers;
+	int dry_run;
+	const struct kt_kafka_conf *conf;
+	int64_t timeout_ms;
+	const char *args;
+	const char *tool_version;
+	volatile sig_atomic_t *stop;
+	void (*on_plan)(void *ctx, const struct kt_restore_plan_line *line);
+	void (*on_progress)(void *ctx, const struct kt_restore_progress *p);
+	void (*on_warning)(void *ctx, const char *msg);
+	void *cb_ctx;
+};
+
+struct kt_restore_result {
+	int64_t run_id;
+	int64_t resumed_from_run; /* 0 unless this continued a crashed restore */
+	uint64_t records;
+	uint64_t bytes;
+	uint64_t skipped_on_resume;
+	double seconds;
+	int topics_created;
+	int groups_restored;
+	char **warnings;
+	size_t warning_count;
+};
+
+enum kt_err kt_restore_run(const struct kt_restore_opts *opts, struct kt_restore_result *res, struct kt_diag *diag);
+void kt_restore_result_free(struct kt_restore_result *res);
 
 #endif
