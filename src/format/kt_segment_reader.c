@@ -265,18 +265,22 @@ static enum kt_err parse_footer(struct kt_segment_reader *r)
 	return KT_OK;
 }
 
-/* Looks for the next valid block header at or after pos. */
+/* Looks for the next valid block header at or after pos: the skippable
+ * magic, a size of at least the v1.0 block header (later minors may be
+ * larger), the KTBH tag and a matching CRC. */
 static uint64_t resync(const struct kt_segment_reader *r, uint64_t pos)
 {
-	static const uint8_t pat[8] = {0x5B, 0x2A, 0x4D, 0x18, KT_SEG_BLOCK_HEADER_CONTENT + 4, 0, 0, 0};
-	while (pos + 12 <= r->size) {
-		const uint8_t *hit = memmem(r->data + pos, r->size - pos, pat, sizeof(pat));
+	static const uint8_t magic[4] = {0x5B, 0x2A, 0x4D, 0x18};
+	while (pos < r->size && r->size - pos >= KT_SEG_FRAME_HEADER_SIZE + KT_SEG_BLOCK_HEADER_CONTENT) {
+		const uint8_t *hit = memmem(r->data + pos, r->size - pos, magic, sizeof(magic));
 		if (!hit)
 			break;
 		uint64_t at = (uint64_t)(hit - r->data);
 		const uint8_t *c;
 		size_t n;
-		if (read_ktape_frame(r, at, KT_SEG_TAG_BLOCK, &c, &n) == KT_OK)
+		if (r->size - at >= KT_SEG_FRAME_HEADER_SIZE + 4 &&
+		    kt_get_u32le(hit + 4) >= KT_SEG_BLOCK_HEADER_CONTENT &&
+		    read_ktape_frame(r, at, KT_SEG_TAG_BLOCK, &c, &n) == KT_OK)
 			return at;
 		pos = at + 1;
 	}
@@ -516,8 +520,12 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block header is malformed");
 	if (n > KT_SEG_BLOCK_HEADER_CONTENT - 4 && r->info.version_minor <= KT_SEG_VERSION_MINOR)
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block header has unexpected bytes");
-	if (h.index != idx->index || h.record_count != idx->record_count || h.compressed_size != idx->compressed_size ||
-	    h.raw_size != idx->raw_size || h.first_offset != idx->first_offset || h.last_offset != idx->last_offset ||
+	/* a scanned index numbers blocks by position; a block header's own
+	 * number only has to match a footer's */
+	int footer_index = r->info.footer_err == KT_OK;
+	if ((footer_index && h.index != idx->index) || h.record_count != idx->record_count ||
+	    h.compressed_size != idx->compressed_size || h.raw_size != idx->raw_size ||
+	    h.first_offset != idx->first_offset || h.last_offset != idx->last_offset ||
 	    h.min_timestamp != idx->min_timestamp || h.max_timestamp != idx->max_timestamp)
 		return block_fail(diag, idx, KT_ERR_MISMATCH, "block header disagrees with the footer index");
 	h.pos = idx->pos;

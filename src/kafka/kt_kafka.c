@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "kt_fileio.h"
 
@@ -333,11 +334,29 @@ enum kt_err kt_kafka_broker_count(struct kt_kafka *k, int *out, struct kt_diag *
 	return KT_OK;
 }
 
+/* Errors that go away by themselves: a new topic without an elected leader
+ * yet, a leader moving. */
+static int transient(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+	       e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+	       e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+}
+
+static void pause_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
 enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
 				int64_t *out_high, struct kt_diag *diag)
 {
-	rd_kafka_resp_err_t e =
-		rd_kafka_query_watermark_offsets(k->rk, topic, partition, out_low, out_high, (int)k->timeout_ms);
+	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	rd_kafka_resp_err_t e;
+	while ((e = rd_kafka_query_watermark_offsets(k->rk, topic, partition, out_low, out_high, (int)k->timeout_ms)) &&
+	       transient(e) && kt_mono_ns() < deadline)
+		pause_ms(200);
 	if (e) {
 		char what[512];
 		snprintf(what, sizeof(what), "cannot read watermarks of %s/%d", topic, partition);
@@ -350,10 +369,18 @@ enum kt_err kt_kafka_offset_for_time(struct kt_kafka *k, const char *topic, int3
 				     int64_t *out_offset, struct kt_diag *diag)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = ts;
-	rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(k->rk, l, (int)k->timeout_ms);
-	if (!e)
-		e = l->elems[0].err;
+	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	rd_kafka_resp_err_t e;
+	for (;;) {
+		rd_kafka_topic_partition_list_add(l, topic, partition)->offset = ts;
+		e = rd_kafka_offsets_for_times(k->rk, l, (int)k->timeout_ms);
+		if (!e)
+			e = l->elems[0].err;
+		if (!transient(e) || kt_mono_ns() >= deadline)
+			break;
+		rd_kafka_topic_partition_list_del(l, topic, partition);
+		pause_ms(200);
+	}
 	int64_t off = l->elems[0].offset;
 	rd_kafka_topic_partition_list_destroy(l);
 	if (e) {

@@ -48,3 +48,23 @@ create_topic() { # name partitions [extra kafka-topics args]
     kcli kafka-topics --bootstrap-server "$BS" --create --topic "$name" --partitions "$parts" \
         --replication-factor 1 "$@" >/dev/null
 }
+
+# Reads a whole topic with Kafka's own console consumer into FILE, in the
+# format tests/integration/witness.py parses.
+consume_all() { # topic file expected_count [isolation]
+    local topic=$1 file=$2 n=$3 iso=${4:-read_committed}
+    kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$topic" --from-beginning \
+        --max-messages "$n" --timeout-ms 20000 --isolation-level "$iso" \
+        --property print.key=true --property print.headers=true --property print.timestamp=true \
+        --property print.partition=true --property print.offset=true --property null.literal='<NULL>' \
+        --property key.separator='|' --property headers.separator=';' >"$file" 2>"$WORK/consumer.err" || true
+}
+witness() { # spec consumer_output [--partitions-by-key]
+    python3 "$KTAPE_SRC/tests/integration/witness.py" "$@" || fail "the independent reader disagrees (above)"
+}
+sql() { # archive query
+    sqlite3 "file:$1/catalog.db?mode=ro" "$2"
+}
+produce_spec() { # topic spec_file [--plain]
+    "$KTAPE_TESTPROD" "$BS" "$1" ${3:-} <"$2" >/dev/null || fail "testprod could not produce $2"
+}

@@ -1,0 +1,674 @@
+#!/usr/bin/env python3
+"""Reference reader for ktape segment files, format v1 (format/SPEC.md).
+
+Written from the specification alone, to show that the specification is
+enough to read the files and that it agrees with ktape's own reader. Python
+3.11 standard library only; blocks are decompressed by the zstd command-line
+tool.
+
+Usage: ktape_segment.py [--self-test] FILE
+
+Prints the file's records as JSON lines (SPEC.md section 9) on stdout.
+Problems go to stderr, one line each, naming the file, the block and the
+byte position. Exit status: 0 when the file is intact, 1 when it is damaged
+(the intact records were still printed), 2 when it is refused (not a
+segment, unsupported version, unusable header) or cannot be read.
+"""
+
+import base64
+import subprocess
+import sys
+
+READER_MINOR = 0  # this reader implements version 1.0
+
+SKIPPABLE_MAGIC = 0x184D2A5B
+SKIPPABLE_FIRST = 0x184D2A50
+SKIPPABLE_LAST = 0x184D2A5F
+ZSTD_MAGIC = 0xFD2FB528
+
+BLOCK_HEADER_FIELDS = 64  # KTBH content without CRC in v1.0 (tag included)
+BLOCK_HEADER_FRAME = 76  # whole v1.0 KTBH frame
+FOOTER_ENTRY = 52
+FOOTER_TOTALS = 56
+TOPIC_MAX = 249
+ATTR_TS_MASK = 0x03
+ATTR_RESERVED = 0x7C
+ATTR_EXTENSION = 0x80
+MAX_BLOCK_RAW = 1 << 30
+
+TS_TYPE_NAMES = {0: b"NoTimestampType", 1: b"CreateTime", 2: b"LogAppendTime"}
+
+# ---------------------------------------------------------------- CRC-32C
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    table = _CRC_TABLE
+    for b in data:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------- errors
+
+
+class Refused(Exception):
+    """The file cannot be read at all."""
+
+
+class Damaged(Exception):
+    """Part of the file is unusable."""
+
+
+class Malformed(Exception):
+    """A field runs past the end of its structure or is invalid."""
+
+
+# ---------------------------------------------------------------- primitive decoding
+
+
+def u16(b, p):
+    return b[p] | b[p + 1] << 8
+
+
+def u32(b, p):
+    return int.from_bytes(b[p:p + 4], "little")
+
+
+def u64(b, p):
+    return int.from_bytes(b[p:p + 8], "little")
+
+
+def i64(b, p):
+    return int.from_bytes(b[p:p + 8], "little", signed=True)
+
+
+def to_i64(v):
+    """Wraps an integer to a signed 64-bit value."""
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+class Cursor:
+    """Reads fields from buf[pos:end]; raises Malformed past end."""
+
+    def __init__(self, buf, pos, end):
+        self.buf = buf
+        self.pos = pos
+        self.end = end
+
+    def left(self):
+        return self.end - self.pos
+
+    def need(self, n):
+        if n > self.left():
+            raise Malformed("field runs past the end")
+
+    def u8(self):
+        self.need(1)
+        v = self.buf[self.pos]
+        self.pos += 1
+        return v
+
+    def u16(self):
+        self.need(2)
+        v = u16(self.buf, self.pos)
+        self.pos += 2
+        return v
+
+    def u32(self):
+        self.need(4)
+        v = u32(self.buf, self.pos)
+        self.pos += 4
+        return v
+
+    def u64(self):
+        self.need(8)
+        v = u64(self.buf, self.pos)
+        self.pos += 8
+        return v
+
+    def i64(self):
+        self.need(8)
+        v = i64(self.buf, self.pos)
+        self.pos += 8
+        return v
+
+    def bytes(self, n):
+        self.need(n)
+        v = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return v
+
+    def uvarint(self):
+        v = 0
+        for i in range(10):
+            b = self.u8()
+            if i == 9 and b > 1:
+                raise Malformed("uvarint overflows 64 bits")
+            v |= (b & 0x7F) << (7 * i)
+            if not b & 0x80:
+                return v
+        raise Malformed("uvarint longer than 10 bytes")
+
+    def zigzag(self):
+        z = self.uvarint()
+        return (z >> 1) ^ -(z & 1)
+
+    def nbytes(self):
+        n = self.uvarint()
+        if n == 0:
+            return None
+        return self.bytes(n - 1)
+
+    def plain_bytes(self):
+        return self.bytes(self.uvarint())
+
+
+# ---------------------------------------------------------------- frames
+
+
+def ktape_frame(data, pos, tag):
+    """Validates the ktape frame with `tag` at pos (SPEC 4.1).
+
+    Returns (content, frame_size) where content excludes the CRC. Raises
+    Malformed with .kind "truncated", "format" or "checksum"."""
+    def fail(kind, msg):
+        e = Malformed(msg)
+        e.kind = kind
+        raise e
+
+    if pos > len(data) or len(data) - pos < 8:
+        fail("truncated", "frame header runs past the end of the file")
+    if u32(data, pos) != SKIPPABLE_MAGIC:
+        fail("format", "no ktape frame magic")
+    size = u32(data, pos + 4)
+    if size > len(data) - pos - 8:
+        fail("truncated", "frame runs past the end of the file")
+    if size < 8 or data[pos + 8:pos + 12] != tag:
+        fail("format", "not a %s frame" % tag.decode())
+    content = data[pos + 8:pos + 4 + size]
+    if crc32c(content) != u32(data, pos + 4 + size):
+        fail("checksum", "%s frame checksum mismatch" % tag.decode())
+    return content, size
+
+
+class Block:
+    __slots__ = ("pos", "index", "record_count", "compressed_size", "raw_size", "first_offset",
+                 "last_offset", "min_timestamp", "max_timestamp", "base_timestamp", "data_crc",
+                 "header_size")
+
+    def plausible(self):
+        return (self.record_count >= 1 and 0 <= self.first_offset <= self.last_offset
+                and self.last_offset - self.first_offset >= self.record_count - 1
+                and self.min_timestamp <= self.max_timestamp)
+
+
+def parse_block_header(content):
+    """Fields of a KTBH content (without CRC). Raises Malformed if short."""
+    if len(content) < BLOCK_HEADER_FIELDS:
+        raise Malformed("block header is too short")
+    c = Cursor(content, 4, len(content))
+    b = Block()
+    b.index = c.u32()
+    b.record_count = c.u32()
+    b.compressed_size = c.u32()
+    b.raw_size = c.u32()
+    b.first_offset = c.i64()
+    b.last_offset = c.i64()
+    b.min_timestamp = c.i64()
+    b.max_timestamp = c.i64()
+    b.base_timestamp = c.i64()
+    b.data_crc = c.u32()
+    return b
+
+
+# ---------------------------------------------------------------- the reader
+
+
+class Segment:
+    def __init__(self, path, data):
+        self.path = path
+        self.data = data
+        self.problems = 0
+        self.blocks = []
+        self.from_footer = False
+        self.parse_header()
+        self.build_index()
+
+    def report(self, msg):
+        self.problems += 1
+        print("%s: %s" % (self.path, msg), file=sys.stderr)
+
+    # SPEC 6.1
+    def parse_header(self):
+        data = self.data
+        if len(data) < 4 or u32(data, 0) != SKIPPABLE_MAGIC:
+            raise Refused("not a ktape segment file (bad magic)")
+        try:
+            content, size = ktape_frame(data, 0, b"KTSH")
+        except Malformed as e:
+            if e.kind == "truncated":
+                raise Refused("segment header is truncated")
+            if e.kind == "checksum":
+                raise Refused("segment header checksum mismatch")
+            raise Refused("not a ktape segment file (no KTSH header)")
+        c = Cursor(content, 4, len(content))
+        try:
+            self.major = c.u8()
+            self.minor = c.u8()
+            if self.major != 1:
+                raise Refused("segment format version %d.%d is not supported (this reader reads 1.x)"
+                              % (self.major, self.minor))
+            flags = c.u16()
+            codec = c.u8()
+            reserved = c.bytes(3)
+            partition = c.u32()
+            self.generation = c.u32()
+            topic_len = c.uvarint()
+            if flags != 0 or reserved != b"\0\0\0":
+                raise Refused("segment header has reserved bits set")
+            if codec != 1:
+                raise Refused("unknown codec %d" % codec)
+            if partition >= 1 << 31:
+                raise Refused("negative partition")
+            if not 1 <= topic_len <= TOPIC_MAX:
+                raise Refused("topic name length %d is invalid" % topic_len)
+            topic = c.bytes(topic_len)
+        except Malformed:
+            raise Refused("segment header is too short")
+        if b"\0" in topic:
+            raise Refused("topic name contains a NUL byte")
+        if c.left() and self.minor <= READER_MINOR:
+            raise Refused("segment header has %d unexpected bytes" % c.left())
+        self.partition = partition
+        self.topic = topic
+        self.data_start = 8 + size
+
+    def newer_minor(self):
+        return self.minor > READER_MINOR
+
+    def build_index(self):
+        why = self.parse_footer()
+        if why is None:
+            self.from_footer = True
+            return
+        if why == "missing":
+            self.report("no footer: the file is truncated; scanning the block headers")
+        else:
+            self.report("footer is damaged (%s); scanning the block headers" % why)
+        self.blocks = []
+        self.scan()
+
+    # SPEC 6.2. Returns None when the footer is good, else why not.
+    def parse_footer(self):
+        data = self.data
+        size = len(data)
+        start = self.data_start
+        if size - start < 12 or data[size - 8:size - 4] != b"KTND":
+            return "missing"
+        total = u32(data, size - 12)
+        if total < 24 or total > size - start:
+            return "footer size %d is impossible" % total
+        fpos = size - total
+        try:
+            content, fsize = ktape_frame(data, fpos, b"KTFT")
+        except Malformed as e:
+            return str(e)
+        if 8 + fsize != total:
+            return "footer frame size disagrees with the footer size"
+        c = Cursor(content, 4, len(content) - 8)  # without footer_size and KTND
+        try:
+            count = c.u32()
+            entry_size = c.u16()
+            reserved = c.u16()
+            if reserved != 0:
+                return "reserved field is not zero"
+            if entry_size < FOOTER_ENTRY:
+                return "entry size %d is too small" % entry_size
+            if count == 0 or count * entry_size + FOOTER_TOTALS > c.left():
+                return "block count %d does not fit" % count
+            blocks = []
+            for i in range(count):
+                e = Cursor(c.bytes(entry_size), 0, entry_size)
+                b = Block()
+                b.index = i
+                b.pos = e.u64()
+                b.compressed_size = e.u32()
+                b.raw_size = e.u32()
+                b.record_count = e.u32()
+                b.first_offset = e.i64()
+                b.last_offset = e.i64()
+                b.min_timestamp = e.i64()
+                b.max_timestamp = e.i64()
+                blocks.append(b)
+            self.totals = [c.u64() for _ in range(3)] + [c.i64() for _ in range(4)]
+        except Malformed:
+            return "footer is too short"
+        if c.left() and not self.newer_minor():
+            return "%d unexpected bytes after the totals" % c.left()
+        expect = start
+        prev_last = -1
+        for b in blocks:
+            if (b.pos < expect or b.pos + BLOCK_HEADER_FRAME + b.compressed_size > fpos
+                    or not b.plausible() or b.first_offset <= prev_last):
+                return "index entry %d is implausible" % b.index
+            expect = b.pos + BLOCK_HEADER_FRAME + b.compressed_size
+            prev_last = b.last_offset
+        self.blocks = blocks
+        return None
+
+    # SPEC 6.3
+    def valid_block_header_at(self, p):
+        data = self.data
+        if len(data) - p < 8 or u32(data, p) != SKIPPABLE_MAGIC or u32(data, p + 4) < 68:
+            return False
+        try:
+            ktape_frame(data, p, b"KTBH")
+        except Malformed:
+            return False
+        return True
+
+    def resync(self, q):
+        data = self.data
+        pattern = SKIPPABLE_MAGIC.to_bytes(4, "little")
+        while True:
+            p = data.find(pattern, q)
+            if p < 0:
+                return len(data)
+            if self.valid_block_header_at(p):
+                return p
+            q = p + 1
+
+    def scan(self):
+        data = self.data
+        size = len(data)
+        pos = self.data_start
+        prev_last = -1
+        while pos < size:
+            if size - pos < 8:
+                self.report("byte %d: truncated tail: the file ends inside a frame header" % pos)
+                break
+            magic = u32(data, pos)
+            if not SKIPPABLE_FIRST <= magic <= SKIPPABLE_LAST:
+                nxt = self.resync(pos + 1)
+                self.report("byte %d: unexpected data (%d bytes skipped)" % (pos, nxt - pos))
+                pos = nxt
+                continue
+            fsize = u32(data, pos + 4)
+            if fsize > size - pos - 8:
+                self.report("byte %d: truncated tail: the file ends inside a frame" % pos)
+                break
+            nxt = pos + 8 + fsize
+            ktape = magic == SKIPPABLE_MAGIC and fsize >= 8
+            tag = data[pos + 8:pos + 12] if ktape else None
+            if tag == b"KTFT":
+                break  # the footer, already found damaged
+            if tag != b"KTBH":
+                pos = nxt  # an unknown skippable frame
+                continue
+            try:
+                content, _ = ktape_frame(data, pos, b"KTBH")
+                b = parse_block_header(content)
+                ok = b.plausible() and b.first_offset > prev_last
+            except Malformed:
+                ok = False
+            if not ok:
+                again = self.resync(pos + 1)
+                self.report("byte %d: damaged block header (%d bytes skipped)" % (pos, again - pos))
+                pos = again
+                continue
+            if b.compressed_size > size - nxt:
+                self.report("block %d at byte %d: truncated tail: the file ends inside this block"
+                            % (b.index, pos))
+                break
+            b.pos = pos
+            self.blocks.append(b)
+            prev_last = b.last_offset
+            pos = nxt + b.compressed_size
+
+    # SPEC 6.4. Yields the block's records; raises Damaged.
+    def read_block(self, idx):
+        data = self.data
+        try:
+            content, fsize = ktape_frame(data, idx.pos, b"KTBH")
+        except Malformed as e:
+            if e.kind == "checksum":
+                raise Damaged("block header checksum mismatch")
+            raise Damaged("block header is missing or malformed")
+        try:
+            h = parse_block_header(content)
+        except Malformed:
+            raise Damaged("block header is malformed")
+        if not h.plausible():
+            raise Damaged("block header is malformed")
+        if len(content) > BLOCK_HEADER_FIELDS and not self.newer_minor():
+            raise Damaged("block header has unexpected bytes")
+        if self.from_footer:
+            fields = ("index", "record_count", "compressed_size", "raw_size", "first_offset",
+                      "last_offset", "min_timestamp", "max_timestamp")
+            if any(getattr(h, f) != getattr(idx, f) for f in fields):
+                raise Damaged("block header disagrees with the footer index")
+        dpos = idx.pos + 8 + fsize
+        if h.compressed_size > len(data) - dpos:
+            raise Damaged("block data is truncated")
+        frame = data[dpos:dpos + h.compressed_size]
+        if crc32c(frame) != h.data_crc:
+            raise Damaged("block data checksum mismatch")
+        if h.raw_size > MAX_BLOCK_RAW:
+            raise Damaged("block is larger than this reader's limit")
+        try:
+            content_size, frame_len = zstd_frame_info(frame)
+        except Malformed as e:
+            raise Damaged("block data is not a zstd frame (%s)" % e)
+        if content_size != h.raw_size or frame_len != h.compressed_size:
+            raise Damaged("block is not one zstd frame of the declared size")
+        raw = zstd_decompress(frame)
+        if raw is None or len(raw) != h.raw_size:
+            raise Damaged("block does not decompress (zstd content checksum)")
+        yield from self.decode_records(h, raw)
+
+    # SPEC 5 and 6.5
+    def decode_records(self, h, raw):
+        cur = Cursor(raw, 0, len(raw))
+        seen = 0
+        prev_offset = h.first_offset - 1
+        prev_ts = h.base_timestamp
+        while cur.left():
+            if seen == h.record_count:
+                raise Damaged("block holds more records than its header says")
+            try:
+                attr = cur.u8()
+                od = cur.uvarint()
+                tz = cur.uvarint()
+                key = cur.nbytes()
+                value = cur.nbytes()
+                hc = cur.uvarint()
+            except Malformed:
+                raise Damaged("record is malformed")
+            if attr & ATTR_RESERVED or attr & ATTR_TS_MASK == 3:
+                raise Damaged("record has reserved attribute bits set")
+            if hc > cur.left() // 2:
+                raise Damaged("record header count is invalid")
+            headers = []
+            try:
+                for _ in range(hc):
+                    name = cur.plain_bytes()
+                    headers.append((name, cur.nbytes()))
+            except Malformed:
+                raise Damaged("record header is malformed")
+            if attr & ATTR_EXTENSION:
+                try:
+                    cur.bytes(cur.uvarint())  # fields of a later minor version
+                except Malformed:
+                    raise Damaged("record extension is malformed")
+            if od > h.last_offset - prev_offset - 1:
+                raise Damaged("record offset outside the block's range")
+            offset = prev_offset + 1 + od
+            ts = to_i64(prev_ts + ((tz >> 1) ^ -(tz & 1)))
+            if not h.min_timestamp <= ts <= h.max_timestamp:
+                raise Damaged("record timestamp outside the block's range")
+            if seen == 0 and offset != h.first_offset:
+                raise Damaged("block's first offset differs from its header")
+            prev_offset = offset
+            prev_ts = ts
+            seen += 1
+            yield offset, ts, attr & ATTR_TS_MASK, key, value, headers
+        if seen != h.record_count:
+            raise Damaged("block holds fewer records than its header says")
+        if prev_offset != h.last_offset:
+            raise Damaged("block's last offset differs from its header")
+
+    def records(self):
+        """Yields every readable record; reports damaged blocks and goes on."""
+        for idx in self.blocks:
+            try:
+                yield from self.read_block(idx)
+            except Damaged as e:
+                self.report("block %d at byte %d: %s" % (idx.index, idx.pos, e))
+
+
+# ---------------------------------------------------------------- zstd
+
+
+def zstd_frame_info(frame):
+    """(Frame_Content_Size, frame length) of the zstd frame at the start of
+    `frame` (RFC 8878 3.1.1), walking its block headers."""
+    c = Cursor(frame, 0, len(frame))
+    if c.u32() != ZSTD_MAGIC:
+        raise Malformed("bad magic")
+    fhd = c.u8()
+    fcs_flag = fhd >> 6
+    single = fhd >> 5 & 1
+    if fhd & 0x08:
+        raise Malformed("reserved bit set")
+    checksum = fhd >> 2 & 1
+    did_size = (0, 1, 2, 4)[fhd & 3]
+    if not single:
+        c.u8()  # window descriptor
+    if did_size and int.from_bytes(c.bytes(did_size), "little"):
+        raise Malformed("uses a dictionary")
+    fcs_size = (1 if single else 0, 2, 4, 8)[fcs_flag]
+    if fcs_size == 0:
+        raise Malformed("no content size")
+    fcs = int.from_bytes(c.bytes(fcs_size), "little")
+    if fcs_size == 2:
+        fcs += 256
+    while True:
+        bh = int.from_bytes(c.bytes(3), "little")
+        last, btype, bsize = bh & 1, bh >> 1 & 3, bh >> 3
+        if btype == 3:
+            raise Malformed("reserved block type")
+        c.bytes(1 if btype == 1 else bsize)
+        if last:
+            break
+    if checksum:
+        c.bytes(4)
+    return fcs, c.pos
+
+
+def zstd_decompress(frame):
+    try:
+        p = subprocess.run(["zstd", "-dcq"], input=frame, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, check=False)
+    except OSError as e:
+        raise SystemExit("ktape_segment.py: cannot run zstd: %s" % e)
+    return p.stdout if p.returncode == 0 else None
+
+
+# ---------------------------------------------------------------- JSON (SPEC 9)
+
+_ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t"}
+
+
+def json_string(b):
+    out = bytearray(b'"')
+    for ch in b:
+        if ch in _ESCAPES:
+            out += _ESCAPES[ch]
+        elif ch < 0x20 or ch == 0x7F:
+            out += b"\\u00%02x" % ch
+        else:
+            out.append(ch)
+    out += b'"'
+    return bytes(out)
+
+
+def json_bytes(b):
+    if b is None:
+        return b"null"
+    try:
+        b.decode("utf-8", "strict")
+    except UnicodeDecodeError:
+        return b'{"base64":"' + base64.b64encode(b) + b'"}'
+    return json_string(b)
+
+
+def json_record(topic, partition, rec):
+    offset, ts, ts_type, key, value, headers = rec
+    hs = b",".join(b"[" + json_bytes(n) + b"," + json_bytes(v) + b"]" for n, v in headers)
+    return b"".join((
+        b'{"topic":', json_string(topic),
+        b',"partition":%d,"offset":%d,"timestamp":%d' % (partition, offset, ts),
+        b',"timestamp_type":"', TS_TYPE_NAMES[ts_type], b'"',
+        b',"key":', json_bytes(key),
+        b',"value":', json_bytes(value),
+        b',"headers":[', hs, b"]}\n"))
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def self_test():
+    assert crc32c(b"123456789") == 0xE3069283, "CRC-32C check value"
+    assert crc32c(b"") == 0
+    assert Cursor(b"\xac\x02", 0, 2).uvarint() == 300
+    assert Cursor(b"\x03", 0, 1).zigzag() == -2
+    assert json_string(b'a"\\\n\r\t\x08\x0c\x7f\x00/\xc3\xa9') == b'"a\\"\\\\\\n\\r\\t\\u0008\\u000c\\u007f\\u0000/\xc3\xa9"'
+    assert json_bytes(b"\xc3\x28") == b'{"base64":"wyg="}'
+    assert json_bytes(b"\xed\xa0\x80") == b'{"base64":"7aCA"}'  # a surrogate
+    assert json_bytes(b"") == b'""' and json_bytes(None) == b"null"
+    print("self-test ok")
+    return 0
+
+
+def main(argv):
+    if len(argv) == 2 and argv[1] == "--self-test":
+        return self_test()
+    if len(argv) != 2 or argv[1].startswith("-"):
+        print("usage: ktape_segment.py [--self-test] FILE", file=sys.stderr)
+        return 2
+    path = argv[1]
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        print("%s: %s" % (path, e.strerror), file=sys.stderr)
+        return 2
+    try:
+        seg = Segment(path, data)
+    except Refused as e:
+        print("%s: refused: %s" % (path, e), file=sys.stderr)
+        return 2
+    out = sys.stdout.buffer
+    for rec in seg.records():
+        out.write(json_record(seg.topic, seg.partition, rec))
+    out.flush()
+    return 1 if seg.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
