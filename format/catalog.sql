@@ -158,3 +158,14 @@ CREATE TABLE restore_maps (
     records        INTEGER NOT NULL,
     PRIMARY KEY (run_id, src_topic, src_partition, dst_topic, dst_partition, src_first)
 );
+
+-- Where each target partition of a restore stood before the restore wrote to
+-- it: after a crash, the records the target holds beyond this are the ones
+-- already written (with --partitioning same and ktape as the only writer).
+CREATE TABLE restore_bases (
+    run_id        INTEGER NOT NULL REFERENCES runs(run_id),
+    dst_topic     TEXT NOT NULL,
+    dst_partition INTEGER NOT NULL,
+    base_offset   INTEGER NOT NULL,
+    PRIMARY KEY (run_id, dst_topic, dst_partition)
+);

@@ -830,6 +830,34 @@ enum kt_err kt_catalog_each_restore_map(struct kt_catalog *cat, int64_t run_id, 
 	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
 }
 
+enum kt_err kt_catalog_put_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
+					int32_t dst_partition, int64_t base, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO restore_bases(run_id, dst_topic, dst_partition, base_offset) VALUES (?, ?, "
+		    "?, ?)",
+		    "itdi", run_id, dst_topic, dst_partition, base);
+}
+
+enum kt_err kt_catalog_get_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
+					int32_t dst_partition, int64_t *out_base, int *out_found, struct kt_diag *diag)
+{
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT base_offset FROM restore_bases WHERE run_id = ? AND dst_topic = ? AND "
+				 "dst_partition = ?",
+				 "itd", run_id, dst_topic, dst_partition);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_found = rc;
+	if (rc)
+		*out_base = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
 /* ---- run metadata export/import ---- */
 
 struct meta_table {
@@ -858,6 +886,7 @@ static const struct meta_table meta_tables[] = {
 	 "run_id, src_topic, src_generation, src_partition, dst_topic, dst_partition, src_first, src_last, "
 	 "dst_first, records",
 	 10},
+	{"restore_bases", "run_id", "run_id, dst_topic, dst_partition, base_offset", 4},
 };
 #define META_TABLES (int)(sizeof(meta_tables) / sizeof(meta_tables[0]))
 

@@ -212,6 +212,12 @@ enum kt_err kt_catalog_each_restore_map(struct kt_catalog *cat, int64_t run_id, 
 
 #endif
 
+/* The target's high watermark before a restore first wrote to a partition. */
+enum kt_err kt_catalog_put_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
+					int32_t dst_partition, int64_t base, struct kt_diag *diag);
+enum kt_err kt_catalog_get_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
+					int32_t dst_partition, int64_t *out_base, int *out_found, struct kt_diag *diag);
+
 /* ---- run metadata export/import (the meta directory's .ktm files, for reindex) ---- */
 /* Appends every catalog row that belongs to run_id (the run itself, its
  * partition progress, topic generations, snapshots, configs, group offsets

@@ -222,6 +222,9 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		err = err ? err : set_rk(c, "batch.size", "1000000", diag);
 		err = err ? err : set_rk(c, "compression.codec", "lz4", diag);
 		err = err ? err : set_rk(c, "queue.buffering.max.kbytes", "65536", diag);
+		/* archived records can be large; the target topic's own
+		 * max.message.bytes decides */
+		err = err ? err : set_rk(c, "message.max.bytes", "104857600", diag);
 		rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
 	}
 	/* user properties last: -X overrides ktape's choices */

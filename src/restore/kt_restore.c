@@ -361,7 +361,7 @@ struct prev_ctx {
 static int prev_run_cb(void *ctx, const struct kt_catalog_run *run)
 {
 	struct prev_ctx *c = ctx;
-	if (strcmp(run->kind, "restore") || strcmp(run->args, c->args))
+	if (run->run_id == c->r->run_id || strcmp(run->kind, "restore") || strcmp(run->args, c->args))
 		return 0;
 	/* the newest run of the same command decides: finished, nothing to resume */
 	int unfinished = !strcmp(run->status, "crashed") || !strcmp(run->status, "interrupted") ||
@@ -404,6 +404,35 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 	err = kt_catalog_begin(r->cat, diag);
 	for (size_t i = 0; !err && i < r->part_count; i++) {
 		struct src_part *sp = &r->parts[i];
+		if (!r->o->by_key) {
+			/* The target partition held `base` records before the
+			 * interrupted run: everything past it was written by that run
+			 * (ktape was its only writer), in order, so exactly that many
+			 * selected records are skipped and mapped, none written twice. */
+			int64_t base;
+			int found;
+			err = kt_catalog_get_restore_base(r->cat, r->prev_run, sp->t->dst, sp->partition, &base, &found,
+							  diag);
+			if (err || !found)
+				continue;
+			int64_t low, high;
+			err = kt_kafka_watermarks(r->k, sp->t->dst, sp->partition, &low, &high, diag);
+			if (!err && high < base)
+				err = kt_diag_fail(diag, KT_ERR_MISMATCH,
+						   "cannot resume: %s [%d] ends at %" PRId64
+						   ", before where the interrupted restore started (%" PRId64 ")",
+						   sp->t->dst, sp->partition, high, base);
+			if (!err)
+				err = kt_catalog_put_restore_base(r->cat, r->run_id, sp->t->dst, sp->partition, base,
+								  diag);
+			sp->skip = high - base;
+			sp->skip_dst = base;
+			sp->resumed = 1;
+			resumed += high > base;
+			continue;
+		}
+		/* key partitioning: continue after the last checkpointed record;
+		 * records delivered after that checkpoint are written again */
 		struct resume_ctx c = {r, sp, -1, KT_OK, diag};
 		err = kt_catalog_each_restore_map(r->cat, r->prev_run, sp->t->name, sp->partition, resume_map_cb, &c,
 						  diag);
@@ -413,20 +442,6 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 			sp->resumed = 1;
 			resumed++;
 		}
-		if (err || r->o->by_key || c.dst_end < 0)
-			continue;
-		/* Records delivered after the last checkpoint are in the target
-		 * already: the target's end tells how many (ktape was its only
-		 * writer), so they are skipped instead of written twice. */
-		int64_t low, high;
-		err = kt_kafka_watermarks(r->k, sp->t->dst, sp->partition, &low, &high, diag);
-		if (!err && high < c.dst_end)
-			err = kt_diag_fail(diag, KT_ERR_MISMATCH,
-					   "cannot resume: %s [%d] ends at %" PRId64 " but the interrupted restore had "
-					   "written up to %" PRId64,
-					   sp->t->dst, sp->partition, high, c.dst_end);
-		sp->skip = high - c.dst_end;
-		sp->skip_dst = c.dst_end;
 	}
 	if (!err)
 		err = kt_catalog_commit(r->cat, diag);
@@ -437,6 +452,25 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 		warn(r, "continuing the interrupted restore run %" PRId64 " (%d partition(s) partly written)",
 		     r->prev_run, resumed);
 	}
+	return err;
+}
+
+/* Records where each target partition stands before this run writes to it. */
+static enum kt_err record_bases(struct restore *r, struct kt_diag *diag)
+{
+	enum kt_err err = kt_catalog_begin(r->cat, diag);
+	for (size_t i = 0; !err && i < r->part_count; i++) {
+		struct src_part *sp = &r->parts[i];
+		if (r->o->by_key || sp->resumed)
+			continue;
+		int64_t low, high;
+		err = kt_kafka_watermarks(r->k, sp->t->dst, sp->partition, &low, &high, diag);
+		if (!err)
+			err = kt_catalog_put_restore_base(r->cat, r->run_id, sp->t->dst, sp->partition, high, diag);
+	}
+	if (!err)
+		return kt_catalog_commit(r->cat, diag);
+	kt_catalog_rollback(r->cat);
 	return err;
 }
 
@@ -972,6 +1006,8 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	err = plan_resume(r, diag);
 	if (!err)
 		err = prepare_targets(r, diag);
+	if (!err)
+		err = record_bases(r, diag);
 	if (!err)
 		err = kt_catalog_each_segment(r->cat, NULL, expected_cb, r, diag);
 	struct kt_rate rate;

@@ -13,7 +13,7 @@
  * "hex:4142" is bytes given in hex, anything else is the text itself.
  * A header is NAME=VALUE. Control lines:
  *   #begin   start a transaction       #commit / #abort   end it
- *   #big N   a record of N bytes (value) on partition 0, key "big"
+ *   #big N TS   a record of N bytes (value) on partition 0, key "big", timestamp TS
  * Prints the number of records delivered. Exit 1 on any error. */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "message.max.bytes", "20000000", errstr, sizeof(errstr));
 	char tid[64];
 	snprintf(tid, sizeof(tid), "ktape-testprod-%d", (int)getpid());
 	if (!plain)
@@ -138,11 +139,13 @@ int main(int argc, char **argv)
 		if (!in_txn && !plain)
 			txn(rd_kafka_begin_transaction(rk), "begin");
 		if (!strncmp(line, "#big ", 5)) {
-			size_t n = (size_t)atol(line + 5);
+			char *end;
+			size_t n = (size_t)strtol(line + 5, &end, 10);
+			long long ts = atoll(end);
 			char *big = malloc(n);
 			for (size_t i = 0; i < n; i++)
 				big[i] = (char)('a' + i % 26);
-			produce(rk, argv[2], 0, 0, "big", 3, big, (long)n, NULL);
+			produce(rk, argv[2], 0, ts, "big", 3, big, (long)n, NULL);
 			free(big);
 		} else {
 			char *f[64];

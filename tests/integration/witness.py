@@ -40,8 +40,8 @@ def parse_spec(path):
             txn = False
             continue
         if line.startswith(b"#big "):
-            n = int(line[5:])
-            r = (0, 0, b"big", bytes((ord("a") + i % 26) for i in range(n)), [])
+            n, ts = (int(x) for x in line[5:].split())
+            r = (0, ts, b"big", bytes((ord("a") + i % 26) for i in range(n)), [])
         else:
             f = line.split(b"\t")
             hdrs = []
@@ -94,7 +94,7 @@ def main():
             else:
                 failed += 1
                 if failed <= 10:
-                    print("witness: group %r record %d: expected %r, got %r" % (g, i, a, b))
+                    print("witness: group %r record %d: expected %.300r, got %.300r" % (g, i, a, b))
     print("witness: %d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed or not passed else 0)
 
