@@ -559,6 +559,35 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
 	return err;
 }
 
+/* A created topic is usable once every partition has a leader; until then
+ * lookups on it fail with "unknown topic". */
+static enum kt_err wait_topic_ready(struct kt_kafka *k, const char *name, int32_t partitions, struct kt_diag *diag)
+{
+	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, name, NULL);
+	enum kt_err err = KT_ERR_TIMEOUT;
+	while (kt_mono_ns() < deadline) {
+		const struct rd_kafka_metadata *md;
+		if (rd_kafka_metadata(k->rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			int ready =
+				md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt == partitions;
+			for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
+				ready = md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
+			rd_kafka_metadata_destroy(md);
+			if (ready) {
+				err = KT_OK;
+				break;
+			}
+		}
+		pause_ms(100);
+	}
+	rd_kafka_topic_destroy(rkt);
+	if (err)
+		return kt_diag_fail(diag, err, "topic %s was created but has no leader after %lld s", name,
+				    (long long)(k->timeout_ms / 1000));
+	return KT_OK;
+}
+
 enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_topic *t, struct kt_diag *diag)
 {
 	char errstr[ERRSTR];
@@ -590,6 +619,8 @@ enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_
 						   : KT_ERR_KAFKA,
 					   "%s: %s", what, rd_kafka_topic_result_error_string(tr[i]));
 	rd_kafka_event_destroy(ev);
+	if (!err)
+		err = wait_topic_ready(k, t->name, t->partitions, diag);
 	return err;
 }
 

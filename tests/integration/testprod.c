@@ -9,6 +9,7 @@
  * offsets have no gaps for markers, and #begin/#commit/#abort are refused).
  * One record per line of the spec, tab-separated fields:
  *   PARTITION  TIMESTAMP_MS  KEY  VALUE  [HEADER ...]
+ * PARTITION -1: by key, with murmur2 as Kafka's Java producer.
  * KEY, VALUE and each header value: "-" is null, "" (empty field) is empty,
  * "hex:4142" is bytes given in hex, anything else is the text itself.
  * A header is NAME=VALUE. Control lines:
@@ -103,6 +104,8 @@ int main(int argc, char **argv)
 	rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "message.max.bytes", "20000000", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof(errstr));
 	char tid[64];
 	snprintf(tid, sizeof(tid), "ktape-testprod-%d", (int)getpid());
 	if (!plain)
