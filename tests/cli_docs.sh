@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every command in ktape's table has help, a man page entry, and every man
+# page command exists: the table, `ktape help` and docs/ktape.1 agree.
+set -euo pipefail
+KTAPE=$1
+MAN=$2
+cmds=$("$KTAPE" --help | awk '/^Commands:/ {on=1; next} on && /^  [a-z]/ {print $1} on && /^$/ {exit}')
+[[ -n $cmds ]] || { echo "no commands in ktape --help"; exit 1; }
+n=0
+for c in $cmds; do
+    "$KTAPE" help "$c" | grep -q "^ktape $c - " || { echo "ktape help $c: no header"; exit 1; }
+    "$KTAPE" "$c" --help >/dev/null || { echo "ktape $c --help failed"; exit 1; }
+    grep -q "^\.B $c\$" "$MAN" || { echo "docs/ktape.1 does not describe '$c'"; exit 1; }
+    n=$((n + 1))
+done
+for c in $(awk '/^\.SH COMMANDS/ {on=1; next} on && /^\.SH/ {exit} on && /^\.B [a-z]+$/ {print $2}' "$MAN"); do
+    grep -qx "$c" <<<"$cmds" || { echo "docs/ktape.1 describes '$c', which ktape does not have"; exit 1; }
+done
+"$KTAPE" nosuchcommand >/dev/null 2>&1 && { echo "unknown command accepted"; exit 1; }
+echo "$n commands: table, help and man page agree"
