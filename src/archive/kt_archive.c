@@ -572,7 +572,17 @@ static enum kt_err import_meta_file(struct kt_archive *a, const char *path, stru
 struct reindex_ctx {
 	int segments;
 	int unusable;
+	kt_archive_warn_cb warn;
+	void *warn_ctx;
 };
+
+static void reindex_warn(struct reindex_ctx *rc, const char *what, const char *why)
+{
+	char msg[1024];
+	snprintf(msg, sizeof(msg), "skipping %s: %s", what, why);
+	if (rc->warn)
+		rc->warn(rc->warn_ctx, msg);
+}
 
 static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx, struct kt_diag *diag)
 {
@@ -585,7 +595,7 @@ static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx,
 		return err;
 	}
 	if (err) {
-		fprintf(stderr, "ktape reindex: skipping %s: %s\n", rel, d2.msg);
+		reindex_warn(rc, rel, d2.msg);
 		rc->unusable++;
 		return KT_OK;
 	}
@@ -593,8 +603,10 @@ static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx,
 	return KT_OK;
 }
 
-enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, struct kt_diag *diag)
+enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, kt_archive_warn_cb warn,
+			       void *warn_ctx, struct kt_diag *diag)
 {
+	struct reindex_ctx rc = {0, 0, warn, warn_ctx};
 	*out_segments = 0;
 	*out_runs = 0;
 	int version;
@@ -652,7 +664,7 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 			err = e2;
 			*diag = d2;
 		} else if (e2) {
-			fprintf(stderr, "ktape reindex: skipping %s: %s\n", names[i], d2.msg);
+			reindex_warn(&rc, names[i], d2.msg);
 		} else {
 			(*out_runs)++;
 		}
@@ -664,7 +676,6 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 	/* a run the metadata says was running died with its process */
 	int crashed;
 	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), &crashed, diag);
-	struct reindex_ctx rc = {0, 0};
 	if (!err)
 		err = walk_dir(a, "segments", reindex_one, &rc, diag);
 	if (err)
@@ -842,4 +853,91 @@ void kt_archive_iter_close(struct kt_archive_iter *it)
 	free(it->segs);
 	free((char *)it->range.topic);
 	free(it);
+}
+
+/* ---- reading ranges, strictly ---- */
+
+static int ranges_meet(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
+{
+	return a0 <= b1 && b0 <= a1;
+}
+
+/* The offsets of segment s that the reader r could not index because of
+ * problem p: between the block before p and the block after it. */
+static void missing_around(const struct kt_segment_reader *r, const struct iter_seg *s, uint64_t pos, int64_t *from,
+			   int64_t *to)
+{
+	uint32_t n = kt_segment_reader_block_count(r), i = 0;
+	while (i < n && kt_segment_reader_block(r, i)->pos < pos)
+		i++;
+	*from = i ? kt_segment_reader_block(r, i - 1)->last_offset + 1 : s->first;
+	*to = i < n ? kt_segment_reader_block(r, i)->first_offset - 1 : s->last;
+}
+
+/* Called when the reader of the current segment reached its end. */
+static enum kt_err iter_check_end(struct kt_archive_iter *it, struct kt_diag *diag)
+{
+	const struct kt_segment_info *info = kt_segment_reader_info(it->r);
+	const struct iter_seg *s = &it->segs[it->cur_seg];
+	const struct kt_archive_range *rg = &it->range;
+	if (info->footer_err == KT_OK)
+		return KT_OK;
+	for (unsigned k = 0; k < info->problem_count; k++) {
+		const struct kt_segment_problem *p = &info->problems[k];
+		int64_t from, to;
+		missing_around(it->r, s, p->pos, &from, &to);
+		if (from > to || !ranges_meet(from, to, rg->from_offset, rg->to_offset))
+			continue;
+		kt_diag_set_path(diag, s->path);
+		kt_diag_set_where(diag, -1, (int64_t)p->pos);
+		return kt_diag_fail(diag, p->err == KT_OK ? KT_ERR_FORMAT : p->err,
+				    "%s: byte %llu: %s; offsets %lld..%lld of this segment cannot be read", s->path,
+				    (unsigned long long)p->pos, p->msg, (long long)from, (long long)to);
+	}
+	uint32_t n = kt_segment_reader_block_count(it->r);
+	int64_t have = n ? kt_segment_reader_block(it->r, n - 1)->last_offset : s->first - 1;
+	if (have >= s->last || !ranges_meet(have + 1, s->last, rg->from_offset, rg->to_offset))
+		return KT_OK;
+	kt_diag_set_path(diag, s->path);
+	kt_diag_set_where(diag, -1, (int64_t)info->file_size);
+	return kt_diag_fail(diag, KT_ERR_TRUNCATED,
+			    "%s: the file ends at byte %llu without a footer; offsets %lld..%lld of this segment are "
+			    "missing",
+			    s->path, (unsigned long long)info->file_size, (long long)(have + 1), (long long)s->last);
+}
+
+enum kt_err kt_archive_iter_next_strict(struct kt_archive_iter *it, const struct kt_record **out_rec,
+					struct kt_diag *diag)
+{
+	*out_rec = NULL;
+	for (;;) {
+		if (!it->r) {
+			if (it->next_seg >= it->seg_count)
+				return KT_OK;
+			it->cur_seg = it->next_seg++;
+			char path[PATH_BUF];
+			kt_archive_path(it->a, it->segs[it->cur_seg].path, path, sizeof(path));
+			enum kt_err err = kt_segment_reader_open(path, NULL, &it->r, diag);
+			if (err)
+				return err;
+			struct kt_segment_filter f = {it->range.from_offset, it->range.to_offset, it->range.from_ts,
+						      it->range.to_ts};
+			kt_segment_reader_set_filter(it->r, &f);
+			if (it->range.from_offset > it->segs[it->cur_seg].first)
+				kt_segment_reader_seek_offset(it->r, it->range.from_offset);
+		}
+		enum kt_err err = kt_segment_reader_next(it->r, out_rec, diag);
+		if (err) {
+			kt_diag_set_path(diag, it->segs[it->cur_seg].path);
+			kt_diag_prefix(diag, "%s", it->segs[it->cur_seg].path);
+			return err;
+		}
+		if (*out_rec)
+			return KT_OK;
+		err = iter_check_end(it, diag);
+		kt_segment_reader_close(it->r);
+		it->r = NULL;
+		if (err)
+			return err;
+	}
 }

@@ -78,7 +78,9 @@ enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, cons
 
 /* Rebuilds catalog.db from the segment and metadata files alone. Takes the
  * lock. *out_segments and *out_runs: how many were indexed. */
-enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, struct kt_diag *diag);
+typedef void (*kt_archive_warn_cb)(void *ctx, const char *msg);
+enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, kt_archive_warn_cb warn,
+			       void *warn_ctx, struct kt_diag *diag);
 
 /* Test hook: called at each step of the commit protocol; returning non-zero
  * makes the commit stop right there, as a crash would. NULL in production. */
@@ -92,8 +94,6 @@ extern int (*kt_archive_crash_hook)(enum kt_archive_step step);
 /* Segment file name relative to the archive for a partition range. */
 void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first, int64_t last,
 				char *buf, size_t bufsize);
-
-#endif
 
 /* ---- reading ranges ---- */
 /* Records of one partition in offset order whose offset lies in
@@ -120,3 +120,16 @@ enum kt_err kt_archive_iter_next(struct kt_archive_iter *it, const struct kt_rec
 /* Path (relative) of the segment the last record came from. */
 const char *kt_archive_iter_segment(const struct kt_archive_iter *it);
 void kt_archive_iter_close(struct kt_archive_iter *it);
+
+/* ---- reading ranges, strictly (added for ktape cat) ---- */
+/* As kt_archive_iter_next, and also an error when a segment read to its end
+ * lacks records the catalog says it holds within the range: a file without
+ * a valid footer (cut short, or damaged between blocks) is read by scanning
+ * and its complete blocks are delivered, but what lies in the damaged part
+ * would otherwise be skipped without a word. The error (KT_ERR_TRUNCATED or
+ * the problem's own) names the file and byte position and comes after every
+ * record before it; the next call continues with the next segment. */
+enum kt_err kt_archive_iter_next_strict(struct kt_archive_iter *it, const struct kt_record **out_rec,
+					struct kt_diag *diag);
+
+#endif

@@ -210,8 +210,6 @@ enum kt_err kt_catalog_put_restore_map(struct kt_catalog *cat, const struct kt_c
 enum kt_err kt_catalog_each_restore_map(struct kt_catalog *cat, int64_t run_id, const char *src_topic,
 					int32_t src_partition, kt_catalog_map_cb cb, void *ctx, struct kt_diag *diag);
 
-#endif
-
 /* The target's high watermark before a restore first wrote to a partition. */
 enum kt_err kt_catalog_put_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
 					int32_t dst_partition, int64_t base, struct kt_diag *diag);
@@ -226,3 +224,5 @@ enum kt_err kt_catalog_get_restore_base(struct kt_catalog *cat, int64_t run_id, 
 enum kt_err kt_catalog_export_run(struct kt_catalog *cat, int64_t run_id, struct kt_buf *out, struct kt_diag *diag);
 /* Inserts rows produced by kt_catalog_export_run (INSERT OR REPLACE). */
 enum kt_err kt_catalog_import_rows(struct kt_catalog *cat, const uint8_t *data, size_t len, struct kt_diag *diag);
+
+#endif

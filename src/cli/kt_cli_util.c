@@ -28,6 +28,20 @@ void kt_cli_install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The key=value part of argument i if it is a -X property, else NULL:
+ * "-X k=v", "-Xk=v", "--property k=v" and "--property=k=v". */
+static const char *property_of(int i, char **argv)
+{
+	const char *a = argv[i];
+	if (i > 0 && (!strcmp(argv[i - 1], "-X") || !strcmp(argv[i - 1], "--property")))
+		return a;
+	if (!strncmp(a, "-X", 2) && a[2])
+		return a + 2;
+	if (!strncmp(a, "--property=", 11))
+		return a + 11;
+	return NULL;
+}
+
 char *kt_cli_redacted_args(int argc, char **argv)
 {
 	struct kt_buf b;
@@ -36,13 +50,11 @@ char *kt_cli_redacted_args(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		kt_buf_append_u8(&b, ' ');
-		const char *kv = NULL;
-		if (i > 0 && (!strcmp(argv[i - 1], "-X") || !strcmp(argv[i - 1], "--property")))
-			kv = a;
-		else if (!strncmp(a, "-X", 2) && a[2])
-			kv = a + 2;
-		if (kv && strchr(kv, '=') && kt_kafka_conf_is_secret(kv)) {
-			kt_buf_append(&b, a, (size_t)(strchr(a, '=') - a) + 1);
+		const char *kv = property_of(i, argv);
+		size_t key_len = kv ? strcspn(kv, "=") : 0;
+		if (kv && kv[key_len] == '=' && kt_kafka_conf_is_secret(kv)) {
+			/* keep "...key=", drop the value */
+			kt_buf_append(&b, a, (size_t)(kv - a) + key_len + 1);
 			kt_buf_append(&b, "(redacted)", 10);
 		} else {
 			kt_buf_append(&b, a, strlen(a));

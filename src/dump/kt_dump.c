@@ -12,6 +12,10 @@
 #include "kt_fileio.h"
 
 #define DEFAULT_SEGMENT_BYTES (256ull << 20)
+/* Pending blocks of all partitions together stay under this: memory is
+ * bounded whatever the number of partitions. */
+#define PENDING_BUDGET	(96u << 20)
+#define MIN_BLOCK_BYTES (64u << 10)
 
 /* One partition of the run. end is exclusive. */
 struct part {
@@ -53,6 +57,8 @@ struct dump {
 	regex_t groups_re;
 	int has_groups_re;
 	int64_t t0;
+	struct kt_segment_codec *codec; /* one zstd workspace for every partition */
+	size_t block_bytes;
 };
 
 static void warn(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -344,6 +350,13 @@ static enum kt_err plan(struct dump *d, struct kt_diag *diag)
 					    "partition %d does not exist in the selected topics", d->o->partitions[i]);
 	}
 	d->res->partitions = (int)d->part_count;
+	d->block_bytes = d->o->block_bytes;
+	if (!d->block_bytes) {
+		size_t per = d->part_count ? PENDING_BUDGET / d->part_count : KT_SEG_DEFAULT_BLOCK_BYTES;
+		d->block_bytes = per > KT_SEG_DEFAULT_BLOCK_BYTES ? KT_SEG_DEFAULT_BLOCK_BYTES
+				 : per < MIN_BLOCK_BYTES	  ? MIN_BLOCK_BYTES
+								  : per;
+	}
 	return KT_OK;
 }
 
@@ -491,7 +504,8 @@ static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kaf
 	if (p->covered_n && is_covered(p, rec->offset))
 		return KT_OK;
 	if (!p->seg) {
-		struct kt_segment_writer_opts wo = {d->o->zstd_level, d->o->block_bytes, 0};
+		struct kt_segment_writer_opts wo = {
+			.zstd_level = d->o->zstd_level, .block_bytes = d->block_bytes, .codec = d->codec};
 		enum kt_err err =
 			kt_archive_segment_begin(d->a, p->t->name, p->t->generation, p->partition, &wo, &p->seg, diag);
 		if (err)
@@ -647,7 +661,9 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 		d.has_groups_re = 1;
 	}
 	struct kt_archive_recovery rec;
-	enum kt_err err = kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &d.a, &rec, diag);
+	enum kt_err err = kt_segment_codec_new(&d.codec);
+	if (!err)
+		err = kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &d.a, &rec, diag);
 	if (err)
 		goto out;
 	d.cat = kt_archive_catalog(d.a);
@@ -733,5 +749,6 @@ out:
 		regfree(&d.groups_re);
 	kt_kafka_close(d.k);
 	kt_archive_close(d.a);
+	kt_segment_codec_free(d.codec);
 	return err;
 }

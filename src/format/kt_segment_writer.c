@@ -14,16 +14,45 @@
 /* A raw block never grows past this: block sizes are u32 in the format. */
 #define WRITER_BLOCK_MAX ((size_t)UINT32_MAX - 64)
 
+struct kt_segment_codec {
+	ZSTD_CCtx *cctx;
+	struct kt_buf comp;
+};
+
+enum kt_err kt_segment_codec_new(struct kt_segment_codec **out)
+{
+	struct kt_segment_codec *c = calloc(1, sizeof(*c));
+	if (!c)
+		return KT_ERR_NOMEM;
+	c->cctx = ZSTD_createCCtx();
+	kt_buf_init(&c->comp, SIZE_MAX);
+	if (!c->cctx) {
+		free(c);
+		return KT_ERR_NOMEM;
+	}
+	*out = c;
+	return KT_OK;
+}
+
+void kt_segment_codec_free(struct kt_segment_codec *c)
+{
+	if (!c)
+		return;
+	ZSTD_freeCCtx(c->cctx);
+	kt_buf_free(&c->comp);
+	free(c);
+}
+
 struct kt_segment_writer {
 	char *path;
 	int fd;
 	int finished;
 	struct kt_segment_writer_opts opts;
-	ZSTD_CCtx *cctx;
+	struct kt_segment_codec own; /* used when no shared codec was given */
+	struct kt_segment_codec *codec;
 	uint64_t file_pos;
 
 	struct kt_buf raw;   /* records of the pending block */
-	struct kt_buf comp;  /* compressed frame of the block being flushed */
 	struct kt_buf frame; /* header/footer frame under construction */
 	struct kt_block_info pending;
 	int64_t last_offset; /* of the last record added, INT64_MIN before any */
@@ -105,17 +134,19 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 	w->opts = o;
 	w->last_offset = INT64_MIN;
 	kt_buf_init(&w->raw, WRITER_BLOCK_MAX);
-	kt_buf_init(&w->comp, SIZE_MAX);
+	kt_buf_init(&w->own.comp, SIZE_MAX);
 	kt_buf_init(&w->frame, SIZE_MAX);
 	w->path = strdup(path);
-	w->cctx = ZSTD_createCCtx();
-	if (!w->path || !w->cctx) {
+	if (o.codec) {
+		w->codec = o.codec;
+	} else {
+		w->own.cctx = ZSTD_createCCtx();
+		w->codec = &w->own;
+	}
+	if (!w->path || !w->codec->cctx) {
 		kt_segment_writer_close(w);
 		return KT_ERR_NOMEM;
 	}
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, o.zstd_level);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
 
 	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
@@ -143,19 +174,27 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	if (b->record_count == 0)
 		return KT_OK;
 	size_t bound = ZSTD_compressBound(w->raw.len);
-	kt_buf_reset(&w->comp);
-	enum kt_err err = kt_buf_reserve(&w->comp, bound);
+	struct kt_buf *comp = &w->codec->comp;
+	kt_buf_reset(comp);
+	enum kt_err err = kt_buf_reserve(comp, bound);
 	if (err)
 		return kt_diag_fail(diag, err, "cannot allocate %zu bytes for compression", bound);
-	size_t n = ZSTD_compress2(w->cctx, w->comp.data, bound, w->raw.data, w->raw.len);
+	/* parameters are set for every block: the context may be shared with
+	 * writers of other levels */
+	ZSTD_CCtx *cctx = w->codec->cctx;
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, w->opts.zstd_level);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+	size_t n = ZSTD_compress2(cctx, comp->data, bound, w->raw.data, w->raw.len);
 	if (ZSTD_isError(n))
 		return kt_diag_fail(diag, KT_ERR_IO, "zstd compression failed: %s", ZSTD_getErrorName(n));
 	if (n > UINT32_MAX)
 		return kt_diag_fail(diag, KT_ERR_LIMIT, "compressed block larger than 4 GiB");
-	w->comp.len = n;
+	comp->len = n;
 	b->compressed_size = (uint32_t)n;
 	b->raw_size = (uint32_t)w->raw.len;
-	b->data_crc = kt_crc32c(0, w->comp.data, n);
+	b->data_crc = kt_crc32c(0, comp->data, n);
 	b->pos = w->file_pos;
 	b->index = w->block_count;
 
@@ -176,7 +215,7 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 		return kt_diag_fail(diag, err, "cannot build block header");
 	err = write_ktape_frame(w, f, diag);
 	if (!err)
-		err = kt_write_all(w->fd, w->comp.data, n, diag);
+		err = kt_write_all(w->fd, comp->data, n, diag);
 	if (err)
 		return err;
 	w->file_pos += n;
@@ -403,9 +442,9 @@ void kt_segment_writer_close(struct kt_segment_writer *w)
 		close(w->fd);
 	if (!w->finished && w->path)
 		unlink(w->path);
-	ZSTD_freeCCtx(w->cctx);
+	ZSTD_freeCCtx(w->own.cctx);
+	kt_buf_free(&w->own.comp);
 	kt_buf_free(&w->raw);
-	kt_buf_free(&w->comp);
 	kt_buf_free(&w->frame);
 	free(w->blocks);
 	free(w->path);

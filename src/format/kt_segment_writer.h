@@ -20,10 +20,18 @@
 #define KT_SEG_DEFAULT_ZSTD_LEVEL  3
 #define KT_SEG_DEFAULT_BLOCK_BYTES (1024 * 1024)
 
+/* A compression context and buffer that many writers can share (one at a
+ * time: not thread-safe), so that a dump of hundreds of partitions holds one
+ * zstd workspace instead of one per partition. */
+struct kt_segment_codec;
+enum kt_err kt_segment_codec_new(struct kt_segment_codec **out);
+void kt_segment_codec_free(struct kt_segment_codec *codec);
+
 struct kt_segment_writer_opts {
-	int zstd_level;	    /* 1..19; 0 means KT_SEG_DEFAULT_ZSTD_LEVEL */
-	size_t block_bytes; /* target raw block size; 0 means the default */
-	int no_fsync;	    /* tests and benchmarks only: skip fsync */
+	int zstd_level;			/* 1..19; 0 means KT_SEG_DEFAULT_ZSTD_LEVEL */
+	size_t block_bytes;		/* target raw block size; 0 means the default */
+	int no_fsync;			/* tests and benchmarks only: skip fsync */
+	struct kt_segment_codec *codec; /* borrowed; NULL: the writer has its own */
 };
 
 struct kt_segment_writer;

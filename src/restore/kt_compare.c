@@ -94,7 +94,7 @@ static enum kt_err compare_partition(struct cmp *c, const char *topic, uint32_t 
 	int64_t target_pos = low;
 	const struct kt_record *arec = NULL;
 	if (!err)
-		err = kt_archive_iter_next(it, &arec, diag);
+		err = kt_archive_iter_next_strict(it, &arec, diag);
 	while (!err && target_pos < high) {
 		struct kt_kafka_msg m;
 		err = kt_kafka_poll(c->k, 1000, &m, diag);
@@ -119,13 +119,13 @@ static enum kt_err compare_partition(struct cmp *c, const char *topic, uint32_t 
 		} else {
 			c->res->equal++;
 		}
-		err = kt_archive_iter_next(it, &arec, diag);
+		err = kt_archive_iter_next_strict(it, &arec, diag);
 	}
 	while (!err && arec) {
 		c->res->missing++;
 		differ(c, "%s [%d] offset %" PRId64 " is in the archive but not in %s [%d]", topic, p, arec->offset,
 		       dst, p);
-		err = kt_archive_iter_next(it, &arec, diag);
+		err = kt_archive_iter_next_strict(it, &arec, diag);
 	}
 	if (high > low)
 		kt_kafka_unassign_one(c->k, dst, p, NULL);

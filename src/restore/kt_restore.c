@@ -266,7 +266,7 @@ static enum kt_err plan_partition(struct restore *r, struct src_part *sp, struct
 	if (err)
 		return err;
 	const struct kt_record *rec;
-	while ((err = kt_archive_iter_next(it, &rec, diag)) == KT_OK && rec) {
+	while ((err = kt_archive_iter_next_strict(it, &rec, diag)) == KT_OK && rec) {
 		if (line->first_offset < 0)
 			line->first_offset = rec->offset;
 		line->last_offset = rec->offset;
@@ -751,7 +751,7 @@ static enum kt_err restore_partition(struct restore *r, size_t idx, struct kt_ra
 	if (err)
 		return err;
 	const struct kt_record *rec;
-	while (!err && (err = kt_archive_iter_next(it, &rec, diag)) == KT_OK && rec) {
+	while (!err && (err = kt_archive_iter_next_strict(it, &rec, diag)) == KT_OK && rec) {
 		if (sp->skip > 0) {
 			map_skipped(r, sp, rec->offset);
 			continue;
@@ -780,7 +780,7 @@ static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct
 		struct kt_archive_range range;
 		range_of(r, &r->parts[i], &range);
 		err = kt_archive_iter_open(r->a, &range, &its[i], diag);
-		while (!err && (err = kt_archive_iter_next(its[i], &heads[i], diag)) == KT_OK && heads[i] &&
+		while (!err && (err = kt_archive_iter_next_strict(its[i], &heads[i], diag)) == KT_OK && heads[i] &&
 		       r->parts[i].skip > 0)
 			map_skipped(r, &r->parts[i], heads[i]->offset);
 	}
@@ -799,7 +799,7 @@ static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct
 		r->res->bytes += kt_record_payload_bytes(heads[best]);
 		err = after_send(r, diag);
 		if (!err)
-			err = kt_archive_iter_next(its[best], &heads[best], diag);
+			err = kt_archive_iter_next_strict(its[best], &heads[best], diag);
 	}
 	for (size_t i = 0; its && i < n; i++)
 		kt_archive_iter_close(its[i]);
@@ -847,7 +847,7 @@ static int translate_cb(void *ctx, const struct kt_catalog_restore_map *m)
 		return 1;
 	int64_t k = 0;
 	const struct kt_record *rec;
-	while ((c->err = kt_archive_iter_next(it, &rec, c->diag)) == KT_OK && rec)
+	while ((c->err = kt_archive_iter_next_strict(it, &rec, c->diag)) == KT_OK && rec)
 		k++;
 	kt_archive_iter_close(it);
 	c->result = m->dst_first + k;

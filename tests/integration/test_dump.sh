@@ -151,7 +151,7 @@ pass "a second writer exits 3"
 
 # -- secrets stay out of the catalog ---------------------------------------------------
 printf '# client properties\nsasl.password=sup3r-s3cret\n' >"$WORK/client.properties"
-"$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q -X ssl.key.password=an0ther-s3cret -F "$WORK/client.properties" \
+"$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q -X ssl.key.password=an0ther-s3cret -F "$WORK/client.properties" --property=sasl.oauthbearer.client.secret=th1rd-s3cret \
     -X security.protocol=PLAINTEXT || fail "dump with secret properties"
 sql "$A" "select args from runs" | grep -q "s3cret" && fail "a secret reached the catalog"
 grep -rq "s3cret" "$A/meta" && fail "a secret reached the metadata files"

@@ -71,7 +71,7 @@ static void make_record(int i, struct kt_record *r, char *key, char *val, struct
 static void write_records(const char *path, int n, size_t block_bytes, struct kt_segment_summary *sum)
 {
 	struct kt_segment_writer *w;
-	struct kt_segment_writer_opts opts = {0, block_bytes, 1};
+	struct kt_segment_writer_opts opts = {.zstd_level = 0, .block_bytes = block_bytes, .no_fsync = 1};
 	struct kt_diag d;
 	assert_int_equal(kt_segment_writer_open(path, "t", 3, 0, &opts, &w, &d), KT_OK);
 	for (int i = 0; i < n; i++) {
@@ -282,7 +282,7 @@ static void test_writer_refusals(void **state)
 	assert_int_equal(kt_segment_writer_finish(w, NULL, &d), KT_ERR_STATE);
 	kt_segment_writer_close(w);
 	assert_int_equal(kt_segment_writer_open(f->path, "", 0, 0, NULL, &w, &d), KT_ERR_INVALID);
-	struct kt_segment_writer_opts o = {99, 0, 1};
+	struct kt_segment_writer_opts o = {.zstd_level = 99, .block_bytes = 0, .no_fsync = 1};
 	assert_int_equal(kt_segment_writer_open(f->path, "t", 0, 0, &o, &w, &d), KT_ERR_INVALID);
 }
 
@@ -297,7 +297,7 @@ static void test_large_record_and_limit(void **state)
 		val[i] = (uint8_t)(i * 2654435761u >> 24);
 	struct kt_segment_writer *w;
 	struct kt_diag d;
-	struct kt_segment_writer_opts o = {1, 64 * 1024, 1};
+	struct kt_segment_writer_opts o = {.zstd_level = 1, .block_bytes = 64 * 1024, .no_fsync = 1};
 	assert_int_equal(kt_segment_writer_open(f->path, "big", 0, 0, &o, &w, &d), KT_OK);
 	struct kt_record small = {.offset = 0,
 				  .timestamp = 1,

@@ -119,7 +119,8 @@ static void test_good_vectors_reencode(void **state)
 	for (const struct vector_def *def = vector_defs(); def->name; def++) {
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/%s.kts", dir, def->name);
-		struct kt_segment_writer_opts opts = {def->zstd_level, def->block_bytes, 1};
+		struct kt_segment_writer_opts opts = {
+			.zstd_level = def->zstd_level, .block_bytes = def->block_bytes, .no_fsync = 1};
 		struct kt_segment_writer *w;
 		struct kt_diag d;
 		assert_int_equal(

@@ -37,7 +37,8 @@ static void write_vector(const struct vector_def *def, const char *path, struct 
 	struct kt_diag diag;
 	kt_diag_clear(&diag);
 	remove(path);
-	struct kt_segment_writer_opts opts = {def->zstd_level, def->block_bytes, 1};
+	struct kt_segment_writer_opts opts = {
+		.zstd_level = def->zstd_level, .block_bytes = def->block_bytes, .no_fsync = 1};
 	struct kt_segment_writer *w;
 	if (kt_segment_writer_open(path, def->topic, def->partition, def->generation, &opts, &w, &diag))
 		die(path, &diag);
