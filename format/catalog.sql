@@ -32,7 +32,9 @@ CREATE TABLE runs (
     bootstrap    TEXT,
     records      INTEGER NOT NULL DEFAULT 0,
     bytes        INTEGER NOT NULL DEFAULT 0,  -- compressed bytes written (dump) or payload bytes sent
-    message      TEXT                 -- the error or warning summary
+    message      TEXT,                -- the error or warning summary
+    selection    TEXT                 -- restore: the resolved selection (absolute times, targets);
+                                      -- an interrupted run is continued only by the same one
 );
 
 -- Segment files (paths relative to the archive directory). A topic that was

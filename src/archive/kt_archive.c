@@ -798,6 +798,13 @@ enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_r
 		err = kt_catalog_each_segment(a->cat, range->topic, iter_collect_cb, &c, diag);
 	if (!err)
 		err = c.err;
+	/* segments come in offset order; one that starts inside the previous
+	 * one would be read out of order */
+	for (size_t i = 1; !err && i < it->seg_count; i++)
+		if (it->segs[i].first <= it->segs[i - 1].last)
+			err = kt_diag_fail(diag, KT_ERR_FORMAT, "segments %s and %s overlap (offsets %lld and %lld)",
+					   it->segs[i - 1].path, it->segs[i].path, (long long)it->segs[i - 1].last,
+					   (long long)it->segs[i].first);
 	if (err) {
 		kt_archive_iter_close(it);
 		return err;

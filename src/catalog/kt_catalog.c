@@ -322,9 +322,9 @@ enum kt_err kt_catalog_run_begin(struct kt_catalog *cat, const struct kt_catalog
 {
 	enum kt_err err = exec(cat, diag,
 			       "INSERT INTO runs(run_id, kind, started_ms, status, args, tool_version, cluster_id, "
-			       "bootstrap) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-			       "ntitttt", run->run_id > 0 ? run->run_id : (int64_t)-1, run->kind, run->started_ms,
-			       run->args, run->tool_version, run->cluster_id, run->bootstrap);
+			       "bootstrap, selection) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+			       "ntittttt", run->run_id > 0 ? run->run_id : (int64_t)-1, run->kind, run->started_ms,
+			       run->args, run->tool_version, run->cluster_id, run->bootstrap, run->selection);
 	if (err)
 		return err;
 	*out_run_id = sqlite3_last_insert_rowid(cat->db);
@@ -359,7 +359,7 @@ enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, vo
 {
 	sqlite3_stmt *st = query(cat, diag,
 				 "SELECT run_id, kind, started_ms, ended_ms, status, args, tool_version, cluster_id, "
-				 "bootstrap, records, bytes, message FROM runs ORDER BY run_id",
+				 "bootstrap, records, bytes, message, selection FROM runs ORDER BY run_id",
 				 "");
 	if (!st)
 		return KT_ERR_CATALOG;
@@ -378,6 +378,7 @@ enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, vo
 			sqlite3_column_int64(st, 9),
 			sqlite3_column_int64(st, 10),
 			col_text(st, 11),
+			col_text(st, 12),
 		};
 		if (cb(ctx, &r)) {
 			sqlite3_reset(st);
@@ -627,6 +628,24 @@ enum kt_err kt_catalog_resume_end(struct kt_catalog *cat, const char *topic, uin
 	return KT_OK;
 }
 
+enum kt_err kt_catalog_last_log_start(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
+				      int64_t *out_low, struct kt_diag *diag)
+{
+	sqlite3_stmt *st =
+		query(cat, diag,
+		      "SELECT log_start FROM partition_runs WHERE topic = ? AND generation = ? AND partition = ? "
+		      "ORDER BY run_id DESC LIMIT 1",
+		      "tud", topic, generation, partition);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_low = rc ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
 enum kt_err kt_catalog_each_prun(struct kt_catalog *cat, const char *topic, kt_catalog_prun_cb cb, void *ctx,
 				 struct kt_diag *diag)
 {
@@ -830,6 +849,11 @@ enum kt_err kt_catalog_each_restore_map(struct kt_catalog *cat, int64_t run_id, 
 	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
 }
 
+enum kt_err kt_catalog_drop_restore_bases(struct kt_catalog *cat, int64_t run_id, struct kt_diag *diag)
+{
+	return exec(cat, diag, "DELETE FROM restore_bases WHERE run_id = ?", "i", run_id);
+}
+
 enum kt_err kt_catalog_put_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
 					int32_t dst_partition, int64_t base, struct kt_diag *diag)
 {
@@ -872,8 +896,8 @@ struct meta_table {
 static const struct meta_table meta_tables[] = {
 	{"runs", "run_id",
 	 "run_id, kind, started_ms, ended_ms, status, args, tool_version, cluster_id, bootstrap, records, bytes, "
-	 "message",
-	 12},
+	 "message, selection",
+	 13},
 	{"partition_runs", "run_id",
 	 "run_id, topic, generation, partition, log_start, high_watermark, from_offset, to_end, done_end, records, "
 	 "lost_from, lost_end",

@@ -58,7 +58,8 @@ struct kt_catalog_run {
 	const char *bootstrap;	/* may be NULL */
 	int64_t records;
 	int64_t bytes;
-	const char *message; /* may be NULL */
+	const char *message;   /* may be NULL */
+	const char *selection; /* may be NULL */
 };
 typedef int (*kt_catalog_run_cb)(void *ctx, const struct kt_catalog_run *run);
 
@@ -140,6 +141,9 @@ enum kt_err kt_catalog_put_prun(struct kt_catalog *cat, const struct kt_catalog_
  * done_end of any run and the offset after the newest segment. */
 enum kt_err kt_catalog_resume_end(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
 				  int64_t *out_end, int *out_found, struct kt_diag *diag);
+/* The log start offset the newest dump run saw (-1 if none did). */
+enum kt_err kt_catalog_last_log_start(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
+				      int64_t *out_low, struct kt_diag *diag);
 /* Ordered by topic, generation, partition, run. topic NULL for all. */
 enum kt_err kt_catalog_each_prun(struct kt_catalog *cat, const char *topic, kt_catalog_prun_cb cb, void *ctx,
 				 struct kt_diag *diag);
@@ -211,6 +215,8 @@ enum kt_err kt_catalog_each_restore_map(struct kt_catalog *cat, int64_t run_id, 
 					int32_t src_partition, kt_catalog_map_cb cb, void *ctx, struct kt_diag *diag);
 
 /* The target's high watermark before a restore first wrote to a partition. */
+/* Forgets where a run's target partitions started, so it is never resumed. */
+enum kt_err kt_catalog_drop_restore_bases(struct kt_catalog *cat, int64_t run_id, struct kt_diag *diag);
 enum kt_err kt_catalog_put_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
 					int32_t dst_partition, int64_t base, struct kt_diag *diag);
 enum kt_err kt_catalog_get_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,

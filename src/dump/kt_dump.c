@@ -205,7 +205,10 @@ static int is_covered(const struct part *p, int64_t off)
 
 /* Decides the generation: a topic whose offsets went backwards (or lost
  * partitions) since the last dump was deleted and recreated. */
-static enum kt_err plan_generation(struct dump *d, struct topic_state *t, const int64_t *highs, struct kt_diag *diag)
+/* A topic whose offsets went backwards, or whose log start did (a log start
+ * never moves back in one topic's life), was deleted and recreated. */
+static enum kt_err plan_generation(struct dump *d, struct topic_state *t, const int64_t *lows, const int64_t *highs,
+				   struct kt_diag *diag)
 {
 	uint32_t gen = 0;
 	int found;
@@ -223,11 +226,21 @@ static enum kt_err plan_generation(struct dump *d, struct topic_state *t, const 
 		err = kt_catalog_resume_end(d->cat, t->name, gen, p, &end, &has, diag);
 		if (err)
 			return err;
-		if (has && end > highs[p]) {
+		int64_t prev_low = -1;
+		if (!err)
+			err = kt_catalog_last_log_start(d->cat, t->name, gen, p, &prev_low, diag);
+		if (err)
+			return err;
+		if ((has && end > highs[p]) || (prev_low > lows[p])) {
 			char reason[256];
-			snprintf(reason, sizeof(reason),
-				 "partition %d was archived up to offset %" PRId64 " but now ends at %" PRId64, p, end,
-				 highs[p]);
+			if (has && end > highs[p])
+				snprintf(reason, sizeof(reason),
+					 "partition %d was archived up to offset %" PRId64 " but now ends at %" PRId64,
+					 p, end, highs[p]);
+			else
+				snprintf(reason, sizeof(reason),
+					 "partition %d started at offset %" PRId64 " but now starts at %" PRId64, p,
+					 prev_low, lows[p]);
 			warn(d,
 			     "topic %s was deleted and recreated since the last dump (%s): archiving it as generation "
 			     "%u, apart from the old records",
@@ -290,6 +303,12 @@ static enum kt_err plan_partition(struct dump *d, struct topic_state *t, struct 
 	if (p->end < p->start)
 		p->end = p->start;
 	p->done_end = p->start;
+	if ((o->from_offset >= 0 || o->from_time != INT64_MIN) && has_resume && p->start > resume)
+		warn(d,
+		     "%s [%d]: offsets %" PRId64 "..%" PRId64 " between the archive's end and the requested start are "
+		     "not archived, and incremental dumps continue after this run: dump them with --from-offset "
+		     "%" PRId64 " --to-offset %" PRId64 " while the cluster still has them",
+		     t->name, p->partition, resume, p->start - 1, resume, p->start);
 	if (o->from_offset >= 0 || o->from_time != INT64_MIN) {
 		/* an explicit range may reach into what is archived already:
 		 * those records are skipped, never written twice */
@@ -324,7 +343,7 @@ static enum kt_err plan(struct dump *d, struct kt_diag *diag)
 		for (int32_t p = 0; !err && p < t->partitions; p++)
 			err = kt_kafka_watermarks(d->k, t->name, p, &lows[p], &highs[p], diag);
 		if (!err)
-			err = plan_generation(d, t, highs, diag);
+			err = plan_generation(d, t, lows, highs, diag);
 		t->res->generation = t->generation;
 		for (int32_t p = 0; !err && p < t->partitions; p++) {
 			if (!wanted_partition(d->o, p))
@@ -405,7 +424,8 @@ static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
 			continue;
 		struct kt_catalog_group_offset go = {d->run_id,	   g->group_id, g->topic,   d->topics[i].generation,
 						     g->partition, g->offset,	g->metadata};
-		c->err = kt_catalog_put_group_offset(d->cat, &go, c->diag);
+		if (!c->err) /* the first error stays */
+			c->err = kt_catalog_put_group_offset(d->cat, &go, c->diag);
 		if (strcmp(c->last_group, g->group_id)) {
 			snprintf(c->last_group, sizeof(c->last_group), "%s", g->group_id);
 			d->res->groups++;
@@ -500,9 +520,13 @@ static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kaf
 		return finish_part(d, p, diag);
 	if (rec->offset < p->done_end)
 		return KT_OK; /* a refetch after a retry: already have it */
-	p->done_end = rec->offset + 1;
-	if (p->covered_n && is_covered(p, rec->offset))
-		return KT_OK;
+	if (p->covered_n && is_covered(p, rec->offset)) {
+		/* already archived: never written twice. A segment open now
+		 * ends here, so that no segment spans an older one and every
+		 * partition reads back in offset order. */
+		p->done_end = rec->offset + 1;
+		return p->seg ? flush_part(d, p, diag) : KT_OK;
+	}
 	if (!p->seg) {
 		struct kt_segment_writer_opts wo = {
 			.zstd_level = d->o->zstd_level, .block_bytes = d->block_bytes, .codec = d->codec};
@@ -514,6 +538,8 @@ static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kaf
 	enum kt_err err = kt_archive_segment_add(p->seg, rec, diag);
 	if (err)
 		return err;
+	/* progress moves only once the record is in a segment */
+	p->done_end = rec->offset + 1;
 	p->records++;
 	p->t->res->records++;
 	p->t->res->payload_bytes += m->size;
@@ -525,6 +551,30 @@ static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kaf
 	if (!err && p->done_end >= p->end)
 		err = finish_part(d, p, diag);
 	return err;
+}
+
+/* Retention deleted the next offset while this run was reading (or between
+ * planning and fetching): record what was lost and go on from the new log
+ * start. */
+static enum kt_err on_offset_gone(struct dump *d, struct part *p, struct kt_diag *diag)
+{
+	int64_t low, high;
+	enum kt_err err = kt_kafka_watermarks(d->k, p->t->name, p->partition, &low, &high, diag);
+	if (err)
+		return err;
+	if (low > p->done_end) {
+		if (p->lost_from < 0)
+			p->lost_from = p->done_end;
+		p->lost_end = low;
+		p->t->res->lost_records += (uint64_t)(low - p->done_end);
+		d->res->data_lost = 1;
+		warn(d, "%s [%d]: offsets %" PRId64 "..%" PRId64 " were deleted by retention while this dump read them",
+		     p->t->name, p->partition, p->done_end, low - 1);
+		p->done_end = low;
+	}
+	if (p->done_end >= p->end)
+		return finish_part(d, p, diag);
+	return kt_kafka_reassign_one(d->k, p->t->name, p->partition, p->done_end, diag);
 }
 
 static void report_progress(struct dump *d, int done)
@@ -591,7 +641,9 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		struct part *p = find_part(d, m.topic, m.partition);
 		if (!p || p->finished)
 			continue;
-		if (m.event == KT_KAFKA_EOF) {
+		if (m.event == KT_KAFKA_OFFSET_GONE) {
+			err = on_offset_gone(d, p, diag);
+		} else if (m.event == KT_KAFKA_EOF) {
 			/* The end of what this consumer may read. In read_committed
 			 * mode an open transaction can hold it below the target end:
 			 * the next dump continues from here. Markers and aborted
@@ -713,7 +765,10 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	if (!err)
 		err = consume(&d, diag);
 	salvage(&d);
-	compute_lag(&d);
+	/* after a failure the cluster may be gone, and librdkafka's watermark
+	 * query does not always honour its timeout then */
+	if (!err)
+		compute_lag(&d);
 	res->seconds = (double)(kt_mono_ns() - d.t0) / 1e9;
 	/* the run's outcome, then its metadata file, so reindex keeps it */
 	const char *status = err == KT_ERR_INTERRUPTED ? "interrupted"

@@ -527,7 +527,7 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 	    h.compressed_size != idx->compressed_size || h.raw_size != idx->raw_size ||
 	    h.first_offset != idx->first_offset || h.last_offset != idx->last_offset ||
 	    h.min_timestamp != idx->min_timestamp || h.max_timestamp != idx->max_timestamp)
-		return block_fail(diag, idx, KT_ERR_MISMATCH, "block header disagrees with the footer index");
+		return block_fail(diag, idx, KT_ERR_FORMAT, "block header disagrees with the footer index");
 	h.pos = idx->pos;
 	uint64_t data_pos = idx->pos + KT_SEG_FRAME_HEADER_SIZE + n + 4;
 	if (data_pos > r->size || h.compressed_size > r->size - data_pos)
@@ -613,7 +613,9 @@ static enum kt_err decode_record(struct block_state *bs, struct kt_buf *hbuf, st
 	}
 	/* offsets strictly increase: the stored delta is the step minus one */
 	int64_t prev = bs->seen == 0 ? h->first_offset - 1 : bs->prev_offset;
-	if (od > (uint64_t)(h->last_offset - prev - 1))
+	/* a record after the one at last_offset is out of range however small
+	 * its delta (and the unsigned bound below would wrap) */
+	if (prev >= h->last_offset || od > (uint64_t)(h->last_offset - prev - 1))
 		return block_fail(diag, h, KT_ERR_FORMAT, "record offset outside the block's range");
 	rec->offset = prev + 1 + (int64_t)od;
 	int64_t td = (int64_t)(tz >> 1) ^ -(int64_t)(tz & 1);

@@ -47,6 +47,7 @@ struct kt_segment_writer {
 	char *path;
 	int fd;
 	int finished;
+	enum kt_err failed; /* a write failed: the file is not what the writer thinks */
 	struct kt_segment_writer_opts opts;
 	struct kt_segment_codec own; /* used when no shared codec was given */
 	struct kt_segment_codec *codec;
@@ -79,8 +80,10 @@ static enum kt_err write_ktape_frame(struct kt_segment_writer *w, struct kt_buf 
 	err = kt_write_all(w->fd, hdr, sizeof(hdr), diag);
 	if (!err)
 		err = kt_write_all(w->fd, content->data, content->len, diag);
-	if (err)
+	if (err) {
+		w->failed = err;
 		return err;
+	}
 	w->file_pos += sizeof(hdr) + content->len;
 	return KT_OK;
 }
@@ -173,6 +176,16 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	struct kt_block_info *b = &w->pending;
 	if (b->record_count == 0)
 		return KT_OK;
+	/* room in the index first: a block written but not indexed would be
+	 * written again */
+	if (w->block_count == w->block_cap) {
+		uint32_t cap = w->block_cap ? w->block_cap * 2 : 64;
+		struct kt_block_info *nb = realloc(w->blocks, (size_t)cap * sizeof(*nb));
+		if (!nb)
+			return KT_ERR_NOMEM;
+		w->blocks = nb;
+		w->block_cap = cap;
+	}
 	size_t bound = ZSTD_compressBound(w->raw.len);
 	struct kt_buf *comp = &w->codec->comp;
 	kt_buf_reset(comp);
@@ -214,20 +227,15 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	if (err)
 		return kt_diag_fail(diag, err, "cannot build block header");
 	err = write_ktape_frame(w, f, diag);
-	if (!err)
+	if (!err) {
 		err = kt_write_all(w->fd, comp->data, n, diag);
+		if (err)
+			w->failed = err;
+	}
 	if (err)
 		return err;
 	w->file_pos += n;
 
-	if (w->block_count == w->block_cap) {
-		uint32_t cap = w->block_cap ? w->block_cap * 2 : 64;
-		struct kt_block_info *nb = realloc(w->blocks, (size_t)cap * sizeof(*nb));
-		if (!nb)
-			return KT_ERR_NOMEM;
-		w->blocks = nb;
-		w->block_cap = cap;
-	}
 	w->blocks[w->block_count++] = *b;
 	w->summary.raw_bytes += b->raw_size;
 	memset(b, 0, sizeof(*b));
@@ -270,6 +278,8 @@ enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_r
 {
 	if (w->finished)
 		return kt_diag_fail(diag, KT_ERR_STATE, "segment writer already finished");
+	if (w->failed)
+		return kt_diag_fail(diag, w->failed, "segment %s: an earlier write failed", w->path);
 	if (rec->offset < 0 || rec->offset <= w->last_offset)
 		return kt_diag_fail(diag, KT_ERR_INVALID, "record offset %lld is not after previous offset %lld",
 				    (long long)rec->offset, (long long)w->last_offset);
@@ -406,6 +416,8 @@ enum kt_err kt_segment_writer_finish(struct kt_segment_writer *w, struct kt_segm
 {
 	if (w->finished)
 		return kt_diag_fail(diag, KT_ERR_STATE, "segment writer already finished");
+	if (w->failed)
+		return kt_diag_fail(diag, w->failed, "segment %s: an earlier write failed", w->path);
 	if (w->summary.record_count == 0)
 		return kt_diag_fail(diag, KT_ERR_STATE, "a segment must hold at least one record");
 	enum kt_err err = flush_block(w, diag);

@@ -203,7 +203,9 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		err = err ? err : set_rk(c, "enable.auto.commit", "false", diag);
 		err = err ? err : set_rk(c, "enable.auto.offset.store", "false", diag);
 		err = err ? err : set_rk(c, "enable.partition.eof", "true", diag);
-		err = err ? err : set_rk(c, "auto.offset.reset", "earliest", diag);
+		/* an offset deleted by retention is an event ktape records as data
+		 * lost, never a silent jump */
+		err = err ? err : set_rk(c, "auto.offset.reset", "error", diag);
 		err = err ? err
 			  : set_rk(c, "isolation.level", opts->read_uncommitted ? "read_uncommitted" : "read_committed",
 				   diag);
@@ -262,9 +264,10 @@ void kt_kafka_close(struct kt_kafka *k)
 		rd_kafka_message_destroy(k->held);
 	if (k->admin_q)
 		rd_kafka_queue_destroy(k->admin_q);
-	if (k->role == KT_KAFKA_CONSUMER)
-		rd_kafka_consumer_close(k->rk);
-	rd_kafka_destroy(k->rk);
+	/* ktape never subscribes or commits, so there is no group to leave:
+	 * closing without the consumer-close handshake cannot hang on a
+	 * cluster that went away */
+	rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	free(k->hdrs);
 	free(k);
 }
@@ -357,9 +360,12 @@ enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t p
 {
 	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
 	rd_kafka_resp_err_t e;
+	int wait_ms = 10; /* a topic just created is usually there within milliseconds */
 	while ((e = rd_kafka_query_watermark_offsets(k->rk, topic, partition, out_low, out_high, (int)k->timeout_ms)) &&
-	       transient(e) && kt_mono_ns() < deadline)
-		pause_ms(200);
+	       transient(e) && kt_mono_ns() < deadline) {
+		pause_ms(wait_ms);
+		wait_ms = wait_ms < 100 ? wait_ms * 2 : 200;
+	}
 	if (e) {
 		char what[512];
 		snprintf(what, sizeof(what), "cannot read watermarks of %s/%d", topic, partition);
@@ -486,7 +492,15 @@ static enum kt_err list_groups(struct kt_kafka *k, char ***out, size_t *out_n, s
 	if (!ev)
 		return err;
 	const rd_kafka_ListConsumerGroups_result_t *r = rd_kafka_event_ListConsumerGroups_result(ev);
-	size_t n;
+	size_t n, nerr;
+	const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(r, &nerr);
+	if (nerr) {
+		/* a broker that did not answer: its groups would be missing */
+		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot list consumer groups: %s",
+					       rd_kafka_error_string(errs[0]));
+		rd_kafka_event_destroy(ev);
+		return err;
+	}
 	const rd_kafka_ConsumerGroupListing_t **groups = rd_kafka_ListConsumerGroups_result_valid(r, &n);
 	char **names = calloc(n + 1, sizeof(*names));
 	for (size_t i = 0; names && i < n; i++)
@@ -507,7 +521,8 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
 	enum kt_err err = list_groups(k, &groups, &n, diag);
 	if (err)
 		return err;
-	for (size_t i = 0; i < n && !err; i++) {
+	int stop = 0;
+	for (size_t i = 0; i < n && !err && !stop; i++) {
 		if (group_filter && !group_filter(ctx, groups[i]))
 			continue;
 		/* librdkafka 2.0 takes one group per request */
@@ -524,7 +539,7 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
 		size_t ng;
 		const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
 			rd_kafka_event_ListConsumerGroupOffsets_result(ev), &ng);
-		for (size_t g = 0; g < ng && !err; g++) {
+		for (size_t g = 0; g < ng && !err && !stop; g++) {
 			const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[g]);
 			if (ge) {
 				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what, rd_kafka_error_string(ge));
@@ -545,7 +560,7 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
 				}
 				struct kt_kafka_group_offset go = {groups[i], tp->topic, tp->partition, tp->offset,
 								   meta};
-				int stop = cb(ctx, &go);
+				stop = cb(ctx, &go);
 				free(meta);
 				if (stop)
 					break;
@@ -690,6 +705,24 @@ enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t
 	return KT_OK;
 }
 
+enum kt_err kt_kafka_reassign_one(struct kt_kafka *k, const char *topic, int32_t partition, int64_t offset,
+				  struct kt_diag *diag)
+{
+	enum kt_err err = kt_kafka_unassign_one(k, topic, partition, diag);
+	if (err)
+		return err;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+	rd_kafka_error_t *e = rd_kafka_incremental_assign(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e) {
+		err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot fetch %s/%d again: %s", topic, partition,
+				   rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	return err;
+}
+
 int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partition)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -761,6 +794,13 @@ enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_ms
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		msg->event = KT_KAFKA_EOF;
 		msg->topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+		msg->partition = m->partition;
+		k->held = m;
+		return KT_OK;
+	}
+	if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt) {
+		msg->event = KT_KAFKA_OFFSET_GONE;
+		msg->topic = rd_kafka_topic_name(m->rkt);
 		msg->partition = m->partition;
 		k->held = m;
 		return KT_OK;

@@ -129,13 +129,17 @@ enum kt_err kt_kafka_assign(struct kt_kafka *k, const struct kt_kafka_assignment
 			    struct kt_diag *diag);
 /* Stops fetching from one partition (it is done). */
 enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t partition, struct kt_diag *diag);
+/* Starts fetching one partition again from offset. */
+enum kt_err kt_kafka_reassign_one(struct kt_kafka *k, const char *topic, int32_t partition, int64_t offset,
+				  struct kt_diag *diag);
 /* The consumer's position in a partition (next offset to fetch), -1 if unknown. */
 int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partition);
 
 enum kt_kafka_event {
-	KT_KAFKA_NONE,	 /* nothing within the timeout */
-	KT_KAFKA_RECORD, /* msg->rec holds a record */
-	KT_KAFKA_EOF,	 /* reached the end of msg->partition */
+	KT_KAFKA_NONE,	      /* nothing within the timeout */
+	KT_KAFKA_RECORD,      /* msg->rec holds a record */
+	KT_KAFKA_EOF,	      /* reached the end of msg->partition */
+	KT_KAFKA_OFFSET_GONE, /* the next offset of msg->partition no longer exists (retention) */
 };
 struct kt_kafka_msg {
 	enum kt_kafka_event event;

@@ -5,6 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "kt_archive.h"
@@ -36,7 +39,6 @@ struct src_topic {
 struct src_part {
 	struct src_topic *t;
 	int32_t partition;
-	int64_t resume_after; /* the last source offset acknowledged before a crash; -1 */
 	int64_t skip;	      /* selected records to skip: delivered before the crash, not checkpointed */
 	int64_t skip_dst;     /* where those skipped records are in the target */
 	int resumed;	      /* the interrupted run had delivered records of it */
@@ -62,6 +64,9 @@ struct restore {
 	int64_t t0;
 	int64_t last_checkpoint;
 	uint64_t expected;
+	char *selection;
+	enum kt_err map_err; /* writing an offset map failed */
+	char map_msg[512];
 };
 
 static void warn(struct restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -223,6 +228,14 @@ static enum kt_err select_sources(struct restore *r, struct kt_diag *diag)
 	}
 	if (err)
 		return err;
+	for (size_t i = 0; i < r->topic_count; i++)
+		for (size_t j = i + 1; j < r->topic_count; j++)
+			if (!strcmp(r->topics[i].dst, r->topics[j].dst))
+				return kt_diag_fail(
+					diag, KT_ERR_INVALID,
+					"topics %s and %s would both be written into %s: map each to its own "
+					"target",
+					r->topics[i].name, r->topics[j].name, r->topics[i].dst);
 	r->parts = calloc(total + 1, sizeof(*r->parts));
 	if (!r->parts)
 		return KT_ERR_NOMEM;
@@ -233,9 +246,25 @@ static enum kt_err select_sources(struct restore *r, struct kt_diag *diag)
 			struct src_part *sp = &r->parts[r->part_count++];
 			sp->t = &r->topics[i];
 			sp->partition = p;
-			sp->resume_after = -1;
 		}
 	return KT_OK;
+}
+
+/* The resolved selection as text: what a resumed run must match. Relative
+ * times are absolute here, so "--from-time -1h" an hour later is another
+ * selection. */
+static char *selection_key(const struct restore *r)
+{
+	const struct kt_restore_opts *o = r->o;
+	struct kt_buf b;
+	kt_buf_init(&b, 1 << 20);
+	kt_buf_printf(&b, "v1 offsets=%" PRId64 ",%" PRId64 " times=%" PRId64 ",%" PRId64 " key=%d gen=%" PRId64,
+		      o->from_offset, o->to_offset, o->from_time, o->to_time, o->by_key, o->generation);
+	for (size_t i = 0; i < r->part_count; i++)
+		kt_buf_printf(&b, " %s/%u/%d>%s", r->parts[i].t->name, r->parts[i].t->generation, r->parts[i].partition,
+			      r->parts[i].t->dst);
+	kt_buf_append_u8(&b, 0);
+	return (char *)b.data;
 }
 
 static void range_of(const struct restore *r, const struct src_part *sp, struct kt_archive_range *range)
@@ -248,8 +277,6 @@ static void range_of(const struct restore *r, const struct src_part *sp, struct 
 					   o->to_offset >= 0 ? o->to_offset - 1 : INT64_MAX,
 					   o->from_time,
 					   o->to_time != INT64_MIN ? o->to_time : INT64_MAX};
-	if (sp->resume_after >= range->from_offset)
-		range->from_offset = sp->resume_after + 1;
 }
 
 /* ---- the plan (dry run) ---- */
@@ -319,11 +346,15 @@ static void map_delivery(struct restore *r, struct src_part *sp, int32_t dst_p, 
 		c->dirty = 1;
 		return;
 	}
-	if (c->records) {
-		/* the closed chunk is written now; a new one starts */
-		struct kt_diag ignore;
-		if (c->dirty)
-			put_chunk(r, sp, dst_p, c, &ignore);
+	if (c->records && c->dirty) {
+		/* the closed chunk is written now; a new one starts. A failure
+		 * fails the run: a hole in the maps would mistranslate groups. */
+		struct kt_diag d;
+		kt_diag_clear(&d);
+		if (put_chunk(r, sp, dst_p, c, &d) && !r->map_err) {
+			r->map_err = KT_ERR_CATALOG;
+			snprintf(r->map_msg, sizeof(r->map_msg), "%s", d.msg);
+		}
 	}
 	*c = (struct chunk){src_off, src_off, dst_off, 1, 1};
 }
@@ -355,13 +386,14 @@ static void on_delivery(void *ctx, enum kt_err err, const char *errmsg, int32_t 
 
 struct prev_ctx {
 	struct restore *r;
-	const char *args;
+	const char *selection;
 };
 
 static int prev_run_cb(void *ctx, const struct kt_catalog_run *run)
 {
 	struct prev_ctx *c = ctx;
-	if (run->run_id == c->r->run_id || strcmp(run->kind, "restore") || strcmp(run->args, c->args))
+	if (run->run_id == c->r->run_id || strcmp(run->kind, "restore") || !run->selection ||
+	    strcmp(run->selection, c->selection))
 		return 0;
 	/* the newest run of the same command decides: finished, nothing to resume */
 	int unfinished = !strcmp(run->status, "crashed") || !strcmp(run->status, "interrupted") ||
@@ -370,33 +402,14 @@ static int prev_run_cb(void *ctx, const struct kt_catalog_run *run)
 	return 0;
 }
 
-struct resume_ctx {
-	struct restore *r;
-	struct src_part *sp;
-	int64_t dst_end;
-	enum kt_err err;
-	struct kt_diag *diag;
-};
-
-static int resume_map_cb(void *ctx, const struct kt_catalog_restore_map *m)
-{
-	struct resume_ctx *c = ctx;
-	if (strcmp(m->dst_topic, c->sp->t->dst))
-		return 0;
-	if (m->src_last > c->sp->resume_after)
-		c->sp->resume_after = m->src_last;
-	if (m->dst_first + m->records > c->dst_end)
-		c->dst_end = m->dst_first + m->records;
-	/* the maps of the crashed run carry over, so translation sees all */
-	struct kt_catalog_restore_map copy = *m;
-	copy.run_id = c->r->run_id;
-	c->err = kt_catalog_put_restore_map(c->r->cat, &copy, c->diag);
-	return c->err != KT_OK;
-}
-
 static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 {
-	struct prev_ctx pc = {r, r->o->args};
+	/* With key partitioning a source partition's records spread over every
+	 * target partition, so where to continue is not exact: no automatic
+	 * resume; the non-empty check then asks for --allow-nonempty. */
+	if (r->o->by_key)
+		return KT_OK;
+	struct prev_ctx pc = {r, r->selection};
 	enum kt_err err = kt_catalog_each_run(r->cat, prev_run_cb, &pc, diag);
 	if (err || !r->prev_run)
 		return err;
@@ -404,7 +417,7 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 	err = kt_catalog_begin(r->cat, diag);
 	for (size_t i = 0; !err && i < r->part_count; i++) {
 		struct src_part *sp = &r->parts[i];
-		if (!r->o->by_key) {
+		{
 			/* The target partition held `base` records before the
 			 * interrupted run: everything past it was written by that run
 			 * (ktape was its only writer), in order, so exactly that many
@@ -418,7 +431,7 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 			int64_t low, high;
 			err = kt_kafka_watermarks(r->k, sp->t->dst, sp->partition, &low, &high, diag);
 			if (!err && high < base)
-				err = kt_diag_fail(diag, KT_ERR_MISMATCH,
+				err = kt_diag_fail(diag, KT_ERR_EXISTS,
 						   "cannot resume: %s [%d] ends at %" PRId64
 						   ", before where the interrupted restore started (%" PRId64 ")",
 						   sp->t->dst, sp->partition, high, base);
@@ -430,17 +443,6 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 			sp->resumed = 1;
 			resumed += high > base;
 			continue;
-		}
-		/* key partitioning: continue after the last checkpointed record;
-		 * records delivered after that checkpoint are written again */
-		struct resume_ctx c = {r, sp, -1, KT_OK, diag};
-		err = kt_catalog_each_restore_map(r->cat, r->prev_run, sp->t->name, sp->partition, resume_map_cb, &c,
-						  diag);
-		if (!err)
-			err = c.err;
-		if (!err && sp->resume_after >= 0) {
-			sp->resumed = 1;
-			resumed++;
 		}
 	}
 	if (!err)
@@ -679,7 +681,8 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 {
 	struct src_part *sp = &r->parts[idx];
 	uint64_t bytes = kt_record_payload_bytes(rec);
-	for (;;) {
+	int limited = rate->pace || rate->msgs.rate > 0 || rate->bytes.rate > 0;
+	for (; limited;) {
 		if (r->o->stop && *r->o->stop)
 			return kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 		int64_t w = kt_rate_wait_ns(rate, bytes, rec->timestamp, kt_mono_ns());
@@ -720,9 +723,17 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 
 static enum kt_err after_send(struct restore *r, struct kt_diag *diag)
 {
+	/* delivery reports, the clock and the stop flag every 256 records:
+	 * per record they cost as much as producing it */
+	if (r->res->records & 255)
+		return KT_OK;
+	if (r->o->stop && *r->o->stop)
+		return kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 	kt_kafka_produce_poll(r->k, 0);
 	if (r->delivery_err)
 		return kt_diag_fail(diag, r->delivery_err, "%s", r->delivery_msg);
+	if (r->map_err)
+		return kt_diag_fail(diag, r->map_err, "cannot record the offset map: %s", r->map_msg);
 	int64_t now = kt_mono_ns();
 	if (now - r->last_checkpoint > CHECKPOINT_NS) {
 		enum kt_err err = checkpoint(r, diag);
@@ -739,33 +750,6 @@ static void map_skipped(struct restore *r, struct src_part *sp, int64_t src_off)
 	map_delivery(r, sp, sp->partition, src_off, sp->skip_dst++);
 	sp->skip--;
 	r->res->skipped_on_resume++;
-}
-
-static enum kt_err restore_partition(struct restore *r, size_t idx, struct kt_rate *rate, struct kt_diag *diag)
-{
-	struct src_part *sp = &r->parts[idx];
-	struct kt_archive_range range;
-	range_of(r, sp, &range);
-	struct kt_archive_iter *it;
-	enum kt_err err = kt_archive_iter_open(r->a, &range, &it, diag);
-	if (err)
-		return err;
-	const struct kt_record *rec;
-	while (!err && (err = kt_archive_iter_next_strict(it, &rec, diag)) == KT_OK && rec) {
-		if (sp->skip > 0) {
-			map_skipped(r, sp, rec->offset);
-			continue;
-		}
-		err = send_one(r, idx, rec, rate, diag);
-		if (err)
-			break;
-		sp->sent++;
-		r->res->records++;
-		r->res->bytes += kt_record_payload_bytes(rec);
-		err = after_send(r, diag);
-	}
-	kt_archive_iter_close(it);
-	return err;
 }
 
 /* Original pace: partitions are merged by timestamp, each in offset order,
@@ -805,6 +789,62 @@ static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct
 		kt_archive_iter_close(its[i]);
 	free(its);
 	free(heads);
+	return err;
+}
+
+/* Without pacing: the partitions take turns, a run of records each, so
+ * that the producer has every partition's batches to send at once (fuller
+ * produce requests) instead of one partition at a time. */
+#define TURN_RECORDS 2048
+/* At most this many partitions are open at once (one decompressed block
+ * each), so memory stays bounded with hundreds of partitions. */
+#define TURN_WINDOW 32
+
+static enum kt_err restore_window(struct restore *r, size_t first, size_t n, struct kt_rate *rate, struct kt_diag *diag)
+{
+	struct kt_archive_iter **its = calloc(n + 1, sizeof(*its));
+	const struct kt_record **heads = calloc(n + 1, sizeof(*heads));
+	enum kt_err err = its && heads ? KT_OK : KT_ERR_NOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		struct src_part *sp = &r->parts[first + i];
+		struct kt_archive_range range;
+		range_of(r, sp, &range);
+		err = kt_archive_iter_open(r->a, &range, &its[i], diag);
+		while (!err && (err = kt_archive_iter_next_strict(its[i], &heads[i], diag)) == KT_OK && heads[i] &&
+		       sp->skip > 0)
+			map_skipped(r, sp, heads[i]->offset);
+	}
+	for (int active = 1; !err && active;) {
+		active = 0;
+		for (size_t i = 0; !err && i < n; i++) {
+			for (int k = 0; !err && heads[i] && k < TURN_RECORDS; k++) {
+				err = send_one(r, first + i, heads[i], rate, diag);
+				if (err)
+					break;
+				r->parts[first + i].sent++;
+				r->res->records++;
+				r->res->bytes += kt_record_payload_bytes(heads[i]);
+				err = after_send(r, diag);
+				if (!err)
+					err = kt_archive_iter_next_strict(its[i], &heads[i], diag);
+			}
+			active |= heads[i] != NULL;
+		}
+	}
+	for (size_t i = 0; its && i < n; i++)
+		kt_archive_iter_close(its[i]);
+	free(its);
+	free(heads);
+	return err;
+}
+
+static enum kt_err restore_interleaved(struct restore *r, struct kt_rate *rate, struct kt_diag *diag)
+{
+	enum kt_err err = KT_OK;
+	for (size_t first = 0; !err && first < r->part_count; first += TURN_WINDOW) {
+		size_t n = r->part_count - first < TURN_WINDOW ? r->part_count - first : TURN_WINDOW;
+		err = restore_window(r, first, n, rate, diag);
+	}
 	return err;
 }
 
@@ -894,8 +934,15 @@ static int group_offset_cb(void *ctx, const struct kt_catalog_group_offset *go)
 	for (size_t i = 0; i < g->r->part_count; i++)
 		if (g->r->parts[i].t == g->t && g->r->parts[i].partition == go->partition)
 			sp = &g->r->parts[i];
-	if (!sp || g->n >= 1024)
+	if (!sp)
 		return 0;
+	if (g->n >= 1024) {
+		g->err = kt_diag_fail(g->diag, KT_ERR_LIMIT,
+				      "consumer group %s has offsets for more than 1024 "
+				      "partitions of %s; ktape sets at most 1024",
+				      go->group_id, g->t->name);
+		return 1;
+	}
 	struct translate_ctx tc = {g->r, sp, go->offset, -1, 0, KT_OK, g->diag};
 	g->err = kt_catalog_each_restore_map(g->r->cat, g->r->run_id, g->t->name, go->partition, translate_cb, &tc,
 					     g->diag);
@@ -995,6 +1042,7 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	run.tool_version = o->tool_version ? o->tool_version : "";
 	run.cluster_id = cluster[0] ? cluster : NULL;
 	run.bootstrap = o->bootstrap;
+	run.selection = r->selection;
 	err = kt_catalog_begin(r->cat, diag);
 	if (!err)
 		err = kt_catalog_run_begin(r->cat, &run, &r->run_id, diag);
@@ -1015,8 +1063,8 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	r->last_checkpoint = kt_mono_ns();
 	if (!err && o->speed > 0)
 		err = restore_paced(r, &rate, diag);
-	for (size_t i = 0; !err && o->speed <= 0 && i < r->part_count; i++)
-		err = restore_partition(r, i, &rate, diag);
+	if (!err && o->speed <= 0)
+		err = restore_interleaved(r, &rate, diag);
 	/* every record sent is delivered (or failed) before the run ends */
 	struct kt_diag fd;
 	kt_diag_clear(&fd);
@@ -1043,6 +1091,13 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_result *res, struct kt_diag *diag)
 {
 	memset(res, 0, sizeof(*res));
+#ifdef __GLIBC__
+	/* librdkafka allocates and frees every record (RD_KAFKA_MSG_F_COPY)
+	 * and every batch: without this, glibc hands the heap top back to the
+	 * kernel and faults it in again, over and over (about 8% of the CPU) */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_TOP_PAD, 64 << 20);
+#endif
 	struct restore r = {0};
 	r.o = o;
 	r.res = res;
@@ -1057,6 +1112,7 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 	err = select_sources(&r, diag);
 	if (err)
 		goto out;
+	r.selection = selection_key(&r);
 	if (o->dry_run) {
 		err = dry_run(&r, diag);
 		goto out;
@@ -1067,8 +1123,14 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		const char *status = err == KT_ERR_INTERRUPTED ? "interrupted" : err ? "failed" : "ok";
 		struct kt_diag d2;
 		kt_diag_clear(&d2);
-		enum kt_err e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes,
-						    err ? diag->msg : NULL, kt_now_ms(), &d2);
+		enum kt_err e2 = KT_OK;
+		/* after a failed delivery the target may have a hole before records
+		 * that did arrive: counting them on resume would be wrong */
+		if (r.delivery_err)
+			e2 = kt_catalog_drop_restore_bases(r.cat, r.run_id, &d2);
+		if (!e2)
+			e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes,
+						err ? diag->msg : NULL, kt_now_ms(), &d2);
 		if (!e2)
 			e2 = kt_archive_write_run_meta(r.a, r.run_id, "restore", &d2);
 		if (!err && e2) {
@@ -1078,6 +1140,10 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 	}
 out:
 	res->seconds = (double)(kt_mono_ns() - r.t0) / 1e9;
+	/* the client first: no delivery report may reach freed state */
+	kt_kafka_close(r.k);
+	r.k = NULL;
+	free(r.selection);
 	for (size_t i = 0; i < r.part_count; i++)
 		free(r.parts[i].chunks);
 	free(r.parts);

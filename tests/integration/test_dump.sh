@@ -88,6 +88,14 @@ assert_eq "2-2" "$(sql "$A4" "select min(first_offset)||'-'||max(last_offset) fr
 # an overlapping explicit range does not write archived offsets again
 "$KTAPE" dump -b "$BS" -a "$A4" -t "$T" -p 0 -q --from-offset 0 --to-offset 4 || fail "overlapping range dump failed"
 assert_eq 2 "$(sql "$A4" "select sum(records) from segments")" "overlap written once"
+# a backfill around an archived range: [4, 8) first, then everything from 0;
+# segments must not overlap, so the partition reads back in offset order
+A4b="$WORK/archive-backfill"
+"$KTAPE" dump -b "$BS" -a "$A4b" -t "$T" -p 0 -q --from-offset 4 --to-offset 8 || fail "backfill 1"
+"$KTAPE" dump -b "$BS" -a "$A4b" -t "$T" -p 0 -q --from-offset 0 || fail "backfill 2"
+assert_eq 0 "$(sql "$A4b" "select count(*) from segments a join segments b on a.partition=b.partition and a.segment_id<b.segment_id and a.first_offset<=b.last_offset and b.first_offset<=a.last_offset")" "overlapping segments after a backfill"
+offs=$("$KTAPE" cat -a "$A4b" -t "$T" -p 0 --format '%o ')
+assert_eq "$(tr ' ' '\n' <<<"$offs" | sed '/^$/d' | sort -n | tr '\n' ' ')" "$offs" "cat order after a backfill"
 pass "time and offset ranges"
 
 # -- usage errors --------------------------------------------------------------
@@ -151,7 +159,7 @@ pass "a second writer exits 3"
 
 # -- secrets stay out of the catalog ---------------------------------------------------
 printf '# client properties\nsasl.password=sup3r-s3cret\n' >"$WORK/client.properties"
-"$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q -X ssl.key.password=an0ther-s3cret -F "$WORK/client.properties" --property=sasl.oauthbearer.client.secret=th1rd-s3cret \
+"$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q -X ssl.key.password=an0ther-s3cret -F "$WORK/client.properties" --property=ssl.keystore.password=th1rd-s3cret \
     -X security.protocol=PLAINTEXT || fail "dump with secret properties"
 sql "$A" "select args from runs" | grep -q "s3cret" && fail "a secret reached the catalog"
 grep -rq "s3cret" "$A/meta" && fail "a secret reached the metadata files"
