@@ -206,7 +206,7 @@ static enum kt_err walk_dir(struct kt_archive *a, const char *rel, seg_file_fn f
 		qsort(names, n, sizeof(*names), name_cmp);
 	enum kt_err err = KT_OK;
 	for (size_t i = 0; i < n; i++) {
-		char child[PATH_BUF];
+		char child[PATH_BUF + 512];
 		snprintf(child, sizeof(child), "%s/%s", rel, names[i]);
 		if (!err) {
 			char full[PATH_BUF];

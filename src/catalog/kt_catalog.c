@@ -548,8 +548,8 @@ enum kt_err kt_catalog_blocks_in_range(struct kt_catalog *cat, const char *topic
 		      "b.min_ts, b.max_ts, b.records, b.compressed_bytes, b.raw_bytes, b.prefix_max_ts "
 		      "FROM blocks b JOIN segments s ON s.segment_id = b.segment_id "
 		      "WHERE b.topic = ?1 AND b.generation = ?2 AND b.partition = ?3 AND b.last_offset >= ?4 "
-		      "AND b.first_offset <= ?5 ORDER BY b.last_offset",
-		      "tudii", topic, generation, partition, from, to);
+		      "ORDER BY b.last_offset",
+		      "tudi", topic, generation, partition, from);
 	if (!st)
 		return KT_ERR_CATALOG;
 	int rc;
@@ -567,6 +567,13 @@ enum kt_err kt_catalog_blocks_in_range(struct kt_catalog *cat, const char *topic
 		b.info.compressed_size = (uint32_t)sqlite3_column_int64(st, 9);
 		b.info.raw_size = (uint32_t)sqlite3_column_int64(st, 10);
 		b.prefix_max_ts = sqlite3_column_int64(st, 11);
+		/* blocks of a partition do not overlap, so they come in offset
+		 * order and the first one past `to` ends the walk: one index
+		 * seek and a few steps, not a scan to the partition's end */
+		if (b.info.first_offset > to) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
 		if (cb(ctx, &b)) {
 			sqlite3_reset(st);
 			return KT_OK;
