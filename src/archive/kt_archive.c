@@ -207,7 +207,11 @@ static enum kt_err walk_dir(struct kt_archive *a, const char *rel, seg_file_fn f
 	enum kt_err err = KT_OK;
 	for (size_t i = 0; i < n; i++) {
 		char child[PATH_BUF + 512];
-		snprintf(child, sizeof(child), "%s/%s", rel, names[i]);
+		int cn = snprintf(child, sizeof(child), "%s/%s", rel, names[i]);
+		if (cn < 0 || (size_t)cn >= sizeof(child)) {
+			free(names[i]);
+			continue; /* a name this long cannot be a ktape segment */
+		}
 		if (!err) {
 			char full[PATH_BUF];
 			struct stat st;
@@ -813,38 +817,6 @@ enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_r
 	return KT_OK;
 }
 
-enum kt_err kt_archive_iter_next(struct kt_archive_iter *it, const struct kt_record **out_rec, struct kt_diag *diag)
-{
-	*out_rec = NULL;
-	for (;;) {
-		if (!it->r) {
-			if (it->next_seg >= it->seg_count)
-				return KT_OK;
-			it->cur_seg = it->next_seg++;
-			char path[PATH_BUF];
-			kt_archive_path(it->a, it->segs[it->cur_seg].path, path, sizeof(path));
-			enum kt_err err = kt_segment_reader_open(path, NULL, &it->r, diag);
-			if (err)
-				return err;
-			struct kt_segment_filter f = {it->range.from_offset, it->range.to_offset, it->range.from_ts,
-						      it->range.to_ts};
-			kt_segment_reader_set_filter(it->r, &f);
-			if (it->range.from_offset > it->segs[it->cur_seg].first)
-				kt_segment_reader_seek_offset(it->r, it->range.from_offset);
-		}
-		enum kt_err err = kt_segment_reader_next(it->r, out_rec, diag);
-		if (err) {
-			kt_diag_set_path(diag, it->segs[it->cur_seg].path);
-			kt_diag_prefix(diag, "%s", it->segs[it->cur_seg].path);
-			return err;
-		}
-		if (*out_rec)
-			return KT_OK;
-		kt_segment_reader_close(it->r);
-		it->r = NULL;
-	}
-}
-
 const char *kt_archive_iter_segment(const struct kt_archive_iter *it)
 {
 	return it->seg_count ? it->segs[it->cur_seg].path : "";
@@ -913,8 +885,10 @@ static enum kt_err iter_check_end(struct kt_archive_iter *it, struct kt_diag *di
 			    s->path, (unsigned long long)info->file_size, (long long)(have + 1), (long long)s->last);
 }
 
-enum kt_err kt_archive_iter_next_strict(struct kt_archive_iter *it, const struct kt_record **out_rec,
-					struct kt_diag *diag)
+/* One step of the iterator; with strict set, a segment read to its end that
+ * lacks records the catalog says it holds is an error (iter_check_end). */
+static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record **out_rec, int strict,
+			     struct kt_diag *diag)
 {
 	*out_rec = NULL;
 	for (;;) {
@@ -941,10 +915,21 @@ enum kt_err kt_archive_iter_next_strict(struct kt_archive_iter *it, const struct
 		}
 		if (*out_rec)
 			return KT_OK;
-		err = iter_check_end(it, diag);
+		err = strict ? iter_check_end(it, diag) : KT_OK;
 		kt_segment_reader_close(it->r);
 		it->r = NULL;
 		if (err)
 			return err;
 	}
+}
+
+enum kt_err kt_archive_iter_next(struct kt_archive_iter *it, const struct kt_record **out_rec, struct kt_diag *diag)
+{
+	return iter_step(it, out_rec, 0, diag);
+}
+
+enum kt_err kt_archive_iter_next_strict(struct kt_archive_iter *it, const struct kt_record **out_rec,
+					struct kt_diag *diag)
+{
+	return iter_step(it, out_rec, 1, diag);
 }
