@@ -115,6 +115,30 @@ static int step(struct kt_catalog *cat, sqlite3_stmt *st, struct kt_diag *diag)
 	return -1;
 }
 
+/* The first column of the first row as an integer. *out_found is 0 when
+ * there is no row or the value is NULL (max() over no rows). */
+static enum kt_err query_i64(struct kt_catalog *cat, struct kt_diag *diag, int64_t *out, int *out_found,
+			     const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = prepare(cat, sql, diag);
+	if (!st)
+		return KT_ERR_CATALOG;
+	va_list ap;
+	va_start(ap, types);
+	int rc = bindv(st, types, ap);
+	va_end(ap);
+	if (rc != SQLITE_OK)
+		return db_fail(cat, diag, "bind");
+	rc = step(cat, st, diag);
+	if (rc < 0)
+		return KT_ERR_CATALOG;
+	*out_found = rc && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	if (*out_found)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return KT_OK;
+}
+
 static enum kt_err exec(struct kt_catalog *cat, struct kt_diag *diag, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st = prepare(cat, sql, diag);
@@ -393,35 +417,24 @@ enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, vo
 static enum kt_err prefix_max_before(struct kt_catalog *cat, const char *topic, uint32_t gen, int32_t part,
 				     int64_t first_offset, int64_t *out, struct kt_diag *diag)
 {
-	sqlite3_stmt *st = query(cat, diag,
-				 "SELECT prefix_max_ts FROM blocks WHERE topic = ? AND generation = ? AND "
-				 "partition = ? AND last_offset < ? ORDER BY last_offset DESC LIMIT 1",
-				 "tudi", topic, gen, part, first_offset);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out = rc ? sqlite3_column_int64(st, 0) : INT64_MIN;
-	sqlite3_reset(st);
-	return KT_OK;
+	int found;
+	enum kt_err err = query_i64(cat, diag, out, &found,
+				    "SELECT prefix_max_ts FROM blocks WHERE topic = ? AND generation = ? AND "
+				    "partition = ? AND last_offset < ? ORDER BY last_offset DESC LIMIT 1",
+				    "tudi", topic, gen, part, first_offset);
+	if (!err && !found)
+		*out = INT64_MIN;
+	return err;
 }
 
 static enum kt_err count_blocks_after(struct kt_catalog *cat, const char *topic, uint32_t gen, int32_t part,
 				      int64_t offset, int *out_any, struct kt_diag *diag)
 {
-	sqlite3_stmt *st = query(cat, diag,
-				 "SELECT 1 FROM blocks WHERE topic = ? AND generation = ? AND partition = ? AND "
-				 "last_offset > ? LIMIT 1",
-				 "tudi", topic, gen, part, offset);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out_any = rc;
-	sqlite3_reset(st);
-	return KT_OK;
+	int64_t one;
+	return query_i64(cat, diag, &one, out_any,
+			 "SELECT 1 FROM blocks WHERE topic = ? AND generation = ? AND partition = ? AND "
+			 "last_offset > ? LIMIT 1",
+			 "tudi", topic, gen, part, offset);
 }
 
 enum kt_err kt_catalog_add_segment(struct kt_catalog *cat, const struct kt_catalog_segment *seg,
@@ -489,15 +502,8 @@ enum kt_err kt_catalog_delete_segment(struct kt_catalog *cat, int64_t segment_id
 
 enum kt_err kt_catalog_has_segment(struct kt_catalog *cat, const char *path, int *out_found, struct kt_diag *diag)
 {
-	sqlite3_stmt *st = query(cat, diag, "SELECT 1 FROM segments WHERE path = ?", "t", path);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out_found = rc;
-	sqlite3_reset(st);
-	return KT_OK;
+	int64_t one;
+	return query_i64(cat, diag, &one, out_found, "SELECT 1 FROM segments WHERE path = ?", "t", path);
 }
 
 enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, kt_catalog_segment_cb cb, void *ctx,
@@ -586,20 +592,10 @@ enum kt_err kt_catalog_first_block_at_time(struct kt_catalog *cat, const char *t
 					   int32_t partition, int64_t ts, int64_t *out_first_offset, int *out_found,
 					   struct kt_diag *diag)
 {
-	sqlite3_stmt *st = query(cat, diag,
-				 "SELECT first_offset FROM blocks WHERE topic = ? AND generation = ? AND partition = ? "
-				 "AND prefix_max_ts >= ? ORDER BY prefix_max_ts, first_offset LIMIT 1",
-				 "tudi", topic, generation, partition, ts);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out_found = rc;
-	if (rc)
-		*out_first_offset = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return KT_OK;
+	return query_i64(cat, diag, out_first_offset, out_found,
+			 "SELECT first_offset FROM blocks WHERE topic = ? AND generation = ? AND partition = ? "
+			 "AND prefix_max_ts >= ? ORDER BY prefix_max_ts, first_offset LIMIT 1",
+			 "tudi", topic, generation, partition, ts);
 }
 
 /* ---- partition runs ---- */
@@ -617,40 +613,24 @@ enum kt_err kt_catalog_put_prun(struct kt_catalog *cat, const struct kt_catalog_
 enum kt_err kt_catalog_resume_end(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
 				  int64_t *out_end, int *out_found, struct kt_diag *diag)
 {
-	sqlite3_stmt *st =
-		query(cat, diag,
-		      "SELECT max(e) FROM (SELECT max(done_end) AS e FROM partition_runs WHERE topic = ?1 AND "
-		      "generation = ?2 AND partition = ?3 UNION ALL SELECT max(last_offset) + 1 FROM segments WHERE "
-		      "topic = ?1 AND generation = ?2 AND partition = ?3)",
-		      "tud", topic, generation, partition);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out_found = rc && sqlite3_column_type(st, 0) != SQLITE_NULL;
-	if (*out_found)
-		*out_end = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return KT_OK;
+	return query_i64(cat, diag, out_end, out_found,
+			 "SELECT max(e) FROM (SELECT max(done_end) AS e FROM partition_runs WHERE topic = ?1 AND "
+			 "generation = ?2 AND partition = ?3 UNION ALL SELECT max(last_offset) + 1 FROM segments WHERE "
+			 "topic = ?1 AND generation = ?2 AND partition = ?3)",
+			 "tud", topic, generation, partition);
 }
 
 enum kt_err kt_catalog_last_log_start(struct kt_catalog *cat, const char *topic, uint32_t generation, int32_t partition,
 				      int64_t *out_low, struct kt_diag *diag)
 {
-	sqlite3_stmt *st =
-		query(cat, diag,
-		      "SELECT log_start FROM partition_runs WHERE topic = ? AND generation = ? AND partition = ? "
-		      "ORDER BY run_id DESC LIMIT 1",
-		      "tud", topic, generation, partition);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out_low = rc ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
-	return KT_OK;
+	int found;
+	enum kt_err err = query_i64(cat, diag, out_low, &found,
+				    "SELECT log_start FROM partition_runs WHERE topic = ? AND generation = ? AND "
+				    "partition = ? ORDER BY run_id DESC LIMIT 1",
+				    "tud", topic, generation, partition);
+	if (!err && !found)
+		*out_low = -1;
+	return err;
 }
 
 enum kt_err kt_catalog_each_prun(struct kt_catalog *cat, const char *topic, kt_catalog_prun_cb cb, void *ctx,
@@ -692,18 +672,12 @@ enum kt_err kt_catalog_each_prun(struct kt_catalog *cat, const char *topic, kt_c
 enum kt_err kt_catalog_current_generation(struct kt_catalog *cat, const char *topic, uint32_t *out_gen, int *out_found,
 					  struct kt_diag *diag)
 {
-	sqlite3_stmt *st =
-		query(cat, diag, "SELECT max(generation) FROM topic_generations WHERE topic = ?", "t", topic);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out_found = rc && sqlite3_column_type(st, 0) != SQLITE_NULL;
-	if (*out_found)
-		*out_gen = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return KT_OK;
+	int64_t gen = 0;
+	enum kt_err err = query_i64(cat, diag, &gen, out_found,
+				    "SELECT max(generation) FROM topic_generations WHERE topic = ?", "t", topic);
+	if (!err && *out_found)
+		*out_gen = (uint32_t)gen;
+	return err;
 }
 
 enum kt_err kt_catalog_add_generation(struct kt_catalog *cat, const char *topic, uint32_t generation, int64_t run_id,
@@ -873,20 +847,10 @@ enum kt_err kt_catalog_put_restore_base(struct kt_catalog *cat, int64_t run_id, 
 enum kt_err kt_catalog_get_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
 					int32_t dst_partition, int64_t *out_base, int *out_found, struct kt_diag *diag)
 {
-	sqlite3_stmt *st = query(cat, diag,
-				 "SELECT base_offset FROM restore_bases WHERE run_id = ? AND dst_topic = ? AND "
-				 "dst_partition = ?",
-				 "itd", run_id, dst_topic, dst_partition);
-	if (!st)
-		return KT_ERR_CATALOG;
-	int rc = step(cat, st, diag);
-	if (rc < 0)
-		return KT_ERR_CATALOG;
-	*out_found = rc;
-	if (rc)
-		*out_base = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return KT_OK;
+	return query_i64(cat, diag, out_base, out_found,
+			 "SELECT base_offset FROM restore_bases WHERE run_id = ? AND dst_topic = ? AND "
+			 "dst_partition = ?",
+			 "itd", run_id, dst_topic, dst_partition);
 }
 
 /* ---- run metadata export/import ---- */
