@@ -10,6 +10,7 @@
 #include "kt_archive.h"
 #include "kt_catalog.h"
 #include "kt_fileio.h"
+#include "kt_strv.h"
 
 #define DEFAULT_SEGMENT_BYTES (256ull << 20)
 /* Pending blocks of all partitions together stay under this: memory is
@@ -70,11 +71,7 @@ static void warn(struct dump *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	char **w = realloc(d->res->warnings, (d->res->warning_count + 1) * sizeof(*w));
-	if (w) {
-		d->res->warnings = w;
-		w[d->res->warning_count++] = strdup(msg);
-	}
+	kt_strv_push(&d->res->warnings, &d->res->warning_count, msg); /* the callback still gets it */
 	if (d->o->on_warning)
 		d->o->on_warning(d->o->cb_ctx, msg);
 }
@@ -86,9 +83,7 @@ void kt_dump_result_free(struct kt_dump_result *res)
 	for (size_t i = 0; i < res->topic_count; i++)
 		free(res->topics[i].topic);
 	free(res->topics);
-	for (size_t i = 0; i < res->warning_count; i++)
-		free(res->warnings[i]);
-	free(res->warnings);
+	kt_strv_free(res->warnings, res->warning_count);
 	memset(res, 0, sizeof(*res));
 }
 

@@ -13,6 +13,7 @@
 #include "kt_archive.h"
 #include "kt_catalog.h"
 #include "kt_fileio.h"
+#include "kt_strv.h"
 #include "kt_rate.h"
 
 #define CHECKPOINT_NS 1000000000LL
@@ -78,11 +79,7 @@ static void warn(struct restore *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	char **w = realloc(r->res->warnings, (r->res->warning_count + 1) * sizeof(*w));
-	if (w) {
-		r->res->warnings = w;
-		w[r->res->warning_count++] = strdup(msg);
-	}
+	kt_strv_push(&r->res->warnings, &r->res->warning_count, msg); /* the callback still gets it */
 	if (r->o->on_warning)
 		r->o->on_warning(r->o->cb_ctx, msg);
 }
@@ -91,9 +88,7 @@ void kt_restore_result_free(struct kt_restore_result *res)
 {
 	if (!res)
 		return;
-	for (size_t i = 0; i < res->warning_count; i++)
-		free(res->warnings[i]);
-	free(res->warnings);
+	kt_strv_free(res->warnings, res->warning_count);
 	memset(res, 0, sizeof(*res));
 }
 
