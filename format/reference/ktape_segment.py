@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Reference reader for ktape segment files, format v1 (format/SPEC.md).
+"""Reference reader for ktape segment files, format v2 (format/SPEC.md),
+and version 1 files as SPEC.md appendix A describes them.
 
 Written from the specification alone, to show that the specification is
 enough to read the files and that it agrees with ktape's own reader. Python
-3.11 standard library only; blocks are decompressed by the zstd command-line
-tool.
+3.11 standard library only; data frames and record tables are decompressed
+by the zstd command-line tool.
 
 Usage: ktape_segment.py [--self-test] FILE
 
@@ -19,21 +20,29 @@ import base64
 import subprocess
 import sys
 
-READER_MINOR = 0  # this reader implements version 1.0
+# This reader implements version 2.0, and version 1.0 as appendix A
+# describes it: minor 0 of both majors it reads.
+READER_MAJORS = (1, 2)
+READER_MINOR = 0
 
 SKIPPABLE_MAGIC = 0x184D2A5B
 SKIPPABLE_FIRST = 0x184D2A50
 SKIPPABLE_LAST = 0x184D2A5F
 ZSTD_MAGIC = 0xFD2FB528
 
-BLOCK_HEADER_FIELDS = 64  # KTBH content without CRC in v1.0 (tag included)
-BLOCK_HEADER_FRAME = 76  # whole v1.0 KTBH frame
+# KTBH content without CRC (tag included) up to data_crc: the whole v1.0
+# content, and the fields common to both majors (what a scan checks, 6.3).
+BLOCK_HEADER_FIELDS = 64
+BLOCK_HEADER_FIELDS_V2 = 72  # v2.0: plus table_size and table_raw_size
+BLOCK_HEADER_FRAME = 76  # whole v1.0 KTBH frame, the smallest of any version
+TABLE_COLUMNS = 8  # record table columns of v2.0 (SPEC 5.1)
 FOOTER_ENTRY = 52
 FOOTER_TOTALS = 56
 TOPIC_MAX = 249
 ATTR_TS_MASK = 0x03
-ATTR_RESERVED = 0x7C
-ATTR_EXTENSION = 0x80
+ATTR_RESERVED = 0x7C  # v1 records; in v2 every bit above the type is reserved
+ATTR_EXTENSION = 0x80  # v1 records only
+# The memory limit of 6.4 step 6, for raw_size and table_raw_size each.
 MAX_BLOCK_RAW = 1 << 30
 
 TS_TYPE_NAMES = {0: b"NoTimestampType", 1: b"CreateTime", 2: b"LogAppendTime"}
@@ -209,7 +218,7 @@ def ktape_frame(data, pos, tag):
 class Block:
     __slots__ = ("pos", "index", "record_count", "compressed_size", "raw_size", "first_offset",
                  "last_offset", "min_timestamp", "max_timestamp", "base_timestamp", "data_crc",
-                 "header_size")
+                 "table_size", "table_raw_size")
 
     def plausible(self):
         return (self.record_count >= 1 and 0 <= self.first_offset <= self.last_offset
@@ -218,7 +227,8 @@ class Block:
 
 
 def parse_block_header(content):
-    """Fields of a KTBH content (without CRC). Raises Malformed if short."""
+    """Fields of a KTBH content (without CRC) up to data_crc, which both
+    majors share. Raises Malformed if short."""
     if len(content) < BLOCK_HEADER_FIELDS:
         raise Malformed("block header is too short")
     c = Cursor(content, 4, len(content))
@@ -270,9 +280,10 @@ class Segment:
         try:
             self.major = c.u8()
             self.minor = c.u8()
-            if self.major != 1:
-                raise Refused("segment format version %d.%d is not supported (this reader reads 1.x)"
-                              % (self.major, self.minor))
+            # Before any later field: a future major may lay them out differently.
+            if self.major not in READER_MAJORS:
+                raise Refused("segment format version %d.%d is not supported "
+                              "(this reader reads 1.x and 2.x)" % (self.major, self.minor))
             flags = c.u16()
             codec = c.u8()
             reserved = c.bytes(3)
@@ -440,7 +451,8 @@ class Segment:
             prev_last = b.last_offset
             pos = nxt + b.compressed_size
 
-    # SPEC 6.4. Yields the block's records; raises Damaged.
+    # SPEC 6.4 (appendix A for version 1). Yields the block's records;
+    # raises Damaged.
     def read_block(self, idx):
         data = self.data
         try:
@@ -455,8 +467,21 @@ class Segment:
             raise Damaged("block header is malformed")
         if not h.plausible():
             raise Damaged("block header is malformed")
-        if len(content) > BLOCK_HEADER_FIELDS and not self.newer_minor():
-            raise Damaged("block header has unexpected bytes")
+        if self.major == 1:
+            # A.1: a later minor's extra bytes follow data_crc.
+            extra = len(content) - BLOCK_HEADER_FIELDS
+        else:
+            if len(content) < BLOCK_HEADER_FIELDS_V2:
+                raise Damaged("block header is too short")
+            h.table_size = u32(content, BLOCK_HEADER_FIELDS)
+            h.table_raw_size = u32(content, BLOCK_HEADER_FIELDS + 4)
+            if h.table_size > len(content) - BLOCK_HEADER_FIELDS_V2:
+                raise Damaged("record table size %d does not fit in the block header" % h.table_size)
+            # The table is found from the end of the content, so that a later
+            # minor's fields can go between table_raw_size and the table.
+            extra = len(content) - BLOCK_HEADER_FIELDS_V2 - h.table_size
+        if extra and not self.newer_minor():
+            raise Damaged("block header has %d unexpected bytes" % extra)
         if self.from_footer:
             fields = ("index", "record_count", "compressed_size", "raw_size", "first_offset",
                       "last_offset", "min_timestamp", "max_timestamp")
@@ -470,19 +495,78 @@ class Segment:
             raise Damaged("block data checksum mismatch")
         if h.raw_size > MAX_BLOCK_RAW:
             raise Damaged("block is larger than this reader's limit")
-        try:
-            content_size, frame_len = zstd_frame_info(frame)
-        except Malformed as e:
-            raise Damaged("block data is not a zstd frame (%s)" % e)
-        if content_size != h.raw_size or frame_len != h.compressed_size:
-            raise Damaged("block is not one zstd frame of the declared size")
+        if self.major == 2 and h.table_raw_size > MAX_BLOCK_RAW:
+            raise Damaged("record table is larger than this reader's limit")
+        check_zstd_frame(frame, h.compressed_size, h.raw_size, "block data")
+        if self.major == 2:
+            table = content[len(content) - h.table_size:]
+            check_zstd_frame(table, h.table_size, h.table_raw_size, "record table")
         raw = zstd_decompress(frame)
         if raw is None or len(raw) != h.raw_size:
             raise Damaged("block does not decompress (zstd content checksum)")
-        yield from self.decode_records(h, raw)
+        if self.major == 1:
+            yield from self.decode_records_v1(h, raw)
+            return
+        # The CRC of the block header frame covers the table: it carries no
+        # content checksum of its own.
+        table_raw = zstd_decompress(table)
+        if table_raw is None or len(table_raw) != h.table_raw_size:
+            raise Damaged("record table does not decompress")
+        yield from self.decode_records_v2(h, read_record_table(h, table_raw, self.newer_minor()),
+                                          raw)
 
-    # SPEC 5 and 6.5
-    def decode_records(self, h, raw):
+    # SPEC 5.3 and 6.5 "The records"
+    def decode_records_v2(self, h, cols, raw):
+        attrs, offset_deltas, ts_deltas, key_lens, value_lens, header_counts = cols[:6]
+        name_lens, header_value_lens = cols[6:8]
+        cur = Cursor(raw, 0, len(raw))
+
+        def take(stored, nullable):
+            # Nullable lengths store 0 for null and len + 1 otherwise;
+            # header names are never null and store their length.
+            if nullable:
+                if stored == 0:
+                    return None
+                stored -= 1
+            try:
+                return cur.bytes(stored)
+            except Malformed:
+                raise Damaged("record field runs past the end of the payload")
+
+        prev_offset = h.first_offset - 1
+        prev_ts = h.base_timestamp
+        row = 0  # next row of the two header columns
+        for i in range(h.record_count):
+            attr = attrs[i]
+            if attr & ~ATTR_TS_MASK or attr & ATTR_TS_MASK == 3:
+                raise Damaged("record has reserved attribute bits set")
+            key = take(key_lens[i], True)
+            value = take(value_lens[i], True)
+            headers = []
+            for r in range(row, row + header_counts[i]):
+                name = take(name_lens[r], False)
+                headers.append((name, take(header_value_lens[r], True)))
+            row += header_counts[i]
+            od = offset_deltas[i]
+            if od > h.last_offset - prev_offset - 1:
+                raise Damaged("record offset outside the block's range")
+            offset = prev_offset + 1 + od
+            tz = ts_deltas[i]
+            ts = to_i64(prev_ts + ((tz >> 1) ^ -(tz & 1)))
+            if not h.min_timestamp <= ts <= h.max_timestamp:
+                raise Damaged("record timestamp outside the block's range")
+            if i == 0 and offset != h.first_offset:
+                raise Damaged("block's first offset differs from its header")
+            if i == h.record_count - 1 and offset != h.last_offset:
+                raise Damaged("block's last offset differs from its header")
+            prev_offset = offset
+            prev_ts = ts
+            yield offset, ts, attr & ATTR_TS_MASK, key, value, headers
+        if cur.left():
+            raise Damaged("payload has %d bytes after the last record" % cur.left())
+
+    # SPEC appendix A.2 and A.3: version 1 records, row by row in the payload
+    def decode_records_v1(self, h, raw):
         cur = Cursor(raw, 0, len(raw))
         seen = 0
         prev_offset = h.first_offset - 1
@@ -541,6 +625,55 @@ class Segment:
                 self.report("block %d at byte %d: %s" % (idx.index, idx.pos, e))
 
 
+# ---------------------------------------------------------------- record table (v2)
+
+
+def column_values(planes, width, rows):
+    """The values of a byte-plane column (SPEC 5.1): plane k holds byte k
+    (least significant first) of every row."""
+    values = [0] * rows
+    for k in range(width):
+        plane = planes[k * rows:(k + 1) * rows]
+        values = [v | b << (8 * k) for v, b in zip(values, plane)]
+    return values
+
+
+def read_record_table(h, table, newer_minor):
+    """Checks the structure of a decompressed record table (SPEC 5.1 and 6.5
+    "The table") and returns its eight known columns as lists of values.
+    Raises Damaged."""
+    c = Cursor(table, 0, len(table))
+    cols = []
+    try:
+        count = c.u8()
+        if count < TABLE_COLUMNS:
+            raise Damaged("record table has %d columns, fewer than %d" % (count, TABLE_COLUMNS))
+        if count > TABLE_COLUMNS and not newer_minor:
+            raise Damaged("record table has %d unexpected columns" % (count - TABLE_COLUMNS))
+        rows = h.record_count
+        for k in range(count):
+            if k == 6:
+                # The two header columns have one row per header. Each header
+                # takes at least a byte in each of them, which bounds H before
+                # it sizes anything (the check 6.5 allows).
+                rows = sum(cols[5])
+                if rows > c.left() // 2:
+                    raise Damaged("record table header count %d is impossible" % rows)
+            elif k == TABLE_COLUMNS:
+                rows = h.record_count  # a later minor's columns: one row per record
+            width = c.u8()
+            if not 1 <= width <= 8:
+                raise Damaged("record table column %d has width %d" % (k, width))
+            planes = c.bytes(width * rows)
+            if k < TABLE_COLUMNS:
+                cols.append(column_values(planes, width, rows))
+    except Malformed:
+        raise Damaged("record table column runs past the end of the table")
+    if c.left():
+        raise Damaged("record table has %d bytes after its last column" % c.left())
+    return cols
+
+
 # ---------------------------------------------------------------- zstd
 
 
@@ -578,6 +711,18 @@ def zstd_frame_info(frame):
     if checksum:
         c.bytes(4)
     return fcs, c.pos
+
+
+def check_zstd_frame(frame, size, content_size, what):
+    """SPEC 6.4 step 7: `frame` is exactly one zstd frame of `size` bytes
+    whose Frame_Content_Size is `content_size`. Raises Damaged. (The zstd
+    tool alone would also accept several frames back to back.)"""
+    try:
+        fcs, frame_len = zstd_frame_info(frame)
+    except Malformed as e:
+        raise Damaged("%s is not a zstd frame (%s)" % (what, e))
+    if fcs != content_size or frame_len != size:
+        raise Damaged("%s is not one zstd frame of the declared size" % what)
 
 
 def zstd_decompress(frame):
@@ -637,6 +782,8 @@ def self_test():
     assert crc32c(b"") == 0
     assert Cursor(b"\xac\x02", 0, 2).uvarint() == 300
     assert Cursor(b"\x03", 0, 1).zigzag() == -2
+    # SPEC 5.1's example: value lengths 155, 6, 0 and 300 in a width-2 column
+    assert column_values(b"\x9c\x07\x01\x2d\x00\x00\x00\x01", 2, 4) == [156, 7, 1, 301]
     assert json_string(b'a"\\\n\r\t\x08\x0c\x7f\x00/\xc3\xa9') == b'"a\\"\\\\\\n\\r\\t\\u0008\\u000c\\u007f\\u0000/\xc3\xa9"'
     assert json_bytes(b"\xc3\x28") == b'{"base64":"wyg="}'
     assert json_bytes(b"\xed\xa0\x80") == b'{"base64":"7aCA"}'  # a surrogate

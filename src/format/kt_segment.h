@@ -1,5 +1,5 @@
 /* kt_segment.h - constants and shared structures of the segment file
- * format, version 1 (format/SPEC.md is the normative description; this
+ * format, version 2, and what a reader needs of version 1 (format/SPEC.md is the normative description; this
  * header and the spec must agree, and tests/unit/test_vectors.c proves it
  * against the golden vectors in format/vectors/).
  *
@@ -9,6 +9,12 @@
  *   footer frame (skippable, KTFT)
  * Every ktape frame ends with a CRC-32C of its content; every data frame is
  * covered by the CRC-32C in its block header.
+ *
+ * Version 2 (what ktape writes): a data frame holds only the records' bytes
+ * (key, value, header names and values, back to back); the block header
+ * carries the record table (offsets, timestamps, lengths) as a zstd frame
+ * of byte-plane columns. Version 1 (read only): the data frame holds the
+ * records row by row, each with its own varint fields.
  */
 #ifndef KT_SEGMENT_H
 #define KT_SEGMENT_H
@@ -16,8 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KT_SEG_VERSION_MAJOR 1
-#define KT_SEG_VERSION_MINOR 0
+#define KT_SEG_VERSION_MAJOR 2 /* what the writer writes */
+#define KT_SEG_VERSION_MINOR 0 /* the newest minor this code knows, of either major */
+#define KT_SEG_V1_MAJOR	     1 /* still read */
 
 #define KT_SEG_SKIPPABLE_MAGIC 0x184D2A5Bu /* the skippable frame magic ktape uses */
 #define KT_SEG_SKIPPABLE_MASK  0xFFFFFFF0u /* any 0x184D2A5? is a skippable frame */
@@ -32,15 +39,18 @@
 #define KT_SEG_CODEC_ZSTD 1
 
 #define KT_SEG_FRAME_HEADER_SIZE    8	/* magic + size */
-#define KT_SEG_BLOCK_HEADER_CONTENT 68	/* KTBH content size in v1.0 */
+#define KT_SEG_BLOCK_HEADER_CONTENT 68	/* KTBH frame_size in v1.0; the least of any version */
+#define KT_SEG_BLOCK_HEADER_V2	    76	/* KTBH frame_size in v2.0 without the record table */
+#define KT_SEG_TABLE_COLUMNS	    8	/* columns of the v2.0 record table */
 #define KT_SEG_FOOTER_ENTRY_SIZE    52	/* one block index entry in v1.0 */
 #define KT_SEG_FOOTER_TAIL	    12	/* frame size + "KTND" + crc, at the very end */
 #define KT_SEG_TOPIC_MAX	    249 /* Kafka's own limit on topic names */
 
 /* Record attribute bits (one byte per record). */
-#define KT_SEG_ATTR_TS_MASK   0x03
-#define KT_SEG_ATTR_EXTENSION 0x80 /* a uvarint length and that many bytes end the record */
-#define KT_SEG_ATTR_RESERVED  0x7C
+#define KT_SEG_ATTR_TS_MASK	 0x03
+#define KT_SEG_ATTR_RESERVED	 0xFC /* v2: bits 2-7 */
+#define KT_SEG_V1_ATTR_EXTENSION 0x80 /* v1: a uvarint length and that many bytes end the record */
+#define KT_SEG_V1_ATTR_RESERVED	 0x7C
 
 /* What the block index knows of one block: in the footer, in each block's
  * header, and in the catalog. */

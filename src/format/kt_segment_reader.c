@@ -21,8 +21,14 @@ struct block_state {
 	struct kt_buf raw;    /* decompressed payload */
 	struct kt_cursor cur; /* position in raw */
 	struct kt_block_info hdr;
-	uint32_t index; /* NO_BLOCK when nothing is loaded */
-	uint32_t seen;	/* records decoded so far */
+	/* v2: the decompressed record table and where its columns are */
+	struct kt_buf table;
+	const uint8_t *col[KT_SEG_TABLE_COLUMNS];
+	uint8_t width[KT_SEG_TABLE_COLUMNS];
+	uint64_t header_total; /* rows of the two header columns */
+	uint64_t header_next;  /* the next header's row */
+	uint32_t index;	       /* NO_BLOCK when nothing is loaded */
+	uint32_t seen;	       /* records decoded so far */
 	int64_t prev_offset;
 	int64_t prev_ts;
 };
@@ -117,10 +123,10 @@ static enum kt_err parse_header(struct kt_segment_reader *r, struct kt_diag *dia
 	uint64_t topic_len = kt_cursor_uvarint(&cur);
 	if (cur.err)
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header is too short");
-	if (info->version_major != KT_SEG_VERSION_MAJOR)
+	if (info->version_major != KT_SEG_VERSION_MAJOR && info->version_major != KT_SEG_V1_MAJOR)
 		return kt_diag_fail(diag, KT_ERR_VERSION,
-				    "segment format version %u.%u is not supported (this ktape reads %u.x)",
-				    info->version_major, info->version_minor, KT_SEG_VERSION_MAJOR);
+				    "segment format version %u.%u is not supported (this ktape reads %u.x and %u.x)",
+				    info->version_major, info->version_minor, KT_SEG_V1_MAJOR, KT_SEG_VERSION_MAJOR);
 	if (flags != 0 || reserved[0] || reserved[1] || reserved[2])
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header has reserved bits set");
 	if (info->codec != KT_SEG_CODEC_ZSTD)
@@ -135,7 +141,7 @@ static enum kt_err parse_header(struct kt_segment_reader *r, struct kt_diag *dia
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header is too short");
 	if (memchr(topic, '\0', (size_t)topic_len))
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "topic name contains a NUL byte");
-	/* v1.0 headers end here; later minors may append fields we skip. */
+	/* x.0 headers end here; later minors may append fields we skip. */
 	if (kt_cursor_left(&cur) && info->version_minor <= KT_SEG_VERSION_MINOR)
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header has %zu unexpected bytes",
 				    kt_cursor_left(&cur));
@@ -372,6 +378,7 @@ static enum kt_err scan_blocks(struct kt_segment_reader *r)
 static void block_state_init(struct block_state *bs)
 {
 	kt_buf_init(&bs->raw, SIZE_MAX);
+	kt_buf_init(&bs->table, SIZE_MAX);
 	bs->index = NO_BLOCK;
 }
 
@@ -476,6 +483,8 @@ void kt_segment_reader_close(struct kt_segment_reader *r)
 	ZSTD_freeDCtx(r->dctx);
 	kt_buf_free(&r->iter.raw);
 	kt_buf_free(&r->check.raw);
+	kt_buf_free(&r->iter.table);
+	kt_buf_free(&r->check.table);
 	kt_buf_free(&r->headers);
 	kt_buf_free(&r->check_headers);
 	free(r->blocks);
@@ -503,6 +512,68 @@ static enum kt_err block_fail(struct kt_diag *diag, const struct kt_block_info *
 	return kt_diag_fail(diag, err, "block %u at byte %llu: %s", b->index, (unsigned long long)b->pos, what);
 }
 
+/* Decompresses a v2 record table into bs and finds its columns. */
+static enum kt_err load_table(struct kt_segment_reader *r, const uint8_t *table, uint32_t size, uint32_t raw_size,
+			      const struct kt_block_info *h, struct block_state *bs, struct kt_diag *diag)
+{
+	if (raw_size > r->opts.max_block_raw)
+		return block_fail(diag, h, KT_ERR_LIMIT, "record table is larger than the reader's limit");
+	unsigned long long fcs = ZSTD_getFrameContentSize(table, size);
+	size_t fsz = ZSTD_findFrameCompressedSize(table, size);
+	if (fcs != raw_size || ZSTD_isError(fsz) || fsz != size)
+		return block_fail(diag, h, KT_ERR_FORMAT, "record table is not one zstd frame of the declared size");
+	kt_buf_reset(&bs->table);
+	if (kt_buf_reserve(&bs->table, raw_size ? raw_size : 1))
+		return block_fail(diag, h, KT_ERR_NOMEM, "cannot allocate the record table");
+	size_t got = ZSTD_decompressDCtx(r->dctx, bs->table.data, raw_size, table, size);
+	if (ZSTD_isError(got) || got != raw_size)
+		return block_fail(diag, h, KT_ERR_FORMAT, "record table does not decompress");
+	bs->table.len = got;
+
+	/* column_count, then each column: width (1..8) and width planes of
+	 * one byte per row. Rows: record_count, except for the two header
+	 * columns, whose rows are the sum of the header counts. */
+	struct kt_cursor cur;
+	kt_cursor_init(&cur, bs->table.data, bs->table.len);
+	uint8_t count = kt_cursor_u8(&cur);
+	if (cur.err || count < KT_SEG_TABLE_COLUMNS)
+		return block_fail(diag, h, KT_ERR_FORMAT, "record table has too few columns");
+	if (count > KT_SEG_TABLE_COLUMNS && r->info.version_minor <= KT_SEG_VERSION_MINOR)
+		return block_fail(diag, h, KT_ERR_FORMAT, "record table has unexpected columns");
+	bs->header_total = 0;
+	for (unsigned c = 0; c < count; c++) {
+		uint8_t width = kt_cursor_u8(&cur);
+		if (cur.err || width < 1 || width > 8)
+			return block_fail(diag, h, KT_ERR_FORMAT, "record table column has an invalid width");
+		uint64_t rows = c == 6 || c == 7 ? bs->header_total : h->record_count;
+		/* rows and width are small enough here that the product cannot
+		 * wrap: header_total is bounded by the table size below */
+		if (rows * width > kt_cursor_left(&cur))
+			return block_fail(diag, h, KT_ERR_FORMAT, "record table is truncated");
+		const uint8_t *planes = kt_cursor_bytes(&cur, (size_t)(rows * width));
+		if (c < KT_SEG_TABLE_COLUMNS) {
+			bs->col[c] = planes;
+			bs->width[c] = width;
+		}
+		if (c == 5) {
+			/* every header takes at least two bytes of table (its name
+			 * and value lengths), which bounds the sum */
+			for (uint64_t i = 0; i < rows; i++) {
+				uint64_t hc = 0;
+				for (unsigned k = 0; k < width; k++)
+					hc |= (uint64_t)planes[k * rows + i] << (8 * k);
+				if (hc > kt_cursor_left(&cur) / 2 - bs->header_total)
+					return block_fail(diag, h, KT_ERR_FORMAT, "record header counts are invalid");
+				bs->header_total += hc;
+			}
+		}
+	}
+	if (kt_cursor_left(&cur))
+		return block_fail(diag, h, KT_ERR_FORMAT, "record table has unexpected bytes at its end");
+	bs->header_next = 0;
+	return KT_OK;
+}
+
 /* Verifies block i's header and data, and decompresses it into bs. */
 static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct block_state *bs, struct kt_diag *diag)
 {
@@ -518,7 +589,21 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 	struct kt_block_info h = {0};
 	if (n < KT_SEG_BLOCK_HEADER_CONTENT - 4 || !parse_block_header(c, n, &h))
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block header is malformed");
-	if (n > KT_SEG_BLOCK_HEADER_CONTENT - 4 && r->info.version_minor <= KT_SEG_VERSION_MINOR)
+	int v2 = r->info.version_major == KT_SEG_VERSION_MAJOR;
+	const uint8_t *table = NULL;
+	uint32_t table_size = 0, table_raw = 0;
+	size_t fixed = (v2 ? KT_SEG_BLOCK_HEADER_V2 : KT_SEG_BLOCK_HEADER_CONTENT) - 4;
+	if (v2) {
+		/* the record table is the last table_size bytes of the content */
+		if (n < fixed)
+			return block_fail(diag, idx, KT_ERR_FORMAT, "block header is malformed");
+		table_size = kt_get_u32le(c + fixed - 8);
+		table_raw = kt_get_u32le(c + fixed - 4);
+		if (table_size > n - fixed)
+			return block_fail(diag, idx, KT_ERR_FORMAT, "record table runs past the block header");
+		table = c + n - table_size;
+	}
+	if (n - table_size > fixed && r->info.version_minor <= KT_SEG_VERSION_MINOR)
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block header has unexpected bytes");
 	/* a scanned index numbers blocks by position; a block header's own
 	 * number only has to match a footer's */
@@ -549,6 +634,11 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 	if (ZSTD_isError(got) || got != h.raw_size)
 		return block_fail(diag, idx, KT_ERR_CHECKSUM, "block does not decompress (zstd content checksum)");
 	bs->raw.len = got;
+	if (v2) {
+		err = load_table(r, table, table_size, table_raw, &h, bs, diag);
+		if (err)
+			return err;
+	}
 	bs->hdr = h;
 	bs->index = i;
 	bs->seen = 0;
@@ -557,10 +647,32 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 	return KT_OK;
 }
 
-/* Decodes the next record of bs into rec. Returns KT_OK with rec filled, or
- * KT_OK with *done set at the block's end after checking its totals. */
-static enum kt_err decode_record(struct block_state *bs, struct kt_buf *hbuf, struct kt_record *rec, int *done,
-				 struct kt_diag *diag)
+/* Sets rec's offset and timestamp from the stored deltas (section 5) and
+ * checks them against the block header. */
+static enum kt_err place_record(struct block_state *bs, uint64_t od, uint64_t tz, struct kt_record *rec,
+				struct kt_diag *diag)
+{
+	const struct kt_block_info *h = &bs->hdr;
+	/* offsets strictly increase: the stored delta is the step minus one */
+	int64_t prev = bs->seen == 0 ? h->first_offset - 1 : bs->prev_offset;
+	/* a record after the one at last_offset is out of range however small
+	 * its delta (and the unsigned bound below would wrap) */
+	if (prev >= h->last_offset || od > (uint64_t)(h->last_offset - prev - 1))
+		return block_fail(diag, h, KT_ERR_FORMAT, "record offset outside the block's range");
+	rec->offset = prev + 1 + (int64_t)od;
+	int64_t td = (int64_t)(tz >> 1) ^ -(int64_t)(tz & 1);
+	rec->timestamp = (int64_t)((uint64_t)(bs->seen == 0 ? h->base_timestamp : bs->prev_ts) + (uint64_t)td);
+	if (rec->timestamp < h->min_timestamp || rec->timestamp > h->max_timestamp)
+		return block_fail(diag, h, KT_ERR_FORMAT, "record timestamp outside the block's range");
+	if (bs->seen == 0 && rec->offset != h->first_offset)
+		return block_fail(diag, h, KT_ERR_FORMAT, "block's first offset differs from its header");
+	bs->prev_ts = rec->timestamp;
+	return KT_OK;
+}
+
+/* Decodes the next record of a v1 block: row by row from the payload. */
+static enum kt_err decode_record_v1(struct block_state *bs, struct kt_buf *hbuf, struct kt_record *rec, int *done,
+				    struct kt_diag *diag)
 {
 	const struct kt_block_info *h = &bs->hdr;
 	*done = 0;
@@ -583,7 +695,7 @@ static enum kt_err decode_record(struct block_state *bs, struct kt_buf *hbuf, st
 	uint64_t hc = kt_cursor_uvarint(c);
 	if (c->err)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record is malformed");
-	if (attr & KT_SEG_ATTR_RESERVED || (attr & KT_SEG_ATTR_TS_MASK) == 3)
+	if (attr & KT_SEG_V1_ATTR_RESERVED || (attr & KT_SEG_ATTR_TS_MASK) == 3)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record has reserved attribute bits set");
 	/* each header takes at least 2 bytes, which bounds the allocation */
 	if (hc > kt_cursor_left(c) / 2)
@@ -602,7 +714,7 @@ static enum kt_err decode_record(struct block_state *bs, struct kt_buf *hbuf, st
 		if (c->err)
 			return block_fail(diag, h, KT_ERR_FORMAT, "record header is malformed");
 	}
-	if (attr & KT_SEG_ATTR_EXTENSION) {
+	if (attr & KT_SEG_V1_ATTR_EXTENSION) {
 		/* fields of a newer minor version: skipped */
 		uint64_t n = kt_cursor_uvarint(c);
 		if (!c->err && n > kt_cursor_left(c))
@@ -611,26 +723,106 @@ static enum kt_err decode_record(struct block_state *bs, struct kt_buf *hbuf, st
 		if (c->err)
 			return block_fail(diag, h, KT_ERR_FORMAT, "record extension is malformed");
 	}
-	/* offsets strictly increase: the stored delta is the step minus one */
-	int64_t prev = bs->seen == 0 ? h->first_offset - 1 : bs->prev_offset;
-	/* a record after the one at last_offset is out of range however small
-	 * its delta (and the unsigned bound below would wrap) */
-	if (prev >= h->last_offset || od > (uint64_t)(h->last_offset - prev - 1))
-		return block_fail(diag, h, KT_ERR_FORMAT, "record offset outside the block's range");
-	rec->offset = prev + 1 + (int64_t)od;
-	int64_t td = (int64_t)(tz >> 1) ^ -(int64_t)(tz & 1);
-	rec->timestamp = (int64_t)((uint64_t)(bs->seen == 0 ? h->base_timestamp : bs->prev_ts) + (uint64_t)td);
-	if (rec->timestamp < h->min_timestamp || rec->timestamp > h->max_timestamp)
-		return block_fail(diag, h, KT_ERR_FORMAT, "record timestamp outside the block's range");
-	if (bs->seen == 0 && rec->offset != h->first_offset)
-		return block_fail(diag, h, KT_ERR_FORMAT, "block's first offset differs from its header");
-	bs->prev_ts = rec->timestamp;
+	enum kt_err err = place_record(bs, od, tz, rec, diag);
+	if (err)
+		return err;
 	rec->ts_type = (enum kt_ts_type)(attr & KT_SEG_ATTR_TS_MASK);
 	rec->headers = hc ? hdrs : NULL;
 	rec->header_count = (size_t)hc;
 	bs->prev_offset = rec->offset;
 	bs->seen++;
 	return KT_OK;
+}
+
+/* Row i of a column: its bytes from the planes, little-endian. */
+static inline uint64_t column_value(const struct block_state *bs, unsigned c, uint64_t rows, uint64_t i)
+{
+	const uint8_t *p = bs->col[c] + i;
+	uint64_t v = p[0];
+	for (unsigned k = 1; k < bs->width[c]; k++)
+		v |= (uint64_t)p[k * rows] << (8 * k);
+	return v;
+}
+
+/* Takes a nullable field's bytes (stored length: 0 null, else length + 1)
+ * from the payload. */
+static const uint8_t *take_nbytes(struct kt_cursor *c, uint64_t stored, size_t *len, int *is_null)
+{
+	*is_null = stored == 0;
+	*len = 0;
+	if (stored == 0)
+		return NULL;
+	if (stored - 1 > kt_cursor_left(c)) {
+		c->err = KT_ERR_TRUNCATED;
+		return NULL;
+	}
+	*len = (size_t)(stored - 1);
+	return kt_cursor_bytes(c, *len);
+}
+
+/* Decodes the next record of a v2 block: its fields from the table's row,
+ * its bytes from the payload, in order. */
+static enum kt_err decode_record_v2(struct block_state *bs, struct kt_buf *hbuf, struct kt_record *rec, int *done,
+				    struct kt_diag *diag)
+{
+	const struct kt_block_info *h = &bs->hdr;
+	struct kt_cursor *c = &bs->cur;
+	*done = 0;
+	uint64_t i = bs->seen, n = h->record_count;
+	if (i == n) {
+		if (kt_cursor_left(c))
+			return block_fail(diag, h, KT_ERR_FORMAT, "block payload is longer than its records");
+		*done = 1;
+		return KT_OK;
+	}
+	uint64_t attr = column_value(bs, 0, n, i);
+	uint64_t od = column_value(bs, 1, n, i);
+	uint64_t tz = column_value(bs, 2, n, i);
+	uint64_t hc = column_value(bs, 5, n, i);
+	if (attr & KT_SEG_ATTR_RESERVED || (attr & KT_SEG_ATTR_TS_MASK) == 3)
+		return block_fail(diag, h, KT_ERR_FORMAT, "record has reserved attribute bits set");
+	rec->key = take_nbytes(c, column_value(bs, 3, n, i), &rec->key_len, &rec->key_null);
+	rec->value = take_nbytes(c, column_value(bs, 4, n, i), &rec->value_len, &rec->value_null);
+	if (c->err)
+		return block_fail(diag, h, KT_ERR_FORMAT, "record runs past the block payload");
+	/* the counts summed to header_total when the table was loaded */
+	kt_buf_reset(hbuf);
+	if (hc && kt_buf_reserve(hbuf, (size_t)hc * sizeof(struct kt_header)))
+		return block_fail(diag, h, KT_ERR_NOMEM, "cannot allocate record headers");
+	struct kt_header *hdrs = (struct kt_header *)(void *)hbuf->data;
+	uint64_t rows = bs->header_total;
+	for (uint64_t k = 0; k < hc; k++) {
+		uint64_t row = bs->header_next++;
+		uint64_t name_len = column_value(bs, 6, rows, row);
+		if (name_len > kt_cursor_left(c))
+			c->err = KT_ERR_TRUNCATED;
+		hdrs[k].name_len = c->err ? 0 : (size_t)name_len;
+		hdrs[k].name = kt_cursor_bytes(c, hdrs[k].name_len);
+		hdrs[k].value = take_nbytes(c, column_value(bs, 7, rows, row), &hdrs[k].value_len, &hdrs[k].value_null);
+		if (c->err)
+			return block_fail(diag, h, KT_ERR_FORMAT, "record header runs past the block payload");
+	}
+	enum kt_err err = place_record(bs, od, tz, rec, diag);
+	if (err)
+		return err;
+	if (i + 1 == n && rec->offset != h->last_offset)
+		return block_fail(diag, h, KT_ERR_FORMAT, "block's last offset differs from its header");
+	rec->ts_type = (enum kt_ts_type)(attr & KT_SEG_ATTR_TS_MASK);
+	rec->headers = hc ? hdrs : NULL;
+	rec->header_count = (size_t)hc;
+	bs->prev_offset = rec->offset;
+	bs->seen++;
+	return KT_OK;
+}
+
+/* Decodes the next record of bs into rec. Returns KT_OK with rec filled, or
+ * KT_OK with *done set at the block's end after checking its totals. */
+static enum kt_err decode_record(const struct kt_segment_reader *r, struct block_state *bs, struct kt_buf *hbuf,
+				 struct kt_record *rec, int *done, struct kt_diag *diag)
+{
+	if (r->info.version_major == KT_SEG_V1_MAJOR)
+		return decode_record_v1(bs, hbuf, rec, done, diag);
+	return decode_record_v2(bs, hbuf, rec, done, diag);
 }
 
 enum kt_err kt_segment_reader_next(struct kt_segment_reader *r, const struct kt_record **out_rec, struct kt_diag *diag)
@@ -659,7 +851,7 @@ enum kt_err kt_segment_reader_next(struct kt_segment_reader *r, const struct kt_
 			}
 		}
 		int done;
-		enum kt_err err = decode_record(&r->iter, &r->headers, &r->rec, &done, diag);
+		enum kt_err err = decode_record(r, &r->iter, &r->headers, &r->rec, &done, diag);
 		if (err || done) {
 			r->iter.index = NO_BLOCK;
 			r->cur_block++;
@@ -727,7 +919,7 @@ enum kt_err kt_segment_reader_check_block(struct kt_segment_reader *r, uint32_t 
 	struct kt_record rec;
 	for (;;) {
 		int done;
-		err = decode_record(&r->check, &r->check_headers, &rec, &done, diag);
+		err = decode_record(r, &r->check, &r->check_headers, &rec, &done, diag);
 		if (err || done)
 			return err;
 	}

@@ -43,6 +43,19 @@ void kt_segment_codec_free(struct kt_segment_codec *c)
 	free(c);
 }
 
+/* The columns of the record table (format/SPEC.md section 5), in order. */
+enum {
+	COL_ATTR,
+	COL_OFFSET_DELTA,
+	COL_TS_DELTA,
+	COL_KEY_LEN,
+	COL_VALUE_LEN,
+	COL_HEADER_COUNT,
+	COL_HEADER_NAME_LEN,
+	COL_HEADER_VALUE_LEN,
+	COL_COUNT
+};
+
 struct kt_segment_writer {
 	char *path;
 	int fd;
@@ -53,8 +66,19 @@ struct kt_segment_writer {
 	struct kt_segment_codec *codec;
 	uint64_t file_pos;
 
-	struct kt_buf raw;   /* records of the pending block */
-	struct kt_buf frame; /* header/footer frame under construction */
+	struct kt_buf raw; /* payload of the pending block: keys, values, headers */
+	/* The pending block's table values, row by row (build_table()
+	 * transposes them): COL_HEADER_NAME_LEN uint64_t per record, and two
+	 * per header. */
+	struct kt_buf record_rows;
+	struct kt_buf header_rows;
+	uint64_t col_max[COL_COUNT]; /* largest value of each column so far */
+	uint64_t header_total;	     /* headers in the pending block */
+	uint64_t table_len;	     /* raw table size of the pending block */
+	uint64_t record_width;	     /* table bytes one more record takes at the current widths */
+	uint64_t header_width;	     /* and one more header */
+	struct kt_buf table;	     /* the record table being built, uncompressed */
+	struct kt_buf frame;	     /* header/footer frame under construction */
 	struct kt_block_info pending;
 	int64_t last_offset; /* of the last record added, INT64_MIN before any */
 	int64_t prev_offset; /* previous record in the pending block: deltas start here */
@@ -137,6 +161,9 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 	w->opts = o;
 	w->last_offset = INT64_MIN;
 	kt_buf_init(&w->raw, WRITER_BLOCK_MAX);
+	kt_buf_init(&w->record_rows, SIZE_MAX);
+	kt_buf_init(&w->header_rows, SIZE_MAX);
+	kt_buf_init(&w->table, WRITER_BLOCK_MAX);
 	kt_buf_init(&w->own.comp, SIZE_MAX);
 	kt_buf_init(&w->frame, SIZE_MAX);
 	w->path = strdup(path);
@@ -171,6 +198,81 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 	return KT_OK;
 }
 
+/* Bytes a value takes in its column: the smallest width (1..8) that holds it. */
+static unsigned value_width(uint64_t v)
+{
+	unsigned w = 1;
+	while (w < 8 && v >> (8 * w))
+		w++;
+	return w;
+}
+
+/* Size of the uncompressed record table with the given column maxima. */
+static uint64_t table_raw_size(const uint64_t *col_max, uint64_t records, uint64_t headers)
+{
+	uint64_t n = 1; /* column_count */
+	for (int c = 0; c < COL_COUNT; c++)
+		n += 1 + value_width(col_max[c]) * (c >= COL_HEADER_NAME_LEN ? headers : records);
+	return n;
+}
+
+/* Lays the pending columns out as the record table: column_count, then per
+ * column its width and its values in byte planes (all low bytes, then all
+ * second bytes ...). Planes keep bytes of the same significance together,
+ * which compresses better than varints: most high bytes are equal. */
+static enum kt_err build_table(struct kt_segment_writer *w)
+{
+	struct kt_buf *t = &w->table;
+	kt_buf_reset(t);
+	uint64_t size = w->table_len;
+	if (size > UINT32_MAX)
+		return KT_ERR_LIMIT;
+	enum kt_err err = kt_buf_reserve(t, (size_t)size);
+	if (err)
+		return err;
+	uint8_t *p = t->data;
+	*p++ = COL_COUNT;
+	for (int c = 0; c < COL_COUNT; c++) {
+		unsigned width = value_width(w->col_max[c]);
+		const struct kt_buf *src = c < COL_HEADER_NAME_LEN ? &w->record_rows : &w->header_rows;
+		size_t stride = c < COL_HEADER_NAME_LEN ? COL_HEADER_NAME_LEN : 2;
+		size_t rows = src->len / (stride * sizeof(uint64_t));
+		const uint64_t *v = (const uint64_t *)(const void *)src->data + (c < COL_HEADER_NAME_LEN ? c : c - 6);
+		*p++ = (uint8_t)width;
+		for (unsigned k = 0; k < width; k++)
+			for (size_t i = 0; i < rows; i++)
+				*p++ = (uint8_t)(v[i * stride] >> (8 * k));
+	}
+	t->len = (size_t)(p - t->data);
+	return KT_OK;
+}
+
+/* Compresses src into dst (appending) as one zstd frame with its content
+ * size; the data frame also carries zstd's content checksum, so that
+ * zstd -t checks it. Parameters are set each time: the context may be
+ * shared with writers of other levels. */
+static enum kt_err compress_frame(struct kt_segment_writer *w, struct kt_buf *dst, const struct kt_buf *src,
+				  int checksum, size_t *out_len, struct kt_diag *diag)
+{
+	size_t bound = ZSTD_compressBound(src->len);
+	enum kt_err err = kt_buf_reserve(dst, bound);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot allocate %zu bytes for compression", bound);
+	ZSTD_CCtx *cctx = w->codec->cctx;
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, w->opts.zstd_level);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, checksum);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+	size_t n = ZSTD_compress2(cctx, dst->data + dst->len, bound, src->data, src->len);
+	if (ZSTD_isError(n))
+		return kt_diag_fail(diag, KT_ERR_IO, "zstd compression failed: %s", ZSTD_getErrorName(n));
+	if (n > UINT32_MAX)
+		return kt_diag_fail(diag, KT_ERR_LIMIT, "compressed block larger than 4 GiB");
+	dst->len += n;
+	*out_len = n;
+	return KT_OK;
+}
+
 static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag)
 {
 	struct kt_block_info *b = &w->pending;
@@ -186,30 +288,20 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 		w->blocks = nb;
 		w->block_cap = cap;
 	}
-	size_t bound = ZSTD_compressBound(w->raw.len);
 	struct kt_buf *comp = &w->codec->comp;
 	kt_buf_reset(comp);
-	enum kt_err err = kt_buf_reserve(comp, bound);
+	size_t n;
+	enum kt_err err = compress_frame(w, comp, &w->raw, 1, &n, diag);
 	if (err)
-		return kt_diag_fail(diag, err, "cannot allocate %zu bytes for compression", bound);
-	/* parameters are set for every block: the context may be shared with
-	 * writers of other levels */
-	ZSTD_CCtx *cctx = w->codec->cctx;
-	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
-	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, w->opts.zstd_level);
-	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-	ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
-	size_t n = ZSTD_compress2(cctx, comp->data, bound, w->raw.data, w->raw.len);
-	if (ZSTD_isError(n))
-		return kt_diag_fail(diag, KT_ERR_IO, "zstd compression failed: %s", ZSTD_getErrorName(n));
-	if (n > UINT32_MAX)
-		return kt_diag_fail(diag, KT_ERR_LIMIT, "compressed block larger than 4 GiB");
-	comp->len = n;
+		return err;
 	b->compressed_size = (uint32_t)n;
 	b->raw_size = (uint32_t)w->raw.len;
 	b->data_crc = kt_crc32c(0, comp->data, n);
 	b->pos = w->file_pos;
 	b->index = w->block_count;
+	err = build_table(w);
+	if (err)
+		return kt_diag_fail(diag, err, "cannot build the record table: %s", kt_err_str(err));
 
 	struct kt_buf *f = &w->frame;
 	kt_buf_reset(f);
@@ -224,8 +316,16 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->max_timestamp);
 	err = err ? err : kt_buf_append_u64le(f, (uint64_t)b->base_timestamp);
 	err = err ? err : kt_buf_append_u32le(f, b->data_crc);
+	size_t sizes_at = f->len;
+	err = err ? err : kt_buf_append_u32le(f, 0); /* table_size, set below */
+	err = err ? err : kt_buf_append_u32le(f, (uint32_t)w->table.len);
 	if (err)
 		return kt_diag_fail(diag, err, "cannot build block header");
+	size_t table_size;
+	err = compress_frame(w, f, &w->table, 0, &table_size, diag);
+	if (err)
+		return err;
+	kt_put_u32le(f->data + sizes_at, (uint32_t)table_size);
 	err = write_ktape_frame(w, f, diag);
 	if (!err) {
 		err = kt_write_all(w->fd, comp->data, n, diag);
@@ -240,24 +340,12 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	w->summary.raw_bytes += b->raw_size;
 	memset(b, 0, sizeof(*b));
 	kt_buf_reset(&w->raw);
+	kt_buf_reset(&w->record_rows);
+	kt_buf_reset(&w->header_rows);
+	memset(w->col_max, 0, sizeof(w->col_max));
+	w->header_total = 0;
+	w->table_len = 0;
 	return KT_OK;
-}
-
-static size_t nbytes_size(size_t len, int is_null)
-{
-	return is_null ? 1 : kt_uvarint_size((uint64_t)len + 1) + len;
-}
-
-/* Unchecked writers into space reserved beforehand: one reserve per record
- * keeps the per-record cost low. */
-static uint8_t *put_uvarint(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
 }
 
 static uint8_t *put_bytes(uint8_t *p, const uint8_t *data, size_t len)
@@ -267,11 +355,37 @@ static uint8_t *put_bytes(uint8_t *p, const uint8_t *data, size_t len)
 	return p + len;
 }
 
-static uint8_t *put_nbytes(uint8_t *p, const uint8_t *data, size_t len, int is_null)
+/* A nullable length as the table stores it: 0 for null, else length + 1. */
+static uint64_t nlen(size_t len, int is_null)
 {
-	if (is_null)
-		return put_uvarint(p, 0);
-	return put_bytes(put_uvarint(p, (uint64_t)len + 1), data, len);
+	return is_null ? 0 : (uint64_t)len + 1;
+}
+
+/* The record table's size with one more record of these values. The common
+ * case, no column widening, is a few additions; a new maximum recomputes
+ * the size for the new widths (into *max, which the caller keeps). */
+static uint64_t table_with(const struct kt_segment_writer *w, const uint64_t *vals, const struct kt_record *rec,
+			   uint64_t *max, int *widened)
+{
+	memcpy(max, w->col_max, sizeof(w->col_max));
+	*widened = w->pending.record_count == 0;
+	for (int c = 0; c < COL_HEADER_NAME_LEN; c++)
+		if (vals[c] > max[c]) {
+			max[c] = vals[c];
+			*widened = 1;
+		}
+	for (size_t i = 0; i < rec->header_count; i++) {
+		const struct kt_header *h = &rec->headers[i];
+		uint64_t vl = nlen(h->value_len, h->value_null);
+		if (h->name_len > max[COL_HEADER_NAME_LEN] || vl > max[COL_HEADER_VALUE_LEN]) {
+			max[COL_HEADER_NAME_LEN] = h->name_len > max[6] ? h->name_len : max[6];
+			max[COL_HEADER_VALUE_LEN] = vl > max[7] ? vl : max[7];
+			*widened = 1;
+		}
+	}
+	if (*widened)
+		return table_raw_size(max, w->pending.record_count + 1, w->header_total + rec->header_count);
+	return w->table_len + w->record_width + rec->header_count * w->header_width;
 }
 
 enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_record *rec, struct kt_diag *diag)
@@ -286,53 +400,83 @@ enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_r
 	if ((unsigned)rec->ts_type > KT_TS_LOG_APPEND)
 		return kt_diag_fail(diag, KT_ERR_INVALID, "unknown timestamp type %d", (int)rec->ts_type);
 
-	/* The record's encoded size decides whether it still fits the block;
-	 * the two deltas take at most 10 bytes each. */
-	size_t body = 1 + 20 + nbytes_size(rec->key_len, rec->key_null) + nbytes_size(rec->value_len, rec->value_null) +
-		      kt_uvarint_size(rec->header_count);
-	for (size_t i = 0; i < rec->header_count; i++) {
-		const struct kt_header *h = &rec->headers[i];
-		body += kt_uvarint_size(h->name_len) + h->name_len + nbytes_size(h->value_len, h->value_null);
+	/* The record's share of the block: its payload, and what the record
+	 * table grows to with its values (columns widen for the whole block). */
+	uint64_t payload = kt_record_payload_bytes(rec);
+	uint64_t od = 0, tz = 0;
+	if (w->pending.record_count > 0) {
+		od = (uint64_t)rec->offset - (uint64_t)w->prev_offset - 1;
+		int64_t td = (int64_t)((uint64_t)rec->timestamp - (uint64_t)w->prev_timestamp);
+		tz = ((uint64_t)td << 1) ^ (uint64_t)(td >> 63); /* zigzag */
 	}
+	uint64_t vals[COL_HEADER_NAME_LEN] = {(uint64_t)rec->ts_type,
+					      od,
+					      tz,
+					      nlen(rec->key_len, rec->key_null),
+					      nlen(rec->value_len, rec->value_null),
+					      rec->header_count};
+	uint64_t max[COL_COUNT];
+	int widened;
+	uint64_t table = table_with(w, vals, rec, max, &widened);
 	if (w->pending.record_count > 0 &&
-	    (w->raw.len + body > w->opts.block_bytes || w->pending.record_count == UINT32_MAX)) {
+	    (w->raw.len + payload + table > w->opts.block_bytes || w->pending.record_count == UINT32_MAX)) {
 		enum kt_err err = flush_block(w, diag);
 		if (err)
 			return err;
+		/* the first record of a block has both deltas 0 */
+		vals[COL_OFFSET_DELTA] = vals[COL_TS_DELTA] = 0;
+		table = table_with(w, vals, rec, max, &widened);
 	}
+	if (payload > WRITER_BLOCK_MAX - w->raw.len)
+		return kt_diag_fail(diag, KT_ERR_LIMIT, "record at offset %lld does not fit in a block",
+				    (long long)rec->offset);
 	struct kt_block_info *b = &w->pending;
 	if (b->record_count == 0) {
 		b->first_offset = rec->offset;
 		b->base_timestamp = rec->timestamp;
 		b->min_timestamp = rec->timestamp;
 		b->max_timestamp = rec->timestamp;
-		/* the first record's deltas are then 0 */
-		w->prev_offset = rec->offset - 1;
-		w->prev_timestamp = rec->timestamp;
 	}
-	enum kt_err err = kt_buf_reserve(&w->raw, body);
-	if (err)
+	enum kt_err err = kt_buf_reserve(&w->raw, (size_t)payload);
+	err = err ? err : kt_buf_append(&w->record_rows, vals, sizeof(vals));
+	if (!err && rec->header_count) {
+		size_t size = rec->header_count * 2 * sizeof(uint64_t);
+		err = kt_buf_reserve(&w->header_rows, size);
+		uint64_t *hv = err ? NULL : (uint64_t *)(void *)(w->header_rows.data + w->header_rows.len);
+		for (size_t i = 0; hv && i < rec->header_count; i++) {
+			const struct kt_header *h = &rec->headers[i];
+			hv[2 * i] = h->name_len;
+			hv[2 * i + 1] = nlen(h->value_len, h->value_null);
+		}
+		if (!err)
+			w->header_rows.len += size;
+	}
+	if (err) {
+		/* the rows may be uneven now: nothing more can go in */
+		w->failed = err;
 		return kt_diag_fail(diag, err, "record at offset %lld does not fit in a block: %s",
 				    (long long)rec->offset, kt_err_str(err));
-	/* Deltas from the previous record: offsets usually step by one and
-	 * timestamps by a little, so most deltas are a single small byte that
-	 * zstd compresses well. */
-	uint64_t od = (uint64_t)rec->offset - (uint64_t)w->prev_offset - 1;
-	int64_t td = (int64_t)((uint64_t)rec->timestamp - (uint64_t)w->prev_timestamp);
-	uint64_t tz = ((uint64_t)td << 1) ^ (uint64_t)(td >> 63); /* zigzag */
+	}
+	if (widened) {
+		memcpy(w->col_max, max, sizeof(w->col_max));
+		w->record_width = 0;
+		for (int c = 0; c < COL_HEADER_NAME_LEN; c++)
+			w->record_width += value_width(max[c]);
+		w->header_width = value_width(max[COL_HEADER_NAME_LEN]) + value_width(max[COL_HEADER_VALUE_LEN]);
+	}
+	w->table_len = table;
+	/* the payload is the bytes themselves, back to back: what plain zstd
+	 * would compress, and what zstd -dc gives back */
 	uint8_t *p = w->raw.data + w->raw.len;
-	*p++ = (uint8_t)rec->ts_type;
-	p = put_uvarint(p, od);
-	p = put_uvarint(p, tz);
-	p = put_nbytes(p, rec->key, rec->key_len, rec->key_null);
-	p = put_nbytes(p, rec->value, rec->value_len, rec->value_null);
-	p = put_uvarint(p, rec->header_count);
+	p = put_bytes(p, rec->key, rec->key_len);
+	p = put_bytes(p, rec->value, rec->value_len);
 	for (size_t i = 0; i < rec->header_count; i++) {
 		const struct kt_header *h = &rec->headers[i];
-		p = put_bytes(put_uvarint(p, h->name_len), h->name, h->name_len);
-		p = put_nbytes(p, h->value, h->value_len, h->value_null);
+		p = put_bytes(p, h->name, h->name_len);
+		p = put_bytes(p, h->value, h->value_len);
 	}
 	w->raw.len = (size_t)(p - w->raw.data);
+	w->header_total += rec->header_count;
 	w->prev_offset = rec->offset;
 	w->prev_timestamp = rec->timestamp;
 	b->record_count++;
@@ -361,7 +505,8 @@ enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_r
 
 uint64_t kt_segment_writer_raw_bytes(const struct kt_segment_writer *w)
 {
-	return w->summary.raw_bytes + w->raw.len;
+	/* the pending table counts too: it is held in memory until the flush */
+	return w->summary.raw_bytes + w->raw.len + w->table_len;
 }
 
 uint64_t kt_segment_writer_record_count(const struct kt_segment_writer *w)
@@ -457,6 +602,9 @@ void kt_segment_writer_close(struct kt_segment_writer *w)
 	ZSTD_freeCCtx(w->own.cctx);
 	kt_buf_free(&w->own.comp);
 	kt_buf_free(&w->raw);
+	kt_buf_free(&w->record_rows);
+	kt_buf_free(&w->header_rows);
+	kt_buf_free(&w->table);
 	kt_buf_free(&w->frame);
 	free(w->blocks);
 	free(w->path);

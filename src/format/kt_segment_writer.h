@@ -1,5 +1,5 @@
 /* kt_segment_writer.h - writes one segment file (one topic-partition,
- * records in increasing offset order) in format v1.
+ * records in increasing offset order) in format version 2.
  *
  * Owns: struct kt_segment_writer, its file descriptor and buffers. The
  * writer writes to exactly the path it is given; making that durable under
@@ -42,7 +42,8 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 /* Appends a record. Its offset must be greater than the previous one's. The
  * record's bytes are copied; the caller keeps ownership. */
 enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_record *rec, struct kt_diag *diag);
-/* Raw bytes written so far (blocks flushed plus the pending block). */
+/* Uncompressed bytes so far: the payload of the flushed blocks, plus the
+ * pending block's payload and record table, which the writer holds. */
 uint64_t kt_segment_writer_raw_bytes(const struct kt_segment_writer *w);
 uint64_t kt_segment_writer_record_count(const struct kt_segment_writer *w);
 /* Flushes the last block, writes the footer, fsyncs and closes the file.

@@ -7,6 +7,10 @@ that are not readable segments must be refused with the exit status 2.
 
 Usage: test_spec_reader.py VECTORS_DIR READER
 
+VECTORS_DIR holds the version 2 vectors and, in its subdirectory v1/, the
+frozen version 1 vectors (SPEC.md section 12), which a reader must still
+read; both sets are checked, and a missing v1/ is a failure.
+
 Prints one line per check and ends with "N passed, M failed"; the exit
 status is non-zero when anything failed.
 """
@@ -18,13 +22,24 @@ import tempfile
 
 # vector -> (expected exit status, text the report on stderr must contain)
 GOOD = {name: (0, None) for name in ("basic", "gaps", "multiblock", "future-minor")}
-DAMAGED = {
-    "damaged-footer": (1, "footer"),
-    "truncated": (1, "truncated"),
-    "damaged-block": (1, "block 1 at byte"),
-    "damaged-block-header": (1, "block 2 at byte"),
-}
-REFUSED = ("future-major", "not-a-segment")
+
+
+def damaged(block1_pos):
+    # SPEC.md 12 gives the position of damaged-block's block 1 per version.
+    return {
+        "damaged-footer": (1, "footer"),
+        "truncated": (1, "truncated"),
+        "damaged-block": (1, "block 1 at byte %d" % block1_pos),
+        "damaged-block-header": (1, "block 2 at byte"),
+    }
+
+
+# The vector sets of SPEC.md 12: (subdirectory of VECTORS_DIR, good,
+# damaged, refused). The frozen v1 set has no refused vectors.
+VECTOR_SETS = (
+    ("", GOOD, damaged(423), ("future-major", "not-a-segment")),
+    ("v1", GOOD, damaged(409), ()),
+)
 
 
 class Checker:
@@ -89,6 +104,57 @@ def without_footer(src, dst):
         f.write(data[:len(data) - size])
 
 
+def check_set(c, vectors, subdir, good, damaged_, refused, tmp):
+    """Checks the vectors of one version in vectors/subdir; labels carry the
+    subdirectory so that the two sets' results stay apart."""
+    directory = os.path.join(vectors, subdir)
+    prefix = subdir + "/" if subdir else ""
+    if not os.path.isdir(directory):
+        c.result(prefix + "*", ["vector directory %s is missing" % directory])
+        return
+    names = sorted(f[:-4] for f in os.listdir(directory) if f.endswith(".kts"))
+    for name in sorted(set(good) | set(damaged_) | set(refused)):
+        if name not in names:
+            c.result(prefix + name, ["vector %s.kts is missing" % name])
+    for name in names:
+        label = prefix + name
+        path = os.path.join(directory, name + ".kts")
+        jsonl = os.path.join(directory, name + ".jsonl")
+        if name in good or name in damaged_:
+            status, report = good.get(name) or damaged_[name]
+            c.expect_records(label, path, jsonl, status, report)
+        elif name in refused:
+            c.expect_refused(label, path)
+        elif os.path.exists(jsonl):
+            # a vector this test does not know yet: its records must still match
+            p = c.run(path)
+            with open(jsonl, "rb") as f:
+                ok = p.stdout == f.read() and p.returncode in (0, 1)
+            c.result(label, [] if ok else ["records differ from %s.jsonl" % name])
+        else:
+            c.expect_refused(label, path)
+
+    # Cases derived from the vectors, for reading rules no vector reaches on
+    # its own (SPEC.md 6.3): scanning with a damaged block header (resync)
+    # and scanning past an unknown skippable frame.
+    derived = [
+        ("damaged-block-header without footer (scan, resync)", "damaged-block-header",
+         "damaged-block-header", "damaged block header"),
+        ("future-minor without footer (scan skips unknown frame)", "future-minor", "basic",
+         "no footer"),
+        ("multiblock without footer (scan)", "multiblock", "multiblock", "no footer"),
+    ]
+    for what, src, expect, report in derived:
+        label = "derived: %s%s" % (prefix, what)
+        src_path = os.path.join(directory, src + ".kts")
+        if not os.path.exists(src_path):
+            c.result(label, ["vector %s%s.kts is missing" % (prefix, src)])
+            continue
+        dst = os.path.join(tmp, (subdir or "v2") + "-" + src + "-nofooter.kts")
+        without_footer(src_path, dst)
+        c.expect_records(label, dst, os.path.join(directory, expect + ".jsonl"), 1, report)
+
+
 def main(argv):
     if len(argv) != 3:
         print("usage: test_spec_reader.py VECTORS_DIR READER", file=sys.stderr)
@@ -97,49 +163,12 @@ def main(argv):
     c = Checker(reader)
 
     p = c.run("--self-test")
-    c.result("self-test (CRC-32C check value, varints, JSON escaping)",
+    c.result("self-test (CRC-32C check value, varints, byte planes, JSON escaping)",
              [] if p.returncode == 0 else [p.stderr.decode("utf-8", "replace").strip() or "failed"])
 
-    names = sorted(f[:-4] for f in os.listdir(vectors) if f.endswith(".kts"))
-    for name in sorted(set(GOOD) | set(DAMAGED) | set(REFUSED)):
-        if name not in names:
-            c.result(name, ["vector %s.kts is missing" % name])
-    for name in names:
-        path = os.path.join(vectors, name + ".kts")
-        jsonl = os.path.join(vectors, name + ".jsonl")
-        if name in GOOD or name in DAMAGED:
-            status, report = GOOD.get(name) or DAMAGED[name]
-            c.expect_records(name, path, jsonl, status, report)
-        elif name in REFUSED:
-            c.expect_refused(name, path)
-        elif os.path.exists(jsonl):
-            # a vector this test does not know yet: its records must still match
-            p = c.run(path)
-            with open(jsonl, "rb") as f:
-                ok = p.stdout == f.read() and p.returncode in (0, 1)
-            c.result(name, [] if ok else ["records differ from %s.jsonl" % name])
-        else:
-            c.expect_refused(name, path)
-
-    # Cases derived from the vectors, for reading rules no vector reaches on
-    # its own (SPEC.md 6.3): scanning with a damaged block header (resync)
-    # and scanning past an unknown skippable frame.
     with tempfile.TemporaryDirectory() as tmp:
-        derived = [
-            ("derived: damaged-block-header without footer (scan, resync)", "damaged-block-header",
-             "damaged-block-header", "damaged block header"),
-            ("derived: future-minor without footer (scan skips unknown frame)", "future-minor", "basic",
-             "no footer"),
-            ("derived: multiblock without footer (scan)", "multiblock", "multiblock", "no footer"),
-        ]
-        for label, src, expect, report in derived:
-            src_path = os.path.join(vectors, src + ".kts")
-            if not os.path.exists(src_path):
-                c.result(label, ["vector %s.kts is missing" % src])
-                continue
-            dst = os.path.join(tmp, src + "-nofooter.kts")
-            without_footer(src_path, dst)
-            c.expect_records(label, dst, os.path.join(vectors, expect + ".jsonl"), 1, report)
+        for subdir, good, damaged_, refused in VECTOR_SETS:
+            check_set(c, vectors, subdir, good, damaged_, refused, tmp)
 
     print("%d passed, %d failed" % (c.passed, c.failed))
     return 1 if c.failed else 0

@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zstd.h>
 
+#include "kt_buf.h"
+#include "kt_crc32c.h"
 #include "kt_segment_reader.h"
 #include "kt_segment_writer.h"
 #include "test_helpers.h"
@@ -233,7 +236,9 @@ static void test_flip_each_block(void **state)
 		const struct kt_block_info *bi = kt_segment_reader_block(full, b);
 		uint8_t *copy = malloc(len);
 		memcpy(copy, data, len);
-		copy[bi->pos + 76 + bi->compressed_size / 3] ^= 0x04;
+		/* a byte of the data frame, which follows the block header frame */
+		size_t data_pos = bi->pos + 8 + kt_get_u32le(data + bi->pos + 4);
+		copy[data_pos + bi->compressed_size / 3] ^= 0x04;
 		struct kt_segment_reader *r;
 		assert_int_equal(kt_segment_reader_open_mem(copy, len, NULL, &r, &d), KT_OK);
 		const struct kt_record *rec;
@@ -344,6 +349,160 @@ static void test_zstd_cli_accepts(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- damaged record tables (format v2) -------------------------------- */
+
+/* Rebuilds the file in data with block 0's record table replaced by
+ * mutate(table): recompressed, sizes and CRC fixed, the rest moved. */
+static uint8_t *with_table(const uint8_t *data, size_t len, void (*mutate)(struct kt_buf *), size_t *out_len)
+{
+	size_t pos = 8 + kt_get_u32le(data + 4); /* block 0 follows the header frame */
+	const uint8_t *c = data + pos + 8;
+	uint32_t frame_size = kt_get_u32le(data + pos + 4);
+	uint32_t tsize = kt_get_u32le(c + 64), traw = kt_get_u32le(c + 68);
+	struct kt_buf t;
+	kt_buf_init(&t, SIZE_MAX);
+	assert_int_equal(kt_buf_reserve(&t, traw + 64), KT_OK);
+	assert_true(ZSTD_decompress(t.data, traw, c + frame_size - 4 - tsize, tsize) == traw);
+	t.len = traw;
+	mutate(&t);
+	size_t bound = ZSTD_compressBound(t.len);
+	uint8_t *z = malloc(bound);
+	size_t zn = ZSTD_compress(z, bound, t.data, t.len, 3);
+	assert_false(ZSTD_isError(zn));
+	size_t new_frame = 76 + zn;
+	uint8_t *out = malloc(len + zn + 64);
+	memcpy(out, data, pos + 8 + 72);
+	kt_put_u32le(out + pos + 4, (uint32_t)new_frame);
+	kt_put_u32le(out + pos + 8 + 64, (uint32_t)zn);
+	kt_put_u32le(out + pos + 8 + 68, (uint32_t)t.len);
+	memcpy(out + pos + 8 + 72, z, zn);
+	uint8_t *fc = out + pos + 8;
+	kt_put_u32le(fc + new_frame - 4, kt_crc32c(0, fc, new_frame - 4));
+	size_t old_end = pos + 8 + frame_size;
+	memcpy(out + pos + 8 + new_frame, data + old_end, len - old_end);
+	*out_len = len - old_end + pos + 8 + new_frame;
+	free(z);
+	kt_buf_free(&t);
+	return out;
+}
+
+/* Table offsets of the test block below: 10 records of widths 1, so
+ * column c (c < 6) starts at 1 + c * 11. */
+#define TT_RECS	  10
+#define TT_COL(c) (1 + (c) * (1 + TT_RECS))
+static void mut_none(struct kt_buf *t)
+{
+	(void)t;
+}
+static void mut_width_zero(struct kt_buf *t)
+{
+	t->data[TT_COL(0)] = 0;
+}
+static void mut_width_nine(struct kt_buf *t)
+{
+	t->data[TT_COL(3)] = 9;
+}
+static void mut_seven_columns(struct kt_buf *t)
+{
+	t->data[0] = 7;
+}
+static void mut_ninth_column(struct kt_buf *t)
+{
+	/* an extra column is an extension only in a later minor version */
+	t->data[0] = 9;
+	t->data[t->len++] = 1;
+	memset(t->data + t->len, 0, TT_RECS);
+	t->len += TT_RECS;
+}
+static void mut_reserved_attr(struct kt_buf *t)
+{
+	t->data[TT_COL(0) + 1 + 4] |= 0x04;
+}
+static void mut_ts_type_3(struct kt_buf *t)
+{
+	t->data[TT_COL(0) + 1 + 2] = 3;
+}
+static void mut_header_count(struct kt_buf *t)
+{
+	t->data[TT_COL(5) + 1 + 1] = 200; /* more headers than the table holds */
+}
+static void mut_key_too_long(struct kt_buf *t)
+{
+	t->data[TT_COL(3) + 1] = 255;
+}
+static void mut_value_short(struct kt_buf *t)
+{
+	t->data[TT_COL(4) + 1]--; /* the payload then has a byte left over */
+}
+static void mut_trailing_byte(struct kt_buf *t)
+{
+	t->data[t->len++] = 0;
+}
+static void mut_offset_past_end(struct kt_buf *t)
+{
+	t->data[TT_COL(1) + 1 + TT_RECS - 1] = 5; /* the last offset passes last_offset */
+}
+
+/* Every malformed table is a format error on block 0, found without a
+ * crash; the unchanged rebuild reads (so the rebuild itself is sound). */
+static void test_damaged_tables(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_segment_writer *w;
+	struct kt_diag d;
+	struct kt_segment_writer_opts opts = {.no_fsync = 1};
+	assert_int_equal(kt_segment_writer_open(f->path, "t", 0, 0, &opts, &w, &d), KT_OK);
+	for (int i = 0; i < TT_RECS; i++) {
+		struct kt_header h = {(const uint8_t *)"h", 1, (const uint8_t *)"v", 1, 0};
+		struct kt_record r = {.offset = i,
+				      .timestamp = 1000 + i,
+				      .ts_type = KT_TS_CREATE,
+				      .key = (const uint8_t *)"key",
+				      .key_len = 3,
+				      .value = (const uint8_t *)"value",
+				      .value_len = 5,
+				      .headers = &h,
+				      .header_count = 1};
+		assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_OK);
+	}
+	assert_int_equal(kt_segment_writer_finish(w, NULL, &d), KT_OK);
+	kt_segment_writer_close(w);
+	size_t len;
+	uint8_t *data = th_read(f->path, &len);
+	static const struct {
+		const char *name;
+		void (*mutate)(struct kt_buf *);
+		enum kt_err want;
+	} cases[] = {
+		{"unchanged", mut_none, KT_OK},
+		{"width 0", mut_width_zero, KT_ERR_FORMAT},
+		{"width 9", mut_width_nine, KT_ERR_FORMAT},
+		{"7 columns", mut_seven_columns, KT_ERR_FORMAT},
+		{"9 columns in 2.0", mut_ninth_column, KT_ERR_FORMAT},
+		{"reserved attribute", mut_reserved_attr, KT_ERR_FORMAT},
+		{"timestamp type 3", mut_ts_type_3, KT_ERR_FORMAT},
+		{"header count", mut_header_count, KT_ERR_FORMAT},
+		{"key too long", mut_key_too_long, KT_ERR_FORMAT},
+		{"value short", mut_value_short, KT_ERR_FORMAT},
+		{"trailing byte", mut_trailing_byte, KT_ERR_FORMAT},
+		{"offset past end", mut_offset_past_end, KT_ERR_FORMAT},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		size_t n;
+		uint8_t *bad = with_table(data, len, cases[k].mutate, &n);
+		struct kt_segment_reader *r;
+		assert_int_equal(kt_segment_reader_open_mem(bad, n, NULL, &r, &d), KT_OK);
+		assert_int_equal(kt_segment_reader_info(r)->footer_err, KT_OK);
+		enum kt_err err = kt_segment_reader_check_block(r, 0, 1, &d);
+		if (getenv("KT_TEST_VERBOSE") || err != cases[k].want)
+			fprintf(stderr, "table case '%s': got %d (%s)\n", cases[k].name, err, d.msg);
+		assert_int_equal(err, cases[k].want);
+		kt_segment_reader_close(r);
+		free(bad);
+	}
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +514,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_record_and_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zstd_cli_accepts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_tables, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
 }

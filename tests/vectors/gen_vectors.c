@@ -99,6 +99,50 @@ static void fix_frame_crc(uint8_t *data, size_t pos)
 	kt_put_u32le(c + size - 4, kt_crc32c(0, c, size - 4));
 }
 
+/* Where the data frame of the block whose header frame is at pos starts. */
+static size_t data_pos(const uint8_t *data, uint64_t pos)
+{
+	return (size_t)pos + 8 + kt_get_u32le(data + pos + 4);
+}
+
+/* Rewrites the block header frame at pos of a v2 file as a later minor
+ * would: two unknown bytes after the fixed fields, and the record table
+ * with a ninth column (one 0xAB per record). Returns the new file. */
+static uint8_t *extend_block_header(const uint8_t *data, size_t len, size_t pos, uint32_t records, size_t *out_len)
+{
+	const uint8_t *c = data + pos + 8;
+	uint32_t frame_size = kt_get_u32le(data + pos + 4);
+	uint32_t table_size = kt_get_u32le(c + 64), table_raw = kt_get_u32le(c + 68);
+	uint8_t *table = malloc(table_raw + 1 + records);
+	if (ZSTD_decompress(table, table_raw, c + frame_size - 4 - table_size, table_size) != table_raw)
+		die("cannot decompress a record table", NULL);
+	table[0]++; /* column_count */
+	table[table_raw] = 1;
+	memset(table + table_raw + 1, 0xAB, records);
+	size_t new_raw = table_raw + 1 + records;
+	size_t bound = ZSTD_compressBound(new_raw);
+	uint8_t *ztable = malloc(bound);
+	size_t zn = ZSTD_compress(ztable, bound, table, new_raw, 3);
+	if (ZSTD_isError(zn))
+		die("cannot compress a record table", NULL);
+	size_t new_frame = 72 + 2 + zn + 4;
+	size_t grow = new_frame - frame_size;
+	uint8_t *out = malloc(len + grow);
+	memcpy(out, data, pos + 8 + 72);
+	kt_put_u32le(out + pos + 4, (uint32_t)new_frame);
+	kt_put_u32le(out + pos + 8 + 64, (uint32_t)zn);
+	kt_put_u32le(out + pos + 8 + 68, (uint32_t)new_raw);
+	memcpy(out + pos + 8 + 72, "\xEE\xFF", 2);
+	memcpy(out + pos + 8 + 74, ztable, zn);
+	fix_frame_crc(out, pos);
+	size_t old_end = pos + 8 + frame_size;
+	memcpy(out + pos + 8 + new_frame, data + old_end, len - old_end);
+	free(table);
+	free(ztable);
+	*out_len = len + grow;
+	return out;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -127,13 +171,12 @@ int main(int argc, char **argv)
 	const struct kt_block_info *mb = multi_blocks;
 	size_t len;
 	uint8_t *data;
-	const size_t hdr = 8 + 68; /* block header frame size */
 
 	data = load("multiblock", &len);
-	save("truncated", data, mb[3].pos + hdr + mb[3].compressed_size / 2);
+	save("truncated", data, data_pos(data, mb[3].pos) + mb[3].compressed_size / 2);
 	write_jsonl("truncated", multi, mb, 3, multi_count);
 
-	data[mb[1].pos + hdr + mb[1].compressed_size / 2] ^= 0x10;
+	data[data_pos(data, mb[1].pos) + mb[1].compressed_size / 2] ^= 0x10;
 	save("damaged-block", data, len);
 	write_jsonl("damaged-block", multi, mb, 1, 2);
 	free(data);
@@ -152,15 +195,18 @@ int main(int argc, char **argv)
 	free(data);
 
 	data = load("basic", &len);
-	data[8 + 4] = 2; /* major */
+	data[8 + 4] = KT_SEG_VERSION_MAJOR + 1;
 	fix_frame_crc(data, 0);
 	save("future-major", data, len);
 	free(data);
 
 	/* future-minor: minor 9, three unknown bytes at the end of the header
-	 * content, and an unknown skippable frame before the first block. Every
-	 * position in the footer moves by the bytes inserted. */
-	data = load("basic", &len);
+	 * content, an unknown skippable frame before the first block, and in
+	 * the block header two unknown bytes and a ninth table column. Every
+	 * position in the footer moves by the bytes inserted before it. */
+	uint8_t *plain = load("basic", &len);
+	data = extend_block_header(plain, len, 8 + kt_get_u32le(plain + 4), 7, &len);
+	free(plain);
 	uint32_t hsize = kt_get_u32le(data + 4);
 	size_t old_start = 8 + hsize;
 	static const uint8_t unknown_frame[8 + 16] = {0x5E, 0x2A, 0x4D, 0x18, 16,  0,	0,

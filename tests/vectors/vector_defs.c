@@ -34,6 +34,12 @@ static const struct kt_record basic[] = {
 	{6, 1763805600006, KT_TS_CREATE, S("emoji-\xf0\x9f\x93\xa6"), 0, S("tab\tnewline\nquote\"back\\"), 0, NULL, 0},
 };
 
+/* 300 bytes: a value_length of two bytes in the record table. */
+static const char long_value[] = "a 300-byte value, so that its value_length column is two bytes wide. a 300-byte "
+				 "value, so that its value_length column is two bytes wide. a 300-byte value, so t"
+				 "hat its value_length column is two bytes wide. a 300-byte value, so that its val"
+				 "ue_length column is two bytes wide. a 300-byte value, so tha";
+
 /* gaps: offset gaps, timestamps that go back, every timestamp type, and a
  * tiny block size so the records spread over several blocks */
 static const struct kt_record gaps[] = {
@@ -42,6 +48,7 @@ static const struct kt_record gaps[] = {
 	{15, 1763805601000, KT_TS_CREATE, S("b"), 0, S("after a gap"), 0, NULL, 0},
 	{100, 1763805500000, KT_TS_CREATE, S("c"), 0, S("much older"), 0, NULL, 0},
 	{101, 1763805700000, KT_TS_LOG_APPEND, S("d"), 0, S("log append time"), 0, NULL, 0},
+	{102, 1763805700001, KT_TS_LOG_APPEND, S("g"), 0, S(long_value), 0, NULL, 0},
 	{1000000, -1, KT_TS_NONE, S("e"), 0, S("no timestamp"), 0, NULL, 0},
 	{4294967296, 0, KT_TS_CREATE, S("f"), 0, S("offset beyond 32 bits, epoch zero"), 0, NULL, 0},
 };
@@ -84,8 +91,9 @@ const struct damaged_def damaged_defs[] = {
 	{"damaged-block", "multiblock with one byte of block 1's compressed data flipped: blocks 0 and 2.. readable"},
 	{"damaged-block-header", "multiblock with one byte of block 2's header flipped"},
 	{"damaged-footer", "multiblock with one byte of the footer's block index flipped: all blocks readable by scan"},
-	{"future-major", "a header that says format version 2.0 (checksum valid): refused"},
-	{"future-minor", "basic with the header's minor version 1.9 and 3 extra header bytes: readable"},
+	{"future-major", "a header that says format version 3.0 (checksum valid): refused"},
+	{"future-minor",
+	 "basic as a 2.9 file: extra header and block header bytes, an unknown frame and table column: readable"},
 	{"not-a-segment", "a plain zstd frame: refused"},
 	{NULL, NULL},
 };
