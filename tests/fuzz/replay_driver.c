@@ -20,7 +20,12 @@ static int replay_file(const char *path)
 	fseek(f, 0, SEEK_END);
 	long n = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	uint8_t *data = malloc(n > 0 ? (size_t)n : 1);
+	uint8_t *data = n >= 0 ? malloc(n > 0 ? (size_t)n : 1) : NULL;
+	if (!data) {
+		fprintf(stderr, "replay: cannot read %s\n", path);
+		fclose(f);
+		return 1;
+	}
 	size_t got = fread(data, 1, (size_t)n, f);
 	fclose(f);
 	/* also every prefix of small files: truncation at each byte */
@@ -53,6 +58,9 @@ int main(int argc, char **argv)
 				continue;
 			char p[4096];
 			snprintf(p, sizeof(p), "%s/%s", argv[i], e->d_name);
+			/* subdirectories (format/vectors/v1) are given on their own */
+			if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+				continue;
 			bad |= replay_file(p);
 			files++;
 		}

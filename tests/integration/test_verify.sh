@@ -33,11 +33,12 @@ pass "a clean archive verifies ($nseg files, $nblk blocks)"
 cp -a "$A" "$WORK/flip"
 read -r seg pos first < <(q "$WORK/flip" "select s.path, b.pos, b.first_offset from blocks b join segments s using(segment_id)
     where b.block_index = 1 order by s.first_offset limit 1 offset 1")
-# the block header frame is 80 bytes; the zstd data frame follows
-python3 - "$WORK/flip/$seg" $((pos + 80 + 12)) <<'EOF'
-import sys
+# the zstd data frame follows the block header frame (8 bytes + its frame_size)
+python3 - "$WORK/flip/$seg" "$pos" <<'EOF'
+import struct, sys
 with open(sys.argv[1], "r+b") as f:
-    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x40]))
+    f.seek(int(sys.argv[2]) + 4); at = int(sys.argv[2]) + 8 + struct.unpack("<I", f.read(4))[0] + 12
+    f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0x40]))
 EOF
 assert_exit 5 "$KTAPE" verify -a "$WORK/flip"
 grep -q "^block   $seg block 1 byte $pos: block data checksum mismatch$" "$WORK/last.out" ||
