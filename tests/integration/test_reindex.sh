@@ -76,6 +76,21 @@ seq 300 309 | kcat -P -b "$BS" -t "$t2"
     fail "the dump after reindex did not resume where the archive ended"
 pass "dump resumes after reindex"
 
+# -- segment files of format 1 (written by older ktape) stay readable: a
+# frozen version 1 vector placed in the archive is indexed, printed exactly
+# as its vector says, and verified, beside the format 2 files of the dumps
+v1dir="$A/segments/system-metrics/g0/p2"
+mkdir -p "$v1dir"
+cp "$KTAPE_SRC/format/vectors/v1/multiblock.kts" "$v1dir/00000000000000001000-00000000000000001398.kts"
+"$KTAPE" reindex -a "$A" >/dev/null || fail "reindex with a format 1 segment"
+"$KTAPE" cat -a "$A" -t system-metrics >"$WORK/v1.jsonl" || fail "cat of a format 1 segment"
+cmp "$WORK/v1.jsonl" "$KTAPE_SRC/format/vectors/v1/multiblock.jsonl" >&2 ||
+    fail "the format 1 segment prints differently from its vector"
+"$KTAPE" verify -a "$A" >/dev/null || fail "verify of an archive with format 1 and 2 segments"
+"$KTAPE" cat -a "$A" -t "$t2" --from-offset 300 -f '%s\n' | tr '\n' ' ' | grep -qx "300 301 302 303 304 305 306 307 308 309 " ||
+    fail "format 2 records after adding a format 1 file"
+pass "format 1 segments are read, printed and verified beside format 2 ones"
+
 hold_lock "$A"
 assert_exit 3 "$KTAPE" reindex -a "$A"
 release_lock
