@@ -48,7 +48,6 @@
 
 /* Record attribute bits (one byte per record). */
 #define KT_SEG_ATTR_TS_MASK	 0x03
-#define KT_SEG_ATTR_RESERVED	 0xFC /* v2: bits 2-7 */
 #define KT_SEG_V1_ATTR_EXTENSION 0x80 /* v1: a uvarint length and that many bytes end the record */
 #define KT_SEG_V1_ATTR_RESERVED	 0x7C
 

@@ -343,8 +343,9 @@ static enum kt_err scan_blocks(struct kt_segment_reader *r)
 			add_problem(r, KT_ERR_TRUNCATED, pos, "file ends inside block %u", b.index);
 			break;
 		}
+		/* the header's own index stays (SPEC 6.3): after a damaged header
+		 * was skipped, the numbers have a gap, as the file has */
 		b.pos = pos;
-		b.index = r->block_count;
 		enum kt_err err = push_block(r, &b);
 		if (err)
 			return err;
@@ -520,7 +521,7 @@ static enum kt_err load_table(struct kt_segment_reader *r, const uint8_t *table,
 		return block_fail(diag, h, KT_ERR_LIMIT, "record table is larger than the reader's limit");
 	unsigned long long fcs = ZSTD_getFrameContentSize(table, size);
 	size_t fsz = ZSTD_findFrameCompressedSize(table, size);
-	if (fcs != raw_size || ZSTD_isError(fsz) || fsz != size)
+	if (size < 4 || kt_get_u32le(table) != KT_SEG_ZSTD_MAGIC || fcs != raw_size || ZSTD_isError(fsz) || fsz != size)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record table is not one zstd frame of the declared size");
 	kt_buf_reset(&bs->table);
 	if (kt_buf_reserve(&bs->table, raw_size ? raw_size : 1))
@@ -605,8 +606,8 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 	}
 	if (n - table_size > fixed && r->info.version_minor <= KT_SEG_VERSION_MINOR)
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block header has unexpected bytes");
-	/* a scanned index numbers blocks by position; a block header's own
-	 * number only has to match a footer's */
+	/* a block header's own number has to match a footer's entry; a
+	 * scanned index took the numbers from the headers */
 	int footer_index = r->info.footer_err == KT_OK;
 	if ((footer_index && h.index != idx->index) || h.record_count != idx->record_count ||
 	    h.compressed_size != idx->compressed_size || h.raw_size != idx->raw_size ||
@@ -622,9 +623,12 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 		return block_fail(diag, idx, KT_ERR_CHECKSUM, "block data checksum mismatch");
 	if (h.raw_size > r->opts.max_block_raw)
 		return block_fail(diag, idx, KT_ERR_LIMIT, "block is larger than the reader's limit");
+	/* a zstd frame proper: a skippable frame would also "decompress", to
+	 * nothing, which a v2 block of only null and empty fields expects */
 	unsigned long long fcs = ZSTD_getFrameContentSize(data, h.compressed_size);
 	size_t fsz = ZSTD_findFrameCompressedSize(data, h.compressed_size);
-	if (fcs != h.raw_size || ZSTD_isError(fsz) || fsz != h.compressed_size)
+	if (h.compressed_size < 4 || kt_get_u32le(data) != KT_SEG_ZSTD_MAGIC || fcs != h.raw_size ||
+	    ZSTD_isError(fsz) || fsz != h.compressed_size)
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block is not one zstd frame of the declared size");
 	kt_buf_reset(&bs->raw);
 	err = kt_buf_reserve(&bs->raw, h.raw_size ? h.raw_size : 1);
@@ -657,7 +661,7 @@ static enum kt_err place_record(struct block_state *bs, uint64_t od, uint64_t tz
 	int64_t prev = bs->seen == 0 ? h->first_offset - 1 : bs->prev_offset;
 	/* a record after the one at last_offset is out of range however small
 	 * its delta (and the unsigned bound below would wrap) */
-	if (prev >= h->last_offset || od > (uint64_t)(h->last_offset - prev - 1))
+	if (prev >= h->last_offset || od > (uint64_t)h->last_offset - (uint64_t)prev - 1)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record offset outside the block's range");
 	rec->offset = prev + 1 + (int64_t)od;
 	int64_t td = (int64_t)(tz >> 1) ^ -(int64_t)(tz & 1);
@@ -779,7 +783,7 @@ static enum kt_err decode_record_v2(struct block_state *bs, struct kt_buf *hbuf,
 	uint64_t od = column_value(bs, 1, n, i);
 	uint64_t tz = column_value(bs, 2, n, i);
 	uint64_t hc = column_value(bs, 5, n, i);
-	if (attr & KT_SEG_ATTR_RESERVED || (attr & KT_SEG_ATTR_TS_MASK) == 3)
+	if (attr & ~(uint64_t)KT_SEG_ATTR_TS_MASK || (attr & KT_SEG_ATTR_TS_MASK) == 3)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record has reserved attribute bits set");
 	rec->key = take_nbytes(c, column_value(bs, 3, n, i), &rec->key_len, &rec->key_null);
 	rec->value = take_nbytes(c, column_value(bs, 4, n, i), &rec->value_len, &rec->value_null);

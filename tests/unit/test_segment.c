@@ -418,6 +418,16 @@ static void mut_reserved_attr(struct kt_buf *t)
 {
 	t->data[TT_COL(0) + 1 + 4] |= 0x04;
 }
+static void mut_wide_attr(struct kt_buf *t)
+{
+	/* width 2: record 0's attributes 0x0101, a reserved bit above bit 7 */
+	uint8_t *col = t->data + TT_COL(0);
+	memmove(col + 1 + 2 * TT_RECS, col + 1 + TT_RECS, t->len - (size_t)(col + 1 + TT_RECS - t->data));
+	t->len += TT_RECS;
+	col[0] = 2;
+	memset(col + 1 + TT_RECS, 0, TT_RECS);
+	col[1 + TT_RECS] = 1;
+}
 static void mut_ts_type_3(struct kt_buf *t)
 {
 	t->data[TT_COL(0) + 1 + 2] = 3;
@@ -481,6 +491,7 @@ static void test_damaged_tables(void **state)
 		{"9 columns in 2.0", mut_ninth_column, KT_ERR_FORMAT},
 		{"reserved attribute", mut_reserved_attr, KT_ERR_FORMAT},
 		{"timestamp type 3", mut_ts_type_3, KT_ERR_FORMAT},
+		{"attribute bit 8", mut_wide_attr, KT_ERR_FORMAT},
 		{"header count", mut_header_count, KT_ERR_FORMAT},
 		{"key too long", mut_key_too_long, KT_ERR_FORMAT},
 		{"value short", mut_value_short, KT_ERR_FORMAT},
