@@ -651,10 +651,11 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 	return KT_OK;
 }
 
-/* Sets rec's offset and timestamp from the stored deltas (section 5) and
- * checks them against the block header. */
-static enum kt_err place_record(struct block_state *bs, uint64_t od, uint64_t tz, struct kt_record *rec,
-				struct kt_diag *diag)
+/* Completes a decoded record, for either major: its offset and timestamp
+ * from the stored deltas (section 5), checked against the block header,
+ * its type and headers; then counts it. */
+static enum kt_err place_record(struct block_state *bs, uint64_t od, uint64_t tz, uint64_t attr, struct kt_header *hdrs,
+				uint64_t hc, struct kt_record *rec, struct kt_diag *diag)
 {
 	const struct kt_block_info *h = &bs->hdr;
 	/* offsets strictly increase: the stored delta is the step minus one */
@@ -671,6 +672,11 @@ static enum kt_err place_record(struct block_state *bs, uint64_t od, uint64_t tz
 	if (bs->seen == 0 && rec->offset != h->first_offset)
 		return block_fail(diag, h, KT_ERR_FORMAT, "block's first offset differs from its header");
 	bs->prev_ts = rec->timestamp;
+	rec->ts_type = (enum kt_ts_type)(attr & KT_SEG_ATTR_TS_MASK);
+	rec->headers = hc ? hdrs : NULL;
+	rec->header_count = (size_t)hc;
+	bs->prev_offset = rec->offset;
+	bs->seen++;
 	return KT_OK;
 }
 
@@ -727,15 +733,7 @@ static enum kt_err decode_record_v1(struct block_state *bs, struct kt_buf *hbuf,
 		if (c->err)
 			return block_fail(diag, h, KT_ERR_FORMAT, "record extension is malformed");
 	}
-	enum kt_err err = place_record(bs, od, tz, rec, diag);
-	if (err)
-		return err;
-	rec->ts_type = (enum kt_ts_type)(attr & KT_SEG_ATTR_TS_MASK);
-	rec->headers = hc ? hdrs : NULL;
-	rec->header_count = (size_t)hc;
-	bs->prev_offset = rec->offset;
-	bs->seen++;
-	return KT_OK;
+	return place_record(bs, od, tz, attr, hdrs, hc, rec, diag);
 }
 
 /* Row i of a column: its bytes from the planes, little-endian. */
@@ -806,17 +804,10 @@ static enum kt_err decode_record_v2(struct block_state *bs, struct kt_buf *hbuf,
 		if (c->err)
 			return block_fail(diag, h, KT_ERR_FORMAT, "record header runs past the block payload");
 	}
-	enum kt_err err = place_record(bs, od, tz, rec, diag);
-	if (err)
-		return err;
-	if (i + 1 == n && rec->offset != h->last_offset)
+	enum kt_err err = place_record(bs, od, tz, attr, hdrs, hc, rec, diag);
+	if (!err && i + 1 == n && rec->offset != h->last_offset)
 		return block_fail(diag, h, KT_ERR_FORMAT, "block's last offset differs from its header");
-	rec->ts_type = (enum kt_ts_type)(attr & KT_SEG_ATTR_TS_MASK);
-	rec->headers = hc ? hdrs : NULL;
-	rec->header_count = (size_t)hc;
-	bs->prev_offset = rec->offset;
-	bs->seen++;
-	return KT_OK;
+	return err;
 }
 
 /* Decodes the next record of bs into rec. Returns KT_OK with rec filled, or
