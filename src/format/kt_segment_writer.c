@@ -101,9 +101,9 @@ static enum kt_err write_ktape_frame(struct kt_segment_writer *w, struct kt_buf 
 	uint8_t hdr[8];
 	kt_put_u32le(hdr, KT_SEG_SKIPPABLE_MAGIC);
 	kt_put_u32le(hdr + 4, (uint32_t)content->len);
-	err = kt_write_all(w->fd, hdr, sizeof(hdr), diag);
+	err = kt_write_all(w->fd, w->path, hdr, sizeof(hdr), diag);
 	if (!err)
-		err = kt_write_all(w->fd, content->data, content->len, diag);
+		err = kt_write_all(w->fd, w->path, content->data, content->len, diag);
 	if (err) {
 		w->failed = err;
 		return err;
@@ -180,8 +180,9 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 
 	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		enum kt_err err = kt_diag_fail(diag, errno == EEXIST ? KT_ERR_EXISTS : KT_ERR_IO,
-					       "cannot create %s: %s", path, strerror(errno));
+		enum kt_err err = errno == ENOSPC ? kt_write_fail(diag, errno, "create", path)
+						  : kt_diag_fail(diag, errno == EEXIST ? KT_ERR_EXISTS : KT_ERR_IO,
+								 "cannot create %s: %s", path, strerror(errno));
 		free(w->path);
 		w->path = NULL; /* not ours to remove */
 		kt_segment_writer_close(w);
@@ -328,7 +329,7 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	kt_put_u32le(f->data + sizes_at, (uint32_t)table_size);
 	err = write_ktape_frame(w, f, diag);
 	if (!err) {
-		err = kt_write_all(w->fd, comp->data, n, diag);
+		err = kt_write_all(w->fd, w->path, comp->data, n, diag);
 		if (err)
 			w->failed = err;
 	}
@@ -569,12 +570,12 @@ enum kt_err kt_segment_writer_finish(struct kt_segment_writer *w, struct kt_segm
 	if (!err)
 		err = write_footer(w, diag);
 	if (!err && !w->opts.no_fsync && fsync(w->fd) != 0)
-		err = kt_diag_fail(diag, KT_ERR_IO, "fsync of %s failed: %s", w->path, strerror(errno));
+		err = kt_write_fail(diag, errno, "fsync", w->path);
 	if (err)
 		return err;
 	if (close(w->fd) != 0) {
 		w->fd = -1;
-		return kt_diag_fail(diag, KT_ERR_IO, "close of %s failed: %s", w->path, strerror(errno));
+		return kt_write_fail(diag, errno, "close", w->path);
 	}
 	w->fd = -1;
 	w->finished = 1;

@@ -10,7 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
-enum kt_err kt_write_all(int fd, const void *data, size_t len, struct kt_diag *diag)
+enum kt_err kt_write_fail(struct kt_diag *diag, int errnum, const char *what, const char *path)
+{
+	if (errnum == ENOSPC)
+		return kt_diag_fail(diag, KT_ERR_IO, "no space left on device writing %s", path);
+	if (errnum == EDQUOT)
+		return kt_diag_fail(diag, KT_ERR_IO, "disk quota exceeded writing %s", path);
+	return kt_diag_fail(diag, KT_ERR_IO, "%s of %s failed: %s", what, path, strerror(errnum));
+}
+
+enum kt_err kt_write_all(int fd, const char *path, const void *data, size_t len, struct kt_diag *diag)
 {
 	const uint8_t *p = data;
 	while (len > 0) {
@@ -18,7 +27,7 @@ enum kt_err kt_write_all(int fd, const void *data, size_t len, struct kt_diag *d
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return kt_diag_fail(diag, KT_ERR_IO, "write failed: %s", strerror(errno));
+			return kt_write_fail(diag, errno, "write", path);
 		}
 		p += n;
 		len -= (size_t)n;
@@ -61,12 +70,13 @@ enum kt_err kt_write_file_atomic(const char *path, const void *data, size_t len,
 		return kt_diag_fail(diag, KT_ERR_INVALID, "path too long: %s", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return kt_diag_fail(diag, KT_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-	enum kt_err err = kt_write_all(fd, data, len, diag);
+		return errno == ENOSPC ? kt_write_fail(diag, errno, "create", tmp)
+				       : kt_diag_fail(diag, KT_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+	enum kt_err err = kt_write_all(fd, tmp, data, len, diag);
 	if (!err && fsync(fd) != 0)
-		err = kt_diag_fail(diag, KT_ERR_IO, "fsync of %s failed: %s", tmp, strerror(errno));
+		err = kt_write_fail(diag, errno, "fsync", tmp);
 	if (close(fd) != 0 && !err)
-		err = kt_diag_fail(diag, KT_ERR_IO, "close of %s failed: %s", tmp, strerror(errno));
+		err = kt_write_fail(diag, errno, "close", tmp);
 	if (!err)
 		err = kt_rename_durable(tmp, path, diag);
 	if (err)
@@ -129,6 +139,8 @@ enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
 				enum kt_err err = kt_fsync_parent_dir(buf, diag);
 				if (err)
 					return err;
+			} else if (errno == ENOSPC) {
+				return kt_write_fail(diag, errno, "mkdir", buf);
 			} else if (errno != EEXIST) {
 				return kt_diag_fail(diag, KT_ERR_IO, "cannot create directory %s: %s", buf,
 						    strerror(errno));

@@ -10,8 +10,15 @@
 
 #include "kt_error.h"
 
-/* Writes all len bytes, retrying on EINTR and short writes. */
-enum kt_err kt_write_all(int fd, const void *data, size_t len, struct kt_diag *diag);
+/* Writes all len bytes, retrying on EINTR and short writes. path names the
+ * file in the message. */
+enum kt_err kt_write_all(int fd, const char *path, const void *data, size_t len, struct kt_diag *diag);
+/* KT_ERR_IO for a failed write, fsync or close (what: "write", "fsync",
+ * "close") of path. A full filesystem reads "no space left on device
+ * writing PATH" whatever the call: the operator must see which filesystem
+ * filled up, and fsync and close report ENOSPC too (NFS, delayed
+ * allocation). */
+enum kt_err kt_write_fail(struct kt_diag *diag, int errnum, const char *what, const char *path);
 /* fsync of the directory that holds path, so that a rename in it is durable. */
 enum kt_err kt_fsync_parent_dir(const char *path, struct kt_diag *diag);
 /* rename(tmp, final) then fsync the directory. */
