@@ -222,6 +222,7 @@ int kt_cmd_dump(int argc, char **argv)
 	kt_kafka_conf_new(&conf);
 	int json = 0, progress = -1, quiet = 0, rc = 0;
 	const char *metrics = NULL;
+	const char *from_time_arg = NULL, *to_time_arg = NULL;
 	int64_t v;
 	int c;
 	optind = 1;
@@ -246,8 +247,14 @@ int kt_cmd_dump(int argc, char **argv)
 		case OPT_TO_OFFSET:
 			rc = kt_cli_parse_i64(CMD, "--to-offset", optarg, 0, INT64_MAX, &o.to_offset);
 			break;
-		case OPT_FROM_TIME: rc = kt_cli_parse_time(CMD, "--from-time", optarg, &o.from_time); break;
-		case OPT_TO_TIME: rc = kt_cli_parse_time(CMD, "--to-time", optarg, &o.to_time); break;
+		case OPT_FROM_TIME:
+			from_time_arg = optarg;
+			rc = kt_cli_parse_time(CMD, "--from-time", optarg, &o.from_time);
+			break;
+		case OPT_TO_TIME:
+			to_time_arg = optarg;
+			rc = kt_cli_parse_time(CMD, "--to-time", optarg, &o.to_time);
+			break;
 		case OPT_ZSTD_LEVEL:
 			rc = kt_cli_parse_i64(CMD, "--zstd-level", optarg, 1, 19, &v);
 			o.zstd_level = (int)v;
@@ -297,6 +304,16 @@ int kt_cmd_dump(int argc, char **argv)
 		rc = kt_cli_usage_error(CMD, "--from-offset and --from-time exclude each other");
 	if (!rc && o.to_offset >= 0 && o.to_time != INT64_MIN)
 		rc = kt_cli_usage_error(CMD, "--to-offset and --to-time exclude each other");
+	/* an inverted range would archive nothing and still move the
+	 * incremental start to --from-offset */
+	if (!rc && o.from_offset >= 0 && o.to_offset >= 0 && o.to_offset <= o.from_offset)
+		rc = kt_cli_usage_error(CMD,
+					"--to-offset %" PRId64 " must be greater than --from-offset %" PRId64
+					" (the end is not included)",
+					o.to_offset, o.from_offset);
+	if (!rc && o.from_time != INT64_MIN && o.to_time != INT64_MIN && o.to_time <= o.from_time)
+		rc = kt_cli_usage_error(CMD, "--to-time %s must be later than --from-time %s (the end is not included)",
+					to_time_arg, from_time_arg);
 	if (rc) {
 		free(topics);
 		free(parts);

@@ -187,6 +187,8 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 	c->maps = calloc((size_t)argc + 1, sizeof(*c->maps));
 	kt_kafka_conf_new(&c->conf);
 	double speed = 1.0;
+	int speed_given = 0;
+	const char *from_time_arg = NULL, *to_time_arg = NULL;
 	int64_t v;
 	int rc = 0, ch;
 	const char *cmd = c->cmd;
@@ -212,8 +214,14 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 		case OPT_TO_OFFSET:
 			rc = kt_cli_parse_i64(cmd, "--to-offset", optarg, 0, INT64_MAX, &o->to_offset);
 			break;
-		case OPT_FROM_TIME: rc = kt_cli_parse_time(cmd, "--from-time", optarg, &o->from_time); break;
-		case OPT_TO_TIME: rc = kt_cli_parse_time(cmd, "--to-time", optarg, &o->to_time); break;
+		case OPT_FROM_TIME:
+			from_time_arg = optarg;
+			rc = kt_cli_parse_time(cmd, "--from-time", optarg, &o->from_time);
+			break;
+		case OPT_TO_TIME:
+			to_time_arg = optarg;
+			rc = kt_cli_parse_time(cmd, "--to-time", optarg, &o->to_time);
+			break;
 		case OPT_MAP: rc = parse_map(cmd, optarg, &c->maps[o->map_count++]); break;
 		case OPT_PREFIX: o->topic_prefix = optarg; break;
 		case OPT_PARTITIONING:
@@ -246,6 +254,7 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 			c->pace = 1;
 			break;
 		case OPT_SPEED:
+			speed_given = 1;
 			if (kt_parse_double(optarg, 0.001, 1e6, &speed, &d))
 				rc = kt_cli_usage_error(cmd, "--speed: %s", d.msg);
 			break;
@@ -291,6 +300,22 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 		rc = kt_cli_usage_error(cmd, "--from-offset and --from-time exclude each other");
 	if (!rc && o->to_offset >= 0 && o->to_time != INT64_MIN)
 		rc = kt_cli_usage_error(cmd, "--to-offset and --to-time exclude each other");
+	/* an inverted window restores nothing and exits 0: a typo an operator
+	 * would only notice in the disaster */
+	if (!rc && o->from_offset >= 0 && o->to_offset >= 0 && o->to_offset <= o->from_offset)
+		rc = kt_cli_usage_error(cmd,
+					"--to-offset %" PRId64 " must be greater than --from-offset %" PRId64
+					" (the end is not included)",
+					o->to_offset, o->from_offset);
+	if (!rc && o->from_time != INT64_MIN && o->to_time != INT64_MIN && o->to_time <= o->from_time)
+		rc = kt_cli_usage_error(cmd, "--to-time %s must be later than --from-time %s (the end is not included)",
+					to_time_arg, from_time_arg);
+	/* without --pace the speed would be ignored without a word */
+	if (!rc && speed_given && !c->pace)
+		rc = kt_cli_usage_error(cmd,
+					"--speed %g needs --pace original (without it records go as fast as "
+					"the cluster takes them)",
+					speed);
 	if (!rc && c->pace)
 		o->speed = speed;
 	if (!rc && c->pace && (o->rate_msgs > 0 || o->rate_bytes > 0))
