@@ -22,6 +22,7 @@
 #define PATH_BUF    4096
 #define MARKER_FILE "ktape-archive"
 #define META_MAX    (64u << 20)
+#define LIVE_DIR    "live"
 
 int (*kt_archive_crash_hook)(enum kt_archive_step step);
 
@@ -30,7 +31,12 @@ struct kt_archive {
 	int lock_fd;
 	struct kt_catalog *cat;
 	unsigned tmp_seq;
+	int recording;	     /* the catalog is open for writing */
+	char *norecord_why;  /* RECORD mode, archive not writable: why */
+	char *run_lock_path; /* live/RUN.lock held by this process, or NULL */
+	int run_lock_fd;
 };
+
 
 struct kt_archive_segment {
 	struct kt_segment_writer *w;
@@ -287,12 +293,130 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 	return err;
 }
 
+/* ---- live runs: liveness of runs that record without the writer lock ---- */
+
+static void live_lock_path(const struct kt_archive *a, int64_t run_id, char *buf, size_t bufsize)
+{
+	snprintf(buf, bufsize, "%s/%s/%010" PRId64 ".lock", a->dir, LIVE_DIR, run_id);
+}
+
+/* kt_catalog_alive_cb: a run is alive while its process holds the flock
+ * on live/RUN.lock. A file nobody holds belonged to a dead run: it goes. */
+static int run_alive(void *ctx, int64_t run_id)
+{
+	char path[PATH_BUF];
+	live_lock_path(ctx, run_id, path, sizeof(path));
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int held = errno == EWOULDBLOCK;
+		close(fd);
+		return held;
+	}
+	unlink(path);
+	close(fd);
+	return 0;
+}
+
+/* KT_ERR_LOCKED when a run is alive: reindex replaces the catalog a live
+ * restore is writing to, and its run would be lost. */
+static enum kt_err check_no_live_run(struct kt_archive *a, struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	kt_archive_path(a, LIVE_DIR, path, sizeof(path));
+	DIR *d = opendir(path);
+	if (!d)
+		return KT_OK;
+	enum kt_err err = KT_OK;
+	struct dirent *e;
+	long long id;
+	int used;
+	while (!err && (e = readdir(d)))
+		if (sscanf(e->d_name, "%lld.lock%n", &id, &used) == 1 && e->d_name[used] == '\0' &&
+		    run_alive(a, (int64_t)id))
+			err = kt_diag_fail(
+				diag, KT_ERR_LOCKED,
+				"archive %s is in use by a running restore (run %lld); reindex after it ends", a->dir,
+				id);
+	closedir(d);
+	return err;
+}
+
+int kt_archive_recording(const struct kt_archive *a)
+{
+	return a->recording;
+}
+
+const char *kt_archive_norecord_reason(const struct kt_archive *a)
+{
+	return a->recording ? NULL : a->norecord_why ? a->norecord_why : "the archive is open read-only";
+}
+
+enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_run *run, int64_t *out_run_id,
+				 struct kt_diag *diag)
+{
+	if (!kt_archive_recording(a))
+		return kt_diag_fail(diag, KT_ERR_STATE, "archive %s is open read-only", a->dir);
+	char path[PATH_BUF];
+	enum kt_err err = kt_mkdirs(kt_archive_path(a, LIVE_DIR, path, sizeof(path)), diag);
+	if (!err)
+		err = kt_catalog_begin(a->cat, diag);
+	if (err)
+		return err;
+	err = kt_catalog_run_begin(a->cat, run, out_run_id, diag);
+	/* locked before the run is committed: no writer ever sees it
+	 * 'running' without its lock held */
+	int fd = -1;
+	if (!err) {
+		live_lock_path(a, *out_run_id, path, sizeof(path));
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			err = errno == ENOSPC
+				      ? kt_write_fail(diag, errno, "create", path)
+				      : kt_diag_fail(diag, KT_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+		else if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+			err = kt_diag_fail(diag, KT_ERR_IO, "cannot lock %s: %s", path, strerror(errno));
+	}
+	if (!err)
+		err = kt_catalog_commit(a->cat, diag);
+	else
+		kt_catalog_rollback(a->cat);
+	if (err) {
+		if (fd >= 0) {
+			unlink(path);
+			close(fd);
+		}
+		return err;
+	}
+	a->run_lock_fd = fd;
+	a->run_lock_path = strdup(path);
+	return KT_OK;
+}
+
+/* RECORD mode: the catalog read-write when the archive can be written,
+ * else read-only, with the reason kept for the caller's warning. */
+static enum kt_err open_catalog_recording(struct kt_archive *a, const char *path, struct kt_diag *diag)
+{
+	struct kt_diag d2;
+	kt_diag_clear(&d2);
+	enum kt_err err = kt_catalog_open(path, KT_CATALOG_WRITE, &a->cat, &d2);
+	a->recording = !err;
+	if (err != KT_ERR_IO) {
+		if (err)
+			*diag = d2;
+		return err;
+	}
+	a->norecord_why = strdup(d2.msg[0] ? d2.msg : "the archive cannot be written");
+	return a->norecord_why ? kt_catalog_open(path, KT_CATALOG_READ, &a->cat, diag) : KT_ERR_NOMEM;
+}
+
 static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec, struct kt_diag *diag)
 {
 	enum kt_err err = clear_tmp(a, &rec->temp_files_removed, diag);
 	if (err)
 		return err;
-	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), &rec->runs_crashed, diag);
+	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), run_alive, a, &rec->runs_crashed, diag);
 	if (err)
 		return err;
 	return walk_dir(a, "segments", recover_one, rec, diag);
@@ -342,16 +466,22 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 	if (err)
 		goto fail;
 	char path[PATH_BUF];
-	if (mode != KT_ARCHIVE_READ) {
+	int writer = mode == KT_ARCHIVE_WRITE || mode == KT_ARCHIVE_CREATE;
+	if (writer) {
 		err = take_lock(a, diag);
 		if (err)
 			goto fail;
+		a->recording = 1;
 	}
-	err = kt_catalog_open(kt_archive_path(a, "catalog.db", path, sizeof(path)),
-			      mode == KT_ARCHIVE_READ ? KT_CATALOG_READ
-			      : creating	      ? KT_CATALOG_CREATE
-						      : KT_CATALOG_WRITE,
-			      &a->cat, diag);
+	kt_archive_path(a, "catalog.db", path, sizeof(path));
+	if (mode == KT_ARCHIVE_RECORD)
+		err = open_catalog_recording(a, path, diag);
+	else
+		err = kt_catalog_open(path,
+				      mode == KT_ARCHIVE_READ ? KT_CATALOG_READ
+				      : creating	      ? KT_CATALOG_CREATE
+							      : KT_CATALOG_WRITE,
+				      &a->cat, diag);
 	if (err) {
 		if (err == KT_ERR_NOT_FOUND)
 			err = kt_diag_fail(diag, KT_ERR_CATALOG,
@@ -371,7 +501,7 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 		if (err)
 			goto fail;
 	}
-	if (mode != KT_ARCHIVE_READ) {
+	if (writer) {
 		err = kt_mkdirs(kt_archive_path(a, "tmp", path, sizeof(path)), diag);
 		err = err ? err : recover(a, &rec, diag);
 		if (err)
@@ -393,6 +523,13 @@ void kt_archive_close(struct kt_archive *a)
 	kt_catalog_close(a->cat);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd); /* releases the flock */
+	if (a->run_lock_path) {
+		/* the run has ended: its catalog row says so already */
+		unlink(a->run_lock_path);
+		close(a->run_lock_fd);
+		free(a->run_lock_path);
+	}
+	free(a->norecord_why);
 	free(a->dir);
 	free(a);
 }
@@ -624,6 +761,8 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 	a->dir = strdup(dir);
 	char path[PATH_BUF], newpath[PATH_BUF];
 	err = take_lock(a, diag);
+	if (!err)
+		err = check_no_live_run(a, diag);
 	if (err)
 		goto out;
 	int removed = 0;
@@ -633,8 +772,10 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 	kt_archive_path(a, "tmp/catalog.db.reindex", newpath, sizeof(newpath));
 	unlink(newpath);
 	err = kt_catalog_open(newpath, KT_CATALOG_CREATE, &a->cat, diag);
-	if (err)
+	if (err) {
+		unlink(newpath); /* created before the schema failed to fit (full disk) */
 		goto out;
+	}
 	err = kt_catalog_begin(a->cat, diag);
 	if (err)
 		goto out;
@@ -679,7 +820,7 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 		goto out;
 	/* a run the metadata says was running died with its process */
 	int crashed;
-	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), &crashed, diag);
+	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), run_alive, a, &crashed, diag);
 	if (!err)
 		err = walk_dir(a, "segments", reindex_one, &rc, diag);
 	if (err)

@@ -10,6 +10,7 @@
  *   DIR/ktape-archive                      identity: format version, archive id
  *   DIR/catalog.db                         the SQLite index (+ -wal, -shm)
  *   DIR/lock                               flock()ed by the one writer
+ *   DIR/live/RUN.lock                      flock()ed by a run recorded without it (restore)
  *   DIR/tmp/                               segments being written
  *   DIR/segments/TOPIC/gGEN/pPART/FIRST-LAST.kts
  *   DIR/meta/RUN-KIND.ktm                  catalog rows of each run
@@ -37,6 +38,10 @@ enum kt_archive_mode {
 	KT_ARCHIVE_READ,   /* no lock; the catalog read-only */
 	KT_ARCHIVE_WRITE,  /* takes the lock, recovers; the archive must exist */
 	KT_ARCHIVE_CREATE, /* as WRITE, and creates the archive if missing */
+	/* A reader that records its own runs (restore): no writer lock, no
+	 * recovery; the catalog read-write when the archive can be written,
+	 * else read-only (kt_archive_recording says which). */
+	KT_ARCHIVE_RECORD,
 };
 
 /* What opening for writing found and repaired. */
@@ -72,6 +77,19 @@ enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_se
 				      struct kt_diag *diag);
 /* Drops an unfinished segment and its temporary file. NULL is a no-op. */
 void kt_archive_segment_abort(struct kt_archive_segment *s);
+
+/* Whether runs can be recorded: always for a writer; in RECORD mode, when
+ * the archive could be opened for writing. */
+int kt_archive_recording(const struct kt_archive *a);
+/* Why a RECORD mode archive records nothing (the failed open's message),
+ * NULL when it records. */
+const char *kt_archive_norecord_reason(const struct kt_archive *a);
+/* Records a run as 'running' (its own transaction) and, until
+ * kt_archive_close, holds an flock on live/RUN.lock that tells a writer's
+ * recovery the run is alive: it is not marked crashed (format/SPEC.md
+ * 10.3). For a run made without the writer lock. */
+enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_run *run, int64_t *out_run_id,
+				 struct kt_diag *diag);
 
 /* Writes meta/RUN-KIND.ktm with the run's catalog rows (atomically). */
 enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, const char *kind, struct kt_diag *diag);

@@ -1,10 +1,14 @@
 #include "kt_catalog.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kt_cursor.h"
 #include "catalog_schema.h" /* kt_catalog_schema_sql, from format/catalog.sql */
@@ -14,6 +18,8 @@
 struct kt_catalog {
 	sqlite3 *db;
 	int readonly;
+	int opened;    /* sqlite3_open_v2 succeeded: what fails next is a -wal or -shm file */
+	int immutable; /* read with immutable=1: nothing could be created beside it */
 	/* prepared statements, keyed by the address of their SQL text (every
 	 * query below is a string literal, so the address is stable) */
 	const char *stmt_sql[STMT_CACHE];
@@ -23,6 +29,15 @@ struct kt_catalog {
 
 static enum kt_err db_fail(struct kt_catalog *cat, struct kt_diag *diag, const char *what)
 {
+	int prim = sqlite3_extended_errcode(cat->db) & 0xff;
+	const char *path = sqlite3_db_filename(cat->db, "main");
+	/* a transaction's pages go to the -wal first */
+	if (prim == SQLITE_FULL || (prim == SQLITE_IOERR && sqlite3_system_errno(cat->db) == ENOSPC))
+		return kt_diag_fail(diag, KT_ERR_IO, "no space left on device writing %s-wal",
+				    path ? path : "catalog.db");
+	if (prim == SQLITE_READONLY)
+		return kt_diag_fail(diag, KT_ERR_IO, "catalog: %s: %s cannot be written (%s)", what,
+				    path ? path : "catalog.db", sqlite3_errmsg(cat->db));
 	return kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: %s: %s", what, sqlite3_errmsg(cat->db));
 }
 
@@ -189,21 +204,161 @@ fail:;
 	return err;
 }
 
-static enum kt_err read_version(struct kt_catalog *cat, int *version, struct kt_diag *diag)
+/* The first read of the catalog: where SQLite opens (or creates) the -wal
+ * and -shm files, and finds a damaged file. Returns SQLite's extended code. */
+static int read_version(struct kt_catalog *cat, int *version)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(cat->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return kt_diag_fail(diag, KT_ERR_CATALOG,
-				    "catalog.db is damaged or not a catalog (%s); 'ktape reindex' rebuilds it",
-				    sqlite3_errmsg(cat->db));
-	int rc = sqlite3_step(st);
+	int rc = sqlite3_prepare_v2(cat->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite3_extended_errcode(cat->db);
+	rc = sqlite3_step(st);
 	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
+	return rc == SQLITE_ROW ? SQLITE_OK : sqlite3_extended_errcode(cat->db);
+}
+
+/* path as a file: URI with immutable=1: characters that mean something in
+ * a URI are %-escaped. NULL when it does not fit. */
+static char *immutable_uri(const char *path)
+{
+	size_t n = strlen(path);
+	char *uri = malloc(n * 3 + 32);
+	if (!uri)
+		return NULL;
+	char *p = uri + sprintf(uri, "file:");
+	for (const unsigned char *s = (const unsigned char *)path; *s; s++) {
+		if (*s == '%' || *s == '?' || *s == '#' || *s <= ' ' || *s >= 0x7f)
+			p += sprintf(p, "%%%02X", *s);
+		else
+			*p++ = (char)*s;
+	}
+	strcpy(p, "?immutable=1");
+	return uri;
+}
+
+static int open_db(struct kt_catalog *cat, const char *path, int flags, int immutable, int *version)
+{
+	char *uri = immutable ? immutable_uri(path) : NULL;
+	if (immutable && !uri)
+		return SQLITE_NOMEM;
+	int rc = sqlite3_open_v2(immutable ? uri : path, &cat->db, flags | (immutable ? SQLITE_OPEN_URI : 0), NULL);
+	free(uri);
+	if (rc != SQLITE_OK)
+		return cat->db ? sqlite3_extended_errcode(cat->db) : SQLITE_NOMEM;
+	cat->opened = 1;
+	sqlite3_extended_result_codes(cat->db, 1);
+	/* a reader waits for a writer's checkpoint rather than failing */
+	sqlite3_busy_timeout(cat->db, 10000);
+	return read_version(cat, version);
+}
+
+/* -1 when the file does not exist. */
+static long long file_size(const char *path, const char *suffix)
+{
+	char f[PATH_MAX + 8];
+	snprintf(f, sizeof(f), "%s%s", path, suffix);
+	struct stat st;
+	return stat(f, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* A read-only open that failed for want of a -wal or -shm SQLite could
+ * create (read-only mount, no permission, full disk), not for a damaged
+ * file or a lock. */
+static int wal_files_unusable(int rc, int eno)
+{
+	int prim = rc & 0xff;
+	if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB || prim == SQLITE_BUSY || prim == SQLITE_LOCKED ||
+	    prim == SQLITE_NOMEM)
+		return 0;
+	return prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY || prim == SQLITE_FULL || prim == SQLITE_IOERR ||
+	       eno == EROFS || eno == EACCES || eno == EPERM || eno == ENOSPC;
+}
+
+/* The one-line message for a failed open: what failed, in words an
+ * operator can act on. Only a file SQLite finds damaged is called damaged. */
+static enum kt_err open_fail(struct kt_catalog *cat, const char *path, int rc, struct kt_diag *diag)
+{
+	int prim = rc & 0xff;
+	int eno = cat->db ? sqlite3_system_errno(cat->db) : 0;
+	const char *msg = cat->db ? sqlite3_errmsg(cat->db) : "out of memory";
+	if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
 		return kt_diag_fail(diag, KT_ERR_CATALOG,
-				    "catalog.db is damaged or not a catalog (%s); 'ktape reindex' rebuilds it",
-				    sqlite3_errmsg(cat->db));
-	return KT_OK;
+				    "catalog.db is damaged or not a catalog (%s); 'ktape reindex' rebuilds it", msg);
+	if (prim == SQLITE_NOMEM)
+		return KT_ERR_NOMEM;
+	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+		return kt_diag_fail(diag, KT_ERR_LOCKED, "catalog %s is locked by another process (%s)", path, msg);
+	if (file_size(path, "") < 0 && errno == ENOENT)
+		return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "cannot open catalog %s: no such file", path);
+	if (prim == SQLITE_FULL || eno == ENOSPC)
+		return kt_diag_fail(diag, KT_ERR_IO, "no space left on device writing %s-shm", path);
+	/* the database file opened: what failed is a -wal or -shm file, the
+	 * first one SQLite needs and cannot find */
+	const char *what = !cat->opened ? "" : file_size(path, "-wal") < 0 ? "-wal" : "-shm";
+	if (eno == EROFS || rc == SQLITE_READONLY_DIRECTORY)
+		return kt_diag_fail(diag, KT_ERR_IO, "cannot open catalog %s%s: read-only filesystem", path, what);
+	if (eno == EACCES || eno == EPERM)
+		return kt_diag_fail(diag, KT_ERR_IO, "cannot open catalog %s%s: permission denied", path, what);
+	if (what[0])
+		return kt_diag_fail(diag, KT_ERR_IO,
+				    "cannot create catalog %s%s (SQLite needs it to read a WAL catalog): %s%s%s", path,
+				    what, msg, eno ? ", " : "", eno ? strerror(eno) : "");
+	return kt_diag_fail(diag, KT_ERR_IO, "cannot open catalog %s: %s%s%s", path, msg, eno ? ", " : "",
+			    eno ? strerror(eno) : "");
+}
+
+/* A writer needs the database and the directory (for the -wal and -shm
+ * files) writable: SQLite would otherwise open read-only and fail at the
+ * first write. */
+static enum kt_err check_writable(struct kt_catalog *cat, const char *path, struct kt_diag *diag)
+{
+	if (sqlite3_db_readonly(cat->db, "main") != 1)
+		return KT_OK;
+	int eno = access(path, W_OK) == 0 ? EACCES : errno;
+	return kt_diag_fail(diag, KT_ERR_IO, "cannot open catalog %s for writing: %s", path,
+			    eno == EROFS ? "read-only filesystem" : "permission denied");
+}
+
+/* Why nothing can be created beside path, in words. */
+static const char *why_unwritable(const char *path, int eno)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (access(slash ? dir : ".", W_OK) != 0)
+		return errno == EROFS ? "read-only filesystem" : "permission denied";
+	return eno == ENOSPC ? "no space left on device" : eno ? strerror(eno) : "cannot create it";
+}
+
+/* Opens for reading. Without a -shm and -wal it can create (a read-only
+ * mount, a full disk), SQLite cannot read a WAL database, unless told the
+ * file cannot change (immutable=1): true when no -wal holds committed
+ * changes not yet in catalog.db. */
+static int open_for_reading(struct kt_catalog *cat, const char *path, int flags, int *version, struct kt_diag *diag,
+			    enum kt_err *err)
+{
+	int rc = open_db(cat, path, flags, 0, version);
+	if (rc == SQLITE_OK)
+		return rc;
+	int eno = sqlite3_system_errno(cat->db);
+	if (!wal_files_unusable(rc, eno) || file_size(path, "") < 0)
+		return rc;
+	long long wal = file_size(path, "-wal");
+	if (wal > 0) {
+		*err = kt_diag_fail(diag, KT_ERR_IO,
+				    "%s-wal holds changes not yet in catalog.db and cannot be read without creating "
+				    "%s-shm (%s): mount the archive read-write once, or copy it to writable storage",
+				    path, path, why_unwritable(path, eno));
+		return rc;
+	}
+	sqlite3_close(cat->db);
+	cat->db = NULL;
+	cat->opened = 0;
+	cat->immutable = 1;
+	return open_db(cat, path, flags, 1, version);
 }
 
 enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct kt_catalog **out, struct kt_diag *diag)
@@ -217,29 +372,25 @@ enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct 
 	if (mode == KT_CATALOG_CREATE)
 		flags |= SQLITE_OPEN_CREATE;
 	flags |= SQLITE_OPEN_NOMUTEX;
-	enum kt_err err;
-	if (sqlite3_open_v2(path, &cat->db, flags, NULL) != SQLITE_OK) {
-		err = kt_diag_fail(diag, mode == KT_CATALOG_CREATE ? KT_ERR_CATALOG : KT_ERR_NOT_FOUND,
-				   "cannot open catalog %s: %s", path, cat->db ? sqlite3_errmsg(cat->db) : "no memory");
-		kt_catalog_close(cat);
-		return err;
-	}
-	sqlite3_extended_result_codes(cat->db, 1);
-	/* a reader waits for a writer's checkpoint rather than failing */
-	sqlite3_busy_timeout(cat->db, 10000);
-	int version;
-	err = read_version(cat, &version, diag);
-	if (err)
+	enum kt_err err = KT_OK;
+	int version = 0;
+	int rc = cat->readonly ? open_for_reading(cat, path, flags, &version, diag, &err)
+			       : open_db(cat, path, flags, 0, &version);
+	if (rc != SQLITE_OK) {
+		if (!err)
+			err = open_fail(cat, path, rc, diag);
 		goto fail;
+	}
 	if (!cat->readonly) {
+		err = check_writable(cat, path, diag);
+		if (err)
+			goto fail;
 		/* WAL: readers work while a dump writes. synchronous=FULL: a
 		 * committed transaction survives power loss, as the archive's
 		 * protocol assumes. */
-		char *errmsg = NULL;
-		if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &errmsg) !=
+		if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) !=
 		    SQLITE_OK) {
-			err = kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: cannot set WAL mode: %s", errmsg);
-			sqlite3_free(errmsg);
+			err = db_fail(cat, diag, "cannot set WAL mode");
 			goto fail;
 		}
 	}
@@ -369,13 +520,43 @@ enum kt_err kt_catalog_run_set_cluster(struct kt_catalog *cat, int64_t run_id, c
 	return exec(cat, diag, "UPDATE runs SET cluster_id = ? WHERE run_id = ?", "ti", cluster_id, run_id);
 }
 
-enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms, int *out_count, struct kt_diag *diag)
+enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms, kt_catalog_alive_cb alive,
+					 void *alive_ctx, int *out_count, struct kt_diag *diag)
 {
-	enum kt_err err = exec(cat, diag,
-			       "UPDATE runs SET status = 'crashed', ended_ms = ?, "
-			       "message = 'the process ended without finishing the run' WHERE status = 'running'",
-			       "i", now_ms);
-	*out_count = err ? 0 : sqlite3_changes(cat->db);
+	*out_count = 0;
+	sqlite3_stmt *st = query(cat, diag, "SELECT run_id FROM runs WHERE status = 'running' ORDER BY run_id", "");
+	if (!st)
+		return KT_ERR_CATALOG;
+	/* collected first: the updates below must not run under this cursor */
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			int64_t *nids = realloc(ids, cap * sizeof(*nids));
+			if (!nids) {
+				sqlite3_reset(st);
+				free(ids);
+				return KT_ERR_NOMEM;
+			}
+			ids = nids;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	enum kt_err err = rc < 0 ? KT_ERR_CATALOG : KT_OK;
+	for (size_t i = 0; !err && i < n; i++) {
+		if (alive && alive(alive_ctx, ids[i]))
+			continue;
+		/* status checked again: the run may have ended since */
+		err = exec(cat, diag,
+			   "UPDATE runs SET status = 'crashed', ended_ms = ?, message = 'the process ended without "
+			   "finishing the run' WHERE run_id = ? AND status = 'running'",
+			   "ii", now_ms, ids[i]);
+		if (!err)
+			*out_count += sqlite3_changes(cat->db);
+	}
+	free(ids);
 	return err;
 }
 

@@ -70,9 +70,14 @@ enum kt_err kt_catalog_run_end(struct kt_catalog *cat, int64_t run_id, const cha
 			       int64_t bytes, const char *message, int64_t ended_ms, struct kt_diag *diag);
 enum kt_err kt_catalog_run_set_cluster(struct kt_catalog *cat, int64_t run_id, const char *cluster_id,
 				       struct kt_diag *diag);
-/* Runs left 'running' by a process that died become 'crashed'. Call only
- * while holding the archive lock. *out_count: how many. */
-enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms, int *out_count, struct kt_diag *diag);
+/* Whether the process of a 'running' run is still alive (non-zero: it is). */
+typedef int (*kt_catalog_alive_cb)(void *ctx, int64_t run_id);
+/* Runs left 'running' by a process that died become 'crashed'; with alive
+ * set, runs it says are alive are left alone (a restore runs beside the
+ * writer, without its lock). Call only while holding the archive lock.
+ * *out_count: how many. */
+enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms, kt_catalog_alive_cb alive,
+					 void *alive_ctx, int *out_count, struct kt_diag *diag);
 /* Runs in run_id order. A callback returning non-zero stops the walk. */
 enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, void *ctx, struct kt_diag *diag);
 

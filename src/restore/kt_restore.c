@@ -68,6 +68,12 @@ struct restore {
 	char *selection;
 	enum kt_err map_err; /* writing an offset map failed */
 	char map_msg[512];
+	/* The archive cannot be written (read-only mount): the run is not
+	 * recorded, and its offset maps, which --groups translates with, are
+	 * kept here instead of in the catalog. */
+	int recording;
+	struct kt_catalog_restore_map *mem_maps;
+	size_t mem_map_count, mem_map_cap;
 };
 
 static void warn(struct restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -301,17 +307,71 @@ static enum kt_err plan_partition(struct restore *r, struct src_part *sp, struct
 
 /* ---- offset maps and checkpoints ---- */
 
+/* As the catalog's INSERT OR REPLACE: a chunk checkpointed while it grows
+ * replaces its earlier state. The newest maps are the likeliest match. */
+static enum kt_err put_mem_map(struct restore *r, const struct kt_catalog_restore_map *m)
+{
+	for (size_t i = r->mem_map_count; i-- > 0;) {
+		struct kt_catalog_restore_map *x = &r->mem_maps[i];
+		if (x->src_first == m->src_first && x->src_partition == m->src_partition &&
+		    x->dst_partition == m->dst_partition && !strcmp(x->src_topic, m->src_topic) &&
+		    !strcmp(x->dst_topic, m->dst_topic)) {
+			*x = *m;
+			return KT_OK;
+		}
+	}
+	if (r->mem_map_count == r->mem_map_cap) {
+		size_t cap = r->mem_map_cap ? r->mem_map_cap * 2 : 64;
+		struct kt_catalog_restore_map *n = realloc(r->mem_maps, cap * sizeof(*n));
+		if (!n)
+			return KT_ERR_NOMEM;
+		r->mem_maps = n;
+		r->mem_map_cap = cap;
+	}
+	r->mem_maps[r->mem_map_count++] = *m; /* its strings live as long as the run */
+	return KT_OK;
+}
+
+static int mem_map_cmp(const void *x, const void *y)
+{
+	const struct kt_catalog_restore_map *a = *(const struct kt_catalog_restore_map *const *)x;
+	const struct kt_catalog_restore_map *b = *(const struct kt_catalog_restore_map *const *)y;
+	return a->src_first < b->src_first ? -1 : a->src_first > b->src_first;
+}
+
+/* kt_catalog_each_restore_map of this run, from the catalog or memory. */
+static enum kt_err each_run_map(struct restore *r, const char *src_topic, int32_t src_partition, kt_catalog_map_cb cb,
+				void *ctx, struct kt_diag *diag)
+{
+	if (r->recording)
+		return kt_catalog_each_restore_map(r->cat, r->run_id, src_topic, src_partition, cb, ctx, diag);
+	const struct kt_catalog_restore_map **sel = malloc((r->mem_map_count + 1) * sizeof(*sel));
+	if (!sel)
+		return KT_ERR_NOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < r->mem_map_count; i++)
+		if (r->mem_maps[i].src_partition == src_partition && !strcmp(r->mem_maps[i].src_topic, src_topic))
+			sel[n++] = &r->mem_maps[i];
+	qsort(sel, n, sizeof(*sel), mem_map_cmp);
+	for (size_t i = 0; i < n && !cb(ctx, sel[i]); i++)
+		;
+	free(sel);
+	return KT_OK;
+}
+
 static enum kt_err put_chunk(struct restore *r, const struct src_part *sp, int32_t dst_p, const struct chunk *c,
 			     struct kt_diag *diag)
 {
 	struct kt_catalog_restore_map m = {r->run_id, sp->t->name,  sp->t->generation, sp->partition, sp->t->dst,
 					   dst_p,     c->src_first, c->src_last,       c->dst_first,  c->records};
+	if (!r->recording)
+		return put_mem_map(r, &m) ? kt_diag_fail(diag, KT_ERR_NOMEM, "no memory for the offset maps") : KT_OK;
 	return kt_catalog_put_restore_map(r->cat, &m, diag);
 }
 
 static enum kt_err checkpoint(struct restore *r, struct kt_diag *diag)
 {
-	enum kt_err err = kt_catalog_begin(r->cat, diag);
+	enum kt_err err = r->recording ? kt_catalog_begin(r->cat, diag) : KT_OK;
 	for (size_t i = 0; !err && i < r->part_count; i++) {
 		struct src_part *sp = &r->parts[i];
 		for (int32_t q = 0; sp->chunks && q < sp->t->dst_partitions && !err; q++)
@@ -319,6 +379,10 @@ static enum kt_err checkpoint(struct restore *r, struct kt_diag *diag)
 				err = put_chunk(r, sp, q, &sp->chunks[q], diag);
 				sp->chunks[q].dirty = 0;
 			}
+	}
+	if (!r->recording) {
+		r->last_checkpoint = kt_mono_ns();
+		return err;
 	}
 	if (!err)
 		err = kt_catalog_run_end(r->cat, r->run_id, "running", (int64_t)r->res->records, (int64_t)r->res->bytes,
@@ -402,7 +466,7 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 	/* With key partitioning a source partition's records spread over every
 	 * target partition, so where to continue is not exact: no automatic
 	 * resume; the non-empty check then asks for --allow-nonempty. */
-	if (r->o->by_key)
+	if (r->o->by_key || !r->recording)
 		return KT_OK;
 	struct prev_ctx pc = {r, r->selection};
 	enum kt_err err = kt_catalog_each_run(r->cat, prev_run_cb, &pc, diag);
@@ -455,6 +519,8 @@ static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
 /* Records where each target partition stands before this run writes to it. */
 static enum kt_err record_bases(struct restore *r, struct kt_diag *diag)
 {
+	if (!r->recording)
+		return KT_OK;
 	enum kt_err err = kt_catalog_begin(r->cat, diag);
 	for (size_t i = 0; !err && i < r->part_count; i++) {
 		struct src_part *sp = &r->parts[i];
@@ -939,8 +1005,7 @@ static int group_offset_cb(void *ctx, const struct kt_catalog_group_offset *go)
 		return 1;
 	}
 	struct translate_ctx tc = {g->r, sp, go->offset, -1, 0, KT_OK, g->diag};
-	g->err = kt_catalog_each_restore_map(g->r->cat, g->r->run_id, g->t->name, go->partition, translate_cb, &tc,
-					     g->diag);
+	g->err = each_run_map(g->r, g->t->name, go->partition, translate_cb, &tc, g->diag);
 	if (!g->err)
 		g->err = tc.err;
 	if (g->err)
@@ -1038,13 +1103,16 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	run.cluster_id = cluster[0] ? cluster : NULL;
 	run.bootstrap = o->bootstrap;
 	run.selection = r->selection;
-	err = kt_catalog_begin(r->cat, diag);
-	if (!err)
-		err = kt_catalog_run_begin(r->cat, &run, &r->run_id, diag);
-	if (!err)
-		err = kt_catalog_commit(r->cat, diag);
+	/* a reader: the writer lock stays free for the nightly dump, and the
+	 * run's live lock keeps that dump's recovery from calling it crashed */
+	if (r->recording)
+		err = kt_archive_run_begin(r->a, &run, &r->run_id, diag);
+	else
+		warn(r, "this restore is not recorded in the archive (%s): an interrupted run cannot be continued",
+		     kt_archive_norecord_reason(r->a));
 	if (err)
 		return err;
+
 	r->res->run_id = r->run_id;
 	err = plan_resume(r, diag);
 	if (!err)
@@ -1100,10 +1168,11 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 	if (o->speed > 0 && (o->rate_msgs > 0 || o->rate_bytes > 0))
 		return kt_diag_fail(diag, KT_ERR_INVALID, "--pace original and --rate-* exclude each other");
 	enum kt_err err =
-		kt_archive_open(o->archive, o->dry_run ? KT_ARCHIVE_READ : KT_ARCHIVE_WRITE, &r.a, NULL, diag);
+		kt_archive_open(o->archive, o->dry_run ? KT_ARCHIVE_READ : KT_ARCHIVE_RECORD, &r.a, NULL, diag);
 	if (err)
 		goto out;
 	r.cat = kt_archive_catalog(r.a);
+	r.recording = !o->dry_run && kt_archive_recording(r.a);
 	err = select_sources(&r, diag);
 	if (err)
 		goto out;
@@ -1139,6 +1208,7 @@ out:
 	kt_kafka_close(r.k);
 	r.k = NULL;
 	free(r.selection);
+	free(r.mem_maps);
 	for (size_t i = 0; i < r.part_count; i++)
 		free(r.parts[i].chunks);
 	free(r.parts);
