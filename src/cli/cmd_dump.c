@@ -33,6 +33,7 @@ enum {
 	OPT_METRICS,
 	OPT_SEGMENT_SIZE,
 	OPT_BLOCK_SIZE,
+	OPT_COMMIT_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -60,6 +61,7 @@ static const struct option long_opts[] = {
 	{"metrics-file", required_argument, NULL, OPT_METRICS},
 	{"segment-size", required_argument, NULL, OPT_SEGMENT_SIZE},
 	{"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
+	{"commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL},
 	{NULL, 0, NULL, 0},
 };
 
@@ -277,6 +279,14 @@ int kt_cmd_dump(int argc, char **argv)
 			break;
 		}
 		case OPT_METRICS: metrics = optarg; break;
+		case OPT_COMMIT_INTERVAL: {
+			struct kt_diag d;
+			if (kt_parse_duration_ms(optarg, &o.commit_interval_ms, &d))
+				rc = kt_cli_usage_error(CMD, "--commit-interval: %s", d.msg);
+			else if (o.commit_interval_ms == 0)
+				o.commit_interval_ms = -1; /* 0: only full segments and the end commit */
+			break;
+		}
 		case OPT_SEGMENT_SIZE:
 		case OPT_BLOCK_SIZE: {
 			uint64_t sz;

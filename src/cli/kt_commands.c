@@ -13,8 +13,8 @@ const struct kt_command kt_commands[] = {
 	 "  ktape dump -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--topic-regex RE] [--exclude-regex RE]\n"
 	 "             [-p N]... [--from-offset N | --from-time T] [--to-offset N | --to-time T]\n"
 	 "             [-X prop=value]... [-F FILE] [--zstd-level N] [--isolation read_committed|read_uncommitted]\n"
-	 "             [--groups RE] [--timeout DURATION] [--metrics-file PATH] [--json]\n"
-	 "             [--progress | --no-progress] [-q] [-v]\n",
+	 "             [--groups RE] [--timeout DURATION] [--commit-interval DURATION]\n"
+	 "             [--metrics-file PATH] [--json] [--progress | --no-progress] [-q] [-v]\n",
 	 "\nReads each selected partition from where the previous dump of the archive ended\n"
 	 "(the log start the first time) up to the high watermark read when the run starts,\n"
 	 "and writes the records into the archive DIR (created if missing), with the topics'\n"
@@ -42,6 +42,8 @@ const struct kt_command kt_commands[] = {
 	 "                           groups with offsets on the dumped topics)\n"
 	 "      --timeout D          fail when the cluster sends nothing for D (default 60s);\n"
 	 "                           what was written so far is kept, consistent\n"
+	 "      --commit-interval D  commit the open segments every D (default 30s; 0: only\n"
+	 "                           full segments): a killed run loses at most D of work\n"
 	 "      --metrics-file PATH  write Prometheus textfile metrics\n"
 	 "      --json               print a JSON run summary on stdout\n"
 	 "      --progress, --no-progress  progress line on stderr (default: on a terminal)\n"

@@ -27,6 +27,7 @@ struct part {
 	int64_t done_end; /* everything before it is archived (or was never there) */
 	int64_t lost_from, lost_end;
 	struct kt_archive_segment *seg;
+	int64_t seg_done_end; /* done_end when seg began: where progress falls back if seg is lost */
 	uint64_t records;
 	int finished;
 	int assigned;
@@ -490,8 +491,12 @@ static enum kt_err flush_part(struct dump *d, struct part *p, struct kt_diag *di
 	struct kt_archive_segment *seg = p->seg;
 	p->seg = NULL;
 	enum kt_err err = kt_archive_segment_commit(d->a, seg, d->run_id, &pr, &sum, diag);
-	if (err)
+	if (err) {
+		/* the segment's records are not archived (a full disk): progress
+		 * recorded later must not claim them, or the next dump skips them */
+		p->done_end = p->seg_done_end;
 		return err;
+	}
 	d->res->segments++;
 	d->res->raw_bytes += sum.raw_bytes;
 	d->res->file_bytes += sum.file_bytes;
@@ -529,6 +534,7 @@ static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kaf
 			kt_archive_segment_begin(d->a, p->t->name, p->t->generation, p->partition, &wo, &p->seg, diag);
 		if (err)
 			return err;
+		p->seg_done_end = p->done_end;
 	}
 	enum kt_err err = kt_archive_segment_add(p->seg, rec, diag);
 	if (err)

@@ -22,6 +22,8 @@
 #include "kt_error.h"
 #include "kt_kafka.h"
 
+#define KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS 30000
+
 struct kt_dump_progress {
 	uint64_t records;
 	uint64_t payload_bytes;
@@ -48,6 +50,10 @@ struct kt_dump_opts {
 	int zstd_level;
 	size_t block_bytes;
 	uint64_t segment_bytes; /* raw bytes per segment before rolling over */
+	/* open segments are committed this often, so a kill loses at most this
+	 * much work: 0 for KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS, negative for
+	 * never (only when a segment is full and at the end) */
+	int64_t commit_interval_ms;
 	int read_uncommitted;
 	const char *groups_regex; /* NULL: groups with offsets on dumped topics */
 	int64_t timeout_ms;	  /* fail when nothing arrives for this long */
