@@ -37,7 +37,6 @@ struct kt_archive {
 	int run_lock_fd;
 };
 
-
 struct kt_archive_segment {
 	struct kt_segment_writer *w;
 	char tmp_path[PATH_BUF];
@@ -411,12 +410,189 @@ static enum kt_err open_catalog_recording(struct kt_archive *a, const char *path
 	return a->norecord_why ? kt_catalog_open(path, KT_CATALOG_READ, &a->cat, diag) : KT_ERR_NOMEM;
 }
 
+/* Dump runs with a given status, by id. */
+struct run_ids {
+	const char *status;
+	int64_t *ids;
+	size_t n;
+	int nomem;
+};
+
+static int collect_dump_run(void *ctx, const struct kt_catalog_run *run)
+{
+	struct run_ids *r = ctx;
+	if (strcmp(run->kind, "dump") || strcmp(run->status, r->status))
+		return 0;
+	int64_t *ids = realloc(r->ids, (r->n + 1) * sizeof(*ids));
+	if (!ids) {
+		r->nomem = 1;
+		return 1;
+	}
+	r->ids = ids;
+	r->ids[r->n++] = run->run_id;
+	return 0;
+}
+
+static int has_id(const struct run_ids *r, int64_t id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/* A dump run that died committed segments all the same: its records and
+ * bytes are those segments, and its metadata file must exist for reindex
+ * to know the run. Only the runs this open found crashed are touched. */
+static enum kt_err recount_crashed(struct kt_archive *a, const struct run_ids *was_running, struct kt_diag *diag)
+{
+	struct run_ids crashed = {"crashed", NULL, 0, 0};
+	enum kt_err err = kt_catalog_each_run(a->cat, collect_dump_run, &crashed, diag);
+	if (!err && crashed.nomem)
+		err = KT_ERR_NOMEM;
+	for (size_t i = 0; !err && i < crashed.n; i++) {
+		if (!has_id(was_running, crashed.ids[i]))
+			continue;
+		err = kt_catalog_run_recount(a->cat, crashed.ids[i], NULL, NULL, diag);
+		if (!err)
+			err = kt_archive_write_run_meta(a, crashed.ids[i], "dump", diag);
+	}
+	free(crashed.ids);
+	return err;
+}
+
+/* ---- live runs: liveness of runs that record without the writer lock ---- */
+
+static void live_lock_path(const struct kt_archive *a, int64_t run_id, char *buf, size_t bufsize)
+{
+	snprintf(buf, bufsize, "%s/%s/%010" PRId64 ".lock", a->dir, LIVE_DIR, run_id);
+}
+
+/* kt_catalog_alive_cb: a run is alive while its process holds the flock
+ * on live/RUN.lock. A file nobody holds belonged to a dead run: it goes. */
+static int run_alive(void *ctx, int64_t run_id)
+{
+	char path[PATH_BUF];
+	live_lock_path(ctx, run_id, path, sizeof(path));
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int held = errno == EWOULDBLOCK;
+		close(fd);
+		return held;
+	}
+	unlink(path);
+	close(fd);
+	return 0;
+}
+
+/* KT_ERR_LOCKED when a run is alive: reindex replaces the catalog a live
+ * restore is writing to, and its run would be lost. */
+static enum kt_err check_no_live_run(struct kt_archive *a, struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	kt_archive_path(a, LIVE_DIR, path, sizeof(path));
+	DIR *d = opendir(path);
+	if (!d)
+		return KT_OK;
+	enum kt_err err = KT_OK;
+	struct dirent *e;
+	long long id;
+	int used;
+	while (!err && (e = readdir(d)))
+		if (sscanf(e->d_name, "%lld.lock%n", &id, &used) == 1 && e->d_name[used] == '\0' &&
+		    run_alive(a, (int64_t)id))
+			err = kt_diag_fail(
+				diag, KT_ERR_LOCKED,
+				"archive %s is in use by a running restore (run %lld); reindex after it ends", a->dir,
+				id);
+	closedir(d);
+	return err;
+}
+
+int kt_archive_recording(const struct kt_archive *a)
+{
+	return a->recording;
+}
+
+const char *kt_archive_norecord_reason(const struct kt_archive *a)
+{
+	return a->recording ? NULL : a->norecord_why ? a->norecord_why : "the archive is open read-only";
+}
+
+enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_run *run, int64_t *out_run_id,
+				 struct kt_diag *diag)
+{
+	if (!kt_archive_recording(a))
+		return kt_diag_fail(diag, KT_ERR_STATE, "archive %s is open read-only", a->dir);
+	char path[PATH_BUF];
+	enum kt_err err = kt_mkdirs(kt_archive_path(a, LIVE_DIR, path, sizeof(path)), diag);
+	if (!err)
+		err = kt_catalog_begin(a->cat, diag);
+	if (err)
+		return err;
+	err = kt_catalog_run_begin(a->cat, run, out_run_id, diag);
+	/* locked before the run is committed: no writer ever sees it
+	 * 'running' without its lock held */
+	int fd = -1;
+	if (!err) {
+		live_lock_path(a, *out_run_id, path, sizeof(path));
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			err = errno == ENOSPC
+				      ? kt_write_fail(diag, errno, "create", path)
+				      : kt_diag_fail(diag, KT_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+		else if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+			err = kt_diag_fail(diag, KT_ERR_IO, "cannot lock %s: %s", path, strerror(errno));
+	}
+	if (!err)
+		err = kt_catalog_commit(a->cat, diag);
+	else
+		kt_catalog_rollback(a->cat);
+	if (err) {
+		if (fd >= 0) {
+			unlink(path);
+			close(fd);
+		}
+		return err;
+	}
+	a->run_lock_fd = fd;
+	a->run_lock_path = strdup(path);
+	return KT_OK;
+}
+
+/* RECORD mode: the catalog read-write when the archive can be written,
+ * else read-only, with the reason kept for the caller's warning. */
+static enum kt_err open_catalog_recording(struct kt_archive *a, const char *path, struct kt_diag *diag)
+{
+	struct kt_diag d2;
+	kt_diag_clear(&d2);
+	enum kt_err err = kt_catalog_open(path, KT_CATALOG_WRITE, &a->cat, &d2);
+	a->recording = !err;
+	if (err != KT_ERR_IO) {
+		if (err)
+			*diag = d2;
+		return err;
+	}
+	a->norecord_why = strdup(d2.msg[0] ? d2.msg : "the archive cannot be written");
+	return a->norecord_why ? kt_catalog_open(path, KT_CATALOG_READ, &a->cat, diag) : KT_ERR_NOMEM;
+}
+
 static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec, struct kt_diag *diag)
 {
 	enum kt_err err = clear_tmp(a, &rec->temp_files_removed, diag);
 	if (err)
 		return err;
-	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), run_alive, a, &rec->runs_crashed, diag);
+	struct run_ids running = {"running", NULL, 0, 0};
+	err = kt_catalog_each_run(a->cat, collect_dump_run, &running, diag);
+	if (!err && running.nomem)
+		err = KT_ERR_NOMEM;
+	if (!err)
+		err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), run_alive, a, &rec->runs_crashed, diag);
+	if (!err && running.n)
+		err = recount_crashed(a, &running, diag);
+	free(running.ids);
 	if (err)
 		return err;
 	return walk_dir(a, "segments", recover_one, rec, diag);

@@ -560,6 +560,26 @@ enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms,
 	return err;
 }
 
+enum kt_err kt_catalog_run_recount(struct kt_catalog *cat, int64_t run_id, int64_t *out_records, int64_t *out_bytes,
+				   struct kt_diag *diag)
+{
+	int64_t records = 0, bytes = 0;
+	int found;
+	enum kt_err err = query_i64(cat, diag, &records, &found, "SELECT sum(records) FROM segments WHERE run_id = ?",
+				    "i", run_id);
+	if (!err)
+		err = query_i64(cat, diag, &bytes, &found, "SELECT sum(file_bytes) FROM segments WHERE run_id = ?", "i",
+				run_id);
+	if (!err)
+		err = exec(cat, diag, "UPDATE runs SET records = ?, bytes = ? WHERE run_id = ?", "iii", records, bytes,
+			   run_id);
+	if (!err && out_records)
+		*out_records = records;
+	if (!err && out_bytes)
+		*out_bytes = bytes;
+	return err;
+}
+
 enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, void *ctx, struct kt_diag *diag)
 {
 	sqlite3_stmt *st = query(cat, diag,

@@ -78,6 +78,12 @@ typedef int (*kt_catalog_alive_cb)(void *ctx, int64_t run_id);
  * *out_count: how many. */
 enum kt_err kt_catalog_runs_mark_crashed(struct kt_catalog *cat, int64_t now_ms, kt_catalog_alive_cb alive,
 					 void *alive_ctx, int *out_count, struct kt_diag *diag);
+/* Sets a run's records and bytes to those of the segments it committed (the
+ * catalog's segments rows with its run_id), so that the runs table says what
+ * the archive holds even for a run that failed or crashed. out_records and
+ * out_bytes (may be NULL) receive the counts. */
+enum kt_err kt_catalog_run_recount(struct kt_catalog *cat, int64_t run_id, int64_t *out_records, int64_t *out_bytes,
+				   struct kt_diag *diag);
 /* Runs in run_id order. A callback returning non-zero stops the walk. */
 enum kt_err kt_catalog_each_run(struct kt_catalog *cat, kt_catalog_run_cb cb, void *ctx, struct kt_diag *diag);
 

@@ -593,6 +593,25 @@ static void report_progress(struct dump *d, int done)
 	d->o->on_progress(d->o->cb_ctx, &pr);
 }
 
+/* Every --commit-interval the open segments are closed and committed, with
+ * their partitions' progress: a killed run loses at most that much work
+ * instead of everything since its segments opened. */
+static enum kt_err commit_open_segments(struct dump *d, struct kt_diag *diag)
+{
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; !err && i < d->part_count; i++)
+		if (!d->parts[i].finished && d->parts[i].seg)
+			err = flush_part(d, &d->parts[i], diag);
+	return err;
+}
+
+static int64_t commit_interval_ns(const struct kt_dump_opts *o)
+{
+	if (o->commit_interval_ms < 0)
+		return INT64_MAX;
+	return (o->commit_interval_ms ? o->commit_interval_ms : KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS) * 1000000;
+}
+
 static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 {
 	struct kt_kafka_assignment *as = calloc(d->part_count + 1, sizeof(*as));
@@ -620,10 +639,18 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 	int64_t timeout_ns = (d->o->timeout_ms > 0 ? d->o->timeout_ms : 60000) * 1000000;
 	int64_t last_activity = kt_mono_ns();
 	int64_t last_report = 0;
+	int64_t commit_every = commit_interval_ns(d->o);
+	int64_t last_commit = kt_mono_ns();
 	while (!err && open > 0) {
 		if (d->o->stop && *d->o->stop) {
 			err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 			break;
+		}
+		if (kt_mono_ns() - last_commit >= commit_every) {
+			err = commit_open_segments(d, diag);
+			last_commit = kt_mono_ns();
+			if (err)
+				break;
 		}
 		struct kt_kafka_msg m;
 		err = kt_kafka_poll(d->k, 200, &m, diag);
@@ -700,6 +727,30 @@ static void compute_lag(struct dump *d)
 	}
 }
 
+/* The run's outcome. Its records and bytes are those of the segments it
+ * committed, counted in the catalog: after a failure (a full disk, say)
+ * records that were read but never committed are not claimed. */
+static enum kt_err end_run(struct dump *d, const char *status, const char *message, struct kt_diag *diag)
+{
+	int64_t records = 0, bytes = 0;
+	enum kt_err err = kt_catalog_begin(d->cat, diag);
+	if (!err)
+		err = kt_catalog_run_end(d->cat, d->run_id, status, 0, 0, message, kt_now_ms(), diag);
+	if (!err)
+		err = kt_catalog_run_recount(d->cat, d->run_id, &records, &bytes, diag);
+	if (err) {
+		kt_catalog_rollback(d->cat);
+		return err;
+	}
+	err = kt_catalog_commit(d->cat, diag);
+	if (!err) {
+		d->res->records = (uint64_t)records;
+		d->res->file_bytes = (uint64_t)bytes;
+		err = kt_archive_write_run_meta(d->a, d->run_id, "dump", diag);
+	}
+	return err;
+}
+
 enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res, struct kt_diag *diag)
 {
 	memset(res, 0, sizeof(*res));
@@ -713,10 +764,25 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 					    o->groups_regex);
 		d.has_groups_re = 1;
 	}
-	struct kt_archive_recovery rec;
 	enum kt_err err = kt_segment_codec_new(&d.codec);
+	if (err)
+		goto out;
+	/* The cluster answers (the topic list needs a metadata response; the
+	 * cluster id does not) before the archive is touched: a dump against a
+	 * wrong or dead broker neither creates an archive nor recovers one. */
+	struct kt_kafka_opts ko = {
+		o->bootstrap, KT_KAFKA_CONSUMER, o->read_uncommitted, 0, o->timeout_ms > 0 ? o->timeout_ms : 60000,
+		"ktape-dump"};
+	err = kt_kafka_open(o->conf, &ko, &d.k, diag);
+	if (err)
+		goto out;
+	err = kt_kafka_cluster_id(d.k, res->cluster_id, sizeof(res->cluster_id), diag);
 	if (!err)
-		err = kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &d.a, &rec, diag);
+		err = select_topics(&d, diag);
+	if (err)
+		goto out;
+	struct kt_archive_recovery rec;
+	err = kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &d.a, &rec, diag);
 	if (err)
 		goto out;
 	d.cat = kt_archive_catalog(d.a);
@@ -726,15 +792,6 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	if (rec.unusable_files)
 		warn(&d, "%d segment file(s) without a valid footer were left alone; run 'ktape verify'",
 		     rec.unusable_files);
-	struct kt_kafka_opts ko = {
-		o->bootstrap, KT_KAFKA_CONSUMER, o->read_uncommitted, 0, o->timeout_ms > 0 ? o->timeout_ms : 60000,
-		"ktape-dump"};
-	err = kt_kafka_open(o->conf, &ko, &d.k, diag);
-	if (err)
-		goto out;
-	err = kt_kafka_cluster_id(d.k, res->cluster_id, sizeof(res->cluster_id), diag);
-	if (err)
-		goto out;
 	/* the run record comes first, so that everything below can name it */
 	struct kt_catalog_run run = {0};
 	run.kind = "dump";
@@ -751,11 +808,9 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	if (err)
 		goto out;
 	res->run_id = d.run_id;
-	err = select_topics(&d, diag);
+	err = kt_catalog_begin(d.cat, diag);
 	if (!err) {
-		err = kt_catalog_begin(d.cat, diag);
-		if (!err)
-			err = plan(&d, diag);
+		err = plan(&d, diag);
 		if (!err)
 			err = kt_catalog_commit(d.cat, diag);
 		else
@@ -778,13 +833,7 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 						       : "ok";
 	struct kt_diag d2;
 	kt_diag_clear(&d2);
-	enum kt_err e2 = kt_catalog_run_end(d.cat, d.run_id, status, (int64_t)res->records, (int64_t)res->file_bytes,
-					    err			 ? diag->msg
-					    : res->warning_count ? res->warnings[0]
-								 : NULL,
-					    kt_now_ms(), &d2);
-	if (!e2)
-		e2 = kt_archive_write_run_meta(d.a, d.run_id, "dump", &d2);
+	enum kt_err e2 = end_run(&d, status, err ? diag->msg : res->warning_count ? res->warnings[0] : NULL, &d2);
 	if (!err && e2) {
 		err = e2;
 		*diag = d2;

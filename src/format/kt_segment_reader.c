@@ -376,6 +376,35 @@ static enum kt_err scan_blocks(struct kt_segment_reader *r)
 	return KT_OK;
 }
 
+/* SPEC 6.6: the header frame is unusable but the caller knows whose file
+ * this is. The blocks carry everything else; they are found by scanning
+ * from byte 0 (resync skips the damaged header) unless the footer holds. */
+static enum kt_err salvage_header(struct kt_segment_reader *r, enum kt_err why, struct kt_diag *diag)
+{
+	const struct kt_segment_identity *id = r->opts.salvage;
+	struct kt_segment_info *info = &r->info;
+	size_t tlen = id->topic ? strlen(id->topic) : 0;
+	if (tlen == 0 || tlen > KT_SEG_TOPIC_MAX || id->partition < 0)
+		return why;
+	info->header_err = why;
+	add_problem(r, why, 0, "damaged header (%.100s); topic and partition taken from the archive",
+		    diag ? diag->msg : kt_err_str(why));
+	/* the version bytes stay at 12 and 13 in every version: use them
+	 * when they name one this reader knows, else assume the current one */
+	uint8_t major = r->size > 13 ? r->data[12] : 0;
+	int known = major == KT_SEG_VERSION_MAJOR || major == KT_SEG_V1_MAJOR;
+	info->version_major = known ? major : KT_SEG_VERSION_MAJOR;
+	info->version_minor = known ? r->data[13] : KT_SEG_VERSION_MINOR;
+	info->codec = KT_SEG_CODEC_ZSTD;
+	info->partition = id->partition;
+	info->generation = id->generation;
+	memcpy(info->topic, id->topic, tlen);
+	info->topic[tlen] = '\0';
+	r->data_start = resync(r, 0);
+	kt_diag_clear(diag);
+	return KT_OK;
+}
+
 static void block_state_init(struct block_state *bs)
 {
 	kt_buf_init(&bs->raw, SIZE_MAX);
@@ -387,6 +416,7 @@ static enum kt_err reader_init(struct kt_segment_reader *r, const struct kt_segm
 			       struct kt_diag *diag)
 {
 	r->opts.max_block_raw = opts && opts->max_block_raw ? opts->max_block_raw : KT_SEG_DEFAULT_MAX_BLOCK_RAW;
+	r->opts.salvage = opts ? opts->salvage : NULL;
 	block_state_init(&r->iter);
 	block_state_init(&r->check);
 	kt_buf_init(&r->headers, SIZE_MAX);
@@ -398,6 +428,8 @@ static enum kt_err reader_init(struct kt_segment_reader *r, const struct kt_segm
 	if (!r->dctx)
 		return KT_ERR_NOMEM;
 	enum kt_err err = parse_header(r, diag);
+	if (err && r->opts.salvage && err != KT_ERR_VERSION && err != KT_ERR_NOMEM)
+		err = salvage_header(r, err, diag);
 	if (err)
 		return err;
 	r->info.footer_err = parse_footer(r);

@@ -24,8 +24,21 @@
 #define KT_SEG_DEFAULT_MAX_BLOCK_RAW ((size_t)1 << 30)
 #define KT_SEG_MAX_PROBLEMS	     32
 
+/* Who a file belongs to, as the caller knows it from elsewhere (an
+ * archive's file name and catalog). */
+struct kt_segment_identity {
+	const char *topic;
+	int32_t partition;
+	uint32_t generation;
+};
+
 struct kt_segment_reader_opts {
 	size_t max_block_raw; /* 0 means KT_SEG_DEFAULT_MAX_BLOCK_RAW */
+	/* NULL: a damaged header makes open fail (SPEC 6.1). Set: a file whose
+	 * header frame is damaged or cut (not one of a newer version) is read
+	 * as this identity by scanning for blocks (SPEC 6.6); info.header_err
+	 * says why, and the damage is problem 0. Read during open only. */
+	const struct kt_segment_identity *salvage;
 };
 
 /* A problem found while building the block index (damaged or unknown data
@@ -44,6 +57,9 @@ struct kt_segment_info {
 	uint32_t generation;
 	char topic[KT_SEG_TOPIC_MAX + 1];
 	uint64_t file_size;
+	/* KT_OK, or why the header could not be used and the identity came
+	 * from opts.salvage instead */
+	enum kt_err header_err;
 	/* KT_OK when the footer was found and valid; KT_ERR_TRUNCATED when the
 	 * file has no footer (cut short); KT_ERR_CHECKSUM or KT_ERR_FORMAT
 	 * when a footer is there but damaged. In the last two cases the index
@@ -59,7 +75,8 @@ struct kt_segment_info {
 struct kt_segment_reader;
 
 /* Opens and indexes a file. Fails only when the header itself is unusable
- * (not a segment, newer major version, damaged header). */
+ * (not a segment, newer major version, damaged header without
+ * opts.salvage). */
 enum kt_err kt_segment_reader_open(const char *path, const struct kt_segment_reader_opts *opts,
 				   struct kt_segment_reader **out, struct kt_diag *diag);
 /* Same over bytes in memory, which the caller keeps alive until close. */

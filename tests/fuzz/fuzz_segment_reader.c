@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct kt_segment_reader_opts opts = {FUZZ_MAX_BLOCK};
+	struct kt_segment_reader_opts opts = {.max_block_raw = FUZZ_MAX_BLOCK};
 	struct kt_segment_reader *r;
 	if (kt_segment_reader_open_mem(data, size, &opts, &r, NULL) != KT_OK)
 		return 0;

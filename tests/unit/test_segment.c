@@ -329,7 +329,7 @@ static void test_large_record_and_limit(void **state)
 	assert_true(rec->value_len == big && memcmp(rec->value, val, big) == 0);
 	kt_segment_reader_close(rd);
 
-	struct kt_segment_reader_opts lim = {1024 * 1024};
+	struct kt_segment_reader_opts lim = {.max_block_raw = 1024 * 1024};
 	assert_int_equal(kt_segment_reader_open(f->path, &lim, &rd, &d), KT_OK);
 	assert_int_equal(kt_segment_reader_next(rd, &rec, &d), KT_OK);
 	assert_int_equal(kt_segment_reader_next(rd, &rec, &d), KT_ERR_LIMIT);
