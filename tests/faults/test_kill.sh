@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# kill -9 at random instants of one big dump, and of one big restore, each
+# restarted after every kill with the same command: in the end every record
+# is in the archive (and in the restored topic) exactly once, by ktape's own
+# catalog, cat and compare and by the broker's high watermarks, and the
+# runs table counts what each run committed. Short by default; tools/test
+# --long (KTAPE_FAULTS_LONG=1) kills 20 times in a run of millions.
+source "$KTAPE_SRC/tests/integration/lib.sh"
+source "$KTAPE_SRC/tests/faults/fault_lib.sh"
+
+T="fault-kill-$RUN_ID"
+P=3
+fill_topic "$T" "$P" "$FAULT_RECORDS"
+A="$WORK/archive"
+
+# -- dump ---------------------------------------------------------------------------
+# A 1 s commit interval: each kill loses at most about a second of reading.
+dump_cmd=("$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q --commit-interval 1s)
+killed=0
+finished=0
+prev=0
+advanced=0
+for ((i = 1; i <= FAULT_KILLS; i++)); do
+    "${dump_cmd[@]}" 2>>"$WORK/dump.err" &
+    pid=$!
+    delay=$(rand_delay 1500 3500)
+    sleep "$delay"
+    if kill -9 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+        killed=$((killed + 1))
+    else
+        wait "$pid" || fail "dump run $i failed: $(tail -3 "$WORK/dump.err")"
+        finished=1
+        break
+    fi
+    now=$(sql "$A" "select coalesce(sum(records), 0) from segments" 2>/dev/null || echo 0)
+    ((now >= prev)) || fail "the archive shrank from $prev to $now records after kill $i"
+    ((now > prev)) && advanced=$((advanced + 1))
+    echo "dump kill $i after ${delay}s: $now of $FAULT_RECORDS records committed"
+    prev=$now
+done
+((killed >= 1)) || fail "no dump was still running when it was killed: the topic is too small"
+((prev > 0 || finished)) || fail "$killed killed dumps committed nothing: $(tail -3 "$WORK/dump.err")"
+((advanced >= (killed + 1) / 2 || finished)) || fail "only $advanced of $killed killed dumps moved the archive forward"
+t0=$(now_ms)
+"${dump_cmd[@]}" 2>>"$WORK/dump.err" || fail "dump after $killed kills: $(tail -3 "$WORK/dump.err")"
+echo "final dump: $(($(now_ms) - t0)) ms"
+check_archive_exact "$A" "$T" "$P"
+check_run_accounting "$A"
+assert_eq "$killed" "$(sql "$A" "select count(*) from runs where kind='dump' and status='crashed'")" "crashed dump runs"
+assert_eq 1 "$(sql "$A" "select count(*) from runs where kind='dump' and status='ok'")" "dump runs that finished"
+for id in $(sql "$A" "select run_id from runs where kind='dump'"); do
+    [[ -f $A/meta/$(printf '%010d' "$id")-dump.ktm ]] || fail "no metadata file for dump run $id"
+done
+pass "dump killed $killed times ($advanced moved forward), then resumed: $FAULT_RECORDS records exactly once, verify clean"
+
+# -- restore ------------------------------------------------------------------------
+C="$T-copy"
+create_topic "$C" "$P"
+# throttled so that the kills land inside the run
+restore_cmd=("$KTAPE" restore -b "$BS" -a "$A" -t "$T" --map "$T=$C" -q --rate-msgs 250000)
+killed=0
+for ((i = 1; i <= FAULT_KILLS; i++)); do
+    "${restore_cmd[@]}" 2>>"$WORK/restore.err" &
+    pid=$!
+    delay=$(rand_delay 400 1400)
+    sleep "$delay"
+    if kill -9 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+        killed=$((killed + 1))
+    else
+        wait "$pid" || fail "restore run $i failed: $(tail -3 "$WORK/restore.err")"
+        break
+    fi
+    echo "restore kill $i after ${delay}s: $(hw_sum "$C" "$P") of $FAULT_RECORDS records in $C"
+done
+((killed >= 1)) || fail "no restore was still running when it was killed"
+"${restore_cmd[@]}" 2>>"$WORK/restore.err" || fail "restore after $killed kills: $(tail -3 "$WORK/restore.err")"
+grep -q "continuing the interrupted restore" "$WORK/restore.err" || fail "no restore continued an interrupted one"
+check_restore_exact "$A" "$T" "$C" "$P"
+pass "restore killed $killed times, then resumed: $FAULT_RECORDS records exactly once, compare equal"

@@ -1,0 +1,185 @@
+/* test_readonly.c - what an open calls damaged, the message of a full
+ * disk, and restore's live lock against a writer's recovery. Read-only
+ * mounts need root and are tested in tests/faults/test_readonly.sh. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kt_archive.h"
+#include "kt_catalog.h"
+#include "kt_fileio.h"
+#include "test_helpers.h"
+
+struct fixture {
+	char *dir;
+	char arch[4096];
+	char db[4200];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->dir = th_mkdtemp();
+	snprintf(f->arch, sizeof(f->arch), "%s/a", f->dir);
+	snprintf(f->db, sizeof(f->db), "%s/catalog.db", f->arch);
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+	kt_archive_close(a);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	th_rmrf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static int64_t begin_run(struct kt_archive *a, const char *kind)
+{
+	struct kt_catalog_run run = {0};
+	run.kind = kind;
+	run.started_ms = 1;
+	run.args = "";
+	run.tool_version = "test";
+	int64_t id = 0;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_run_begin(a, &run, &id, &d), KT_OK);
+	return id;
+}
+
+struct status_ctx {
+	int64_t run_id;
+	char status[32];
+};
+
+static int status_cb(void *ctx, const struct kt_catalog_run *run)
+{
+	struct status_ctx *c = ctx;
+	if (run->run_id == c->run_id)
+		snprintf(c->status, sizeof(c->status), "%s", run->status);
+	return 0;
+}
+
+static const char *run_status(struct kt_archive *a, struct status_ctx *c, int64_t run_id)
+{
+	*c = (struct status_ctx){run_id, ""};
+	struct kt_diag d;
+	assert_int_equal(kt_catalog_each_run(kt_archive_catalog(a), status_cb, c, &d), KT_OK);
+	return c->status;
+}
+
+/* A file that is not SQLite is still called damaged, with the reindex hint. */
+static void test_garbage_is_damaged(void **state)
+{
+	struct fixture *f = *state;
+	char junk[4096];
+	memset(junk, 'x', sizeof(junk));
+	th_write(f->db, junk, sizeof(junk));
+	struct kt_catalog *cat;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	assert_int_equal(kt_catalog_open(f->db, KT_CATALOG_READ, &cat, &d), KT_ERR_CATALOG);
+	assert_non_null(strstr(d.msg, "damaged"));
+	assert_non_null(strstr(d.msg, "reindex"));
+}
+
+/* ENOSPC from any write call names the path in the one fixed phrase. */
+static void test_full_disk_message(void **state)
+{
+	(void)state;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	assert_int_equal(kt_write_fail(&d, ENOSPC, "fsync", "/x/seg.kts"), KT_ERR_IO);
+	assert_string_equal(d.msg, "no space left on device writing /x/seg.kts");
+	kt_diag_clear(&d);
+	kt_write_fail(&d, EIO, "write", "/x/seg.kts");
+	assert_non_null(strstr(d.msg, "write of /x/seg.kts failed"));
+}
+
+/* A restore's run (RECORD mode, no writer lock) survives a writer's
+ * recovery while it lives. */
+static void test_live_restore_not_crashed(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_archive *r, *w;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_RECORD, &r, NULL, &d), KT_OK);
+	assert_true(kt_archive_recording(r));
+	int64_t id = begin_run(r, "restore");
+	/* the writer lock is free for a dump; flock conflicts between two open
+	 * files of one process as between processes */
+	struct kt_archive_recovery rec;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_WRITE, &w, &rec, &d), KT_OK);
+	assert_int_equal(rec.runs_crashed, 0);
+	struct status_ctx c;
+	assert_string_equal(run_status(w, &c, id), "running");
+	kt_archive_close(w);
+	kt_archive_close(r);
+}
+
+/* A restore whose process died (its live lock file left, not held) is
+ * marked crashed by the next writer, and the file goes. */
+static void test_dead_restore_crashed(void **state)
+{
+	struct fixture *f = *state;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct kt_archive *r;
+		struct kt_diag d;
+		int64_t id = -1;
+		if (kt_archive_open(f->arch, KT_ARCHIVE_RECORD, &r, NULL, &d) == KT_OK)
+			id = begin_run(r, "restore");
+		if (write(fds[1], &id, sizeof(id)) != sizeof(id))
+			_exit(2);
+		_exit(0); /* dies holding the archive open: nothing is cleaned up */
+	}
+	int64_t id = -1;
+	assert_int_equal(read(fds[0], &id, sizeof(id)), sizeof(id));
+	close(fds[0]);
+	close(fds[1]);
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(id > 0);
+	char lock[4300];
+	snprintf(lock, sizeof(lock), "%s/live/%010lld.lock", f->arch, (long long)id);
+	assert_int_equal(access(lock, F_OK), 0);
+	struct kt_archive *w;
+	struct kt_archive_recovery rec;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_WRITE, &w, &rec, &d), KT_OK);
+	assert_int_equal(rec.runs_crashed, 1);
+	struct status_ctx c;
+	assert_string_equal(run_status(w, &c, id), "crashed");
+	kt_archive_close(w);
+	assert_int_equal(access(lock, F_OK), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_garbage_is_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_restore_not_crashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_restore_crashed, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
