@@ -1,4 +1,4 @@
--- ktape catalog schema, version 1.
+-- ktape catalog schema, version 2.
 --
 -- catalog.db indexes an archive directory's segment files by topic,
 -- partition, offset and time, and records what every run did. It is an
@@ -7,8 +7,9 @@
 -- configs, group offsets, watermarks) is also written to meta/*.ktm files,
 -- so `ktape reindex` rebuilds this database from the directory alone.
 --
--- The schema version is PRAGMA user_version (1). A catalog with a higher
--- version is refused. All times are milliseconds since the Unix epoch, UTC.
+-- The schema version is PRAGMA user_version (2). A catalog with a higher
+-- version is refused; a version 1 catalog is upgraded by the next writer
+-- (it adds the tables marked "version 2"), and read as it is by readers. All times are milliseconds since the Unix epoch, UTC.
 -- Offsets are Kafka offsets; ranges are inclusive unless a name says "end"
 -- (exclusive).
 
@@ -170,4 +171,43 @@ CREATE TABLE restore_bases (
     dst_partition INTEGER NOT NULL,
     base_offset   INTEGER NOT NULL,
     PRIMARY KEY (run_id, dst_topic, dst_partition)
+);
+
+-- Version 2. The segments each run committed, as its metadata file lists
+-- them (meta/*.ktm table 9). Filled by reindex: a claimed segment whose
+-- file is gone is what turns a silent hole into a missing range.
+CREATE TABLE run_segments (
+    run_id       INTEGER NOT NULL REFERENCES runs(run_id),
+    path         TEXT NOT NULL,
+    topic        TEXT NOT NULL,
+    generation   INTEGER NOT NULL,
+    partition    INTEGER NOT NULL,
+    first_offset INTEGER NOT NULL,
+    last_offset  INTEGER NOT NULL,
+    records      INTEGER NOT NULL,
+    footer_crc   INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+);
+
+-- Version 2. Offsets the archive held once and can no longer deliver: a
+-- segment file that a run committed and that is gone, or the part of a
+-- damaged file between its readable blocks. Computed by reindex and by a
+-- writer's recovery from the files; never covered by partition progress.
+CREATE TABLE missing_ranges (
+    topic        TEXT NOT NULL,
+    generation   INTEGER NOT NULL,
+    partition    INTEGER NOT NULL,
+    first_offset INTEGER NOT NULL,
+    last_offset  INTEGER NOT NULL,  -- inclusive
+    path         TEXT NOT NULL,     -- the segment file the offsets were in
+    reason       TEXT NOT NULL,
+    PRIMARY KEY (topic, generation, partition, first_offset, path)
+);
+
+-- Version 2. Segment files a prune run removed on purpose (meta/*.ktm
+-- table 10): a claim in run_segments for such a path is not a hole.
+CREATE TABLE pruned_segments (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    path   TEXT NOT NULL,
+    PRIMARY KEY (run_id, path)
 );

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -62,11 +63,33 @@ struct kt_catalog *kt_archive_catalog(struct kt_archive *a)
 	return a->cat;
 }
 
+/* FNV-1a, 64 bits: names a long topic's directory. Not a secret, only a
+ * name: two topics that share the first KT_ARCHIVE_TOPIC_DIR_MAX bytes
+ * differ in it. */
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * UINT64_C(1099511628211);
+	return h;
+}
+
+void kt_archive_topic_dir(const char *topic, char *buf, size_t bufsize)
+{
+	size_t n = strlen(topic);
+	if (n <= KT_ARCHIVE_TOPIC_DIR_MAX)
+		snprintf(buf, bufsize, "%s", topic);
+	else /* '~' is not a legal topic character: no topic's own name looks like this */
+		snprintf(buf, bufsize, "%.*s~%016" PRIx64, KT_ARCHIVE_TOPIC_DIR_MAX - 17, topic, name_hash(topic));
+}
+
 void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first, int64_t last,
 				char *buf, size_t bufsize)
 {
+	char dir[KT_ARCHIVE_TOPIC_DIR_MAX + 1];
+	kt_archive_topic_dir(topic, dir, sizeof(dir));
 	/* zero-padded offsets: names sort in offset order */
-	snprintf(buf, bufsize, "segments/%s/g%" PRIu32 "/p%" PRId32 "/%020" PRId64 "-%020" PRId64 ".kts", topic,
+	snprintf(buf, bufsize, "segments/%s/g%" PRIu32 "/p%" PRId32 "/%020" PRId64 "-%020" PRId64 ".kts", dir,
 		 generation, partition, first, last);
 }
 
@@ -231,22 +254,120 @@ static enum kt_err walk_dir(struct kt_archive *a, const char *rel, seg_file_fn f
 	return err;
 }
 
-/* Indexes one segment file from its footer. Returns KT_ERR_FORMAT (and
- * leaves the catalog alone) when the file has no valid footer. */
-static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int64_t run_id, struct kt_diag *diag)
+int kt_archive_segment_parse_relpath(const char *rel, char *topic, size_t topic_size, uint32_t *generation,
+				     int32_t *partition, int64_t *first, int64_t *last)
 {
-	char path[PATH_BUF];
-	struct kt_segment_reader *r;
-	enum kt_err err = kt_segment_reader_open(kt_archive_path(a, rel, path, sizeof(path)), NULL, &r, diag);
-	if (err)
-		return err;
+	static const char prefix[] = "segments/";
+	if (strncmp(rel, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	const char *t = rel + sizeof(prefix) - 1;
+	const char *base = strrchr(t, '/');
+	if (!base)
+		return 0;
+	long long f, l;
+	int used = 0;
+	if (sscanf(base + 1, "%20lld-%20lld.kts%n", &f, &l, &used) != 2 || base[1 + used] != '\0' || f < 0 || l < f)
+		return 0;
+	/* walk back over /pPART and /gGEN */
+	const char *pdir = base;
+	while (pdir > t && pdir[-1] != '/')
+		pdir--;
+	const char *gdir = pdir - 1;
+	while (gdir > t && gdir[-1] != '/')
+		gdir--;
+	unsigned long g;
+	long p;
+	char end;
+	if (pdir <= t || gdir <= t || sscanf(pdir, "p%ld%c", &p, &end) != 2 || end != '/' ||
+	    sscanf(gdir, "g%lu%c", &g, &end) != 2 || end != '/' || p < 0 || p > INT32_MAX || g > UINT32_MAX)
+		return 0;
+	size_t tlen = (size_t)(gdir - 1 - t);
+	if (tlen == 0 || tlen >= topic_size || memchr(t, '~', tlen))
+		return 0; /* a long topic's directory (kt_archive_topic_dir) does not name it whole */
+	memcpy(topic, t, tlen);
+	topic[tlen] = '\0';
+	*generation = (uint32_t)g;
+	*partition = (int32_t)p;
+	*first = f;
+	*last = l;
+	return 1;
+}
+
+static void missing_around(const struct kt_segment_reader *r, int64_t seg_first, int64_t seg_last, uint64_t pos,
+			   int64_t *from, int64_t *to);
+
+/* The offsets of a damaged file that its readable blocks do not hold,
+ * between the neighbours of each problem and after the last block, as
+ * missing ranges. The file's name says where it began and ended. */
+static enum kt_err record_damage(struct kt_archive *a, const char *rel, const struct kt_segment_reader *r,
+				 int64_t name_first, int64_t name_last, struct kt_diag *diag)
+{
 	const struct kt_segment_info *info = kt_segment_reader_info(r);
-	if (info->footer_err != KT_OK) {
-		kt_segment_reader_close(r);
-		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s has no valid footer", rel);
+	struct kt_catalog_missing m = {info->topic, info->generation, info->partition, 0, 0, rel, NULL};
+	enum kt_err err = KT_OK;
+	for (unsigned k = 0; !err && k < info->problem_count; k++) {
+		const struct kt_segment_problem *p = &info->problems[k];
+		missing_around(r, name_first, name_last, p->pos, &m.first_offset, &m.last_offset);
+		if (m.first_offset > m.last_offset)
+			continue;
+		char why[256];
+		snprintf(why, sizeof(why), "damaged segment file: byte %llu: %s", (unsigned long long)p->pos, p->msg);
+		m.reason = why;
+		err = kt_catalog_add_missing(a->cat, &m, diag);
 	}
 	uint32_t n = kt_segment_reader_block_count(r);
-	struct kt_block_info *blocks = malloc((n ? n : 1) * sizeof(*blocks));
+	int64_t have = n ? kt_segment_reader_block(r, n - 1)->last_offset : name_first - 1;
+	if (!err && have < name_last) {
+		char why[256];
+		snprintf(why, sizeof(why), "damaged segment file: it ends at byte %llu without a footer",
+			 (unsigned long long)info->file_size);
+		m.first_offset = have + 1;
+		m.last_offset = name_last;
+		m.reason = why;
+		err = kt_catalog_add_missing(a->cat, &m, diag);
+	}
+	return err;
+}
+
+/* Indexes one segment file: from its footer, or, when the file is damaged
+ * (footer or header), from the blocks a scan finds, with what they do not
+ * hold recorded as missing. KT_ERR_FORMAT (and nothing indexed, the whole
+ * file recorded as missing when its name says which offsets it held) when
+ * no block can be read. *out_damaged: whether the file was damaged. */
+static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int64_t run_id, int *out_damaged,
+				      struct kt_diag *diag)
+{
+	*out_damaged = 0;
+	char path[PATH_BUF], topic[KT_SEG_TOPIC_MAX + 1];
+	struct kt_segment_identity id = {topic, 0, 0};
+	int64_t name_first = 0, name_last = -1;
+	int named = kt_archive_segment_parse_relpath(rel, topic, sizeof(topic), &id.generation, &id.partition,
+						     &name_first, &name_last);
+	struct kt_segment_reader_opts ro = {0, named ? &id : NULL};
+	struct kt_segment_reader *r;
+	enum kt_err err = kt_catalog_drop_missing_path(a->cat, rel, diag);
+	if (!err)
+		err = kt_segment_reader_open(kt_archive_path(a, rel, path, sizeof(path)), &ro, &r, diag);
+	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG)
+		return err;
+	uint32_t n = err ? 0 : kt_segment_reader_block_count(r);
+	if (err || n == 0) {
+		*out_damaged = 1;
+		char why[KT_DIAG_MSG_MAX + 64];
+		snprintf(why, sizeof(why), "damaged segment file: %s", err ? diag->msg : "no readable block");
+		kt_segment_reader_close(r);
+		if (named) {
+			struct kt_catalog_missing m = {topic,	  id.generation, id.partition, name_first,
+						       name_last, rel,		 why};
+			enum kt_err e2 = kt_catalog_add_missing(a->cat, &m, diag);
+			if (e2)
+				return e2;
+		}
+		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s has no readable block: %s", rel,
+				    why + strlen("damaged segment file: "));
+	}
+	const struct kt_segment_info *info = kt_segment_reader_info(r);
+	struct kt_block_info *blocks = malloc(n * sizeof(*blocks));
 	if (!blocks) {
 		kt_segment_reader_close(r);
 		return KT_ERR_NOMEM;
@@ -254,10 +375,17 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 	for (uint32_t i = 0; i < n; i++)
 		blocks[i] = *kt_segment_reader_block(r, i);
 	struct kt_catalog_segment seg = {0, rel, info->topic, info->generation, info->partition, info->summary, run_id};
+	if (info->footer_err != KT_OK)
+		seg.sum.file_crc = 0; /* no footer: the file has no identity of its own */
 	err = kt_catalog_add_segment(a->cat, &seg, blocks, n, NULL, diag);
 	if (!err)
 		err = kt_catalog_add_generation(a->cat, info->topic, info->generation, 0, "found in segment files",
 						diag);
+	if (!err && (info->footer_err != KT_OK || info->header_err != KT_OK)) {
+		*out_damaged = 1;
+		err = record_damage(a, rel, r, named ? name_first : info->summary.first_offset,
+				    named ? name_last : info->summary.last_offset, diag);
+	}
 	free(blocks);
 	kt_segment_reader_close(r);
 	return err;
@@ -275,21 +403,25 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 	err = kt_catalog_begin(a->cat, diag);
 	if (err)
 		return err;
-	err = index_segment_file(a, rel, 0, &d2);
+	int damaged;
+	err = index_segment_file(a, rel, 0, &damaged, &d2);
 	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG) {
 		kt_catalog_rollback(a->cat);
 		*diag = d2;
 		return err;
 	}
-	if (err) {
-		kt_catalog_rollback(a->cat);
+	/* a file with no readable block is not indexed, but its offsets are
+	 * recorded as missing: commit that too */
+	enum kt_err e2 = kt_catalog_commit(a->cat, diag);
+	if (e2)
+		return e2;
+	if (err)
 		rec->unusable_files++;
-		return KT_OK;
-	}
-	err = kt_catalog_commit(a->cat, diag);
-	if (!err)
+	else if (damaged)
+		rec->damaged_files++;
+	else
 		rec->segments_recovered++;
-	return err;
+	return KT_OK;
 }
 
 /* ---- live runs: liveness of runs that record without the writer lock ---- */
@@ -605,8 +737,10 @@ enum kt_err kt_archive_segment_begin(struct kt_archive *a, const char *topic, ui
 	s->topic = strdup(topic);
 	s->generation = generation;
 	s->partition = partition;
-	snprintf(s->tmp_path, sizeof(s->tmp_path), "%s/tmp/%d-%u-%s-%" PRId32 ".kts", a->dir, (int)getpid(),
-		 a->tmp_seq++, topic, partition);
+	/* the topic is in the header: the name only has to be unique, and
+	 * short enough for any legal topic name */
+	snprintf(s->tmp_path, sizeof(s->tmp_path), "%s/tmp/%d-%u-%016" PRIx64 "-%" PRId32 ".kts", a->dir, (int)getpid(),
+		 a->tmp_seq++, name_hash(topic), partition);
 	enum kt_err err = s->topic
 				  ? kt_segment_writer_open(s->tmp_path, topic, partition, generation, opts, &s->w, diag)
 				  : KT_ERR_NOMEM;
@@ -719,7 +853,7 @@ enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, cons
 	err = err ? err : kt_buf_append_u32le(&b, 0); /* size, patched below */
 	err = err ? err : kt_buf_append(&b, "KTMD", 4);
 	err = err ? err : kt_buf_append_u8(&b, 1); /* major */
-	err = err ? err : kt_buf_append_u8(&b, 0); /* minor */
+	err = err ? err : kt_buf_append_u8(&b, 1); /* minor: 1.1 adds tables 8 to 10 (SPEC 11) */
 	err = err ? err : kt_buf_append_u16le(&b, 0);
 	err = err ? err : kt_buf_append_u64le(&b, (uint64_t)run_id);
 	err = err ? err : kt_catalog_export_run(a->cat, run_id, &b, diag);
@@ -741,7 +875,9 @@ enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, cons
 	return err;
 }
 
-static enum kt_err import_meta_file(struct kt_archive *a, const char *path, struct kt_diag *diag)
+/* Reads meta file path and checks its frame (SPEC 11): *out_data owns the
+ * bytes on success. */
+static enum kt_err read_meta_file(const char *path, uint8_t **out_data, size_t *out_len, struct kt_diag *diag)
 {
 	uint8_t *data;
 	size_t len;
@@ -749,18 +885,28 @@ static enum kt_err import_meta_file(struct kt_archive *a, const char *path, stru
 	if (err)
 		return err;
 	if (len < 8 + 20 + 4 || kt_get_u32le(data) != KT_SEG_SKIPPABLE_MAGIC || kt_get_u32le(data + 4) != len - 8 ||
-	    memcmp(data + 8, "KTMD", 4) != 0) {
+	    memcmp(data + 8, "KTMD", 4) != 0)
+		err = kt_diag_fail(diag, KT_ERR_FORMAT, "%s is not a ktape metadata file (bad frame)", path);
+	else if (kt_crc32c(0, data + 8, len - 12) != kt_get_u32le(data + len - 4))
+		err = kt_diag_fail(diag, KT_ERR_CHECKSUM, "%s: checksum mismatch", path);
+	else if (data[12] != 1)
+		err = kt_diag_fail(diag, KT_ERR_VERSION, "%s: metadata version %u is not supported", path, data[12]);
+	if (err) {
 		free(data);
-		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s is not a ktape metadata file", path);
+		return err;
 	}
-	if (kt_crc32c(0, data + 8, len - 12) != kt_get_u32le(data + len - 4)) {
-		free(data);
-		return kt_diag_fail(diag, KT_ERR_CHECKSUM, "%s: checksum mismatch", path);
-	}
-	if (data[12] != 1) {
-		free(data);
-		return kt_diag_fail(diag, KT_ERR_VERSION, "%s: metadata version %u is not supported", path, data[12]);
-	}
+	*out_data = data;
+	*out_len = len;
+	return KT_OK;
+}
+
+static enum kt_err import_meta_file(struct kt_archive *a, const char *path, struct kt_diag *diag)
+{
+	uint8_t *data;
+	size_t len;
+	enum kt_err err = read_meta_file(path, &data, &len, diag);
+	if (err)
+		return err;
 	err = kt_catalog_import_rows(a->cat, data + 24, len - 24 - 4, diag);
 	free(data);
 	if (err)
@@ -768,17 +914,82 @@ static enum kt_err import_meta_file(struct kt_archive *a, const char *path, stru
 	return err;
 }
 
+/* The *.ktm names in dir, sorted (run order); NULL when there are none. */
+static char **meta_names(const char *dir, size_t *out_n)
+{
+	DIR *d = opendir(dir);
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && !strcmp(e->d_name + l - 4, ".ktm")) {
+			char **nn = realloc(names, (n + 1) * sizeof(*nn));
+			if (!nn)
+				break;
+			names = nn;
+			names[n] = strdup(e->d_name);
+			if (names[n])
+				n++;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
+	*out_n = n;
+	return names;
+}
+
+enum kt_err kt_archive_check_meta(struct kt_archive *a, kt_archive_meta_cb cb, void *ctx, int *out_files,
+				  struct kt_diag *diag)
+{
+	char dir[PATH_BUF];
+	kt_archive_path(a, "meta", dir, sizeof(dir));
+	size_t n = 0;
+	char **names = meta_names(dir, &n);
+	*out_files = (int)n;
+	for (size_t i = 0; i < n; i++) {
+		char f[PATH_BUF + 256], rel[300];
+		snprintf(f, sizeof(f), "%s/%s", dir, names[i]);
+		snprintf(rel, sizeof(rel), "meta/%s", names[i]);
+		struct kt_diag d2;
+		kt_diag_clear(&d2);
+		uint8_t *data;
+		size_t len;
+		enum kt_err err = read_meta_file(f, &data, &len, &d2);
+		if (err == KT_ERR_NOMEM) {
+			*diag = d2;
+			for (; i < n; i++)
+				free(names[i]);
+			free(names);
+			return err;
+		}
+		if (!err)
+			free(data);
+		else if (cb)
+			cb(ctx, rel, err, d2.msg);
+		free(names[i]);
+	}
+	free(names);
+	return KT_OK;
+}
+
 struct reindex_ctx {
-	int segments;
-	int unusable;
+	struct kt_archive_reindex_result *res;
 	kt_archive_warn_cb warn;
 	void *warn_ctx;
 };
 
-static void reindex_warn(struct reindex_ctx *rc, const char *what, const char *why)
+static void reindex_warn(struct reindex_ctx *rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void reindex_warn(struct reindex_ctx *rc, const char *fmt, ...)
 {
 	char msg[1024];
-	snprintf(msg, sizeof(msg), "skipping %s: %s", what, why);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	if (rc->warn)
 		rc->warn(rc->warn_ctx, msg);
 }
@@ -788,26 +999,41 @@ static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx,
 	struct reindex_ctx *rc = ctx;
 	struct kt_diag d2;
 	kt_diag_clear(&d2);
-	enum kt_err err = index_segment_file(a, rel, 0, &d2);
+	int damaged;
+	enum kt_err err = index_segment_file(a, rel, 0, &damaged, &d2);
 	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG) {
 		*diag = d2;
 		return err;
 	}
 	if (err) {
-		reindex_warn(rc, rel, d2.msg);
-		rc->unusable++;
+		reindex_warn(rc, "%s; its offsets are recorded as missing", d2.msg);
+		rc->res->unreadable_files++;
 		return KT_OK;
 	}
-	rc->segments++;
+	if (damaged) {
+		reindex_warn(rc,
+			     "%s is damaged: its readable blocks are indexed, and what they do not hold is recorded as "
+			     "missing",
+			     rel);
+		rc->res->damaged_files++;
+	}
+	rc->res->segments++;
 	return KT_OK;
 }
 
-enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, kt_archive_warn_cb warn,
+static int count_missing_cb(void *ctx, const struct kt_catalog_missing *m)
+{
+	struct kt_archive_reindex_result *res = ctx;
+	res->missing_ranges++;
+	res->missing_offsets += m->last_offset - m->first_offset + 1;
+	return 0;
+}
+
+enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result *res, kt_archive_warn_cb warn,
 			       void *warn_ctx, struct kt_diag *diag)
 {
-	struct reindex_ctx rc = {0, 0, warn, warn_ctx};
-	*out_segments = 0;
-	*out_runs = 0;
+	memset(res, 0, sizeof(*res));
+	struct reindex_ctx rc = {res, warn, warn_ctx};
 	int version;
 	enum kt_err err = check_marker(dir, &version, diag);
 	if (err)
@@ -839,24 +1065,8 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 		goto out;
 	/* runs first, so that segments can refer to them */
 	kt_archive_path(a, "meta", path, sizeof(path));
-	DIR *d = opendir(path);
-	char **names = NULL;
 	size_t n = 0;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l > 4 && !strcmp(e->d_name + l - 4, ".ktm")) {
-			char **nn = realloc(names, (n + 1) * sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-			names[n++] = strdup(e->d_name);
-		}
-	}
-	if (d)
-		closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
+	char **names = meta_names(path, &n);
 	for (size_t i = 0; i < n; i++) {
 		char f[PATH_BUF + 256];
 		snprintf(f, sizeof(f), "%s/%s", path, names[i]);
@@ -867,9 +1077,11 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 			err = e2;
 			*diag = d2;
 		} else if (e2) {
-			reindex_warn(&rc, names[i], d2.msg);
+			/* that run's history is lost: say so, and verify says it too */
+			reindex_warn(&rc, "skipping meta/%s: %s", names[i], d2.msg);
+			res->bad_meta_files++;
 		} else {
-			(*out_runs)++;
+			res->runs++;
 		}
 		free(names[i]);
 	}
@@ -881,6 +1093,16 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), run_alive, a, &crashed, diag);
 	if (!err)
 		err = walk_dir(a, "segments", reindex_one, &rc, diag);
+	/* what the runs committed and is not there is a hole, not coverage */
+	int gone = 0;
+	if (!err)
+		err = kt_catalog_settle_claims(a->cat, &gone, diag);
+	if (!err && gone)
+		reindex_warn(&rc,
+			     "%d segment file(s) that runs committed are gone; their offsets are recorded as missing",
+			     gone);
+	if (!err)
+		err = kt_catalog_each_missing(a->cat, NULL, count_missing_cb, res, diag);
 	if (err)
 		goto out;
 	/* the marker's id is the archive's identity */
@@ -917,7 +1139,6 @@ enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs
 	snprintf(wal, sizeof(wal), "%s/catalog.db-shm", a->dir);
 	unlink(wal);
 	err = kt_rename_durable(newpath, kt_archive_path(a, "catalog.db", path, sizeof(path)), diag);
-	*out_segments = rc.segments;
 out:
 	if (a->cat) {
 		kt_catalog_rollback(a->cat);
@@ -1040,16 +1261,17 @@ static int ranges_meet(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
 	return a0 <= b1 && b0 <= a1;
 }
 
-/* The offsets of segment s that the reader r could not index because of
- * problem p: between the block before p and the block after it. */
-static void missing_around(const struct kt_segment_reader *r, const struct iter_seg *s, uint64_t pos, int64_t *from,
-			   int64_t *to)
+/* The offsets of a segment [seg_first, seg_last] that the reader r could
+ * not index because of the problem at pos: between the block before it and
+ * the block after it. */
+static void missing_around(const struct kt_segment_reader *r, int64_t seg_first, int64_t seg_last, uint64_t pos,
+			   int64_t *from, int64_t *to)
 {
 	uint32_t n = kt_segment_reader_block_count(r), i = 0;
 	while (i < n && kt_segment_reader_block(r, i)->pos < pos)
 		i++;
-	*from = i ? kt_segment_reader_block(r, i - 1)->last_offset + 1 : s->first;
-	*to = i < n ? kt_segment_reader_block(r, i)->first_offset - 1 : s->last;
+	*from = i ? kt_segment_reader_block(r, i - 1)->last_offset + 1 : seg_first;
+	*to = i < n ? kt_segment_reader_block(r, i)->first_offset - 1 : seg_last;
 }
 
 /* Called when the reader of the current segment reached its end. */
@@ -1063,7 +1285,7 @@ static enum kt_err iter_check_end(struct kt_archive_iter *it, struct kt_diag *di
 	for (unsigned k = 0; k < info->problem_count; k++) {
 		const struct kt_segment_problem *p = &info->problems[k];
 		int64_t from, to;
-		missing_around(it->r, s, p->pos, &from, &to);
+		missing_around(it->r, s->first, s->last, p->pos, &from, &to);
 		if (from > to || !ranges_meet(from, to, rg->from_offset, rg->to_offset))
 			continue;
 		kt_diag_set_path(diag, s->path);
@@ -1097,7 +1319,11 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 			it->cur_seg = it->next_seg++;
 			char path[PATH_BUF];
 			kt_archive_path(it->a, it->segs[it->cur_seg].path, path, sizeof(path));
-			enum kt_err err = kt_segment_reader_open(path, NULL, &it->r, diag);
+			/* the catalog knows whose file it is, so a damaged header
+			 * costs no record (SPEC 6.6) */
+			struct kt_segment_identity id = {it->range.topic, it->range.partition, it->range.generation};
+			struct kt_segment_reader_opts ro = {0, &id};
+			enum kt_err err = kt_segment_reader_open(path, &ro, &it->r, diag);
 			if (err)
 				return err;
 			struct kt_segment_filter f = {it->range.from_offset, it->range.to_offset, it->range.from_ts,

@@ -49,7 +49,8 @@ struct kt_archive_recovery {
 	int temp_files_removed;
 	int segments_recovered; /* complete files the catalog did not know */
 	int runs_crashed;	/* runs left 'running' by a dead process */
-	int unusable_files;	/* segment files without a valid footer: left alone, verify reports them */
+	int damaged_files;	/* unknown damaged files: their readable blocks indexed, the rest missing */
+	int unusable_files;	/* unknown files with no readable block: recorded as missing */
 };
 
 struct kt_archive;
@@ -94,11 +95,37 @@ enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_r
 /* Writes meta/RUN-KIND.ktm with the run's catalog rows (atomically). */
 enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, const char *kind, struct kt_diag *diag);
 
+/* What reindex found. Damaged files are indexed as far as their blocks
+ * can be read; what they, or the segment files that runs committed and that
+ * are gone, held is recorded as missing ranges. */
+struct kt_archive_reindex_result {
+	int segments;	      /* indexed, damaged ones included */
+	int runs;	      /* metadata files imported */
+	int damaged_files;    /* indexed in part */
+	int unreadable_files; /* no readable block: not indexed */
+	int bad_meta_files;   /* metadata files that failed their checks: that run's history is lost */
+	int missing_ranges;
+	int64_t missing_offsets;
+};
+
 /* Rebuilds catalog.db from the segment and metadata files alone. Takes the
- * lock. *out_segments and *out_runs: how many were indexed. */
+ * lock. Problems with single files are passed to warn and counted in res;
+ * only a failure to build the catalog at all is an error. */
 typedef void (*kt_archive_warn_cb)(void *ctx, const char *msg);
-enum kt_err kt_archive_reindex(const char *dir, int *out_segments, int *out_runs, kt_archive_warn_cb warn,
+enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result *res, kt_archive_warn_cb warn,
 			       void *warn_ctx, struct kt_diag *diag);
+
+/* Checks every metadata file (meta/RUN-KIND.ktm): its frame and checksum (SPEC 11) without
+ * importing it; calls cb for each that fails. *out_files: how many there
+ * are. An error only when the check itself could not run. */
+typedef void (*kt_archive_meta_cb)(void *ctx, const char *rel, enum kt_err err, const char *msg);
+enum kt_err kt_archive_check_meta(struct kt_archive *a, kt_archive_meta_cb cb, void *ctx, int *out_files,
+				  struct kt_diag *diag);
+
+/* Splits segments/TOPIC/gGEN/pPART/FIRST-LAST.kts; 0 if rel is not such a
+ * name. */
+int kt_archive_segment_parse_relpath(const char *rel, char *topic, size_t topic_size, uint32_t *generation,
+				     int32_t *partition, int64_t *first, int64_t *last);
 
 /* Test hook: called at each step of the commit protocol; returning non-zero
  * makes the commit stop right there, as a crash would. NULL in production. */
@@ -108,6 +135,13 @@ enum kt_archive_step {
 	KT_STEP_COMMITTED,    /* catalog transaction committed */
 };
 extern int (*kt_archive_crash_hook)(enum kt_archive_step step);
+
+/* A topic's directory under segments/: the name itself, or for a name
+ * longer than KT_ARCHIVE_TOPIC_DIR_MAX bytes its first bytes, '~' and a
+ * 64-bit hash of the whole name (SPEC 10.1), so that every legal topic name
+ * (up to 249 bytes) fits a 255-byte file name. */
+#define KT_ARCHIVE_TOPIC_DIR_MAX 200
+void kt_archive_topic_dir(const char *topic, char *buf, size_t bufsize);
 
 /* Segment file name relative to the archive for a partition range. */
 void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first, int64_t last,

@@ -20,6 +20,7 @@ struct kt_catalog {
 	int readonly;
 	int opened;    /* sqlite3_open_v2 succeeded: what fails next is a -wal or -shm file */
 	int immutable; /* read with immutable=1: nothing could be created beside it */
+	int version;   /* PRAGMA user_version: a reader may have an older one */
 	/* prepared statements, keyed by the address of their SQL text (every
 	 * query below is a string literal, so the address is stable) */
 	const char *stmt_sql[STMT_CACHE];
@@ -202,6 +203,31 @@ fail:;
 	sqlite3_free(errmsg);
 	sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
 	return err;
+}
+
+/* Version 1 -> 2: the tables after the upgrade marker in catalog.sql,
+ * which only adds tables, so the one SQL text serves both. */
+static enum kt_err upgrade_schema(struct kt_catalog *cat, struct kt_diag *diag)
+{
+	const char *v2 = strstr(kt_catalog_schema_sql, "-- Version 2.");
+	char *errmsg = NULL;
+	char pragma[64];
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", KT_CATALOG_SCHEMA_VERSION);
+	if (!v2 || sqlite3_exec(cat->db, "BEGIN IMMEDIATE", NULL, NULL, &errmsg) != SQLITE_OK ||
+	    sqlite3_exec(cat->db, v2, NULL, NULL, &errmsg) != SQLITE_OK ||
+	    sqlite3_exec(cat->db, pragma, NULL, NULL, &errmsg) != SQLITE_OK ||
+	    sqlite3_exec(cat->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK) {
+		enum kt_err err =
+			kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: cannot upgrade the schema to version %d: %s",
+				     KT_CATALOG_SCHEMA_VERSION,
+				     errmsg ? errmsg
+				     : v2   ? sqlite3_errmsg(cat->db)
+					    : "no upgrade text");
+		sqlite3_free(errmsg);
+		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+		return err;
+	}
+	return KT_OK;
 }
 
 /* The first read of the catalog: where SQLite opens (or creates) the -wal
@@ -412,6 +438,13 @@ enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct 
 				   version, KT_CATALOG_SCHEMA_VERSION);
 		goto fail;
 	}
+	if (version < KT_CATALOG_SCHEMA_VERSION && !cat->readonly) {
+		err = upgrade_schema(cat, diag);
+		if (err)
+			goto fail;
+		version = KT_CATALOG_SCHEMA_VERSION;
+	}
+	cat->version = version;
 	*out = cat;
 	return KT_OK;
 fail:
@@ -1054,13 +1087,106 @@ enum kt_err kt_catalog_get_restore_base(struct kt_catalog *cat, int64_t run_id, 
 			 "itd", run_id, dst_topic, dst_partition);
 }
 
+/* ---- missing ranges ---- */
+
+enum kt_err kt_catalog_add_missing(struct kt_catalog *cat, const struct kt_catalog_missing *m, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO missing_ranges(topic, generation, partition, first_offset, last_offset, "
+		    "path, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		    "tudiitt", m->topic, m->generation, m->partition, m->first_offset, m->last_offset, m->path,
+		    m->reason);
+}
+
+enum kt_err kt_catalog_each_missing(struct kt_catalog *cat, const char *topic, kt_catalog_missing_cb cb, void *ctx,
+				    struct kt_diag *diag)
+{
+	if (cat->version < 2)
+		return KT_OK; /* read-only version 1 catalog: it knew of no missing ranges */
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT topic, generation, partition, first_offset, last_offset, path, reason "
+				 "FROM missing_ranges WHERE ?1 IS NULL OR topic = ?1 "
+				 "ORDER BY topic, generation, partition, first_offset, path",
+				 "t", topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_missing m = {
+			col_text(st, 0),
+			(uint32_t)sqlite3_column_int64(st, 1),
+			(int32_t)sqlite3_column_int64(st, 2),
+			sqlite3_column_int64(st, 3),
+			sqlite3_column_int64(st, 4),
+			col_text(st, 5),
+			col_text(st, 6),
+		};
+		if (cb(ctx, &m)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+enum kt_err kt_catalog_drop_missing_path(struct kt_catalog *cat, const char *path, struct kt_diag *diag)
+{
+	return exec(cat, diag, "DELETE FROM missing_ranges WHERE path = ?", "t", path);
+}
+
+enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, struct kt_diag *diag)
+{
+	*out_missing = 0;
+	enum kt_err err = exec(cat, diag,
+			       "UPDATE segments SET run_id = (SELECT MAX(c.run_id) FROM run_segments c "
+			       "WHERE c.path = segments.path) "
+			       "WHERE run_id IS NULL AND path IN (SELECT path FROM run_segments)",
+			       "");
+	if (err)
+		return err;
+	err = exec(
+		cat, diag,
+		"INSERT OR IGNORE INTO missing_ranges(topic, generation, partition, first_offset, last_offset, path, "
+		"reason) SELECT topic, generation, partition, first_offset, last_offset, path, "
+		"'segment file is gone (committed by run ' || run_id || ', ' || records || ' records)' "
+		"FROM run_segments c WHERE NOT EXISTS (SELECT 1 FROM segments s WHERE s.path = c.path) "
+		"AND NOT EXISTS (SELECT 1 FROM pruned_segments p WHERE p.path = c.path)",
+		"");
+	if (!err)
+		*out_missing = sqlite3_changes(cat->db);
+	return err;
+}
+
+enum kt_err kt_catalog_note_pruned(struct kt_catalog *cat, int64_t run_id, const char *path, struct kt_diag *diag)
+{
+	enum kt_err err = exec(cat, diag, "INSERT OR IGNORE INTO pruned_segments(run_id, path) VALUES (?, ?)", "it",
+			       run_id, path);
+	return err ? err : kt_catalog_drop_missing_path(cat, path, diag);
+}
+
+enum kt_err kt_catalog_prune_missing_below(struct kt_catalog *cat, int64_t run_id, const char *topic,
+					   uint32_t generation, int32_t partition, int64_t below, struct kt_diag *diag)
+{
+	enum kt_err err = exec(cat, diag,
+			       "INSERT OR IGNORE INTO pruned_segments(run_id, path) SELECT ?1, path FROM "
+			       "missing_ranges WHERE topic = ?2 AND generation = ?3 AND partition = ?4 AND "
+			       "last_offset < ?5",
+			       "itudi", run_id, topic, generation, partition, below);
+	return err ? err
+		   : exec(cat, diag,
+			  "DELETE FROM missing_ranges WHERE topic = ?1 AND generation = ?2 AND partition = ?3 AND "
+			  "last_offset < ?4",
+			  "tudi", topic, generation, partition, below);
+}
+
 /* ---- run metadata export/import ---- */
 
 struct meta_table {
-	const char *name;
+	const char *name; /* the table rows are imported into */
 	const char *run_col;
 	const char *cols;
 	int ncols;
+	const char *source; /* the table rows are exported from, when not name */
 };
 
 /* Table ids are the 1-based positions in this list: part of the metadata
@@ -1069,20 +1195,26 @@ static const struct meta_table meta_tables[] = {
 	{"runs", "run_id",
 	 "run_id, kind, started_ms, ended_ms, status, args, tool_version, cluster_id, bootstrap, records, bytes, "
 	 "message, selection",
-	 13},
+	 13, NULL},
 	{"partition_runs", "run_id",
 	 "run_id, topic, generation, partition, log_start, high_watermark, from_offset, to_end, done_end, records, "
 	 "lost_from, lost_end",
-	 12},
-	{"topic_generations", "first_run", "topic, generation, first_run, reason", 4},
-	{"topic_snapshots", "run_id", "run_id, topic, generation, partitions, replication_factor", 5},
-	{"topic_configs", "run_id", "run_id, topic, name, value, source", 5},
-	{"group_offsets", "run_id", "run_id, group_id, topic, generation, partition, committed_offset, metadata", 7},
+	 12, NULL},
+	{"topic_generations", "first_run", "topic, generation, first_run, reason", 4, NULL},
+	{"topic_snapshots", "run_id", "run_id, topic, generation, partitions, replication_factor", 5, NULL},
+	{"topic_configs", "run_id", "run_id, topic, name, value, source", 5, NULL},
+	{"group_offsets", "run_id", "run_id, group_id, topic, generation, partition, committed_offset, metadata", 7,
+	 NULL},
 	{"restore_maps", "run_id",
 	 "run_id, src_topic, src_generation, src_partition, dst_topic, dst_partition, src_first, src_last, "
 	 "dst_first, records",
-	 10},
-	{"restore_bases", "run_id", "run_id, dst_topic, dst_partition, base_offset", 4},
+	 10, NULL},
+	{"restore_bases", "run_id", "run_id, dst_topic, dst_partition, base_offset", 4, NULL},
+	/* a run's committed segments come back as claims, not as segments:
+	 * only a file that is there is a segment */
+	{"run_segments", "run_id",
+	 "run_id, path, topic, generation, partition, first_offset, last_offset, records, footer_crc", 9, "segments"},
+	{"pruned_segments", "run_id", "run_id, path", 2, NULL},
 };
 #define META_TABLES (int)(sizeof(meta_tables) / sizeof(meta_tables[0]))
 
@@ -1093,7 +1225,8 @@ enum kt_err kt_catalog_export_run(struct kt_catalog *cat, int64_t run_id, struct
 	for (int t = 0; t < META_TABLES; t++) {
 		const struct meta_table *mt = &meta_tables[t];
 		char sql[512];
-		snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s = ?", mt->cols, mt->name, mt->run_col);
+		snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s = ?", mt->cols,
+			 mt->source ? mt->source : mt->name, mt->run_col);
 		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(cat->db, sql, -1, &st, NULL) != SQLITE_OK)
 			return db_fail(cat, diag, "export");

@@ -19,7 +19,7 @@
 #include "kt_error.h"
 #include "kt_segment.h"
 
-#define KT_CATALOG_SCHEMA_VERSION 1
+#define KT_CATALOG_SCHEMA_VERSION 2
 
 enum kt_catalog_mode {
 	KT_CATALOG_READ,   /* read-only; fails if the file is missing */
@@ -233,10 +233,46 @@ enum kt_err kt_catalog_put_restore_base(struct kt_catalog *cat, int64_t run_id, 
 enum kt_err kt_catalog_get_restore_base(struct kt_catalog *cat, int64_t run_id, const char *dst_topic,
 					int32_t dst_partition, int64_t *out_base, int *out_found, struct kt_diag *diag);
 
+/* ---- missing ranges (schema version 2) ---- */
+/* Offsets the archive once held and can no longer deliver (a committed
+ * segment whose file is gone, the unreadable part of a damaged file). A
+ * catalog of version 1 opened read-only has none. */
+struct kt_catalog_missing {
+	const char *topic;
+	uint32_t generation;
+	int32_t partition;
+	int64_t first_offset;
+	int64_t last_offset; /* inclusive */
+	const char *path;    /* the segment file they were in */
+	const char *reason;
+};
+typedef int (*kt_catalog_missing_cb)(void *ctx, const struct kt_catalog_missing *m);
+enum kt_err kt_catalog_add_missing(struct kt_catalog *cat, const struct kt_catalog_missing *m, struct kt_diag *diag);
+/* Ordered by topic, generation, partition, first offset; topic NULL: all. */
+enum kt_err kt_catalog_each_missing(struct kt_catalog *cat, const char *topic, kt_catalog_missing_cb cb, void *ctx,
+				    struct kt_diag *diag);
+/* Forgets the missing ranges recorded for a segment file (before it is
+ * indexed again). */
+enum kt_err kt_catalog_drop_missing_path(struct kt_catalog *cat, const char *path, struct kt_diag *diag);
+/* After reindex imported the runs' claims (run_segments) and indexed the
+ * files: a claimed segment that is indexed gets its run back; one that is
+ * not, and that no prune removed, becomes a missing range. *out_missing:
+ * how many claims were gone. */
+enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, struct kt_diag *diag);
+/* Prune: records that run_id removed the segment at path on purpose, so a
+ * reindex does not take its absence for a hole. */
+enum kt_err kt_catalog_note_pruned(struct kt_catalog *cat, int64_t run_id, const char *path, struct kt_diag *diag);
+/* Prune: drops the missing ranges of a partition that end below offset
+ * `below` (the prune removed everything there), noting their paths as
+ * pruned by run_id. */
+enum kt_err kt_catalog_prune_missing_below(struct kt_catalog *cat, int64_t run_id, const char *topic,
+					   uint32_t generation, int32_t partition, int64_t below, struct kt_diag *diag);
+
 /* ---- run metadata export/import (the meta directory's .ktm files, for reindex) ---- */
 /* Appends every catalog row that belongs to run_id (the run itself, its
- * partition progress, topic generations, snapshots, configs, group offsets
- * and restore maps) to out, in the row encoding of format/SPEC.md
+ * partition progress, topic generations, snapshots, configs, group offsets,
+ * restore maps and bases, the segments it committed and the ones it pruned)
+ * to out, in the row encoding of format/SPEC.md
  * "Metadata files". */
 enum kt_err kt_catalog_export_run(struct kt_catalog *cat, int64_t run_id, struct kt_buf *out, struct kt_diag *diag);
 /* Inserts rows produced by kt_catalog_export_run (INSERT OR REPLACE). */

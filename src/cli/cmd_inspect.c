@@ -39,8 +39,10 @@ const char kt_help_ls[] =
 	"      --json          print JSON instead of the table (runs always included)\n"
 	"      --html FILE     also write a self-contained HTML report with a timeline per\n"
 	"                      partition (no external resources; open it in any browser)\n\n"
-	"Kinds in the table: range (archived), gap (missing: offsets no dump read),\n"
-	"lost (deleted by retention before a dump read them). Offsets are inclusive (a..b).\n\n"
+	"Kinds in the table: range (archived), gap (offsets no dump read), lost (deleted by\n"
+	"retention before a dump read them), missing (archived once, but the archive can no\n"
+	"longer deliver them: a segment file that is gone or damaged; listed with the file\n"
+	"and the reason below the table). Offsets are inclusive (a..b).\n\n"
 	"JSON (stable; new keys may be added, none removed or renamed):\n"
 	"  {\"archive\", \"archive_id\", \"totals\": SUMS + {\"topics\", \"partitions\"},\n"
 	"   \"topics\": [{\"topic\", \"generation\", \"cluster_partitions\" (null if unknown), \"totals\": SUMS,\n"
@@ -49,14 +51,17 @@ const char kt_help_ls[] =
 	"                   \"records\", \"compressed_bytes\", \"raw_bytes\", \"payload_bytes\",\n"
 	"                   \"min_timestamp\", \"max_timestamp\", \"min_time\", \"max_time\"}],\n"
 	"       \"gaps\": [{\"first_offset\", \"last_offset\", \"offsets\"}],\n"
-	"       \"lost\": [{\"first_offset\", \"last_offset\", \"offsets\", \"run_id\"}]}]}],\n"
+	"       \"lost\": [{\"first_offset\", \"last_offset\", \"offsets\", \"run_id\"}],\n"
+	"       \"missing\": [{\"first_offset\", \"last_offset\", \"offsets\", \"path\", \"reason\"}]}]}],\n"
 	"   \"runs\": [{\"run_id\", \"kind\", \"status\", \"started_ms\", \"started\", \"ended_ms\",\n"
 	"             \"duration_seconds\", \"records\", \"bytes\", \"message\"}]}\n"
 	"  SUMS = {\"segments\", \"records\", \"compressed_bytes\", \"raw_bytes\", \"payload_bytes\", \"gaps\",\n"
-	"          \"gap_offsets\", \"lost_ranges\", \"lost_offsets\", \"min_timestamp\", \"max_timestamp\"}\n"
+	"          \"gap_offsets\", \"lost_ranges\", \"lost_offsets\", \"missing_ranges\", \"missing_offsets\",\n"
+	"          \"min_timestamp\", \"max_timestamp\"}\n"
 	"  Offsets: first/last inclusive, end exclusive (end_offset: where dumps got to, the\n"
 	"  next incremental dump starts there). Timestamps in ms since the epoch, times in\n"
-	"  ISO 8601 UTC; null when there is no record. Ranges, gaps and lost are by offset.\n\n"
+	"  ISO 8601 UTC; null when there is no record. Ranges, gaps, lost and missing are by\n"
+	"  offset.\n\n"
 	"Exit codes: 0 ok (also when there are gaps), 1 error, 2 usage, 7 archive or topic\n"
 	"not found, 10 archive written by a newer ktape.\n\n"
 	"Examples:\n"
@@ -98,8 +103,10 @@ const char kt_help_cat[] = "\nPrints archived records, partition by partition (t
 			   "Times T: 2026-11-22T10:00:00Z, 2026-11-22T10:00:00+09:00, 2026-11-22, @EPOCH_MS,\n"
 			   "or relative: -90s, -30m, -24h, -7d.\n\n"
 			   "A damaged block stops cat after every record before it was printed; the file,\n"
-			   "block and byte position are named on stderr.\n\n"
-			   "Exit codes: 0 ok, 1 error, 2 usage, 5 damaged archive data, 7 archive, topic,\n"
+			   "block and byte position are named on stderr. Offsets the archive lost (missing\n"
+			   "ranges, see ktape ls) are skipped, and named on stderr at the end with exit 4.\n\n"
+			   "Exit codes: 0 ok, 1 error, 2 usage, 4 the selection spans missing ranges (every\n"
+			   "readable record was printed), 5 damaged archive data, 7 archive, topic,\n"
 			   "generation or partition not found, 10 newer archive version, 130 interrupted.\n\n"
 			   "Examples:\n"
 			   "  ktape cat -a /backup/kafka -t user-activities -p 0 --from-offset 1000 -n 10\n"
@@ -113,7 +120,10 @@ const char kt_help_verify[] =
 	"CRC equal the catalog's, its footer is valid (the file is not truncated), every\n"
 	"block's header and data checksums, and that the file's block index matches the\n"
 	"catalog's. Also reports files under segments/ the catalog does not list, catalog\n"
-	"entries whose file is missing, and the catalog's own integrity. Takes no lock.\n"
+	"entries whose file is missing, offsets the archive held once and can no longer\n"
+	"deliver (missing ranges that reindex or recovery recorded: a segment file that is\n"
+	"gone, the unreadable part of a damaged one), every run metadata file (meta/*.ktm)\n"
+	"whose frame or checksum is bad, and the catalog's own integrity. Takes no lock.\n"
 	"Each problem is one line: KIND PATH [block B] [byte P]: what is wrong.\n\n"
 	"Options:\n"
 	"  -a, --archive DIR   archive directory\n"
@@ -121,10 +131,12 @@ const char kt_help_verify[] =
 	"      --json          print {\"status\", \"problems\": [{\"kind\", \"path\", \"block\", \"pos\",\n"
 	"                      \"error\", \"message\"}], \"files\", \"blocks\", \"records\", \"bytes\",\n"
 	"                      \"seconds\", \"mb_per_second\", \"missing_files\", \"extra_files\",\n"
-	"                      \"damaged_files\"}\n"
+	"                      \"damaged_files\", \"missing_ranges\", \"missing_offsets\",\n"
+	"                      \"meta_files\", \"damaged_meta_files\"}\n"
 	"      --threads N     files checked in parallel (default: one per CPU, at most 16)\n\n"
 	"Exit codes: 0 all is well, 1 error, 2 usage, 5 problems found (damaged, missing or\n"
-	"extra files, catalog mismatch), 7 archive not found, 130 interrupted.\n\n"
+	"extra files, missing ranges, damaged metadata, catalog mismatch), 7 archive not\n"
+	"found, 130 interrupted.\n\n"
 	"Examples:\n"
 	"  ktape verify -a /backup/kafka\n"
 	"  ktape verify -a /backup/kafka --deep --json > verify.json\n";
@@ -163,13 +175,18 @@ const char kt_help_prune[] =
 const char kt_usage_reindex[] = "  ktape reindex -a DIR [--json]\n";
 const char kt_help_reindex[] = "\nRebuilds catalog.db from the segment files (their footers) and the run metadata\n"
 			       "files (meta/*.ktm) alone, for when the catalog is lost or damaged. The new catalog\n"
-			       "is built aside and renamed over the old one. Files that cannot be read are named\n"
-			       "on stderr and skipped (ktape verify reports them).\n\n"
+			       "is built aside and renamed over the old one. A damaged segment file is indexed as\n"
+			       "far as its blocks can be read; what it held beyond them, and every segment file a\n"
+			       "run committed that is gone, is recorded as missing (ktape ls and verify show it).\n"
+			       "Damaged files are named on stderr.\n\n"
 			       "Options:\n"
 			       "  -a, --archive DIR   archive directory (takes the writer lock)\n"
-			       "      --json          print {\"command\", \"segments\", \"runs\"}\n\n"
+			       "      --json          print {\"command\", \"segments\", \"runs\", \"damaged_files\",\n"
+			       "                      \"unreadable_files\", \"bad_meta_files\", \"missing_ranges\",\n"
+			       "                      \"missing_offsets\"}\n\n"
 			       "Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked by another ktape process,\n"
-			       "7 not an archive, 10 newer archive version.\n\n"
+			       "5 rebuilt, but the archive has missing ranges or damaged files, 7 not an archive,\n"
+			       "10 newer archive version.\n\n"
 			       "Example:\n"
 			       "  ktape reindex -a /backup/kafka\n";
 
@@ -295,8 +312,14 @@ static const char *warning_text(const struct kt_inspect_sums *s, char *buf, size
 		n = snprintf(buf, size, "%" PRIu64 " gap(s) (%" PRIu64 " offsets no dump read)", s->gaps,
 			     s->gap_offsets);
 	if (s->lost_ranges && n >= 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, "%s%" PRIu64 " range(s) lost to retention (%" PRIu64 " offsets)",
-			 n ? ", " : "", s->lost_ranges, s->lost_offsets);
+		n += snprintf(buf + n, size - (size_t)n,
+			      "%s%" PRIu64 " range(s) lost to retention (%" PRIu64 " offsets)", n ? ", " : "",
+			      s->lost_ranges, s->lost_offsets);
+	if (s->missing_ranges && n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n,
+			 "%s%" PRIu64 " range(s) missing from the archive (%" PRIu64
+			 " offsets archived once that cannot be read; 'ktape verify' names them)",
+			 n ? ", " : "", s->missing_ranges, s->missing_offsets);
 	return buf;
 }
 
@@ -439,6 +462,25 @@ static void ls_runs_table(const struct kt_inspect_ls *ls, struct kt_buf *b)
 	table_free(&rt);
 }
 
+/* Each missing range with its file and reason: the table has no room. */
+static void ls_missing_list(const struct kt_inspect_ls *ls, struct kt_buf *b)
+{
+	put(b, "\nMISSING (archived once, cannot be read):\n");
+	for (size_t i = 0; i < ls->topic_count; i++) {
+		const struct kt_inspect_topic *tp = &ls->topics[i];
+		for (size_t k = 0; k < tp->part_count; k++) {
+			const struct kt_inspect_partition *p = &tp->parts[k];
+			for (size_t x = 0; x < p->span_count; x++) {
+				const struct kt_inspect_span *s = &p->spans[x];
+				if (s->kind != KT_INSPECT_MISSING)
+					continue;
+				kt_buf_printf(b, "  %s/%" PRId32 " offsets %" PRId64 "..%" PRId64 ": %s: %s\n",
+					      tp->topic, p->partition, s->first, s->end - 1, s->path, s->reason);
+			}
+		}
+	}
+}
+
 static void ls_human(const char *dir, const struct kt_inspect_ls *ls, int runs, struct kt_buf *b)
 {
 	ls_header(dir, ls, b);
@@ -457,8 +499,10 @@ static void ls_human(const char *dir, const struct kt_inspect_ls *ls, int runs, 
 	}
 	table_print(&t, b);
 	table_free(&t);
-	if (ls->sums.gaps || ls->sums.lost_ranges) {
-		char w[256];
+	if (ls->sums.missing_ranges)
+		ls_missing_list(ls, b);
+	if (ls->sums.gaps || ls->sums.lost_ranges || ls->sums.missing_ranges) {
+		char w[512];
 		put(b, "\nWARNING: ");
 		put(b, warning_text(&ls->sums, w, sizeof(w)));
 		put(b, "\n");
@@ -483,6 +527,8 @@ static void json_sums(struct kt_buf *b, int *first, const struct kt_inspect_sums
 	json_u64(b, first, "gap_offsets", s->gap_offsets);
 	json_u64(b, first, "lost_ranges", s->lost_ranges);
 	json_u64(b, first, "lost_offsets", s->lost_offsets);
+	json_u64(b, first, "missing_ranges", s->missing_ranges);
+	json_u64(b, first, "missing_offsets", s->missing_offsets);
 	json_ts(b, first, "min_timestamp", s->min_ts, valid);
 	json_ts(b, first, "max_timestamp", s->max_ts, valid);
 }
@@ -511,6 +557,12 @@ static void json_span(struct kt_buf *b, const struct kt_inspect_span *s)
 		json_i64(b, &f, "offsets", s->end - s->first);
 		if (s->kind == KT_INSPECT_LOST)
 			json_i64(b, &f, "run_id", s->run_id);
+		if (s->kind == KT_INSPECT_MISSING) {
+			json_key(b, &f, "path");
+			json_str(b, s->path);
+			json_key(b, &f, "reason");
+			json_str(b, s->reason);
+		}
 	}
 	kt_buf_append_u8(b, '}');
 }
@@ -546,6 +598,7 @@ static void json_partition(struct kt_buf *b, const struct kt_inspect_partition *
 	json_spans(b, "ranges", p, KT_INSPECT_RANGE);
 	json_spans(b, "gaps", p, KT_INSPECT_GAP);
 	json_spans(b, "lost", p, KT_INSPECT_LOST);
+	json_spans(b, "missing", p, KT_INSPECT_MISSING);
 	kt_buf_append_u8(b, '}');
 }
 
@@ -647,7 +700,7 @@ static const char html_head[] =
 	"min-width:48px}\n"
 	"svg.timeline{display:block;width:100%;max-width:1100px;height:auto;background:#f6f8fa;border-radius:4px}\n"
 	"svg text{font:11px ui-monospace,SFMono-Regular,Menlo,monospace;fill:#57606a}\n"
-	"rect.range{fill:#2da44e}rect.gap{fill:url(#kt-gap)}rect.lost{fill:url(#kt-lost)}\n"
+	"rect.range{fill:#2da44e}rect.gap{fill:url(#kt-gap)}rect.lost{fill:url(#kt-lost)}rect.missing{fill:#6e40c9}\n"
 	"rect.span:hover{stroke:#1b1f24;stroke-width:1}\n"
 	"table{border-collapse:collapse;margin-top:8px;font-size:13px}th,td{padding:3px 10px;text-align:left;"
 	"border-bottom:1px solid #d0d7de;white-space:nowrap}td:last-child{white-space:normal}\n"
@@ -703,7 +756,12 @@ static void tl_title(struct kt_buf *b, const struct kt_inspect_span *s)
 			      time_or_dash(s->max_ts, has_ts(s), t2));
 	else if (s->kind == KT_INSPECT_GAP)
 		kt_buf_printf(b, ", %" PRId64 " offsets no dump read", s->end - s->first);
-	else
+	else if (s->kind == KT_INSPECT_MISSING) {
+		kt_buf_printf(b, ", %" PRId64 " offsets archived once that cannot be read: ", s->end - s->first);
+		html_esc(b, s->path);
+		put(b, ": ");
+		html_esc(b, s->reason);
+	} else
 		kt_buf_printf(b, ", %" PRId64 " offsets deleted by retention before a dump read them",
 			      s->end - s->first);
 	put(b, "</title>");
@@ -779,6 +837,9 @@ static void html_partition(struct kt_buf *b, const struct kt_inspect_topic *t, c
 	if (p->sums.lost_ranges)
 		kt_buf_printf(b, " &middot; <span class=\"warn\">%" PRIu64 " offsets lost to retention</span>",
 			      p->sums.lost_offsets);
+	if (p->sums.missing_ranges)
+		kt_buf_printf(b, " &middot; <span class=\"warn\">%" PRIu64 " offsets missing from the archive</span>",
+			      p->sums.missing_offsets);
 	put(b, "</div>\n");
 	if (!p->span_count) {
 		put(b, "</div>\n");
@@ -839,8 +900,8 @@ static void ls_html(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 		      kt_format_time(kt_now_ms(), now), ls->topic_count, ls->partition_count, s->segments, s->records,
 		      kt_format_size(s->file_bytes, size, sizeof(size)),
 		      kt_format_size(s->raw_bytes, raw, sizeof(raw)));
-	if (s->gaps || s->lost_ranges) {
-		char w[256];
+	if (s->gaps || s->lost_ranges || s->missing_ranges) {
+		char w[512];
 		put(b, "<p class=\"warn\" id=\"warning\">");
 		html_esc(b, warning_text(s, w, sizeof(w)));
 		put(b, "</p>\n");
@@ -848,6 +909,8 @@ static void ls_html(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 	put(b, "<p class=\"legend\"><span><i class=\"sw\" style=\"background:#2da44e\"></i>archived</span>"
 	       "<span><i class=\"sw\" style=\"background:#cf222e\"></i>gap (no dump read these offsets)</span>"
 	       "<span><i class=\"sw\" style=\"background:#bc4c00\"></i>lost to retention</span>"
+	       "<span><i class=\"sw\" style=\"background:#6e40c9\"></i>missing (archived once, file gone or "
+	       "damaged)</span>"
 	       "<span>offsets above each bar, record times (UTC) below</span></p>\n");
 	for (size_t i = 0; i < ls->topic_count; i++) {
 		const struct kt_inspect_topic *t = &ls->topics[i];
@@ -1213,6 +1276,10 @@ static void verify_summary(const char *dir, const struct kt_inspect_verify_resul
 		json_u64(&b, &f, "missing_files", r->missing_files);
 		json_u64(&b, &f, "extra_files", r->extra_files);
 		json_u64(&b, &f, "damaged_files", r->damaged_files);
+		json_u64(&b, &f, "missing_ranges", r->missing_ranges);
+		json_u64(&b, &f, "missing_offsets", r->missing_offsets);
+		json_u64(&b, &f, "meta_files", r->meta_files);
+		json_u64(&b, &f, "damaged_meta_files", r->damaged_meta);
 		kt_buf_printf(&b, ",\"seconds\":%.3f,\"mb_per_second\":%.1f}\n", r->seconds, mb_per_s(r));
 	} else {
 		char size[32];
@@ -1225,8 +1292,10 @@ static void verify_summary(const char *dir, const struct kt_inspect_verify_resul
 		if (r->problems)
 			kt_buf_printf(&b,
 				      "DAMAGED: %" PRIu64 " problem(s): %" PRIu64 " damaged file(s), %" PRIu64
-				      " missing, %" PRIu64 " extra\n",
-				      r->problems, r->damaged_files, r->missing_files, r->extra_files);
+				      " missing, %" PRIu64 " extra, %" PRIu64 " missing range(s) (%" PRIu64
+				      " offsets), %" PRIu64 " damaged metadata file(s)\n",
+				      r->problems, r->damaged_files, r->missing_files, r->extra_files,
+				      r->missing_ranges, r->missing_offsets, r->damaged_meta);
 		else
 			put(&b, "OK: no problems found\n");
 	}
@@ -1464,15 +1533,29 @@ int kt_cmd_reindex(int argc, char **argv)
 	rc = finish_args("reindex", rc, argc, argv, dir);
 	if (rc)
 		return rc;
-	int segments = 0, runs = 0;
+	struct kt_archive_reindex_result res;
 	struct kt_diag d;
 	kt_diag_clear(&d);
-	enum kt_err err = kt_archive_reindex(dir, &segments, &runs, reindex_warning, NULL, &d);
+	enum kt_err err = kt_archive_reindex(dir, &res, reindex_warning, NULL, &d);
 	if (err)
 		return kt_cli_fail("reindex", err, &d);
-	if (json)
-		printf("{\"command\":\"reindex\",\"segments\":%d,\"runs\":%d}\n", segments, runs);
-	else
-		printf("reindexed %s: %d segment(s), %d run(s)\n", dir, segments, runs);
-	return KT_EXIT_OK;
+	int holes = res.missing_ranges || res.bad_meta_files || res.unreadable_files;
+	if (json) {
+		printf("{\"command\":\"reindex\",\"segments\":%d,\"runs\":%d,\"damaged_files\":%d,"
+		       "\"unreadable_files\":%d,\"bad_meta_files\":%d,\"missing_ranges\":%d,\"missing_offsets\":%lld}"
+		       "\n",
+		       res.segments, res.runs, res.damaged_files, res.unreadable_files, res.bad_meta_files,
+		       res.missing_ranges, (long long)res.missing_offsets);
+	} else {
+		printf("reindexed %s: %d segment(s), %d run(s)\n", dir, res.segments, res.runs);
+		if (holes)
+			printf("the archive has holes: %d missing range(s), %lld offset(s); %d damaged file(s) indexed "
+			       "in part, %d unreadable, %d bad metadata file(s); 'ktape ls' and 'ktape verify' name "
+			       "them\n",
+			       res.missing_ranges, (long long)res.missing_offsets, res.damaged_files,
+			       res.unreadable_files, res.bad_meta_files);
+	}
+	/* the catalog is rebuilt either way; a hole found is what a monitor
+	 * must see */
+	return holes ? KT_EXIT_DAMAGED : KT_EXIT_OK;
 }

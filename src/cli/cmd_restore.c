@@ -18,7 +18,7 @@ const char kt_usage_restore[] =
 	"  ktape restore -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--topic-regex RE] [-p N]...\n"
 	"               [--from-offset N | --from-time T] [--to-offset N | --to-time T]\n"
 	"               [--map SRC=DST]... [--topic-prefix PREFIX] [--partitioning same|key]\n"
-	"               [--create-topics] [--replication-factor N] [--allow-nonempty]\n"
+	"               [--create-topics] [--replication-factor N] [--allow-nonempty] [--allow-gaps]\n"
 	"               [--rate-msgs N] [--rate-bytes N[K|M|G]] [--pace original [--speed X] [--max-idle D]]\n"
 	"               [--groups [RE]] [--origin-headers] [--dry-run] [--generation G]\n"
 	"               [-X prop=value]... [-F FILE] [--json] [--progress | --no-progress] [-q]\n";
@@ -47,6 +47,8 @@ const char kt_help_restore[] =
 	"                          topic configs\n"
 	"      --replication-factor N  for created topics (capped at the broker count)\n"
 	"      --allow-nonempty    write into targets that already hold records\n"
+	"      --allow-gaps        restore a selection that spans offsets the archive lost\n"
+	"                          (missing ranges: 'ktape ls' shows them); without it, exit 4\n"
 	"      --rate-msgs N       at most N records/s (token bucket, smooth)\n"
 	"      --rate-bytes N      at most N bytes/s of key+value+headers (K, M, G suffixes)\n"
 	"      --pace original     keep the archived timing between records (by timestamp)\n"
@@ -64,7 +66,8 @@ const char kt_help_restore[] =
 	"Topics that use LogAppendTime get new timestamps from the broker. Records older than\n"
 	"the target topic's retention.ms are deleted by the broker soon after: ktape warns;\n"
 	"raise retention.ms first if you need them.\n\n"
-	"Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked, 5 archive damaged, 6 Kafka error\n"
+	"Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked, 4 the selection spans missing\n"
+	"ranges (see --allow-gaps), 5 archive damaged, 6 Kafka error\n"
 	"(with the topic, partition and offset), 7 not found, 9 refused (target not empty),\n"
 	"130 interrupted.\n\n"
 	"Examples:\n"
@@ -94,6 +97,7 @@ enum {
 	OPT_CREATE,
 	OPT_RF,
 	OPT_ALLOW_NONEMPTY,
+	OPT_ALLOW_GAPS,
 	OPT_RATE_MSGS,
 	OPT_RATE_BYTES,
 	OPT_PACE,
@@ -127,6 +131,7 @@ static const struct option long_opts[] = {
 	{"create-topics", no_argument, NULL, OPT_CREATE},
 	{"replication-factor", required_argument, NULL, OPT_RF},
 	{"allow-nonempty", no_argument, NULL, OPT_ALLOW_NONEMPTY},
+	{"allow-gaps", no_argument, NULL, OPT_ALLOW_GAPS},
 	{"rate-msgs", required_argument, NULL, OPT_RATE_MSGS},
 	{"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
 	{"pace", required_argument, NULL, OPT_PACE},
@@ -236,6 +241,7 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 			o->replication_factor = (int)v;
 			break;
 		case OPT_ALLOW_NONEMPTY: o->allow_nonempty = 1; break;
+		case OPT_ALLOW_GAPS: o->allow_gaps = 1; break;
 		case OPT_RATE_MSGS:
 			if (kt_parse_double(optarg, 0.001, 1e9, &o->rate_msgs, &d))
 				rc = kt_cli_usage_error(cmd, "--rate-msgs: %s", d.msg);

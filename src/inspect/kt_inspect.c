@@ -88,12 +88,24 @@ struct prun_row {
 	int64_t lost_from, lost_end;
 };
 
+/* Offsets the archive can no longer deliver (catalog missing_ranges). */
+struct miss_row {
+	const char *topic; /* interned */
+	uint32_t gen;
+	int32_t part;
+	int64_t first, last;
+	char *path;
+	char *reason;
+};
+
 struct rows {
 	struct names names;
 	struct seg_row *segs;
 	size_t nseg, segcap;
 	struct prun_row *pruns;
 	size_t nprun, pruncap;
+	struct miss_row *miss;
+	size_t nmiss, misscap;
 	int want_paths;
 	enum kt_err err;
 };
@@ -144,17 +156,56 @@ static int prun_row_cb(void *ctx, const struct kt_catalog_prun *p)
 	return 0;
 }
 
+/* The rows of one (topic, generation, partition). */
+struct key_rows {
+	const struct seg_row *segs;
+	size_t nseg;
+	const struct prun_row *pr;
+	size_t npr;
+	const struct miss_row *miss;
+	size_t nmiss;
+};
+
+static int miss_row_cb(void *ctx, const struct kt_catalog_missing *m)
+{
+	struct rows *r = ctx;
+	PUSH(r->miss, r->nmiss, r->misscap, r->err);
+	if (r->err)
+		return 1;
+	struct miss_row *row = &r->miss[r->nmiss];
+	*row = (struct miss_row){intern(&r->names, m->topic),
+				 m->generation,
+				 m->partition,
+				 m->first_offset,
+				 m->last_offset,
+				 strdup(m->path),
+				 strdup(m->reason)};
+	if (!row->topic || !row->path || !row->reason) {
+		free(row->path);
+		free(row->reason);
+		r->err = KT_ERR_NOMEM;
+		return 1;
+	}
+	r->nmiss++;
+	return 0;
+}
+
 static void rows_free(struct rows *r)
 {
 	for (size_t i = 0; i < r->nseg; i++)
 		free(r->segs[i].path);
 	free(r->segs);
 	free(r->pruns);
+	for (size_t i = 0; i < r->nmiss; i++) {
+		free(r->miss[i].path);
+		free(r->miss[i].reason);
+	}
+	free(r->miss);
 	names_free(&r->names);
 }
 
-/* Segments and partition progress rows, both sorted by topic, generation,
- * partition (the catalog's order). */
+/* Segments, partition progress and missing ranges (with want_pruns), all
+ * sorted by topic, generation, partition (the catalog's order). */
 static enum kt_err rows_load(struct kt_catalog *cat, int want_paths, int want_pruns, struct rows *r,
 			     struct kt_diag *diag)
 {
@@ -163,6 +214,8 @@ static enum kt_err rows_load(struct kt_catalog *cat, int want_paths, int want_pr
 	enum kt_err err = kt_catalog_each_segment(cat, NULL, seg_row_cb, r, diag);
 	if (!err && want_pruns)
 		err = kt_catalog_each_prun(cat, NULL, prun_row_cb, r, diag);
+	if (!err && want_pruns)
+		err = kt_catalog_each_missing(cat, NULL, miss_row_cb, r, diag);
 	if (!err && r->err)
 		err = kt_diag_fail(diag, r->err, "cannot read the catalog: %s", kt_err_str(r->err));
 	return err;
@@ -250,6 +303,7 @@ const char *kt_inspect_span_kind_name(enum kt_inspect_span_kind kind)
 	case KT_INSPECT_RANGE: return "range";
 	case KT_INSPECT_GAP: return "gap";
 	case KT_INSPECT_LOST: return "lost";
+	case KT_INSPECT_MISSING: return "missing";
 	}
 	return "?";
 }
@@ -272,6 +326,8 @@ static void sums_add(struct kt_inspect_sums *to, const struct kt_inspect_sums *f
 	to->gap_offsets += from->gap_offsets;
 	to->lost_ranges += from->lost_ranges;
 	to->lost_offsets += from->lost_offsets;
+	to->missing_ranges += from->missing_ranges;
+	to->missing_offsets += from->missing_offsets;
 	if (from->min_ts < to->min_ts)
 		to->min_ts = from->min_ts;
 	if (from->max_ts > to->max_ts)
@@ -343,18 +399,24 @@ static void span_add_segment(struct kt_inspect_span *s, const struct seg_row *se
 		s->max_ts = m->max_timestamp;
 }
 
-/* The gap [from, end) minus the lost intervals, which are shown apart. */
-static void push_gap(struct span_list *l, int64_t from, int64_t end, const struct ival *lost, size_t nlost)
+/* The gap [from, end) minus the intervals in x (sorted), which are shown
+ * apart. */
+static void push_gap_minus(struct span_list *l, int64_t from, int64_t end, const struct ival *x, size_t nx,
+			   const struct ival *y, size_t ny)
 {
-	for (size_t i = 0; i < nlost && from < end; i++) {
-		if (lost[i].end <= from || lost[i].from >= end)
+	for (size_t i = 0; i < nx && from < end; i++) {
+		if (x[i].end <= from || x[i].from >= end)
 			continue;
-		if (lost[i].from > from)
-			span_push(l, KT_INSPECT_GAP, from, lost[i].from);
-		from = lost[i].end;
+		if (x[i].from > from)
+			push_gap_minus(l, from, x[i].from, y, ny, NULL, 0);
+		from = x[i].end;
 	}
-	if (from < end)
-		span_push(l, KT_INSPECT_GAP, from, end);
+	if (from < end) {
+		if (ny)
+			push_gap_minus(l, from, end, y, ny, NULL, 0);
+		else
+			span_push(l, KT_INSPECT_GAP, from, end);
+	}
 }
 
 /* Coverage blocks: the union of segments and stretches dumps read. */
@@ -368,27 +430,51 @@ struct span_work {
 	size_t niv;
 	struct ival *lost; /* ranges lost to retention, by first offset */
 	size_t nlost;
+	struct ival *miss; /* missing ranges, by first offset; run_id: index in key_rows.miss */
+	size_t nmiss;
 	struct cover *cov;
 	size_t ncov;
 	struct span_list l;
 };
 
-static void collect_intervals(struct span_work *w, struct kt_inspect_partition *p, const struct seg_row *segs,
-			      size_t nseg, const struct prun_row *pr, size_t npr)
+/* Adds the stretch [from, end) that a dump read, minus the missing
+ * intervals (sorted): a run's progress never covers what is gone. */
+static void add_stretch(struct span_work *w, int64_t from, int64_t end, int64_t run_id)
+{
+	for (size_t i = 0; i < w->nmiss && from < end; i++) {
+		const struct ival *m = &w->miss[i];
+		if (m->end <= from || m->from >= end)
+			continue;
+		if (m->from > from)
+			w->iv[w->niv++] = (struct ival){from, m->from, NULL, run_id};
+		from = m->end;
+	}
+	/* an empty stretch still marks where a run started: what lies
+	 * between it and the coverage before it was skipped */
+	if (from <= end)
+		w->iv[w->niv++] = (struct ival){from, end, NULL, run_id};
+}
+
+static void collect_intervals(struct span_work *w, struct kt_inspect_partition *p, const struct key_rows *kr)
 {
 	p->done_end = -1;
-	for (size_t i = 0; i < nseg; i++) {
-		w->iv[w->niv++] = (struct ival){segs[i].sum.first_offset, segs[i].sum.last_offset + 1, &segs[i], 0};
-		if (segs[i].sum.last_offset + 1 > p->done_end)
-			p->done_end = segs[i].sum.last_offset + 1;
+	for (size_t i = 0; i < kr->nmiss; i++)
+		w->miss[w->nmiss++] = (struct ival){kr->miss[i].first, kr->miss[i].last + 1, NULL, (int64_t)i};
+	qsort(w->miss, w->nmiss, sizeof(*w->miss), ival_cmp);
+	for (size_t i = 0; i < kr->nseg; i++) {
+		const struct seg_row *sg = &kr->segs[i];
+		w->iv[w->niv++] = (struct ival){sg->sum.first_offset, sg->sum.last_offset + 1, sg, 0};
+		if (sg->sum.last_offset + 1 > p->done_end)
+			p->done_end = sg->sum.last_offset + 1;
 	}
-	for (size_t i = 0; i < npr; i++) {
-		if (pr[i].done_end > pr[i].from)
-			w->iv[w->niv++] = (struct ival){pr[i].from, pr[i].done_end, NULL, pr[i].run_id};
-		if (pr[i].done_end > p->done_end)
-			p->done_end = pr[i].done_end;
-		if (pr[i].lost_from >= 0 && pr[i].lost_end > pr[i].lost_from)
-			w->lost[w->nlost++] = (struct ival){pr[i].lost_from, pr[i].lost_end, NULL, pr[i].run_id};
+	for (size_t i = 0; i < kr->npr; i++) {
+		const struct prun_row *pr = &kr->pr[i];
+		if (pr->done_end >= pr->from)
+			add_stretch(w, pr->from, pr->done_end, pr->run_id);
+		if (pr->done_end > p->done_end)
+			p->done_end = pr->done_end;
+		if (pr->lost_from >= 0 && pr->lost_end > pr->lost_from)
+			w->lost[w->nlost++] = (struct ival){pr->lost_from, pr->lost_end, NULL, pr->run_id};
 	}
 	qsort(w->iv, w->niv, sizeof(*w->iv), ival_cmp);
 	qsort(w->lost, w->nlost, sizeof(*w->lost), ival_cmp);
@@ -420,20 +506,18 @@ static void cover_ranges(struct span_work *w)
 			w->l.v[w->cov[i].range].end = w->cov[i].end;
 }
 
-/* Holes between the first and the last range are gaps, except what
- * retention took: that is shown as lost, wherever it lies. */
-static void gaps_and_lost(struct span_work *w)
+/* Holes after the first range are gaps (a stretch a run skipped is one as
+ * soon as it is skipped, even when no record came after it yet), except
+ * what retention took and what the archive lost: those are shown as lost
+ * and missing, wherever they lie. */
+static void gaps_lost_missing(struct span_work *w, const struct key_rows *kr)
 {
-	ssize_t first_r = -1, last_r = -1;
-	for (size_t i = 0; i < w->ncov; i++) {
-		if (w->cov[i].range < 0)
-			continue;
-		if (first_r < 0)
+	ssize_t first_r = -1;
+	for (size_t i = 0; i < w->ncov && first_r < 0; i++)
+		if (w->cov[i].range >= 0)
 			first_r = (ssize_t)i;
-		last_r = (ssize_t)i;
-	}
-	for (ssize_t i = first_r + 1; first_r >= 0 && i <= last_r && !w->l.err; i++)
-		push_gap(&w->l, w->cov[i - 1].end, w->cov[i].from, w->lost, w->nlost);
+	for (ssize_t i = first_r + 1; first_r >= 0 && i < (ssize_t)w->ncov && !w->l.err; i++)
+		push_gap_minus(&w->l, w->cov[i - 1].end, w->cov[i].from, w->lost, w->nlost, w->miss, w->nmiss);
 	for (size_t i = 0; i < w->nlost && !w->l.err; i++) {
 		const struct ival *x = &w->lost[i];
 		if (i && x->from == x[-1].from && x->end == x[-1].end)
@@ -441,6 +525,16 @@ static void gaps_and_lost(struct span_work *w)
 		struct kt_inspect_span *s = span_push(&w->l, KT_INSPECT_LOST, x->from, x->end);
 		if (s)
 			s->run_id = x->run_id;
+	}
+	for (size_t i = 0; i < w->nmiss && !w->l.err; i++) {
+		const struct miss_row *m = &kr->miss[w->miss[i].run_id];
+		struct kt_inspect_span *s = span_push(&w->l, KT_INSPECT_MISSING, m->first, m->last + 1);
+		if (!s)
+			break;
+		s->path = strdup(m->path);
+		s->reason = strdup(m->reason);
+		if (!s->path || !s->reason)
+			w->l.err = KT_ERR_NOMEM;
 	}
 }
 
@@ -461,6 +555,11 @@ static void partition_sums(struct kt_inspect_partition *p)
 			p->sums.lost_offsets += count;
 			continue;
 		}
+		if (s->kind == KT_INSPECT_MISSING) {
+			p->sums.missing_ranges++;
+			p->sums.missing_offsets += count;
+			continue;
+		}
 		struct kt_inspect_sums one;
 		sums_init(&one);
 		one.segments = s->segments;
@@ -477,21 +576,32 @@ static void partition_sums(struct kt_inspect_partition *p)
 	}
 }
 
-static enum kt_err build_spans(struct kt_inspect_partition *p, const struct seg_row *segs, size_t nseg,
-			       const struct prun_row *pr, size_t npr)
+static void spans_free(struct kt_inspect_span *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].path);
+		free(v[i].reason);
+	}
+	free(v);
+}
+
+static enum kt_err build_spans(struct kt_inspect_partition *p, const struct key_rows *kr)
 {
 	struct span_work w = {0};
-	w.iv = calloc(nseg + npr + 1, sizeof(*w.iv));
-	w.lost = calloc(npr + 1, sizeof(*w.lost));
-	w.cov = calloc(nseg + npr + 1, sizeof(*w.cov));
-	if (!w.iv || !w.lost || !w.cov)
+	/* each stretch can be cut in pieces by the missing intervals */
+	size_t niv = kr->nseg + kr->npr * (kr->nmiss + 1) + 1;
+	w.iv = calloc(niv, sizeof(*w.iv));
+	w.lost = calloc(kr->npr + 1, sizeof(*w.lost));
+	w.miss = calloc(kr->nmiss + 1, sizeof(*w.miss));
+	w.cov = calloc(niv, sizeof(*w.cov));
+	if (!w.iv || !w.lost || !w.miss || !w.cov)
 		w.l.err = KT_ERR_NOMEM;
 	if (!w.l.err) {
-		collect_intervals(&w, p, segs, nseg, pr, npr);
+		collect_intervals(&w, p, kr);
 		cover_ranges(&w);
 	}
 	if (!w.l.err)
-		gaps_and_lost(&w);
+		gaps_lost_missing(&w, kr);
 	if (!w.l.err) {
 		qsort(w.l.v, w.l.n, sizeof(*w.l.v), span_cmp);
 		p->spans = w.l.v;
@@ -499,9 +609,10 @@ static enum kt_err build_spans(struct kt_inspect_partition *p, const struct seg_
 		w.l.v = NULL;
 		partition_sums(p);
 	}
-	free(w.l.v);
+	spans_free(w.l.v, w.l.n);
 	free(w.iv);
 	free(w.lost);
+	free(w.miss);
 	free(w.cov);
 	return w.l.err;
 }
@@ -586,30 +697,39 @@ struct pkey {
 	int32_t part;
 };
 
-/* Walks the union of keys of the two sorted lists: calls fn once per
+/* Walks the union of keys of the three sorted lists: calls fn once per
  * distinct (topic, generation, partition) with its rows of each list. */
-typedef enum kt_err (*key_fn)(void *ctx, const struct pkey *k, const struct seg_row *segs, size_t nseg,
-			      const struct prun_row *pr, size_t npr);
+typedef enum kt_err (*key_fn)(void *ctx, const struct pkey *k, const struct key_rows *kr);
+
+static int key_less(const char *t, uint32_t g, int32_t p, const struct pkey *k)
+{
+	return key_cmp(t, g, p, k->topic, k->gen, k->part) < 0;
+}
 
 static enum kt_err each_key(const struct rows *r, key_fn fn, void *ctx)
 {
-	size_t si = 0, pi = 0;
-	while (si < r->nseg || pi < r->nprun) {
-		const struct seg_row *s = si < r->nseg ? &r->segs[si] : NULL;
-		const struct prun_row *p = pi < r->nprun ? &r->pruns[pi] : NULL;
-		struct pkey k;
-		if (s && (!p || key_cmp(s->topic, s->gen, s->part, p->topic, p->gen, p->part) <= 0))
-			k = (struct pkey){s->topic, s->gen, s->part};
-		else
-			k = (struct pkey){p->topic, p->gen, p->part};
-		size_t s0 = si, p0 = pi;
+	size_t si = 0, pi = 0, mi = 0;
+	while (si < r->nseg || pi < r->nprun || mi < r->nmiss) {
+		/* the smallest key at the head of any list */
+		struct pkey k = {NULL, 0, 0};
+		if (si < r->nseg)
+			k = (struct pkey){r->segs[si].topic, r->segs[si].gen, r->segs[si].part};
+		if (pi < r->nprun &&
+		    (!k.topic || key_less(r->pruns[pi].topic, r->pruns[pi].gen, r->pruns[pi].part, &k)))
+			k = (struct pkey){r->pruns[pi].topic, r->pruns[pi].gen, r->pruns[pi].part};
+		if (mi < r->nmiss && (!k.topic || key_less(r->miss[mi].topic, r->miss[mi].gen, r->miss[mi].part, &k)))
+			k = (struct pkey){r->miss[mi].topic, r->miss[mi].gen, r->miss[mi].part};
+		struct key_rows kr = {r->segs + si, 0, r->pruns + pi, 0, r->miss + mi, 0};
 		while (si < r->nseg &&
 		       !key_cmp(r->segs[si].topic, r->segs[si].gen, r->segs[si].part, k.topic, k.gen, k.part))
-			si++;
+			si++, kr.nseg++;
 		while (pi < r->nprun &&
 		       !key_cmp(r->pruns[pi].topic, r->pruns[pi].gen, r->pruns[pi].part, k.topic, k.gen, k.part))
-			pi++;
-		enum kt_err err = fn(ctx, &k, r->segs + s0, si - s0, r->pruns + p0, pi - p0);
+			pi++, kr.npr++;
+		while (mi < r->nmiss &&
+		       !key_cmp(r->miss[mi].topic, r->miss[mi].gen, r->miss[mi].part, k.topic, k.gen, k.part))
+			mi++, kr.nmiss++;
+		enum kt_err err = fn(ctx, &k, &kr);
 		if (err)
 			return err;
 	}
@@ -624,8 +744,7 @@ struct ls_build {
 	size_t topic_cap, part_cap;
 };
 
-static enum kt_err ls_key(void *ctx, const struct pkey *k, const struct seg_row *segs, size_t nseg,
-			  const struct prun_row *pr, size_t npr)
+static enum kt_err ls_key(void *ctx, const struct pkey *k, const struct key_rows *kr)
 {
 	struct ls_build *b = ctx;
 	struct kt_inspect_ls *ls = b->ls;
@@ -654,7 +773,7 @@ static enum kt_err ls_key(void *ctx, const struct pkey *k, const struct seg_row 
 	struct kt_inspect_partition *p = &t->parts[t->part_count];
 	memset(p, 0, sizeof(*p));
 	p->partition = k->part;
-	err = build_spans(p, segs, nseg, pr, npr);
+	err = build_spans(p, kr);
 	if (err)
 		return err;
 	t->part_count++;
@@ -707,7 +826,7 @@ void kt_inspect_ls_free(struct kt_inspect_ls *ls)
 	for (size_t i = 0; i < ls->topic_count; i++) {
 		struct kt_inspect_topic *t = &ls->topics[i];
 		for (size_t k = 0; k < t->part_count; k++)
-			free(t->parts[k].spans);
+			spans_free(t->parts[k].spans, t->parts[k].span_count);
 		free(t->parts);
 		free(t->topic);
 	}
@@ -907,14 +1026,11 @@ struct cat_plan {
 	size_t n, cap;
 };
 
-static enum kt_err cat_collect(void *ctx, const struct pkey *k, const struct seg_row *segs, size_t nseg,
-			       const struct prun_row *pr, size_t npr)
+static enum kt_err cat_collect(void *ctx, const struct pkey *k, const struct key_rows *kr)
 {
-	(void)segs;
-	(void)nseg;
-	(void)pr;
-	(void)npr;
 	struct cat_plan *cp = ctx;
+	if (!kr->nseg && !kr->npr)
+		return KT_OK; /* only missing offsets: nothing was ever readable there */
 	if (!topic_selected(cp->o->topics, cp->o->topic_count, k->topic))
 		return KT_OK;
 	enum kt_err err = KT_OK;
@@ -1070,6 +1186,39 @@ static enum kt_err cat_partition(struct kt_archive *a, const struct cat_target *
 	return err;
 }
 
+/* After every readable record was delivered: the selection's offsets that
+ * the archive lost are an error, so that a pipeline does not take what it
+ * got for the whole. */
+static enum kt_err cat_check_missing(const struct rows *r, const struct cat_target *t, size_t n,
+				     const struct kt_inspect_cat_opts *o, struct kt_diag *diag)
+{
+	int64_t to = o->to_offset == INT64_MAX ? INT64_MAX : o->to_offset - 1;
+	uint64_t ranges = 0, offsets = 0;
+	const struct miss_row *first = NULL;
+	for (size_t i = 0; i < r->nmiss; i++) {
+		const struct miss_row *m = &r->miss[i];
+		if (m->last < o->from_offset || m->first > to)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (t[k].gen != m->gen || t[k].part != m->part || strcmp(t[k].topic, m->topic))
+				continue;
+			if (!first)
+				first = m;
+			ranges++;
+			offsets += (uint64_t)(m->last - m->first + 1);
+			break;
+		}
+	}
+	if (!first)
+		return KT_OK;
+	kt_diag_set_path(diag, first->path);
+	return kt_diag_fail(
+		diag, KT_ERR_DATA_LOST,
+		"the selection spans %" PRIu64 " missing range(s) (%" PRIu64
+		" offsets the archive lost), first: %s/%" PRId32 " offsets %" PRId64 "..%" PRId64 " (%s: %s)",
+		ranges, offsets, first->topic, first->part, first->first, first->last, first->path, first->reason);
+}
+
 enum kt_err kt_inspect_cat(struct kt_archive *a, const struct kt_inspect_cat_opts *o, struct kt_inspect_cat_result *res,
 			   struct kt_diag *diag)
 {
@@ -1080,11 +1229,16 @@ enum kt_err kt_inspect_cat(struct kt_archive *a, const struct kt_inspect_cat_opt
 	size_t n = 0;
 	if (!err)
 		err = cat_targets(&r, o, &targets, &n, diag);
+	int complete = 1;
 	for (size_t i = 0; i < n && !err; i++) {
 		err = cat_partition(a, &targets[i], o, res, diag);
-		if (res->stopped || (o->limit && res->records >= o->limit))
+		if (res->stopped || (o->limit && res->records >= o->limit)) {
+			complete = 0;
 			break;
+		}
 	}
+	if (!err && complete)
+		err = cat_check_missing(&r, targets, n, o, diag);
 	free(targets);
 	rows_free(&r);
 	return err;
@@ -1182,11 +1336,17 @@ static void verify_header(struct vjob *j, const struct kt_segment_info *info)
 			  "file holds %s generation %" PRIu32 " partition %" PRId32
 			  ", the catalog says %s generation %" PRIu32 " partition %" PRId32,
 			  info->topic, info->generation, info->partition, s->topic, s->gen, s->part);
+	/* readers still deliver every complete block of such a file; reindex
+	 * indexes them and records what they do not hold as missing */
 	if (info->footer_err == KT_ERR_TRUNCATED)
 		vprob_add(j, "footer", KT_ERR_TRUNCATED, -1, (int64_t)info->file_size,
-			  "no footer: the file is truncated (ends at byte %" PRIu64 ")", info->file_size);
+			  "no footer: the file is truncated (ends at byte %" PRIu64
+			  "); its complete blocks are still read, and 'ktape reindex' records the rest as missing",
+			  info->file_size);
 	else if (info->footer_err != KT_OK)
-		vprob_add(j, "footer", info->footer_err, -1, -1, "footer is damaged (%s)",
+		vprob_add(j, "footer", info->footer_err, -1, -1,
+			  "footer is damaged (%s); its blocks are still read by scanning, and 'ktape reindex' "
+			  "indexes them",
 			  kt_err_str(info->footer_err));
 	else if (info->footer_crc != s->sum.file_crc)
 		vprob_add(j, "footer", KT_ERR_MISMATCH, -1, -1,
@@ -1195,7 +1355,9 @@ static void verify_header(struct vjob *j, const struct kt_segment_info *info)
 			  info->footer_crc, s->sum.file_crc);
 	for (unsigned i = 0; i < info->problem_count; i++) {
 		const struct kt_segment_problem *p = &info->problems[i];
-		vprob_add(j, "block", p->err, -1, (int64_t)p->pos, "%s", p->msg);
+		/* a salvaged header is problem 0 (SPEC 6.6) */
+		int hdr = i == 0 && info->header_err != KT_OK;
+		vprob_add(j, hdr ? "header" : "block", p->err, -1, (int64_t)p->pos, "%s", p->msg);
 	}
 	const struct kt_segment_summary *m = &info->summary;
 	if (info->footer_err == KT_OK &&
@@ -1288,10 +1450,20 @@ static int still_listed(struct verify *v, const char *path)
 
 /* A later job of a file: its blocks only; the first job reports whatever
  * keeps the file from being opened. */
+/* Opens a listed file as readers do: a damaged header costs no block,
+ * since the catalog knows whose file it is (SPEC 6.6). */
+static enum kt_err verify_open(const struct vjob *j, const char *path, struct kt_segment_reader **out,
+			       struct kt_diag *diag)
+{
+	struct kt_segment_identity id = {j->seg->topic, j->seg->part, j->seg->gen};
+	struct kt_segment_reader_opts ro = {0, &id};
+	return kt_segment_reader_open(path, &ro, out, diag);
+}
+
 static void verify_chunk(struct verify *v, struct vjob *j, const char *path)
 {
 	struct kt_segment_reader *r;
-	if (kt_segment_reader_open(path, NULL, &r, NULL) != KT_OK)
+	if (verify_open(j, path, &r, NULL) != KT_OK)
 		return;
 	verify_blocks(v, j, r, path);
 	kt_segment_reader_close(r);
@@ -1323,7 +1495,7 @@ static void verify_file(struct verify *v, struct vjob *j)
 	struct kt_segment_reader *r;
 	struct kt_diag d;
 	kt_diag_clear(&d);
-	enum kt_err err = kt_segment_reader_open(path, NULL, &r, &d);
+	enum kt_err err = verify_open(j, path, &r, &d);
 	if (err) {
 		vprob_add(j, "header", err, -1, 0, "cannot read the file: %s", d.msg[0] ? d.msg : kt_err_str(err));
 		return;
@@ -1552,6 +1724,47 @@ static enum kt_err verify_plan(struct verify *v, const struct rows *r)
 	return KT_OK;
 }
 
+static void verify_problem(const struct kt_inspect_verify_opts *o, struct kt_inspect_verify_result *res,
+			   const struct kt_inspect_problem *p)
+{
+	if (o->on_problem)
+		o->on_problem(o->ctx, p);
+	res->problems++;
+}
+
+struct verify_side {
+	const struct kt_inspect_verify_opts *o;
+	struct kt_inspect_verify_result *res;
+};
+
+static void verify_meta_cb(void *ctx, const char *rel, enum kt_err err, const char *msg)
+{
+	struct verify_side *vs = ctx;
+	char m[KT_DIAG_MSG_MAX + 96];
+	snprintf(m, sizeof(m), "%s; 'ktape reindex' would lose this run's history", msg);
+	struct kt_inspect_problem p = {rel, -1, -1, "meta", err, m};
+	verify_problem(vs->o, vs->res, &p);
+	vs->res->damaged_meta++;
+}
+
+/* Offsets the archive held once and cannot deliver: every one is a
+ * problem, named with its file and reason. */
+static enum kt_err verify_missing(const struct kt_inspect_verify_opts *o, struct kt_inspect_verify_result *res,
+				  const struct rows *r)
+{
+	for (size_t i = 0; i < r->nmiss; i++) {
+		const struct miss_row *m = &r->miss[i];
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "offsets %" PRId64 "..%" PRId64 " of %s/%" PRId32 " cannot be read: %s",
+			 m->first, m->last, m->topic, m->part, m->reason);
+		struct kt_inspect_problem p = {m->path, -1, -1, "missing", KT_ERR_DATA_LOST, msg};
+		verify_problem(o, res, &p);
+		res->missing_ranges++;
+		res->missing_offsets += (uint64_t)(m->last - m->first + 1);
+	}
+	return KT_OK;
+}
+
 enum kt_err kt_inspect_verify(struct kt_archive *a, const struct kt_inspect_verify_opts *o,
 			      struct kt_inspect_verify_result *res, struct kt_diag *diag)
 {
@@ -1567,7 +1780,7 @@ enum kt_err kt_inspect_verify(struct kt_archive *a, const struct kt_inspect_veri
 		res->problems++;
 	}
 	struct rows r;
-	enum kt_err err = rows_load(cat, 1, 0, &r, diag);
+	enum kt_err err = rows_load(cat, 1, 1, &r, diag);
 	struct verify v = {a, o, res, NULL, 0, 0, 0, NULL, PTHREAD_MUTEX_INITIALIZER, KT_OK, {{0}, {0}, -1, -1}};
 	if (!err)
 		err = verify_plan(&v, &r);
@@ -1582,6 +1795,13 @@ enum kt_err kt_inspect_verify(struct kt_archive *a, const struct kt_inspect_veri
 		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 	if (!err)
 		err = verify_extra(&v, &r);
+	if (!err)
+		err = verify_missing(o, res, &r);
+	struct verify_side vs = {o, res};
+	int nmeta = 0;
+	if (!err)
+		err = kt_archive_check_meta(a, verify_meta_cb, &vs, &nmeta, diag);
+	res->meta_files = (uint64_t)nmeta;
 	for (size_t i = v.emit; i < v.njobs; i++) {
 		free(v.jobs[i].probs);
 		free(v.jobs[i].cblocks);
@@ -1674,10 +1894,12 @@ static enum kt_err prune_add(struct prune *pr, const struct seg_row *s)
 
 /* Removes the longest prefix of candidates, never the newest segment: what
  * stays is one contiguous tail of the partition. */
-static enum kt_err prune_key(void *ctx, const struct pkey *k, const struct seg_row *segs, size_t nseg,
-			     const struct prun_row *p, size_t np)
+static enum kt_err prune_key(void *ctx, const struct pkey *k, const struct key_rows *kr)
 {
 	struct prune *pr = ctx;
+	const struct seg_row *segs = kr->segs;
+	const struct prun_row *p = kr->pr;
+	size_t nseg = kr->nseg, np = kr->npr;
 	size_t cut = 0;
 	while (cut + 1 < nseg && prune_candidate(pr, &segs[cut], p, np))
 		cut++;
@@ -1764,11 +1986,20 @@ static enum kt_err prune_catalog(struct kt_archive *a, struct kt_inspect_prune_r
 	run.args = o->args ? o->args : "ktape prune";
 	run.tool_version = o->tool_version ? o->tool_version : "";
 	err = kt_catalog_run_begin(cat, &run, &res->run_id, diag);
-	for (size_t i = 0; !err && i < res->seg_count; i++)
+	/* noted as pruned, so that a reindex does not take their absence for
+	 * a hole; missing ranges below what stays go with them */
+	for (size_t i = 0; !err && i < res->seg_count; i++) {
 		err = kt_catalog_delete_segment(cat, res->segs[i].segment_id, diag);
-	for (size_t i = 0; !err && i < res->part_count; i++)
-		err = kt_catalog_fix_prefix_max(cat, res->parts[i].topic, res->parts[i].generation,
-						res->parts[i].partition, diag);
+		if (!err)
+			err = kt_catalog_note_pruned(cat, res->run_id, res->segs[i].path, diag);
+	}
+	for (size_t i = 0; !err && i < res->part_count; i++) {
+		const struct kt_inspect_prune_part *pp = &res->parts[i];
+		err = kt_catalog_fix_prefix_max(cat, pp->topic, pp->generation, pp->partition, diag);
+		if (!err)
+			err = kt_catalog_prune_missing_below(cat, res->run_id, pp->topic, pp->generation, pp->partition,
+							     pp->new_first, diag);
+	}
 	if (!err)
 		return kt_catalog_commit(cat, diag);
 	kt_catalog_rollback(cat);

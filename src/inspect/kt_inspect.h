@@ -31,6 +31,10 @@ enum kt_inspect_span_kind {
 	KT_INSPECT_RANGE = 0, /* archived records */
 	KT_INSPECT_GAP = 1,   /* offsets no dump read: missing from the archive */
 	KT_INSPECT_LOST = 2,  /* deleted by retention before a dump read them */
+	/* archived once, but the archive can no longer deliver them: a
+	 * committed segment file that is gone, or the unreadable part of a
+	 * damaged one (found by reindex or a writer's recovery) */
+	KT_INSPECT_MISSING = 3,
 };
 
 /* One stretch of a partition's offsets. For a range, last is the last
@@ -50,6 +54,8 @@ struct kt_inspect_span {
 	int64_t min_ts; /* INT64_MAX / INT64_MIN when there is no record */
 	int64_t max_ts;
 	int64_t run_id; /* LOST: the run that found it; else 0 */
+	char *path;	/* MISSING: the segment file the offsets were in; else NULL */
+	char *reason;	/* MISSING: why they cannot be read; else NULL */
 };
 
 /* Sums over ranges (the ls totals at every level). */
@@ -63,6 +69,8 @@ struct kt_inspect_sums {
 	uint64_t gap_offsets;
 	uint64_t lost_ranges;
 	uint64_t lost_offsets;
+	uint64_t missing_ranges;
+	uint64_t missing_offsets;
 	int64_t min_ts; /* INT64_MAX when there is no record */
 	int64_t max_ts; /* INT64_MIN when there is no record */
 };
@@ -73,7 +81,7 @@ struct kt_inspect_partition {
 	int64_t last;	  /* last archived offset, -1 when nothing is archived */
 	int64_t done_end; /* where dumps got to (next incremental dump starts here), -1 unknown */
 	struct kt_inspect_sums sums;
-	struct kt_inspect_span *spans; /* by first offset; ranges, gaps and lost ranges interleaved */
+	struct kt_inspect_span *spans; /* by first offset; ranges, gaps, lost and missing ranges interleaved */
 	size_t span_count;
 };
 
@@ -113,7 +121,8 @@ struct kt_inspect_ls {
 enum kt_err kt_inspect_ls(struct kt_archive *a, const char *const *topics, size_t topic_count,
 			  struct kt_inspect_ls *out, struct kt_diag *diag);
 void kt_inspect_ls_free(struct kt_inspect_ls *ls);
-const char *kt_inspect_span_kind_name(enum kt_inspect_span_kind kind); /* "range", "gap", "lost" */
+/* "range", "gap", "lost", "missing" */
+const char *kt_inspect_span_kind_name(enum kt_inspect_span_kind kind);
 
 /* ---- record formats (cat --format) ---- */
 
@@ -172,7 +181,9 @@ struct kt_inspect_problem {
 	const char *path; /* relative to the archive */
 	int64_t block;	  /* -1 when not about one block */
 	int64_t pos;	  /* byte position in the file, -1 when none */
-	const char *kind; /* "missing", "extra", "io", "size", "header", "footer", "index", "block", "catalog" */
+	/* "missing" (a file, or offsets the archive lost), "extra", "io", "size", "header", "footer",
+	 * "index", "block", "catalog", "meta" (a run metadata file) */
+	const char *kind;
 	enum kt_err err;
 	const char *msg;
 };
@@ -195,6 +206,10 @@ struct kt_inspect_verify_result {
 	uint64_t missing_files;
 	uint64_t extra_files;
 	uint64_t damaged_files;
+	uint64_t missing_ranges; /* offsets archived once that cannot be read (catalog missing_ranges) */
+	uint64_t missing_offsets;
+	uint64_t meta_files;   /* run metadata files checked */
+	uint64_t damaged_meta; /* of them, failed their frame or checksum check */
 	double seconds;
 };
 

@@ -65,6 +65,7 @@ struct kt_restore_opts {
 	int create_topics;
 	int replication_factor; /* 0: archived, capped at the broker count */
 	int allow_nonempty;
+	int allow_gaps; /* restore a selection that spans offsets the archive lost (missing ranges) */
 	double rate_msgs;
 	double rate_bytes;
 	double speed; /* > 0: original pace at this speed */

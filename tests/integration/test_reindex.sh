@@ -64,7 +64,7 @@ pass "reindex rebuilt a catalog that ls and cat cannot tell from the original"
 head -c 4096 /dev/urandom >"$A/catalog.db"
 rm -f "$A/catalog.db-wal" "$A/catalog.db-shm"
 "$KTAPE" reindex -a "$A" --json >"$WORK/reindex.json" || fail "reindex over a damaged catalog"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d=={"command":"reindex","segments":int(sys.argv[2]),"runs":int(sys.argv[3])}, d' \
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d=={"command":"reindex","segments":int(sys.argv[2]),"runs":int(sys.argv[3]),"damaged_files":0,"unreadable_files":0,"bad_meta_files":0,"missing_ranges":0,"missing_offsets":0}, d' \
     "$WORK/reindex.json" "$nseg" "$nmeta" || fail "reindex --json: $(cat "$WORK/reindex.json")"
 views "$A" >"$WORK/after2"
 diff "$WORK/before" "$WORK/after2" >&2 || fail "ls/cat differ after reindexing a damaged catalog"

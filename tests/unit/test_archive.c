@@ -322,16 +322,247 @@ static void test_reindex_equality(void **state)
 	kt_diag_clear(&d2);
 	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d2), KT_ERR_CATALOG);
 	assert_non_null(strstr(d2.msg, "reindex"));
-	int segs, runs;
-	assert_int_equal(kt_archive_reindex(f->arch, &segs, &runs, NULL, NULL, &d), KT_OK);
-	assert_int_equal(segs, 9);
-	assert_int_equal(runs, 3);
+	struct kt_archive_reindex_result res;
+	assert_int_equal(kt_archive_reindex(f->arch, &res, NULL, NULL, &d), KT_OK);
+	assert_int_equal(res.segments, 9);
+	assert_int_equal(res.runs, 3);
+	assert_int_equal(res.missing_ranges, 0);
+	assert_int_equal(res.damaged_files, 0);
 	char *after = describe(f->arch);
-	/* runs recovered from metadata keep their ids, so segment rows that
-	 * named a run now name none (run_id is not in the file); all else is equal */
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
+}
+
+/* Three dump runs of alpha/0 (offsets 0..899, 300 each), their metadata
+ * written; the archive is closed. */
+static void three_runs(struct fixture *f, int64_t run_ids[3])
+{
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+	for (int r = 0; r < 3; r++) {
+		run_ids[r] = begin_run(a);
+		assert_int_equal(add_segment(a, "alpha", 0, r * 300, r * 300 + 299, 1, run_ids[r]), KT_OK);
+		assert_int_equal(kt_catalog_run_end(kt_archive_catalog(a), run_ids[r], "ok", 300, 2, NULL, 3, &d),
+				 KT_OK);
+		assert_int_equal(kt_archive_write_run_meta(a, run_ids[r], "dump", &d), KT_OK);
+	}
+	kt_archive_close(a);
+}
+
+static void seg_path(struct fixture *f, int r, char *buf, size_t size)
+{
+	char rel[256];
+	kt_archive_segment_relpath("alpha", 0, 0, r * 300, r * 300 + 299, rel, sizeof(rel));
+	snprintf(buf, size, "%s/%s", f->arch, rel);
+}
+
+static int missing_cb(void *ctx, const struct kt_catalog_missing *m)
+{
+	struct collect *c = ctx;
+	kt_buf_printf(&c->out, "%s/%u/%d %lld..%lld\n", m->topic, m->generation, m->partition,
+		      (long long)m->first_offset, (long long)m->last_offset);
+	return 0;
+}
+
+/* Missing ranges of the reindexed archive, one line each. */
+static char *missing_after_reindex(struct fixture *f, struct kt_archive_reindex_result *res)
+{
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	assert_int_equal(kt_archive_reindex(f->arch, res, NULL, NULL, &d), KT_OK);
+	struct kt_archive *a;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d), KT_OK);
+	struct collect c;
+	kt_buf_init(&c.out, 1 << 20);
+	assert_int_equal(kt_catalog_each_missing(kt_archive_catalog(a), NULL, missing_cb, &c, &d), KT_OK);
+	kt_buf_append_u8(&c.out, 0);
+	kt_archive_close(a);
+	return (char *)c.out.data;
+}
+
+/* Records of alpha/0 that the archive delivers, counted. */
+static int64_t records_readable(struct fixture *f)
+{
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d), KT_OK);
+	struct kt_archive_range rg = {"alpha", 0, 0, 0, INT64_MAX, INT64_MIN, INT64_MAX};
+	struct kt_archive_iter *it;
+	assert_int_equal(kt_archive_iter_open(a, &rg, &it, &d), KT_OK);
+	int64_t n = 0;
+	const struct kt_record *rec;
+	for (;;) {
+		enum kt_err err = kt_archive_iter_next(it, &rec, &d);
+		if (err)
+			continue; /* a damaged block: the next call goes on after it */
+		if (!rec)
+			break;
+		n++;
+	}
+	kt_archive_iter_close(it);
+	kt_archive_close(a);
+	return n;
+}
+
+/* A segment file that a run committed and that is gone is a missing range
+ * after reindex, not coverage the run's progress claims. */
+static void test_reindex_deleted_segment_is_missing(void **state)
+{
+	struct fixture *f = *state;
+	int64_t runs[3];
+	three_runs(f, runs);
+	char p[4600];
+	seg_path(f, 1, p, sizeof(p));
+	assert_int_equal(unlink(p), 0);
+	struct kt_archive_reindex_result res;
+	char *m = missing_after_reindex(f, &res);
+	assert_string_equal(m, "alpha/0/0 300..599\n");
+	assert_int_equal(res.segments, 2);
+	assert_int_equal(res.missing_ranges, 1);
+	assert_int_equal(res.missing_offsets, 300);
+	free(m);
+	/* a second reindex finds the same: the claim lives in the run's file */
+	m = missing_after_reindex(f, &res);
+	assert_string_equal(m, "alpha/0/0 300..599\n");
+	free(m);
+}
+
+/* A damaged footer costs no record: every block is indexed from a scan. */
+static void test_reindex_damaged_footer_keeps_blocks(void **state)
+{
+	struct fixture *f = *state;
+	int64_t runs[3];
+	three_runs(f, runs);
+	char p[4600];
+	seg_path(f, 1, p, sizeof(p));
+	size_t len;
+	uint8_t *data = th_read(p, &len);
+	data[len - 10] ^= 0x40; /* inside the footer frame */
+	th_write(p, data, len);
+	free(data);
+	struct kt_archive_reindex_result res;
+	char *m = missing_after_reindex(f, &res);
+	assert_string_equal(m, "");
+	assert_int_equal(res.segments, 3);
+	assert_int_equal(res.damaged_files, 1);
+	assert_int_equal(records_readable(f), 900);
+	free(m);
+}
+
+/* A damaged header costs no record either: the archive knows whose file it is. */
+static void test_reindex_damaged_header_keeps_blocks(void **state)
+{
+	struct fixture *f = *state;
+	int64_t runs[3];
+	three_runs(f, runs);
+	char p[4600];
+	seg_path(f, 0, p, sizeof(p));
+	size_t len;
+	uint8_t *data = th_read(p, &len);
+	data[30] ^= 0x01; /* the topic name: the header's CRC fails */
+	th_write(p, data, len);
+	free(data);
+	assert_int_equal(records_readable(f), 900); /* before reindex */
+	struct kt_archive_reindex_result res;
+	char *m = missing_after_reindex(f, &res);
+	assert_string_equal(m, "");
+	assert_int_equal(res.segments, 3);
+	assert_int_equal(res.damaged_files, 1);
+	assert_int_equal(records_readable(f), 900);
+	free(m);
+}
+
+/* A file cut short keeps its complete blocks; the rest is missing. */
+static void test_reindex_truncated_file(void **state)
+{
+	struct fixture *f = *state;
+	int64_t runs[3];
+	three_runs(f, runs);
+	char p[4600];
+	seg_path(f, 2, p, sizeof(p));
+	size_t len;
+	uint8_t *data = th_read(p, &len);
+	th_write(p, data, len / 2);
+	free(data);
+	struct kt_archive_reindex_result res;
+	char *m = missing_after_reindex(f, &res);
+	assert_int_equal(res.segments, 3);
+	assert_int_equal(res.damaged_files, 1);
+	assert_int_equal(res.missing_ranges, 1);
+	long long from, to;
+	assert_int_equal(sscanf(m, "alpha/0/0 %lld..%lld", &from, &to), 2);
+	assert_true(from > 600 && from < 899);
+	assert_int_equal(to, 899);
+	/* exactly the offsets below the cut are still delivered */
+	assert_int_equal(records_readable(f), from);
+	free(m);
+}
+
+/* A damaged metadata file is counted (that run's history is lost). */
+static void test_reindex_bad_meta_counted(void **state)
+{
+	struct fixture *f = *state;
+	int64_t runs[3];
+	three_runs(f, runs);
+	char p[4600];
+	snprintf(p, sizeof(p), "%s/meta/%010lld-dump.ktm", f->arch, (long long)runs[0]);
+	size_t len;
+	uint8_t *data = th_read(p, &len);
+	data[len / 2] ^= 0x10;
+	th_write(p, data, len);
+	free(data);
+	struct kt_archive_reindex_result res;
+	char *m = missing_after_reindex(f, &res);
+	assert_int_equal(res.bad_meta_files, 1);
+	assert_int_equal(res.runs, 2);
+	free(m);
+}
+
+/* Every legal topic name (up to 249 bytes) fits a file name: long ones get
+ * a hashed directory, two that share a long prefix get two, and reindex
+ * finds both back by the names in their headers. */
+static void test_long_topic_names(void **state)
+{
+	struct fixture *f = *state;
+	char t1[250], t2[250];
+	memset(t1, 'x', 249);
+	t1[249] = '\0';
+	memcpy(t2, t1, sizeof(t2));
+	t2[248] = 'y';
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+	int64_t run = begin_run(a);
+	assert_int_equal(add_segment(a, t1, 0, 0, 99, 1, run), KT_OK);
+	assert_int_equal(add_segment(a, t2, 0, 0, 49, 1, run), KT_OK);
+	assert_int_equal(kt_archive_write_run_meta(a, run, "dump", &d), KT_OK);
+	char rel1[512], rel2[512];
+	kt_archive_segment_relpath(t1, 0, 0, 0, 99, rel1, sizeof(rel1));
+	kt_archive_segment_relpath(t2, 0, 0, 0, 49, rel2, sizeof(rel2));
+	assert_non_null(strchr(rel1, '~'));
+	assert_true(strlen(strrchr(rel1, '/')) < 256);
+	assert_true(strcmp(strchr(rel1, '~'), strchr(rel2, '~')) != 0);
+	kt_archive_close(a);
+	struct kt_archive_reindex_result res;
+	assert_int_equal(kt_archive_reindex(f->arch, &res, NULL, NULL, &d), KT_OK);
+	assert_int_equal(res.segments, 2);
+	assert_int_equal(res.missing_ranges, 0);
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d), KT_OK);
+	const char *topics[2] = {t1, t2};
+	for (int i = 0; i < 2; i++) {
+		struct kt_archive_range rg = {topics[i], 0, 0, 0, INT64_MAX, INT64_MIN, INT64_MAX};
+		struct kt_archive_iter *it;
+		assert_int_equal(kt_archive_iter_open(a, &rg, &it, &d), KT_OK);
+		int n = 0;
+		const struct kt_record *rec;
+		while (kt_archive_iter_next(it, &rec, &d) == KT_OK && rec)
+			n++;
+		assert_int_equal(n, i ? 50 : 100);
+		kt_archive_iter_close(it);
+	}
+	kt_archive_close(a);
 }
 
 /* A catalog from a newer schema version is refused with a clear message. */
@@ -374,6 +605,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_each_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_equality, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reindex_deleted_segment_is_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reindex_damaged_footer_keeps_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reindex_damaged_header_keeps_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reindex_truncated_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reindex_bad_meta_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_topic_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_catalog_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_refuses_foreign_dir, setup, teardown),
 	};
