@@ -494,6 +494,7 @@ static void on_delivery(void *ctx, enum kt_err err, const char *errmsg, int32_t 
 struct prev_ctx {
 	struct restore *r;
 	const char *selection;
+	const char *cluster; /* the target's cluster id, "" when unknown */
 };
 
 static int prev_run_cb(void *ctx, const struct kt_catalog_run *run)
@@ -502,6 +503,10 @@ static int prev_run_cb(void *ctx, const struct kt_catalog_run *run)
 	if (run->run_id == c->r->run_id || strcmp(run->kind, "restore") || !run->selection ||
 	    strcmp(run->selection, c->selection))
 		return 0;
+	/* the same command into another cluster is a new run: what that run
+	 * wrote is not in this target (an unknown id never matches) */
+	if (!run->cluster_id || !c->cluster[0] || strcmp(run->cluster_id, c->cluster))
+		return 0;
 	/* the newest run of the same command decides: finished, nothing to resume */
 	int unfinished = !strcmp(run->status, "crashed") || !strcmp(run->status, "interrupted") ||
 			 !strcmp(run->status, "failed") || !strcmp(run->status, "running");
@@ -509,14 +514,14 @@ static int prev_run_cb(void *ctx, const struct kt_catalog_run *run)
 	return 0;
 }
 
-static enum kt_err plan_resume(struct restore *r, struct kt_diag *diag)
+static enum kt_err plan_resume(struct restore *r, const char *cluster, struct kt_diag *diag)
 {
 	/* With key partitioning a source partition's records spread over every
 	 * target partition, so where to continue is not exact: no automatic
 	 * resume; the non-empty check then asks for --allow-nonempty. */
 	if (r->o->by_key || !r->recording)
 		return KT_OK;
-	struct prev_ctx pc = {r, r->selection};
+	struct prev_ctx pc = {r, r->selection, cluster};
 	enum kt_err err = kt_catalog_each_run(r->cat, prev_run_cb, &pc, diag);
 	if (err || !r->prev_run)
 		return err;
@@ -1141,8 +1146,9 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	if (err)
 		return err;
 	kt_kafka_set_delivery_cb(r->k, on_delivery, r);
-	char cluster[128];
-	kt_kafka_cluster_id(r->k, cluster, sizeof(cluster), NULL);
+	char cluster[128] = "";
+	if (kt_kafka_cluster_id(r->k, cluster, sizeof(cluster), NULL) != KT_OK)
+		cluster[0] = '\0';
 	struct kt_catalog_run run = {0};
 	run.kind = "restore";
 	run.started_ms = kt_now_ms();
@@ -1160,9 +1166,8 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 		     kt_archive_norecord_reason(r->a));
 	if (err)
 		return err;
-
 	r->res->run_id = r->run_id;
-	err = plan_resume(r, diag);
+	err = plan_resume(r, cluster, diag);
 	if (!err)
 		err = prepare_targets(r, diag);
 	if (!err)
@@ -1222,13 +1227,13 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 	r.cat = kt_archive_catalog(r.a);
 	r.recording = !o->dry_run && kt_archive_recording(r.a);
 	err = select_sources(&r, diag);
+	if (!err)
+		err = check_missing(&r, diag);
 	if (err)
 		goto out;
 	r.selection = selection_key(&r);
 	if (o->dry_run) {
 		err = dry_run(&r, diag);
-	if (!err)
-		err = check_missing(&r, diag);
 		goto out;
 	}
 	err = run(&r, diag);
