@@ -222,7 +222,7 @@ int kt_cmd_dump(int argc, char **argv)
 	int32_t *parts = calloc((size_t)argc + 1, sizeof(*parts));
 	struct kt_kafka_conf *conf = NULL;
 	kt_kafka_conf_new(&conf);
-	int json = 0, progress = -1, quiet = 0, rc = 0;
+	int json = 0, progress = -1, quiet = 0, verbose = 0, rc = 0;
 	const char *metrics = NULL;
 	const char *from_time_arg = NULL, *to_time_arg = NULL;
 	int64_t v;
@@ -240,7 +240,7 @@ int kt_cmd_dump(int argc, char **argv)
 		case 'X':
 		case 'F': rc = kt_cli_conf_add(CMD, conf, c, optarg); break;
 		case 'q': quiet = 1; break;
-		case 'v': break;
+		case 'v': verbose = 1; break;
 		case OPT_TOPIC_REGEX: o.topic_regex = optarg; break;
 		case OPT_EXCLUDE_REGEX: o.exclude_regex = optarg; break;
 		case OPT_FROM_OFFSET:
@@ -341,6 +341,9 @@ int kt_cmd_dump(int argc, char **argv)
 	o.on_progress = on_progress;
 	o.on_warning = on_warning;
 	o.cb_ctx = &cli;
+	struct kt_buf kafka_log;
+	kt_buf_init(&kafka_log, 1 << 20);
+	kt_kafka_conf_set_log(conf, &kafka_log);
 	struct kt_dump_result res;
 	struct kt_diag diag;
 	kt_diag_clear(&diag);
@@ -352,6 +355,8 @@ int kt_cmd_dump(int argc, char **argv)
 		print_human(&res);
 	if (metrics)
 		write_metrics(metrics, &res, err);
+	kt_cli_kafka_log(CMD, &kafka_log, verbose, err && err != KT_ERR_DATA_LOST);
+	kt_buf_free(&kafka_log);
 	rc = err ? kt_cli_fail(CMD, err, &diag) : KT_EXIT_OK;
 	kt_dump_result_free(&res);
 	free(args);

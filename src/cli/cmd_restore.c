@@ -21,7 +21,8 @@ const char kt_usage_restore[] =
 	"               [--create-topics] [--replication-factor N] [--allow-nonempty] [--allow-gaps]\n"
 	"               [--rate-msgs N] [--rate-bytes N[K|M|G]] [--pace original [--speed X] [--max-idle D]]\n"
 	"               [--groups [RE]] [--origin-headers] [--dry-run] [--generation G]\n"
-	"               [-X prop=value]... [-F FILE] [--json] [--progress | --no-progress] [-q]\n";
+	"               [-X prop=value]... [-F FILE] [--timeout D] [--json] [--progress | --no-progress]\n"
+	"               [-q] [-v]\n";
 
 const char kt_help_restore[] =
 	"\nPlays archived records into a cluster: the same topics after a disaster, renamed\n"
@@ -60,7 +61,11 @@ const char kt_help_restore[] =
 	"      --origin-headers    add ktape.source.topic/partition/offset headers\n"
 	"      --dry-run           print the plan (per partition: range, records, bytes); write nothing\n"
 	"  -X, -F                  librdkafka properties, as for dump\n"
-	"      --json              JSON summary on stdout\n\n"
+	"      --timeout D         fail when the cluster does not answer for D (default 60s):\n"
+	"                          connecting, each request, each record's delivery; all\n"
+	"                          brokers refusing connections fails after min(D, 10s)\n"
+	"      --json              JSON summary on stdout\n"
+	"  -v, --verbose           show librdkafka's log lines\n\n"
 	"The same command run again after a crash continues where the interrupted run stopped;\n"
 	"with --partitioning same it writes no record twice (ktape must be the only writer).\n"
 	"Topics that use LogAppendTime get new timestamps from the broker. Records older than\n"
@@ -75,13 +80,16 @@ const char kt_help_restore[] =
 	"  ktape restore -b test:9092 -a /backup/kafka -t user-activities --topic-prefix replay. \\\n"
 	"      --from-time 2026-11-22T10:00:00Z --to-time 2026-11-22T11:00:00Z --pace original --speed 10\n";
 
-const char kt_usage_compare[] = "  ktape compare -b HOST:PORT -a DIR [-t TOPIC]... [-p N]... [--map SRC=DST]... "
-				"[--topic-prefix P]\n"
-				"               [ranges as restore] [--ignore-timestamps] [--max-report N] [--json]\n";
+const char kt_usage_compare[] =
+	"  ktape compare -b HOST:PORT -a DIR [-t TOPIC]... [-p N]... [--map SRC=DST]... "
+	"[--topic-prefix P]\n"
+	"               [ranges as restore] [--ignore-timestamps] [--max-report N] [--timeout D]\n"
+	"               [--json] [-v]\n";
 const char kt_help_compare[] = "\nReads topics back from the cluster and compares them record by record with the\n"
 			       "archive (key, value, headers, timestamp, order per partition): \"is what we restored\n"
 			       "what we saved?\". Use the same selection and --map/--topic-prefix as the restore.\n"
-			       "Prints the first differences and the counts. Exit 0 only when equal, 8 otherwise.\n\n"
+			       "Prints the first differences and the counts. Exit 0 only when equal, 8 otherwise.\n"
+			       "--timeout D (default 60s) and -v work as for restore.\n\n"
 			       "Example:\n"
 			       "  ktape compare -b dr-kafka:9092 -a /backup/kafka -t user-activities\n";
 
@@ -147,6 +155,7 @@ static const struct option long_opts[] = {
 	{"progress", no_argument, NULL, OPT_PROGRESS},
 	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"ignore-timestamps", no_argument, NULL, OPT_IGNORE_TS},
 	{"max-report", required_argument, NULL, OPT_MAX_REPORT},
@@ -161,7 +170,8 @@ struct restore_cli {
 	int32_t *parts;
 	struct kt_restore_map_arg *maps;
 	struct kt_kafka_conf *conf;
-	int json, progress, quiet, pace;
+	int json, progress, quiet, verbose, pace;
+	struct kt_buf kafka_log; /* librdkafka's log lines, printed at the end */
 	int ignore_ts;
 	int64_t max_report;
 };
@@ -198,7 +208,7 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 	int rc = 0, ch;
 	const char *cmd = c->cmd;
 	optind = 1;
-	while (!rc && (ch = getopt_long(argc, argv, "b:a:t:p:X:F:q", long_opts, NULL)) != -1) {
+	while (!rc && (ch = getopt_long(argc, argv, "b:a:t:p:X:F:qv", long_opts, NULL)) != -1) {
 		struct kt_diag d;
 		kt_diag_clear(&d);
 		switch (ch) {
@@ -212,6 +222,7 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 		case 'X':
 		case 'F': rc = kt_cli_conf_add(cmd, c->conf, ch, optarg); break;
 		case 'q': c->quiet = 1; break;
+		case 'v': c->verbose = 1; break;
 		case OPT_TOPIC_REGEX: o->topic_regex = optarg; break;
 		case OPT_FROM_OFFSET:
 			rc = kt_cli_parse_i64(cmd, "--from-offset", optarg, 0, INT64_MAX, &o->from_offset);
@@ -330,6 +341,8 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 	o->partitions = c->parts;
 	o->maps = c->maps;
 	o->conf = c->conf;
+	kt_buf_init(&c->kafka_log, 1 << 20);
+	kt_kafka_conf_set_log(c->conf, &c->kafka_log);
 	return rc;
 }
 
@@ -341,6 +354,7 @@ static void free_cli(struct restore_cli *c)
 	free(c->topics);
 	free(c->parts);
 	kt_kafka_conf_free(c->conf);
+	kt_buf_free(&c->kafka_log);
 }
 
 static void on_plan(void *ctx, const struct kt_restore_plan_line *l)
@@ -439,6 +453,7 @@ int kt_cmd_restore(int argc, char **argv)
 			       res.seconds > 0 ? (double)res.records / res.seconds : 0, res.topics_created,
 			       res.groups_restored, res.resumed_from_run ? " (continued an interrupted run)" : "");
 	}
+	kt_cli_kafka_log("restore", &c.kafka_log, c.verbose, err != KT_OK);
 	rc = err ? kt_cli_fail("restore", err, &diag) : KT_EXIT_OK;
 	kt_restore_result_free(&res);
 	free(args);
@@ -495,6 +510,7 @@ int kt_cmd_compare(int argc, char **argv)
 		       res.different, res.missing, res.extra);
 	else if (!err)
 		printf("equal: %" PRIu64 " records in %d partition(s) match the archive\n", res.equal, res.partitions);
+	kt_cli_kafka_log("compare", &c.kafka_log, c.verbose, err && err != KT_ERR_MISMATCH);
 	rc = err ? kt_cli_fail("compare", err, &diag) : KT_EXIT_OK;
 	free_cli(&c);
 	return rc;

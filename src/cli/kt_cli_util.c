@@ -122,6 +122,24 @@ int kt_cli_parse_time(const char *cmd, const char *opt, const char *arg, int64_t
 	return 0;
 }
 
+void kt_cli_kafka_log(const char *cmd, const struct kt_buf *log, int verbose, int failed)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < log->len; i++)
+		lines += log->data[i] == '\n';
+	if (!verbose) {
+		if (failed && lines)
+			fprintf(stderr, "ktape %s: librdkafka logged %zu line(s); -v shows them\n", cmd, lines);
+		return;
+	}
+	for (size_t i = 0, start = 0; i < log->len; i++) {
+		if (log->data[i] != '\n')
+			continue;
+		fprintf(stderr, "ktape %s: kafka: %.*s\n", cmd, (int)(i - start), (const char *)log->data + start);
+		start = i + 1;
+	}
+}
+
 void kt_cli_write_stdout(const struct kt_buf *buf)
 {
 	if (buf->len)

@@ -30,6 +30,11 @@ void kt_cli_progress_end(void);
 int kt_cli_parse_i64(const char *cmd, const char *opt, const char *arg, int64_t min, int64_t max, int64_t *out);
 int kt_cli_parse_time(const char *cmd, const char *opt, const char *arg, int64_t *out);
 
+/* librdkafka's log lines of a run (see kt_kafka_conf_set_log) on stderr:
+ * every line with -v; otherwise, after a failure, how many there were (the
+ * final message already says what they amount to). */
+void kt_cli_kafka_log(const char *cmd, const struct kt_buf *log, int verbose, int failed);
+
 /* Writes buf to stdout in full. */
 void kt_cli_write_stdout(const struct kt_buf *buf);
 

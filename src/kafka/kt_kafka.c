@@ -1,6 +1,7 @@
 #include "kt_kafka.h"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,29 @@ struct conf_kv {
 	char *value;
 };
 
+/* Where librdkafka's log lines go; shared by every client of one conf. */
+struct log_sink {
+	pthread_mutex_t mu;
+	struct kt_buf *buf;
+};
+
 struct kt_kafka_conf {
 	struct conf_kv *kv;
 	size_t count;
 	size_t cap;
+	struct log_sink *log;
 };
+
+/* The last thing one broker said about its connection. */
+struct broker_err {
+	char name[128]; /* HOST:PORT */
+	char reason[256];
+};
+#define BROKER_ERR_MAX 8
 
 struct kt_kafka {
 	rd_kafka_t *rk;
+	struct log_sink *log;
 	rd_kafka_queue_t *admin_q;
 	enum kt_kafka_role role;
 	int64_t timeout_ms;
@@ -32,6 +48,14 @@ struct kt_kafka {
 	size_t hdr_cap;
 	kt_kafka_delivery_cb dr_cb;
 	void *dr_ctx;
+	/* Filled by error_cb, which runs in the caller's thread from the polls:
+	 * why the cluster cannot be used, for the message of the call that
+	 * gives up. */
+	int64_t down_since; /* mono ns when every broker was down; 0 once one answers */
+	struct broker_err berr[BROKER_ERR_MAX];
+	size_t nberr;
+	char auth_err[400];
+	char fatal_err[384];
 };
 
 /* ---- configuration ---- */
@@ -39,7 +63,21 @@ struct kt_kafka {
 enum kt_err kt_kafka_conf_new(struct kt_kafka_conf **out)
 {
 	*out = calloc(1, sizeof(**out));
-	return *out ? KT_OK : KT_ERR_NOMEM;
+	if (*out && !((*out)->log = calloc(1, sizeof(*(*out)->log)))) {
+		free(*out);
+		*out = NULL;
+	}
+	if (!*out)
+		return KT_ERR_NOMEM;
+	pthread_mutex_init(&(*out)->log->mu, NULL);
+	return KT_OK;
+}
+
+void kt_kafka_conf_set_log(struct kt_kafka_conf *conf, struct kt_buf *buf)
+{
+	pthread_mutex_lock(&conf->log->mu);
+	conf->log->buf = buf;
+	pthread_mutex_unlock(&conf->log->mu);
 }
 
 void kt_kafka_conf_free(struct kt_kafka_conf *conf)
@@ -53,6 +91,8 @@ void kt_kafka_conf_free(struct kt_kafka_conf *conf)
 		free(conf->kv[i].value);
 	}
 	free(conf->kv);
+	pthread_mutex_destroy(&conf->log->mu);
+	free(conf->log);
 	free(conf);
 }
 
@@ -156,24 +196,214 @@ static enum kt_err rk_fail(struct kt_diag *diag, const char *what, rd_kafka_resp
 			    rd_kafka_err2str(err));
 }
 
+static void mark_up(struct kt_kafka *k);
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	(void)rk;
 	struct kt_kafka *k = opaque;
+	if (!m->err)
+		mark_up(k);
 	if (!k->dr_cb)
 		return;
+	/* a timed-out record may or may not be in the log: the one failure
+	 * the gapless guarantee does not cover, so it is told apart */
 	if (m->err)
-		k->dr_cb(k->dr_ctx, KT_ERR_KAFKA, rd_kafka_err2str(m->err), m->partition, -1, m->_private);
+		k->dr_cb(k->dr_ctx, m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? KT_ERR_TIMEOUT : KT_ERR_KAFKA,
+			 rd_kafka_err2str(m->err), m->partition, -1, m->_private);
 	else
 		k->dr_cb(k->dr_ctx, KT_OK, NULL, m->partition, m->offset, m->_private);
 }
 
-/* librdkafka logs connection trouble itself; keep it to one line each. */
+/* librdkafka logs connection trouble from its own threads, the same line
+ * again on every retry: collected for -v, never printed here. Its gist
+ * reaches the user through error_cb and the failing call's diag. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	(void)rk;
-	if (level <= 4)
-		fprintf(stderr, "ktape: kafka: %s: %s\n", fac, buf);
+	struct kt_kafka *k = rd_kafka_opaque(rk);
+	static const char *names[] = {"EMERG", "ALERT", "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG"};
+	if (!k || !k->log || level > 4)
+		return;
+	pthread_mutex_lock(&k->log->mu);
+	if (k->log->buf)
+		kt_buf_printf(k->log->buf, "%s %s: %s\n", names[level < 0 ? 0 : level], fac, buf);
+	pthread_mutex_unlock(&k->log->mu);
+}
+
+/* "HOST:PORT/ID: Connect to ipv4#... failed: REASON (after 0ms in state
+ * CONNECT, 2 identical error(s) suppressed)": the broker's address and
+ * the REASON, without librdkafka's state details. */
+static void split_reason(const char *text, char *name, size_t namesz, char *reason, size_t reasonsz)
+{
+	const char *scheme = strstr(text, "://"); /* sasl_plaintext://HOST:PORT/ID */
+	const char *colon = strstr(text, ": ");
+	if (scheme && colon && scheme < colon)
+		text = scheme + 3;
+	const char *slash = colon ? memchr(text, '/', (size_t)(colon - text)) : NULL;
+	const char *name_end = slash ? slash : colon;
+	if (name_end)
+		snprintf(name, namesz, "%.*s", (int)(name_end - text), text);
+	else
+		name[0] = '\0';
+	const char *r = colon ? colon + 2 : text;
+	const char *failed = strstr(r, " failed: ");
+	if (failed && !strncmp(r, "Connect to ", 11))
+		r = failed + 9;
+	static const char *noise[] = {"SASL authentication error: ", "Authentication failed: "};
+	for (size_t i = 0; i < sizeof(noise) / sizeof(noise[0]); i++)
+		if (!strncmp(r, noise[i], strlen(noise[i])))
+			r += strlen(noise[i]);
+	const char *after = strstr(r, " (after ");
+	if (!after)
+		after = strstr(r, " (");
+	int len = after ? (int)(after - r) : (int)strlen(r);
+	snprintf(reason, reasonsz, "%.*s", len, r);
+}
+
+static void note_broker_err(struct kt_kafka *k, const char *text)
+{
+	char name[128], reason[256];
+	split_reason(text, name, sizeof(name), reason, sizeof(reason));
+	if (!name[0] || !reason[0])
+		return;
+	size_t i = 0;
+	while (i < k->nberr && strcmp(k->berr[i].name, name))
+		i++;
+	if (i == BROKER_ERR_MAX)
+		return;
+	if (i == k->nberr)
+		k->nberr++;
+	snprintf(k->berr[i].name, sizeof(k->berr[i].name), "%s", name);
+	snprintf(k->berr[i].reason, sizeof(k->berr[i].reason), "%s", reason);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kt_kafka *k = opaque;
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		if (!k->down_since)
+			k->down_since = kt_mono_ns();
+	} else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+		char name[128], why[256];
+		split_reason(reason, name, sizeof(name), why, sizeof(why));
+		snprintf(k->auth_err, sizeof(k->auth_err), "%s%s%s%s", why, name[0] ? " (broker " : "", name,
+			 name[0] ? ")" : "");
+	} else if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char why[256];
+		rd_kafka_fatal_error(rk, why, sizeof(why));
+		snprintf(k->fatal_err, sizeof(k->fatal_err), "%s", why);
+	} else {
+		note_broker_err(k, reason);
+	}
+}
+
+/* The cluster answered: what brokers said before is history. */
+static void mark_up(struct kt_kafka *k)
+{
+	k->down_since = 0;
+	k->nberr = 0;
+}
+
+/* "cannot connect to A, B: Connection refused", or each broker with its
+ * own reason when they differ. */
+static enum kt_err connect_fail(struct kt_kafka *k, const char *fallback, struct kt_diag *diag)
+{
+	if (!k->nberr)
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "%s", fallback);
+	int same = 1;
+	for (size_t i = 1; i < k->nberr; i++)
+		same &= !strcmp(k->berr[i].reason, k->berr[0].reason);
+	char msg[KT_DIAG_MSG_MAX];
+	size_t n = (size_t)snprintf(msg, sizeof(msg), "cannot connect to ");
+	for (size_t i = 0; i < k->nberr && n < sizeof(msg); i++)
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s%s%s%s", i ? (same ? ", " : "; ") : "",
+				      k->berr[i].name, same ? "" : ": ", same ? "" : k->berr[i].reason);
+	if (same && n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - n, ": %s", k->berr[0].reason);
+	return kt_diag_fail(diag, KT_ERR_KAFKA, "%s", msg);
+}
+
+/* Errors that stop the client for good, whatever the call. */
+static enum kt_err hard_fail(struct kt_kafka *k, struct kt_diag *diag)
+{
+	if (k->auth_err[0])
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "authentication failed: %s", k->auth_err);
+	if (k->fatal_err[0])
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "Kafka client failed: %s", k->fatal_err);
+	return KT_OK;
+}
+
+/* For the calls that poll: KT_ERR_KAFKA once every broker has been down for
+ * the timeout (a restarting broker is waited for that long). */
+static enum kt_err health(struct kt_kafka *k, struct kt_diag *diag)
+{
+	enum kt_err err = hard_fail(k, diag);
+	if (!err && k->down_since && kt_mono_ns() - k->down_since >= k->timeout_ms * 1000000)
+		err = connect_fail(k, "every broker is down", diag);
+	if (err)
+		kt_diag_prefix(diag, "after %lld s", (long long)(k->timeout_ms / 1000));
+	return err;
+}
+
+/* Serves error_cb without taking anything the caller expects: only before a
+ * consumer is assigned anything can its queue be polled here. */
+static void serve_errors(struct kt_kafka *k)
+{
+	if (k->role == KT_KAFKA_PRODUCER) {
+		rd_kafka_poll(k->rk, 0);
+		return;
+	}
+	rd_kafka_message_t *m;
+	while ((m = rd_kafka_consumer_poll(k->rk, 0)))
+		rd_kafka_message_destroy(m);
+}
+
+static void pause_ms(int ms);
+
+/* Waits until a broker answers. Every broker refusing is reported after
+ * KT_KAFKA_REFUSED_MS; no answer at all after the timeout. */
+static enum kt_err wait_connected(struct kt_kafka *k, struct kt_diag *diag)
+{
+	int64_t t0 = kt_mono_ns();
+	int64_t deadline = t0 + k->timeout_ms * 1000000;
+	int64_t refused_ns = (k->timeout_ms < KT_KAFKA_REFUSED_MS ? k->timeout_ms : KT_KAFKA_REFUSED_MS) * 1000000;
+	int slice = 100;
+	for (;;) {
+		serve_errors(k);
+		enum kt_err err = hard_fail(k, diag);
+		if (err)
+			return err;
+		int64_t now = kt_mono_ns();
+		if (k->down_since && (now - k->down_since >= refused_ns || now >= deadline))
+			return connect_fail(k, "every broker is down", diag);
+		if (now >= deadline) {
+			char what[160];
+			snprintf(what, sizeof(what), "no answer from the cluster within %lld s (--timeout)",
+				 (long long)(k->timeout_ms / 1000));
+			err = connect_fail(k, what, diag);
+			if (k->nberr)
+				kt_diag_prefix(diag, "no answer within %lld s (--timeout)",
+					       (long long)(k->timeout_ms / 1000));
+			return err;
+		}
+		int64_t until =
+			k->down_since && k->down_since + refused_ns < deadline ? k->down_since + refused_ns : deadline;
+		int64_t left_ms = (until - now) / 1000000 + 1;
+		const struct rd_kafka_metadata *md;
+		/* short requests, growing: errors are served between them, and a
+		 * slow link still gets a request that can complete */
+		if (rd_kafka_metadata(k->rk, 0, NULL, &md, (int)(slice < left_ms ? slice : left_ms)) ==
+		    RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_metadata_destroy(md);
+			mark_up(k);
+			return KT_OK;
+		}
+		if (slice < 2000)
+			slice *= 2;
+		/* rd_kafka_metadata returns at once when no broker is usable */
+		if (kt_mono_ns() - now < 20000000)
+			pause_ms(20);
+	}
 }
 
 static enum kt_err set_rk(rd_kafka_conf_t *c, const char *key, const char *value, struct kt_diag *diag)
@@ -218,6 +448,12 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	} else {
 		err = err ? err : set_rk(c, "enable.idempotence", opts->idempotent ? "true" : "false", diag);
 		err = err ? err : set_rk(c, "acks", "all", diag);
+		/* a batch that fails for good (a record over the target's
+		 * max.message.bytes, say) stops the producer instead of letting
+		 * later records through: each target partition holds a prefix of
+		 * its source, so a rerun continues exactly */
+		if (opts->idempotent)
+			err = err ? err : set_rk(c, "enable.gapless.guarantee", "false", diag);
 		/* the Java client's default: murmur2 for keys, random without */
 		err = err ? err : set_rk(c, "partitioner", "murmur2_random", diag);
 		err = err ? err : set_rk(c, "linger.ms", "20", diag);
@@ -227,6 +463,11 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		/* archived records can be large; the target topic's own
 		 * max.message.bytes decides */
 		err = err ? err : set_rk(c, "message.max.bytes", "104857600", diag);
+		/* a record not delivered within the timeout fails, instead of
+		 * librdkafka's five minutes of retrying a cluster that is gone */
+		char ms[32];
+		snprintf(ms, sizeof(ms), "%lld", (long long)k->timeout_ms);
+		err = err ? err : set_rk(c, "message.timeout.ms", ms, diag);
 		rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
 	}
 	/* user properties last: -X overrides ktape's choices */
@@ -239,8 +480,10 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		free(k);
 		return err;
 	}
+	k->log = conf->log;
 	rd_kafka_conf_set_opaque(c, k);
 	rd_kafka_conf_set_log_cb(c, log_cb);
+	rd_kafka_conf_set_error_cb(c, error_cb);
 	char errstr[ERRSTR];
 	k->rk = rd_kafka_new(opts->role == KT_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, c, errstr,
 			     sizeof(errstr));
@@ -252,6 +495,11 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	if (opts->role == KT_KAFKA_CONSUMER)
 		rd_kafka_poll_set_consumer(k->rk);
 	k->admin_q = rd_kafka_queue_new(k->rk);
+	err = wait_connected(k, diag);
+	if (err) {
+		kt_kafka_close(k);
+		return err;
+	}
 	*out = k;
 	return KT_OK;
 }
@@ -639,10 +887,21 @@ enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_
 	return err;
 }
 
-enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, const char *topic,
-					 const int32_t *partitions, const int64_t *offsets, size_t count,
-					 struct kt_diag *diag)
+/* A cluster that never had a consumer group creates __consumer_offsets on
+ * the first request and has no coordinator until its partitions are loaded:
+ * these go away by themselves. */
+static int coordinator_pending(rd_kafka_resp_err_t e)
 {
+	return e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || e == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+	       e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
+}
+
+/* One AlterConsumerGroupOffsets request; *retry is set when the only errors
+ * were a coordinator not ready yet. */
+static enum kt_err alter_group_once(struct kt_kafka *k, const char *group, const char *topic, const int32_t *partitions,
+				    const int64_t *offsets, size_t count, int *retry, struct kt_diag *diag)
+{
+	*retry = 0;
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)count);
 	for (size_t i = 0; i < count; i++)
 		rd_kafka_topic_partition_list_add(l, topic, partitions[i])->offset = offsets[i];
@@ -661,20 +920,46 @@ enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, 
 	size_t n;
 	const rd_kafka_group_result_t **gr = rd_kafka_AlterConsumerGroupOffsets_result_groups(
 		rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
+	int pending = 0;
 	for (size_t i = 0; i < n && !err; i++) {
 		const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[i]);
 		if (ge) {
+			pending |= coordinator_pending(rd_kafka_error_code(ge));
 			err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what, rd_kafka_error_string(ge));
 			break;
 		}
 		const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[i]);
 		for (int p = 0; parts && p < parts->cnt && !err; p++)
-			if (parts->elems[p].err)
+			if (parts->elems[p].err) {
+				pending |= coordinator_pending(parts->elems[p].err);
 				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s (partition %d): %s", what,
 						   parts->elems[p].partition, rd_kafka_err2str(parts->elems[p].err));
+			}
 	}
 	rd_kafka_event_destroy(ev);
+	*retry = err && pending;
 	return err;
+}
+
+enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, const char *topic,
+					 const int32_t *partitions, const int64_t *offsets, size_t count,
+					 struct kt_diag *diag)
+{
+	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	int wait_ms = 100;
+	for (;;) {
+		int retry;
+		enum kt_err err = alter_group_once(k, group, topic, partitions, offsets, count, &retry, diag);
+		if (!retry)
+			return err;
+		int64_t left_ms = (deadline - kt_mono_ns()) / 1000000;
+		if (left_ms <= 0) {
+			kt_diag_prefix(diag, "after %lld s", (long long)(k->timeout_ms / 1000));
+			return err;
+		}
+		pause_ms(wait_ms < left_ms ? wait_ms : (int)left_ms);
+		wait_ms = wait_ms < 1000 ? wait_ms * 2 : 2000;
+	}
 }
 
 /* ---- consuming ---- */
@@ -790,7 +1075,9 @@ enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_ms
 	msg->event = KT_KAFKA_NONE;
 	rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
 	if (!m)
-		return KT_OK;
+		return health(k, diag);
+	if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		mark_up(k);
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		msg->event = KT_KAFKA_EOF;
 		msg->topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
@@ -831,6 +1118,11 @@ enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t part
 			     const struct kt_header *extra_headers, size_t extra_count, void *opaque,
 			     struct kt_diag *diag)
 {
+	/* only while records wait for delivery is a cluster that is down
+	 * holding anything up */
+	enum kt_err herr = rd_kafka_outq_len(k->rk) > 0 ? health(k, diag) : hard_fail(k, diag);
+	if (herr)
+		return herr;
 	rd_kafka_headers_t *hdrs = NULL;
 	if (rec->header_count + extra_count) {
 		hdrs = rd_kafka_headers_new(rec->header_count + extra_count);
@@ -873,7 +1165,14 @@ void kt_kafka_produce_poll(struct kt_kafka *k, int timeout_ms)
 
 enum kt_err kt_kafka_flush(struct kt_kafka *k, int timeout_ms, struct kt_diag *diag)
 {
-	rd_kafka_resp_err_t e = rd_kafka_flush(k->rk, timeout_ms);
+	/* in slices, so that a cluster gone is noticed between them */
+	int64_t deadline = kt_mono_ns() + (int64_t)timeout_ms * 1000000;
+	rd_kafka_resp_err_t e;
+	while ((e = rd_kafka_flush(k->rk, 200)) == RD_KAFKA_RESP_ERR__TIMED_OUT && kt_mono_ns() < deadline) {
+		enum kt_err err = health(k, diag);
+		if (err)
+			return err;
+	}
 	if (e)
 		return rk_fail(diag, "records still undelivered", e);
 	return KT_OK;

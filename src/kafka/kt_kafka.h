@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kt_buf.h"
 #include "kt_error.h"
 #include "kt_record.h"
 
@@ -30,6 +31,13 @@ enum kt_err kt_kafka_conf_set(struct kt_kafka_conf *conf, const char *key, const
 enum kt_err kt_kafka_conf_load_file(struct kt_kafka_conf *conf, const char *path, struct kt_diag *diag);
 /* 1 for properties whose values must never be printed or stored. */
 int kt_kafka_conf_is_secret(const char *key);
+/* Collects what librdkafka logs (one "LEVEL FACILITY: text" line each) into
+ * buf instead of letting it reach the terminal: the module never prints, and
+ * the gist of those lines goes into the failing call's diag. librdkafka logs
+ * from its own threads: buf is written under the conf's lock, and the caller
+ * reads it only after every client opened with this conf is closed. A full
+ * buf drops further lines. The caller keeps ownership of buf. */
+void kt_kafka_conf_set_log(struct kt_kafka_conf *conf, struct kt_buf *buf);
 
 /* ---- client ---- */
 enum kt_kafka_role {
@@ -42,13 +50,25 @@ struct kt_kafka_opts {
 	enum kt_kafka_role role;
 	int read_uncommitted; /* consumer: see aborted transactional records too */
 	int idempotent;	      /* producer: enable.idempotence=true, acks=all */
-	int64_t timeout_ms;   /* for metadata and admin requests */
+	int64_t timeout_ms;   /* for metadata and admin requests, delivery, a cluster gone */
 	const char *client_id;
 };
 
 struct kt_kafka;
 
-/* Creates the client. The conf is copied; the caller keeps it. */
+/* While every broker refuses connections, kt_kafka_open gives up after this
+ * long (or the timeout, if shorter): a wrong address or a cluster that is
+ * down is reported quickly rather than after the whole timeout. */
+#define KT_KAFKA_REFUSED_MS 10000
+
+/* Creates the client and waits until the cluster answers a metadata request,
+ * at most opts->timeout_ms. A cluster that cannot be reached fails here with
+ * "cannot connect to HOST:PORT: REASON", a rejected login with
+ * "authentication failed: REASON" (KT_ERR_KAFKA both), instead of in the
+ * first request. The conf is copied; the caller keeps it.
+ *
+ * Later calls fail the same way once every broker has been down for
+ * timeout_ms while records were being fetched or delivered. */
 enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafka_opts *opts, struct kt_kafka **out,
 			  struct kt_diag *diag);
 void kt_kafka_close(struct kt_kafka *k);
