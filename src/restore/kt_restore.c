@@ -790,6 +790,30 @@ static void report(struct restore *r)
 	r->o->on_progress(r->o->cb_ctx, &p);
 }
 
+/* The first failed record, and how far each partition got: the target
+ * holds those records of it, in order (the gapless guarantee), and a rerun
+ * of the same command continues after them. */
+static enum kt_err delivery_failed(struct restore *r, struct kt_diag *diag)
+{
+	char got[256] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < r->part_count && len < sizeof(got) - 40; i++) {
+		const struct src_part *sp = &r->parts[i];
+		int n = snprintf(got + len, sizeof(got) - len, "%s%s [%d] %" PRIu64, len ? ", " : "", sp->t->name,
+				 sp->partition, sp->acked);
+		if (n < 0 || (size_t)n >= sizeof(got) - len) {
+			snprintf(got + len, sizeof(got) - len, ", ...");
+			break;
+		}
+		len += (size_t)n;
+	}
+	return kt_diag_fail(diag, r->delivery_err, "%s; records this run wrote per source partition: %s%s",
+			    r->delivery_msg, got,
+			    r->delivery_err == KT_ERR_TIMEOUT
+				    ? " (a record timed out: the target may hold it or not, so a rerun starts over)"
+				    : " (each a prefix of its partition; the same command continues after them)");
+}
+
 static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_record *rec, struct kt_rate *rate,
 			    struct kt_diag *diag)
 {
@@ -829,6 +853,13 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 	void *opaque = (void *)(uintptr_t)(((uint64_t)idx << OPAQUE_OFFSET_BITS) | (uint64_t)rec->offset);
 	for (;;) {
 		enum kt_err err = kt_kafka_produce(r->k, sp->t->dst, dst_p, rec, origin, norigin, opaque, diag);
+		if (err && err != KT_ERR_LIMIT) {
+			/* a producer stopped by a failed record (the gapless
+			 * guarantee) refuses the next one: that record's report
+			 * says why */
+			kt_kafka_produce_poll(r->k, 0);
+			return r->delivery_err ? delivery_failed(r, diag) : err;
+		}
 		if (err != KT_ERR_LIMIT)
 			return err;
 		kt_kafka_produce_poll(r->k, 50); /* the local queue is full: let it drain */
@@ -845,7 +876,7 @@ static enum kt_err after_send(struct restore *r, struct kt_diag *diag)
 		return kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 	kt_kafka_produce_poll(r->k, 0);
 	if (r->delivery_err)
-		return kt_diag_fail(diag, r->delivery_err, "%s", r->delivery_msg);
+		return delivery_failed(r, diag);
 	if (r->map_err)
 		return kt_diag_fail(diag, r->map_err, "cannot record the offset map: %s", r->map_msg);
 	int64_t now = kt_mono_ns();
@@ -1186,7 +1217,7 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	kt_diag_clear(&fd);
 	enum kt_err ferr = kt_kafka_flush(r->k, (int)(o->timeout_ms > 0 ? o->timeout_ms : 60000), &fd);
 	if (!err && r->delivery_err)
-		err = kt_diag_fail(diag, r->delivery_err, "%s", r->delivery_msg);
+		err = delivery_failed(r, diag);
 	if (!err && ferr) {
 		err = ferr;
 		*diag = fd;
@@ -1243,9 +1274,12 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		struct kt_diag d2;
 		kt_diag_clear(&d2);
 		enum kt_err e2 = KT_OK;
-		/* after a failed delivery the target may have a hole before records
-		 * that did arrive: counting them on resume would be wrong */
-		if (r.delivery_err)
+		/* The producer's gapless guarantee stops it at the first record
+		 * that failed for good, so each target partition holds a prefix and
+		 * the next run continues exactly. A record that timed out may or
+		 * may not have been written: then counting on resume would be
+		 * wrong. */
+		if (r.delivery_err == KT_ERR_TIMEOUT)
 			e2 = kt_catalog_drop_restore_bases(r.cat, r.run_id, &d2);
 		if (!e2)
 			e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes,

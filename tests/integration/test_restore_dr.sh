@@ -56,3 +56,35 @@ got=$(count_on "$BS" "$dst" $((N + 1)))
 "$KTAPE" compare -b "$BS" -a "$A" -t "$topic" --map "$topic=$dst" >/dev/null 2>"$WORK/cmp.err" ||
     fail "compare after the continuation: $(cat "$WORK/cmp.err")"
 pass "an interrupted restore is continued only on its own cluster"
+
+# A record the target refuses for good (over its max.message.bytes) stops
+# the restore with exit 6: every target partition then holds a prefix of its
+# source, in order, and after the limit is raised the same command continues
+# exactly.
+big="it-dr-big-$RUN_ID"
+bigdst="$big.restored"
+create_topic "$big" 1 --config max.message.bytes=4000000
+python3 -c '
+import base64, os, sys
+for i in range(200):
+    v = base64.b64encode(os.urandom(1200000)).decode() if i % 20 == 7 else "small-%d" % i
+    sys.stdout.write("k%d\t%s\n" % (i, v))
+' | kcat -P -b "$BS" -t "$big" -K $'\t' -X message.max.bytes=5000000 || fail "kcat could not produce the large records"
+"$KTAPE" dump -b "$BS" -a "$WORK/big" -t "$big" -q || fail "dump of the large records"
+create_topic "$bigdst" 1 # the broker's default max.message.bytes (about 1 MB)
+assert_exit 6 "$KTAPE" restore -b "$BS" -a "$WORK/big" -t "$big" --map "$big=$bigdst" -q
+grep -q "too large" "$WORK/last.err" || fail "the error does not say why: $(cat "$WORK/last.err")"
+grep -q "records this run wrote per source partition: $big \[0\] " "$WORK/last.err" ||
+    fail "the error does not say how far the partition got: $(cat "$WORK/last.err")"
+kcat -C -b "$BS" -t "$bigdst" -e -q -f '%k\n' >"$WORK/bigkeys.txt"
+n=$(wc -l <"$WORK/bigkeys.txt")
+seq 0 $((n - 1)) | sed 's/^/k/' | diff - "$WORK/bigkeys.txt" >&2 ||
+    fail "the target does not hold a prefix of the source (diff above)"
+((n == 7)) || fail "the target holds $n records, expected the 7 before the first large one"
+kcli kafka-configs --bootstrap-server "$BS" --alter --entity-type topics --entity-name "$bigdst" \
+    --add-config max.message.bytes=4000000 >/dev/null
+"$KTAPE" restore -b "$BS" -a "$WORK/big" -t "$big" --map "$big=$bigdst" -q 2>"$WORK/big2.err" ||
+    fail "the rerun after raising the limit exited $?: $(cat "$WORK/big2.err")"
+"$KTAPE" compare -b "$BS" -a "$WORK/big" -t "$big" --map "$big=$bigdst" >/dev/null 2>"$WORK/cmp2.err" ||
+    fail "compare after the continued restore: $(cat "$WORK/cmp2.err")"
+pass "a refused record leaves a prefix, and the rerun continues exactly"
