@@ -106,9 +106,9 @@ static void print_json(const struct kt_dump_result *r, enum kt_err err, const st
 	kt_buf_printf(&b,
 		      ",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
 		      ",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
-		      "\"lag\":%" PRId64 ",\"duration_seconds\":%.3f,\"topics\":[",
+		      "\"lag\":%" PRId64 ",\"unreadable\":%" PRId64 ",\"duration_seconds\":%.3f,\"topics\":[",
 		      r->records, r->payload_bytes, r->raw_bytes, r->file_bytes, r->segments, r->partitions, r->groups,
-		      r->lag, r->seconds);
+		      r->lag, r->unreadable, r->seconds);
 	for (size_t i = 0; i < r->topic_count; i++) {
 		const struct kt_dump_topic_result *t = &r->topics[i];
 		kt_buf_append(&b, i ? ",{\"topic\":" : "{\"topic\":", i ? 10 : 9);
@@ -143,8 +143,10 @@ static void print_human(const struct kt_dump_result *r)
 	       kt_format_size(r->file_bytes, comp, sizeof(comp)), r->segments);
 	if (r->file_bytes && r->payload_bytes)
 		printf(" (%.1f%% of payload)", 100.0 * (double)r->file_bytes / (double)r->payload_bytes);
-	printf("\n  consumer groups archived: %d; lag behind high watermark now: %" PRId64 " records\n", r->groups,
-	       r->lag);
+	printf("\n  consumer groups archived: %d; lag now: %" PRId64 " readable records", r->groups, r->lag);
+	if (r->unreadable)
+		printf(", %" PRId64 " not yet readable (open transactions)", r->unreadable);
+	printf("\n");
 	for (size_t i = 0; i < r->topic_count; i++)
 		printf("  %-30s gen %u  %3d partitions  %10" PRIu64 " records\n", r->topics[i].topic,
 		       r->topics[i].generation, r->topics[i].partitions, r->topics[i].records);
@@ -190,7 +192,7 @@ static void write_metrics(const char *path, const struct kt_dump_result *r, enum
 		      "# TYPE ktape_dump_bytes gauge\n"
 		      "ktape_dump_bytes{kind=\"payload\"} %" PRIu64 "\n"
 		      "ktape_dump_bytes{kind=\"archived\"} %" PRIu64 "\n"
-		      "# HELP ktape_dump_lag_records Records between the archive and the high watermark at the end.\n"
+		      "# HELP ktape_dump_lag_records Readable records not archived at the end.\n"
 		      "# TYPE ktape_dump_lag_records gauge\n"
 		      "ktape_dump_lag_records %" PRId64 "\n"
 		      "# HELP ktape_dump_duration_seconds Duration of the last run.\n"
@@ -204,6 +206,11 @@ static void write_metrics(const char *path, const struct kt_dump_result *r, enum
 	for (size_t i = 0; i < r->topic_count; i++)
 		lost += r->topics[i].lost_records;
 	kt_buf_printf(&b, "ktape_dump_lost_records %" PRIu64 "\n", lost);
+	kt_buf_printf(&b,
+		      "# HELP ktape_dump_unreadable_records Records behind open transactions at the end.\n"
+		      "# TYPE ktape_dump_unreadable_records gauge\n"
+		      "ktape_dump_unreadable_records %" PRId64 "\n",
+		      r->unreadable);
 	struct kt_diag d;
 	if (kt_write_file_atomic(path, b.data, b.len, &d))
 		fprintf(stderr, "ktape dump: warning: cannot write metrics file: %s\n", d.msg);

@@ -82,7 +82,9 @@ struct kt_dump_result {
 	uint64_t file_bytes;
 	int segments;
 	int partitions;
-	int64_t lag; /* records between what was archived and the high watermark at the end */
+	int64_t lag;	    /* readable records not archived at the end: up to the last stable offset */
+	int64_t unreadable; /* records between the last stable offset and the high watermark (open
+			     * transactions): not readable yet, archived by a later dump */
 	double seconds;
 	int data_lost;
 	char cluster_id[128];

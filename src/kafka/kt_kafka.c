@@ -42,6 +42,9 @@ struct kt_kafka {
 	struct log_sink *log;
 	rd_kafka_queue_t *admin_q;
 	enum kt_kafka_role role;
+	int read_committed;
+	rd_kafka_conf_t *uncommitted_conf; /* read_committed consumers: for uncommitted */
+	rd_kafka_t *uncommitted;	   /* read_uncommitted twin, for the high watermark */
 	int64_t timeout_ms;
 	rd_kafka_message_t *held; /* the message behind the last record returned */
 	struct kt_header *hdrs;	  /* header views of the last record */
@@ -422,6 +425,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	if (!k)
 		return KT_ERR_NOMEM;
 	k->role = opts->role;
+	k->read_committed = opts->role == KT_KAFKA_CONSUMER && !opts->read_uncommitted;
 	k->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 	enum kt_err err = KT_OK;
@@ -453,7 +457,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		 * later records through: each target partition holds a prefix of
 		 * its source, so a rerun continues exactly */
 		if (opts->idempotent)
-			err = err ? err : set_rk(c, "enable.gapless.guarantee", "false", diag);
+			err = err ? err : set_rk(c, "enable.gapless.guarantee", "true", diag);
 		/* the Java client's default: murmur2 for keys, random without */
 		err = err ? err : set_rk(c, "partitioner", "murmur2_random", diag);
 		err = err ? err : set_rk(c, "linger.ms", "20", diag);
@@ -484,11 +488,25 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	rd_kafka_conf_set_opaque(c, k);
 	rd_kafka_conf_set_log_cb(c, log_cb);
 	rd_kafka_conf_set_error_cb(c, error_cb);
+	if (k->read_committed) {
+		k->uncommitted_conf = rd_kafka_conf_dup(c);
+		/* the twin's errors are the main client's: only its log is kept */
+		rd_kafka_conf_set_error_cb(k->uncommitted_conf, NULL);
+		err = set_rk(k->uncommitted_conf, "isolation.level", "read_uncommitted", diag);
+		if (err) {
+			rd_kafka_conf_destroy(k->uncommitted_conf);
+			rd_kafka_conf_destroy(c);
+			free(k);
+			return err;
+		}
+	}
 	char errstr[ERRSTR];
 	k->rk = rd_kafka_new(opts->role == KT_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, c, errstr,
 			     sizeof(errstr));
 	if (!k->rk) {
 		rd_kafka_conf_destroy(c);
+		if (k->uncommitted_conf)
+			rd_kafka_conf_destroy(k->uncommitted_conf);
 		free(k);
 		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot create Kafka client: %s", errstr);
 	}
@@ -516,6 +534,10 @@ void kt_kafka_close(struct kt_kafka *k)
 	 * closing without the consumer-close handshake cannot hang on a
 	 * cluster that went away */
 	rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	if (k->uncommitted)
+		rd_kafka_destroy_flags(k->uncommitted, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	if (k->uncommitted_conf)
+		rd_kafka_conf_destroy(k->uncommitted_conf);
 	free(k->hdrs);
 	free(k);
 }
@@ -617,6 +639,33 @@ enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t p
 	if (e) {
 		char what[512];
 		snprintf(what, sizeof(what), "cannot read watermarks of %s/%d", topic, partition);
+		return rk_fail(diag, what, e);
+	}
+	return KT_OK;
+}
+
+enum kt_err kt_kafka_offset_ends(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
+				 int64_t *out_stable, int64_t *out_high, struct kt_diag *diag)
+{
+	enum kt_err err = kt_kafka_watermarks(k, topic, partition, out_low, out_stable, diag);
+	*out_high = *out_stable;
+	if (err || !k->read_committed)
+		return err;
+	if (!k->uncommitted) {
+		char errstr[ERRSTR];
+		rd_kafka_conf_t *c = rd_kafka_conf_dup(k->uncommitted_conf);
+		k->uncommitted = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
+		if (!k->uncommitted) {
+			rd_kafka_conf_destroy(c);
+			return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot create Kafka client: %s", errstr);
+		}
+	}
+	int64_t low;
+	rd_kafka_resp_err_t e =
+		rd_kafka_query_watermark_offsets(k->uncommitted, topic, partition, &low, out_high, (int)k->timeout_ms);
+	if (e) {
+		char what[512];
+		snprintf(what, sizeof(what), "cannot read the high watermark of %s/%d", topic, partition);
 		return rk_fail(diag, what, e);
 	}
 	return KT_OK;

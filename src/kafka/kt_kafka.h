@@ -92,6 +92,13 @@ enum kt_err kt_kafka_broker_count(struct kt_kafka *k, int *out, struct kt_diag *
 /* Log start offset and high watermark (the next offset to be written). */
 enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
 				int64_t *out_high, struct kt_diag *diag);
+/* The log start, the last stable offset (the end a read_committed consumer
+ * can read: an open transaction holds it back) and the high watermark. A
+ * read_committed consumer's watermarks end at the last stable offset, so the
+ * high watermark is asked for by a second, read_uncommitted client, opened
+ * on the first call. For any other client stable == high. */
+enum kt_err kt_kafka_offset_ends(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
+				 int64_t *out_stable, int64_t *out_high, struct kt_diag *diag);
 /* The first offset whose timestamp is >= ts, or the high watermark (-1 from
  * Kafka, translated) when no record is that new. */
 enum kt_err kt_kafka_offset_for_time(struct kt_kafka *k, const char *topic, int32_t partition, int64_t ts,
