@@ -17,4 +17,16 @@ for c in $(awk '/^\.SH COMMANDS/ {on=1; next} on && /^\.SH/ {exit} on && /^\.B [
     grep -qx "$c" <<<"$cmds" || { echo "docs/ktape.1 describes '$c', which ktape does not have"; exit 1; }
 done
 "$KTAPE" nosuchcommand >/dev/null 2>&1 && { echo "unknown command accepted"; exit 1; }
-echo "$n commands: table, help and man page agree"
+
+# The one table of exit codes, the man page and the operations guide list
+# the same codes.
+OPS=$(dirname "$MAN")/OPERATIONS.md
+codes=$("$KTAPE" help exit-codes | awk '/^ +[0-9]+  / {print $1}' | sort -n | tr '\n' ' ')
+[[ -n $codes ]] || { echo "ktape help exit-codes lists no code"; exit 1; }
+man_codes=$(awk '/^\.SH EXIT STATUS/ {on=1; next} on && /^\.SH/ {exit} on && /^\.B [0-9]+$/ {print $2}' "$MAN" |
+    sort -un | tr '\n' ' ')
+ops_codes=$(awk '/^### Exit codes for monitoring/ {on=1; next} on && /^#/ {exit} on && /^\| [0-9]+ \|/ {print $2}' "$OPS" |
+    sort -un | tr '\n' ' ')
+[[ $man_codes == "$codes" ]] || { echo "docs/ktape.1 EXIT STATUS lists '$man_codes', ktape has '$codes'"; exit 1; }
+[[ $ops_codes == "$codes" ]] || { echo "docs/OPERATIONS.md lists exit codes '$ops_codes', ktape has '$codes'"; exit 1; }
+echo "$n commands: table, help and man page agree; exit codes $codes in the table, man page and guide"

@@ -674,7 +674,7 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 				      &a->cat, diag);
 	if (err) {
 		if (err == KT_ERR_NOT_FOUND)
-			err = kt_diag_fail(diag, KT_ERR_CATALOG,
+			err = kt_diag_fail(diag, KT_ERR_FORMAT,
 					   "%s has no catalog.db; 'ktape reindex -a %s' rebuilds it", a->dir, a->dir);
 		goto fail;
 	}
@@ -1324,6 +1324,16 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 			struct kt_segment_identity id = {it->range.topic, it->range.partition, it->range.generation};
 			struct kt_segment_reader_opts ro = {0, &id};
 			enum kt_err err = kt_segment_reader_open(path, &ro, &it->r, diag);
+			if (err == KT_ERR_NOT_FOUND) {
+				/* the archive is damaged, not the selection wrong: the
+				 * same exit code for every reader (5) */
+				kt_diag_set_path(diag, it->segs[it->cur_seg].path);
+				return kt_diag_fail(
+					diag, KT_ERR_FORMAT,
+					"segment file %s is missing (the catalog lists it); 'ktape reindex' "
+					"records its offsets as missing",
+					path);
+			}
 			if (err)
 				return err;
 			struct kt_segment_filter f = {it->range.from_offset, it->range.to_offset, it->range.from_ts,

@@ -309,7 +309,7 @@ static enum kt_err open_fail(struct kt_catalog *cat, const char *path, int rc, s
 	int eno = cat->db ? sqlite3_system_errno(cat->db) : 0;
 	const char *msg = cat->db ? sqlite3_errmsg(cat->db) : "out of memory";
 	if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
-		return kt_diag_fail(diag, KT_ERR_CATALOG,
+		return kt_diag_fail(diag, KT_ERR_FORMAT,
 				    "catalog.db is damaged or not a catalog (%s); 'ktape reindex' rebuilds it", msg);
 	if (prim == SQLITE_NOMEM)
 		return KT_ERR_NOMEM;
@@ -428,8 +428,7 @@ enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct 
 		version = KT_CATALOG_SCHEMA_VERSION;
 	}
 	if (version == 0) {
-		err = kt_diag_fail(diag, KT_ERR_CATALOG, "%s is not a ktape catalog; 'ktape reindex' rebuilds it",
-				   path);
+		err = kt_diag_fail(diag, KT_ERR_FORMAT, "%s is not a ktape catalog; 'ktape reindex' rebuilds it", path);
 		goto fail;
 	}
 	if (version > KT_CATALOG_SCHEMA_VERSION) {
@@ -496,7 +495,7 @@ enum kt_err kt_catalog_check(struct kt_catalog *cat, struct kt_diag *diag)
 	if (sqlite3_step(st) != SQLITE_ROW)
 		err = db_fail(cat, diag, "quick_check");
 	else if (strcmp(col_text(st, 0), "ok") != 0)
-		err = kt_diag_fail(diag, KT_ERR_CATALOG, "catalog.db is damaged (%s); 'ktape reindex' rebuilds it",
+		err = kt_diag_fail(diag, KT_ERR_FORMAT, "catalog.db is damaged (%s); 'ktape reindex' rebuilds it",
 				   col_text(st, 0));
 	sqlite3_finalize(st);
 	return err;

@@ -29,8 +29,9 @@ enum kt_catalog_mode {
 
 struct kt_catalog;
 
-/* Fails with KT_ERR_VERSION for a newer schema, KT_ERR_CATALOG when the file
- * is not a usable SQLite database (the message suggests `ktape reindex`). */
+/* Fails with KT_ERR_VERSION for a newer schema, KT_ERR_FORMAT when the file
+ * is damaged or not a ktape catalog (the message suggests `ktape reindex`),
+ * and with what failed otherwise (KT_ERR_IO, KT_ERR_LOCKED, ...). */
 enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct kt_catalog **out, struct kt_diag *diag);
 void kt_catalog_close(struct kt_catalog *cat);
 

@@ -8,6 +8,8 @@
 #ifndef KT_CLI_H
 #define KT_CLI_H
 
+#include <stddef.h>
+
 #include "kt_error.h"
 
 /* Exit codes: documented in docs/ktape.1 and docs/OPERATIONS.md, checked
@@ -26,6 +28,16 @@ enum kt_exit {
 	KT_EXIT_VERSION = 10,	   /* archive written by a newer, incompatible ktape */
 	KT_EXIT_INTERRUPTED = 130, /* stopped by SIGINT or SIGTERM */
 };
+
+/* The table of every exit code (kt_exit_codes.c): `ktape help exit-codes`. */
+struct kt_exit_info {
+	int code;
+	const char *name;
+	const char *meaning;
+};
+extern const struct kt_exit_info kt_exit_codes[];
+extern const size_t kt_exit_code_count;
+void kt_cli_print_exit_codes(void);
 
 typedef int (*kt_cmd_fn)(int argc, char **argv);
 

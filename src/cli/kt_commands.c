@@ -1,14 +1,16 @@
 /* kt_commands.c - the one table of subcommands. It feeds `ktape help`,
- * `ktape help NAME`, `--help`, and tests/unit/test_cli_docs.c, which checks
- * that docs/ktape.1 names every command listed here. */
+ * `ktape help NAME`, `--help`, and tests/cli_docs.sh, which checks that
+ * docs/ktape.1 names every command listed here. */
 #include <stddef.h>
 
 #include "kt_cli.h"
 #include "kt_cli_cmds.h"
 
 const struct kt_command kt_commands[] = {
-	{"help", "show help for ktape or one command", "  ktape help [COMMAND]\n",
-	 "\nWith a COMMAND, shows its options and examples.\n", kt_cmd_help},
+	{"help", "show help for ktape or one command", "  ktape help [COMMAND | exit-codes]\n",
+	 "\nWith a COMMAND, shows its options and examples; with exit-codes, what every exit\n"
+	 "code means (the same for every command).\n",
+	 kt_cmd_help},
 	{"dump", "archive topic ranges from a cluster (incremental by default)",
 	 "  ktape dump -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--topic-regex RE] [--exclude-regex RE]\n"
 	 "             [-p N]... [--from-offset N | --from-time T] [--to-offset N | --to-time T]\n"

@@ -82,9 +82,13 @@ static int cmd_help(int argc, char **argv)
 		print_overview(stdout);
 		return KT_EXIT_OK;
 	}
+	if (!strcmp(argv[1], "exit-codes")) {
+		kt_cli_print_exit_codes();
+		return KT_EXIT_OK;
+	}
 	const struct kt_command *c = kt_cli_find(argv[1]);
 	if (!c)
-		return kt_cli_usage_error("help", "unknown command '%s'", argv[1]);
+		return kt_cli_usage_error("help", "unknown command '%s' (or 'exit-codes')", argv[1]);
 	kt_cli_print_help(c);
 	return KT_EXIT_OK;
 }

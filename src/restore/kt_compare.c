@@ -170,6 +170,24 @@ static int selected(const struct kt_compare_opts *o, const char *topic, int32_t 
 	return t_ok && p_ok;
 }
 
+/* A target topic or partition that does not exist is "not found" at once,
+ * not a broker error after the watermark query gave up waiting for it. */
+static enum kt_err check_target(const struct kt_kafka_topic *all, size_t n, const char *dst, int32_t p,
+				const char *bootstrap, struct kt_diag *diag)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(all[i].name, dst))
+			continue;
+		if (p < all[i].partitions)
+			return KT_OK;
+		return kt_diag_fail(diag, KT_ERR_NOT_FOUND,
+				    "topic %s has %" PRId32
+				    " partition(s) in the cluster at %s; the archive has partition %" PRId32,
+				    dst, all[i].partitions, bootstrap, p);
+	}
+	return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "topic %s does not exist in the cluster at %s", dst, bootstrap);
+}
+
 enum kt_err kt_compare_run(const struct kt_compare_opts *o, struct kt_compare_result *res, struct kt_diag *diag)
 {
 	memset(res, 0, sizeof(*res));
@@ -182,6 +200,10 @@ enum kt_err kt_compare_run(const struct kt_compare_opts *o, struct kt_compare_re
 				   "ktape-compare"};
 	if (!err)
 		err = kt_kafka_open(o->conf, &ko, &c.k, diag);
+	struct kt_kafka_topic *all = NULL;
+	size_t nall = 0;
+	if (!err)
+		err = kt_kafka_list_topics(c.k, &all, &nall, diag);
 	size_t matched = 0;
 	for (size_t i = 0; !err && i < l.n; i++) {
 		if (!selected(o, l.topics[i], l.parts[i]))
@@ -189,9 +211,12 @@ enum kt_err kt_compare_run(const struct kt_compare_opts *o, struct kt_compare_re
 		matched++;
 		char buf[512];
 		uint32_t gen = o->generation >= 0 ? (uint32_t)o->generation : l.gens[i];
-		err = compare_partition(&c, l.topics[i], gen, l.parts[i], dst_name(o, l.topics[i], buf, sizeof(buf)),
-					diag);
+		const char *dst = dst_name(o, l.topics[i], buf, sizeof(buf));
+		err = check_target(all, nall, dst, l.parts[i], o->bootstrap, diag);
+		if (!err)
+			err = compare_partition(&c, l.topics[i], gen, l.parts[i], dst, diag);
 	}
+	kt_kafka_topics_free(all, nall);
 	if (!err && !matched)
 		err = kt_diag_fail(diag, KT_ERR_NOT_FOUND, "no archived topic/partition matches the selection");
 	for (size_t i = 0; i < l.n; i++)

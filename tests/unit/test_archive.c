@@ -320,7 +320,7 @@ static void test_reindex_equality(void **state)
 	th_write(db, "this is not a database, it was damaged", 38);
 	struct kt_diag d2;
 	kt_diag_clear(&d2);
-	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d2), KT_ERR_CATALOG);
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d2), KT_ERR_FORMAT);
 	assert_non_null(strstr(d2.msg, "reindex"));
 	struct kt_archive_reindex_result res;
 	assert_int_equal(kt_archive_reindex(f->arch, &res, NULL, NULL, &d), KT_OK);

@@ -94,7 +94,7 @@ static void test_garbage_is_damaged(void **state)
 	struct kt_catalog *cat;
 	struct kt_diag d;
 	kt_diag_clear(&d);
-	assert_int_equal(kt_catalog_open(f->db, KT_CATALOG_READ, &cat, &d), KT_ERR_CATALOG);
+	assert_int_equal(kt_catalog_open(f->db, KT_CATALOG_READ, &cat, &d), KT_ERR_FORMAT);
 	assert_non_null(strstr(d.msg, "damaged"));
 	assert_non_null(strstr(d.msg, "reindex"));
 }
