@@ -200,6 +200,7 @@ static enum kt_err rk_fail(struct kt_diag *diag, const char *what, rd_kafka_resp
 }
 
 static void mark_up(struct kt_kafka *k);
+static enum kt_err connect_fail(struct kt_kafka *k, const char *fallback, struct kt_diag *diag);
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -211,7 +212,14 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		return;
 	/* a timed-out record may or may not be in the log: the one failure
 	 * the gapless guarantee does not cover, so it is told apart */
-	if (m->err)
+	if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT && k->down_since) {
+		/* timed out because the cluster is gone: say why */
+		struct kt_diag why;
+		connect_fail(k, "every broker is down", &why);
+		char msg[KT_DIAG_MSG_MAX + 64];
+		snprintf(msg, sizeof(msg), "%s; %s", rd_kafka_err2str(m->err), why.msg);
+		k->dr_cb(k->dr_ctx, KT_ERR_TIMEOUT, msg, m->partition, -1, m->_private);
+	} else if (m->err)
 		k->dr_cb(k->dr_ctx, m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? KT_ERR_TIMEOUT : KT_ERR_KAFKA,
 			 rd_kafka_err2str(m->err), m->partition, -1, m->_private);
 	else
