@@ -533,7 +533,7 @@ static enum kt_err open_catalog_recording(struct kt_archive *a, const char *path
 	kt_diag_clear(&d2);
 	enum kt_err err = kt_catalog_open(path, KT_CATALOG_WRITE, &a->cat, &d2);
 	a->recording = !err;
-	if (err != KT_ERR_IO) {
+	if (err != KT_ERR_IO && err != KT_ERR_NO_SPACE) {
 		if (err)
 			*diag = d2;
 		return err;

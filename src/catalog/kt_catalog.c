@@ -34,7 +34,7 @@ static enum kt_err db_fail(struct kt_catalog *cat, struct kt_diag *diag, const c
 	const char *path = sqlite3_db_filename(cat->db, "main");
 	/* a transaction's pages go to the -wal first */
 	if (prim == SQLITE_FULL || (prim == SQLITE_IOERR && sqlite3_system_errno(cat->db) == ENOSPC))
-		return kt_diag_fail(diag, KT_ERR_IO, "no space left on device writing %s-wal",
+		return kt_diag_fail(diag, KT_ERR_NO_SPACE, "no space left on device writing %s-wal",
 				    path ? path : "catalog.db");
 	if (prim == SQLITE_READONLY)
 		return kt_diag_fail(diag, KT_ERR_IO, "catalog: %s: %s cannot be written (%s)", what,
@@ -318,7 +318,7 @@ static enum kt_err open_fail(struct kt_catalog *cat, const char *path, int rc, s
 	if (file_size(path, "") < 0 && errno == ENOENT)
 		return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "cannot open catalog %s: no such file", path);
 	if (prim == SQLITE_FULL || eno == ENOSPC)
-		return kt_diag_fail(diag, KT_ERR_IO, "no space left on device writing %s-shm", path);
+		return kt_diag_fail(diag, KT_ERR_NO_SPACE, "no space left on device writing %s-shm", path);
 	/* the database file opened: what failed is a -wal or -shm file, the
 	 * first one SQLite needs and cannot find */
 	const char *what = !cat->opened ? "" : file_size(path, "-wal") < 0 ? "-wal" : "-shm";

@@ -30,6 +30,7 @@ struct part {
 	int64_t seg_done_end; /* done_end when seg began: where progress falls back if seg is lost */
 	uint64_t records;
 	int finished;
+	int failed; /* its archive writes failed: given up, the others go on */
 	int assigned;
 	/* offsets already archived (explicit ranges may overlap old dumps) */
 	int64_t *covered; /* pairs [first, last] */
@@ -61,6 +62,11 @@ struct dump {
 	int64_t t0;
 	struct kt_segment_codec *codec; /* one zstd workspace for every partition */
 	size_t block_bytes;
+	/* partitions given up on (their archive writes failed), and the first
+	 * such failure: the run goes on with the others and fails at the end */
+	int failed_parts;
+	enum kt_err part_err;
+	struct kt_diag part_diag;
 };
 
 static void warn(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -612,6 +618,41 @@ static int64_t commit_interval_ns(const struct kt_dump_opts *o)
 	return (o->commit_interval_ms ? o->commit_interval_ms : KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS) * 1000000;
 }
 
+/* An error that concerns one partition's files (a directory that cannot
+ * be made, a rename that fails, a record too large for a block) stops that
+ * partition only; the cluster, the catalog, memory, a full disk, a signal
+ * concern every partition and stop the run. */
+static int partition_local(enum kt_err err)
+{
+	return err == KT_ERR_IO || err == KT_ERR_LIMIT || err == KT_ERR_EXISTS;
+}
+
+/* Gives up on p after err: what it committed stays, its progress stays at
+ * what was committed, and the run goes on with the other partitions. */
+static void fail_part(struct dump *d, struct part *p, enum kt_err err, const struct kt_diag *diag)
+{
+	if (!d->failed_parts++) {
+		d->part_err = err;
+		d->part_diag = *diag;
+	}
+	warn(d, "%s [%d]: %s; this partition stops here, the others go on", p->t->name, p->partition,
+	     diag->msg[0] ? diag->msg : kt_err_str(err));
+	if (p->seg) {
+		/* the open segment's records are not archived: progress goes
+		 * back to where it began (a failed commit did so already) */
+		kt_archive_segment_abort(p->seg);
+		p->seg = NULL;
+		p->done_end = p->seg_done_end;
+	}
+	p->failed = 1;
+	p->finished = 1;
+	if (p->assigned)
+		kt_kafka_unassign_one(d->k, p->t->name, p->partition, NULL);
+	struct kt_diag ignore;
+	kt_diag_clear(&ignore);
+	flush_part(d, p, &ignore); /* its progress up to what was committed */
+}
+
 static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 {
 	struct kt_kafka_assignment *as = calloc(d->part_count + 1, sizeof(*as));
@@ -689,6 +730,11 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		} else {
 			err = on_record(d, p, &m, diag);
 		}
+		if (err && partition_local(err) && !p->failed) {
+			fail_part(d, p, err, diag);
+			kt_diag_clear(diag);
+			err = KT_OK;
+		}
 		if (p->finished)
 			open--;
 		if (now - last_report > 500000000) {
@@ -697,6 +743,9 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		}
 	}
 	report_progress(d, (int)d->part_count - open);
+	if (!err && d->failed_parts)
+		err = kt_diag_fail(diag, d->part_err, "%d partition(s) failed, the first: %s; the other %d were dumped",
+				   d->failed_parts, d->part_diag.msg, (int)d->part_count - d->failed_parts);
 	return err;
 }
 

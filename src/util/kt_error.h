@@ -32,6 +32,7 @@ enum kt_err {
 	KT_ERR_STATE = 16,	 /* call not valid in the object's state */
 	KT_ERR_DATA_LOST = 17,	 /* source data was gone before it was read */
 	KT_ERR_MISMATCH = 18,	 /* two things that must agree do not */
+	KT_ERR_NO_SPACE = 19,	 /* a write found the disk full (or the quota used up) */
 };
 
 /* Short stable identifier, e.g. "checksum". Never NULL. */

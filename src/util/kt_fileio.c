@@ -13,9 +13,9 @@
 enum kt_err kt_write_fail(struct kt_diag *diag, int errnum, const char *what, const char *path)
 {
 	if (errnum == ENOSPC)
-		return kt_diag_fail(diag, KT_ERR_IO, "no space left on device writing %s", path);
+		return kt_diag_fail(diag, KT_ERR_NO_SPACE, "no space left on device writing %s", path);
 	if (errnum == EDQUOT)
-		return kt_diag_fail(diag, KT_ERR_IO, "disk quota exceeded writing %s", path);
+		return kt_diag_fail(diag, KT_ERR_NO_SPACE, "disk quota exceeded writing %s", path);
 	return kt_diag_fail(diag, KT_ERR_IO, "%s of %s failed: %s", what, path, strerror(errnum));
 }
 

@@ -65,6 +65,12 @@ rc=0
 [[ $rc != 0 ]] || fail "a dump whose commits fail exited 0"
 committed=$(sql "$AF" "select coalesce(sum(records), 0) from segments where run_id = 2")
 ((committed > 0)) || fail "partition 0 committed nothing: $(cat "$WORK/fail.err")"
+# one partition's failure does not stop the other: all of partition 0 is in
+p0=$(kcat -C -b "$BS" -t "$F" -p 0 -e -q | wc -l)
+assert_eq "$p0" "$(sql "$AF" "select coalesce(sum(records), 0) from segments where run_id = 2 and partition = 0")" \
+    "records of partition 0 archived while partition 1 failed"
+grep -q "1 partition(s) failed, the first: .*p1.*the other 1 were dumped" "$WORK/fail.err" ||
+    fail "the final error does not sum up the failed partition: $(cat "$WORK/fail.err")"
 assert_eq "failed $committed" "$(sql "$AF" "select status||' '||records from runs where run_id = 2")" "runs row of the failed run"
 assert_eq "$(sql "$AF" "select sum(file_bytes) from segments where run_id = 2")" "$(sql "$AF" "select bytes from runs where run_id = 2")" "bytes of the failed run"
 assert_eq "$committed" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$WORK/fail.json")" \

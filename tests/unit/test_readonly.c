@@ -105,7 +105,7 @@ static void test_full_disk_message(void **state)
 	(void)state;
 	struct kt_diag d;
 	kt_diag_clear(&d);
-	assert_int_equal(kt_write_fail(&d, ENOSPC, "fsync", "/x/seg.kts"), KT_ERR_IO);
+	assert_int_equal(kt_write_fail(&d, ENOSPC, "fsync", "/x/seg.kts"), KT_ERR_NO_SPACE);
 	assert_string_equal(d.msg, "no space left on device writing /x/seg.kts");
 	kt_diag_clear(&d);
 	kt_write_fail(&d, EIO, "write", "/x/seg.kts");
