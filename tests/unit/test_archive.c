@@ -358,6 +358,18 @@ static void seg_path(struct fixture *f, int r, char *buf, size_t size)
 	snprintf(buf, size, "%s/%s", f->arch, rel);
 }
 
+/* Flips mask into byte pos of run r's segment (pos < 0: from the end). */
+static void poke_segment(struct fixture *f, int r, long pos, uint8_t mask)
+{
+	char p[4600];
+	seg_path(f, r, p, sizeof(p));
+	size_t len;
+	uint8_t *data = th_read(p, &len);
+	data[pos < 0 ? (long)len + pos : pos] ^= mask;
+	th_write(p, data, len);
+	free(data);
+}
+
 static int missing_cb(void *ctx, const struct kt_catalog_missing *m)
 {
 	struct collect *c = ctx;
@@ -435,13 +447,7 @@ static void test_reindex_damaged_footer_keeps_blocks(void **state)
 	struct fixture *f = *state;
 	int64_t runs[3];
 	three_runs(f, runs);
-	char p[4600];
-	seg_path(f, 1, p, sizeof(p));
-	size_t len;
-	uint8_t *data = th_read(p, &len);
-	data[len - 10] ^= 0x40; /* inside the footer frame */
-	th_write(p, data, len);
-	free(data);
+	poke_segment(f, 1, -10, 0x40); /* inside the footer frame */
 	struct kt_archive_reindex_result res;
 	char *m = missing_after_reindex(f, &res);
 	assert_string_equal(m, "");
@@ -457,13 +463,7 @@ static void test_reindex_damaged_header_keeps_blocks(void **state)
 	struct fixture *f = *state;
 	int64_t runs[3];
 	three_runs(f, runs);
-	char p[4600];
-	seg_path(f, 0, p, sizeof(p));
-	size_t len;
-	uint8_t *data = th_read(p, &len);
-	data[30] ^= 0x01; /* the topic name: the header's CRC fails */
-	th_write(p, data, len);
-	free(data);
+	poke_segment(f, 0, 30, 0x01);		    /* the topic name: the header's CRC fails */
 	assert_int_equal(records_readable(f), 900); /* before reindex */
 	struct kt_archive_reindex_result res;
 	char *m = missing_after_reindex(f, &res);
