@@ -97,7 +97,7 @@ static enum kt_err take_lock(struct kt_archive *a, struct kt_diag *diag)
 {
 	char path[PATH_BUF];
 	kt_archive_path(a, "lock", path, sizeof(path));
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, KT_FILE_MODE);
 	if (fd < 0)
 		return kt_diag_fail(diag, KT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -501,7 +501,7 @@ enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_r
 	int fd = -1;
 	if (!err) {
 		live_lock_path(a, *out_run_id, path, sizeof(path));
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, KT_FILE_MODE);
 		if (fd < 0)
 			err = errno == ENOSPC
 				      ? kt_write_fail(diag, errno, "create", path)

@@ -1,6 +1,7 @@
 #include "kt_catalog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "kt_cursor.h"
+#include "kt_fileio.h"
 #include "catalog_schema.h" /* kt_catalog_schema_sql, from format/catalog.sql */
 
 #define STMT_CACHE 64
@@ -400,6 +402,13 @@ enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct 
 	flags |= SQLITE_OPEN_NOMUTEX;
 	enum kt_err err = KT_OK;
 	int version = 0;
+	if (mode == KT_CATALOG_CREATE) {
+		/* SQLite would create it 0644; its -wal and -shm take the mode of
+		 * the database file, so creating it first decides all three */
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, KT_FILE_MODE);
+		if (fd >= 0)
+			close(fd);
+	}
 	int rc = cat->readonly ? open_for_reading(cat, path, flags, &version, diag, &err)
 			       : open_db(cat, path, flags, 0, &version);
 	if (rc != SQLITE_OK) {

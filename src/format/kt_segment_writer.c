@@ -178,7 +178,7 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 		return KT_ERR_NOMEM;
 	}
 
-	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, KT_FILE_MODE);
 	if (w->fd < 0) {
 		enum kt_err err = errno == ENOSPC ? kt_write_fail(diag, errno, "create", path)
 						  : kt_diag_fail(diag, errno == EEXIST ? KT_ERR_EXISTS : KT_ERR_IO,

@@ -68,7 +68,7 @@ enum kt_err kt_write_file_atomic(const char *path, const void *data, size_t len,
 	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
 		return kt_diag_fail(diag, KT_ERR_INVALID, "path too long: %s", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, KT_FILE_MODE);
 	if (fd < 0)
 		return errno == ENOSPC ? kt_write_fail(diag, errno, "create", tmp)
 				       : kt_diag_fail(diag, KT_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
@@ -135,7 +135,7 @@ enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
 		if (*p == '/' || *p == '\0') {
 			char saved = *p;
 			*p = '\0';
-			if (mkdir(buf, 0755) == 0) {
+			if (mkdir(buf, KT_DIR_MODE) == 0) {
 				enum kt_err err = kt_fsync_parent_dir(buf, diag);
 				if (err)
 					return err;

@@ -10,6 +10,12 @@
 
 #include "kt_error.h"
 
+/* Modes of everything ktape creates in an archive, before the umask:
+ * archives hold whatever the topics hold, personal data included, so
+ * they are never readable by other users. */
+#define KT_FILE_MODE 0640
+#define KT_DIR_MODE  0750
+
 /* Writes all len bytes, retrying on EINTR and short writes. path names the
  * file in the message. */
 enum kt_err kt_write_all(int fd, const char *path, const void *data, size_t len, struct kt_diag *diag);
@@ -27,7 +33,7 @@ enum kt_err kt_rename_durable(const char *tmp_path, const char *final_path, stru
 enum kt_err kt_write_file_atomic(const char *path, const void *data, size_t len, struct kt_diag *diag);
 /* Reads a whole file (at most max bytes) into a malloc'd buffer the caller frees. */
 enum kt_err kt_read_file(const char *path, size_t max, uint8_t **out_data, size_t *out_len, struct kt_diag *diag);
-/* mkdir -p with mode 0755; fsyncs each parent it creates a directory in. */
+/* mkdir -p with mode KT_DIR_MODE; fsyncs each parent it creates a directory in. */
 enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag);
 /* Milliseconds since the epoch (wall clock) and a monotonic clock. */
 int64_t kt_now_ms(void);
