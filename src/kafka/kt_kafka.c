@@ -59,6 +59,10 @@ struct kt_kafka {
 	size_t nberr;
 	char auth_err[400];
 	char fatal_err[384];
+	/* Set by cert_verify_cb from librdkafka's threads: a broker certificate
+	 * that failed verification fails the same way on every retry. */
+	pthread_mutex_t tls_mu;
+	char tls_err[512];
 };
 
 /* ---- configuration ---- */
@@ -303,9 +307,76 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		char why[256];
 		rd_kafka_fatal_error(rk, why, sizeof(why));
 		snprintf(k->fatal_err, sizeof(k->fatal_err), "%s", why);
+	} else if (strstr(reason, "alert bad certificate") || strstr(reason, "alert certificate required") ||
+		   strstr(reason, "alert unknown ca")) {
+		/* the broker's TLS refused ours (or its absence): as final as a
+		 * wrong password */
+		char name[128], why[256];
+		split_reason(reason, name, sizeof(name), why, sizeof(why));
+		pthread_mutex_lock(&k->tls_mu);
+		if (!k->tls_err[0])
+			snprintf(k->tls_err, sizeof(k->tls_err),
+				 "broker %s refused the client certificate (ssl.certificate.location, "
+				 "ssl.key.location): %s",
+				 name, why);
+		pthread_mutex_unlock(&k->tls_mu);
 	} else {
 		note_broker_err(k, reason);
 	}
+}
+
+/* OpenSSL's X509_V_ERR_* codes (openssl/x509_vfy.h, stable across
+ * versions) that a misconfigured client or broker produces, in words an
+ * operator can act on. */
+static const char *x509_why(int code)
+{
+	switch (code) {
+	case 2:	 /* UNABLE_TO_GET_ISSUER_CERT */
+	case 18: /* DEPTH_ZERO_SELF_SIGNED_CERT */
+	case 19: /* SELF_SIGNED_CERT_IN_CHAIN */
+	case 20: /* UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+	case 21: /* UNABLE_TO_VERIFY_LEAF_SIGNATURE */ return "not signed by a CA in ssl.ca.location";
+	case 9: return "not valid yet";
+	case 10: return "expired";
+	default: return NULL;
+	}
+}
+
+/* Keeps OpenSSL's verdict on each certificate (never overrides it) and
+ * notes why one was refused: librdkafka reports every refusal as the same
+ * "certificate verify failed" and retries it forever. */
+static int cert_verify_cb(rd_kafka_t *rk, const char *broker_name, int32_t broker_id, int *x509_error, int depth,
+			  const char *buf, size_t size, char *errstr, size_t errstr_size, void *opaque)
+{
+	(void)rk, (void)broker_id, (void)depth, (void)buf, (void)size;
+	struct kt_kafka *k = opaque;
+	if (!*x509_error)
+		return 1;
+	/* "ssl://HOST:PORT/ID" */
+	const char *scheme = strstr(broker_name, "://");
+	const char *n0 = scheme ? scheme + 3 : broker_name;
+	char name[128];
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(n0, "/"), n0);
+	const char *host_end = strrchr(name, ':');
+	char msg[sizeof(k->tls_err)];
+	if (*x509_error == 62 || *x509_error == 64) /* HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH */
+		snprintf(msg, sizeof(msg),
+			 "hostname mismatch: the certificate of broker %s is not for %.*s (connect by a name in its "
+			 "subjectAltName)",
+			 name, host_end ? (int)(host_end - name) : (int)strlen(name), name);
+	else if (x509_why(*x509_error))
+		snprintf(msg, sizeof(msg), "certificate verify failed: the certificate of broker %s is %s", name,
+			 x509_why(*x509_error));
+	else
+		snprintf(msg, sizeof(msg),
+			 "certificate verify failed: the certificate of broker %s: OpenSSL X509 error %d", name,
+			 *x509_error);
+	snprintf(errstr, errstr_size, "%s", msg);
+	pthread_mutex_lock(&k->tls_mu);
+	if (!k->tls_err[0])
+		snprintf(k->tls_err, sizeof(k->tls_err), "%s", msg);
+	pthread_mutex_unlock(&k->tls_mu);
+	return 0;
 }
 
 /* The cluster answered: what brokers said before is history. */
@@ -339,6 +410,11 @@ static enum kt_err hard_fail(struct kt_kafka *k, struct kt_diag *diag)
 {
 	if (k->auth_err[0])
 		return kt_diag_fail(diag, KT_ERR_KAFKA, "authentication failed: %s", k->auth_err);
+	pthread_mutex_lock(&k->tls_mu);
+	enum kt_err err = k->tls_err[0] ? kt_diag_fail(diag, KT_ERR_KAFKA, "%s", k->tls_err) : KT_OK;
+	pthread_mutex_unlock(&k->tls_mu);
+	if (err)
+		return err;
 	if (k->fatal_err[0])
 		return kt_diag_fail(diag, KT_ERR_KAFKA, "Kafka client failed: %s", k->fatal_err);
 	return KT_OK;
@@ -435,6 +511,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	k->role = opts->role;
 	k->read_committed = opts->role == KT_KAFKA_CONSUMER && !opts->read_uncommitted;
 	k->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
+	pthread_mutex_init(&k->tls_mu, NULL);
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 	enum kt_err err = KT_OK;
 	err = err ? err : set_rk(c, "client.id", opts->client_id ? opts->client_id : "ktape", diag);
@@ -489,6 +566,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		err = set_rk(c, "bootstrap.servers", opts->bootstrap, diag);
 	if (err) {
 		rd_kafka_conf_destroy(c);
+		pthread_mutex_destroy(&k->tls_mu);
 		free(k);
 		return err;
 	}
@@ -496,6 +574,8 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	rd_kafka_conf_set_opaque(c, k);
 	rd_kafka_conf_set_log_cb(c, log_cb);
 	rd_kafka_conf_set_error_cb(c, error_cb);
+	/* only fails when librdkafka was built without TLS: nothing to verify */
+	rd_kafka_conf_set_ssl_cert_verify_cb(c, cert_verify_cb);
 	if (k->read_committed) {
 		k->uncommitted_conf = rd_kafka_conf_dup(c);
 		/* the twin's errors are the main client's: only its log is kept */
@@ -504,6 +584,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		if (err) {
 			rd_kafka_conf_destroy(k->uncommitted_conf);
 			rd_kafka_conf_destroy(c);
+			pthread_mutex_destroy(&k->tls_mu);
 			free(k);
 			return err;
 		}
@@ -515,6 +596,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		rd_kafka_conf_destroy(c);
 		if (k->uncommitted_conf)
 			rd_kafka_conf_destroy(k->uncommitted_conf);
+		pthread_mutex_destroy(&k->tls_mu);
 		free(k);
 		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot create Kafka client: %s", errstr);
 	}
@@ -547,6 +629,7 @@ void kt_kafka_close(struct kt_kafka *k)
 	if (k->uncommitted_conf)
 		rd_kafka_conf_destroy(k->uncommitted_conf);
 	free(k->hdrs);
+	pthread_mutex_destroy(&k->tls_mu);
 	free(k);
 }
 
