@@ -1,0 +1,198 @@
+/* cmd_prune.c - `ktape prune`: options, help, output and exit codes. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "kt_cli.h"
+#include "kt_cli_cmds.h"
+#include "kt_cli_inspect.h"
+#include "kt_cli_util.h"
+#include "kt_fileio.h"
+#include "kt_parse.h"
+
+const char kt_usage_prune[] =
+	"  ktape prune -a DIR (--keep-days N | --keep-runs N | --before T) [--dry-run] [--json]\n";
+const char kt_help_prune[] =
+	"\nRemoves whole segments no longer needed under one policy:\n"
+	"  --keep-days N   remove segments whose newest record is older than N days\n"
+	"  --before T      remove segments whose newest record is older than T\n"
+	"  --keep-runs N   keep the segments written by the N most recent dump runs that\n"
+	"                  reached the cluster, and in each partition everything after the\n"
+	"                  oldest of them\n"
+	"Safety rules, whatever the policy: only the oldest segments of a partition are\n"
+	"removed (a segment goes only when every segment before it goes too), so each\n"
+	"partition stays one contiguous tail; a partition's newest segment is never\n"
+	"removed; the partitions' dump progress is kept, so the next incremental dump\n"
+	"starts where it would have. The catalog forgets the segments first (one\n"
+	"transaction), then the files are removed and the directories fsynced; a crash in\n"
+	"between leaves files the next dump indexes again (nothing is lost). The prune is\n"
+	"recorded as a run (ktape ls --runs).\n\n"
+	"Options:\n"
+	"  -a, --archive DIR   archive directory (takes the writer lock)\n"
+	"      --dry-run       show what would be removed; changes nothing, takes no lock\n"
+	"      --json          print {\"command\", \"dry_run\", \"run_id\", \"segments_removed\",\n"
+	"                      \"records\", \"bytes\", \"segments_kept\", \"partitions\": [{\"topic\",\n"
+	"                      \"generation\", \"partition\", \"segments\", \"first_offset\",\n"
+	"                      \"last_offset\", \"new_first_offset\"}], \"files\": [{\"path\", ...}]}\n\n"
+	"Exit codes: 0 ok (also when nothing was removed), 1 error (e.g. a file could not be\n"
+	"removed), 2 usage, 3 archive locked by another ktape process, 7 archive not found.\n\n"
+	"Examples:\n"
+	"  ktape prune -a /backup/kafka --keep-days 30 --dry-run\n"
+	"  ktape prune -a /backup/kafka --keep-runs 7\n"
+	"  ktape prune -a /backup/kafka --before 2026-01-01\n";
+
+/* ---- prune ---- */
+
+static const struct option prune_opts[] = {
+	{"archive", required_argument, NULL, 'a'},
+	{"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
+	{"keep-runs", required_argument, NULL, OPT_KEEP_RUNS},
+	{"before", required_argument, NULL, OPT_BEFORE},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"json", no_argument, NULL, OPT_JSON},
+	{NULL, 0, NULL, 0},
+};
+
+static void prune_json(const struct kt_inspect_prune_result *r, int dry, struct kt_buf *b)
+{
+	int f = 1;
+	kt_buf_append_u8(b, '{');
+	kt_cli_json_key(b, &f, "command");
+	kt_cli_json_str(b, "prune");
+	kt_cli_json_key(b, &f, "dry_run");
+	kt_cli_put(b, dry ? "true" : "false");
+	kt_cli_json_ts(b, &f, "run_id", r->run_id, r->run_id > 0);
+	kt_cli_json_u64(b, &f, "segments_removed", r->seg_count);
+	kt_cli_json_u64(b, &f, "records", r->records);
+	kt_cli_json_u64(b, &f, "bytes", r->file_bytes);
+	kt_cli_json_u64(b, &f, "segments_kept", r->kept_segments);
+	kt_cli_put(b, ",\"partitions\":[");
+	for (size_t i = 0; i < r->part_count; i++) {
+		const struct kt_inspect_prune_part *p = &r->parts[i];
+		int g = 1;
+		kt_cli_put(b, i ? ",{" : "{");
+		kt_cli_json_key(b, &g, "topic");
+		kt_cli_json_str(b, p->topic);
+		kt_cli_json_u64(b, &g, "generation", p->generation);
+		kt_cli_json_i64(b, &g, "partition", p->partition);
+		kt_cli_json_u64(b, &g, "segments", p->segments);
+		kt_cli_json_i64(b, &g, "first_offset", p->first);
+		kt_cli_json_i64(b, &g, "last_offset", p->last);
+		kt_cli_json_i64(b, &g, "new_first_offset", p->new_first);
+		kt_buf_append_u8(b, '}');
+	}
+	kt_cli_put(b, "],\"files\":[");
+	for (size_t i = 0; i < r->seg_count; i++) {
+		const struct kt_inspect_pruned *s = &r->segs[i];
+		int g = 1;
+		kt_cli_put(b, i ? ",{" : "{");
+		kt_cli_json_key(b, &g, "path");
+		kt_cli_json_str(b, s->path);
+		kt_cli_json_i64(b, &g, "first_offset", s->first);
+		kt_cli_json_i64(b, &g, "last_offset", s->last);
+		kt_cli_json_u64(b, &g, "records", s->records);
+		kt_cli_json_u64(b, &g, "bytes", s->file_bytes);
+		kt_cli_json_time(b, &g, "max_time", s->max_ts, s->max_ts >= 0);
+		kt_buf_append_u8(b, '}');
+	}
+	kt_cli_put(b, "]}\n");
+}
+
+static void prune_human(const struct kt_inspect_prune_result *r, int dry, struct kt_buf *b)
+{
+	char size[32];
+	if (dry)
+		kt_buf_printf(b, "dry run: would remove %zu segment(s), %" PRIu64 " records, %s; %" PRIu64 " kept\n",
+			      r->seg_count, r->records, kt_format_size(r->file_bytes, size, sizeof(size)),
+			      r->kept_segments);
+	else
+		kt_buf_printf(b,
+			      "prune run %" PRId64 ": removed %zu segment(s), %" PRIu64 " records, freed %s; %" PRIu64
+			      " kept\n",
+			      r->run_id, r->seg_count, r->records, kt_format_size(r->file_bytes, size, sizeof(size)),
+			      r->kept_segments);
+	for (size_t i = 0; i < r->part_count; i++) {
+		const struct kt_inspect_prune_part *p = &r->parts[i];
+		kt_buf_printf(b,
+			      "  %s gen %" PRIu32 " partition %" PRId32 ": %" PRIu64 " segment(s), offsets %" PRId64
+			      "..%" PRId64 "; now starts at %" PRId64 "\n",
+			      p->topic, p->generation, p->partition, p->segments, p->first, p->last, p->new_first);
+	}
+	for (size_t i = 0; dry && i < r->seg_count; i++)
+		kt_buf_printf(b, "  would remove %s (%" PRIu64 " records, %s)\n", r->segs[i].path, r->segs[i].records,
+			      kt_format_size(r->segs[i].file_bytes, size, sizeof(size)));
+}
+
+struct prune_args {
+	const char *dir;
+	int json, npolicies;
+	struct kt_inspect_prune_opts o;
+};
+
+static int prune_parse_opt(struct prune_args *pa, int c)
+{
+	int rc = 0;
+	switch (c) {
+	case 'a': pa->dir = optarg; break;
+	case OPT_KEEP_DAYS:
+		pa->o.policy = KT_PRUNE_KEEP_DAYS;
+		pa->npolicies++;
+		rc = kt_cli_parse_i64("prune", "--keep-days", optarg, 1, 1000000, &pa->o.value);
+		break;
+	case OPT_KEEP_RUNS:
+		pa->o.policy = KT_PRUNE_KEEP_RUNS;
+		pa->npolicies++;
+		rc = kt_cli_parse_i64("prune", "--keep-runs", optarg, 1, INT32_MAX, &pa->o.value);
+		break;
+	case OPT_BEFORE:
+		pa->o.policy = KT_PRUNE_BEFORE;
+		pa->npolicies++;
+		rc = kt_cli_parse_time("prune", "--before", optarg, &pa->o.value);
+		break;
+	case OPT_DRY_RUN: pa->o.dry_run = 1; break;
+	case OPT_JSON: pa->json = 1; break;
+	default: rc = KT_EXIT_USAGE; break;
+	}
+	return rc;
+}
+
+int kt_cmd_prune(int argc, char **argv)
+{
+	struct prune_args pa = {0};
+	int rc = 0, c;
+	optind = 1;
+	while (!rc && (c = getopt_long(argc, argv, "a:", prune_opts, NULL)) != -1)
+		rc = prune_parse_opt(&pa, c);
+	rc = kt_cli_finish_args("prune", rc, argc, argv, pa.dir);
+	if (!rc && pa.npolicies != 1)
+		rc = kt_cli_usage_error("prune", "give exactly one of --keep-days N, --keep-runs N or --before T");
+	struct kt_archive *a = NULL;
+	/* a dry run changes nothing: not even the recovery a writer's open does */
+	if (!rc)
+		rc = kt_cli_open_archive("prune", pa.dir, pa.o.dry_run ? KT_ARCHIVE_READ : KT_ARCHIVE_WRITE, &a);
+	if (rc)
+		return rc;
+	char *args = kt_cli_redacted_args(argc, argv);
+	pa.o.args = args;
+	pa.o.tool_version = KTAPE_VERSION;
+	pa.o.now_ms = kt_now_ms();
+	struct kt_inspect_prune_result res;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = kt_inspect_prune(a, &pa.o, &res, &d);
+	if (!err || res.run_id > 0) {
+		struct kt_buf b;
+		kt_buf_init(&b, OUT_MAX);
+		if (pa.json)
+			prune_json(&res, pa.o.dry_run, &b);
+		else
+			prune_human(&res, pa.o.dry_run, &b);
+		kt_cli_write_out(&b);
+		kt_buf_free(&b);
+	}
+	rc = err ? kt_cli_fail("prune", err, &d) : KT_EXIT_OK;
+	kt_inspect_prune_result_free(&res);
+	kt_archive_close(a);
+	free(args);
+	return rc;
+}
