@@ -335,8 +335,6 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 					speed);
 	if (!rc && c->pace)
 		o->speed = speed;
-	if (!rc && c->pace && (o->rate_msgs > 0 || o->rate_bytes > 0))
-		rc = kt_cli_usage_error(cmd, "--pace original and --rate-msgs/--rate-bytes exclude each other");
 	o->topics = c->topics;
 	o->partitions = c->parts;
 	o->maps = c->maps;

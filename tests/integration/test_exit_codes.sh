@@ -31,6 +31,7 @@ expect 1 "$KTAPE" dump -b "$BS" -a "$WORK/a-file/arch" -t "$topic" -q
 # 2 usage
 expect 2 "$KTAPE" dump -b "$BS" -a "$A" --no-such-option
 expect 2 "$KTAPE" cat -a "$A" --from-offset 10 --to-offset 5
+expect 2 "$KTAPE" restore -b "$BS" -a "$A" -t "$topic" --pace original --rate-msgs 5 # checked once, in the engine
 
 # 3 locked
 python3 -c 'import fcntl, sys, time
