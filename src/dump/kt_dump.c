@@ -140,8 +140,7 @@ static enum kt_err select_topics(struct dump *d, struct kt_diag *diag)
 		for (size_t j = 0; j < n; j++)
 			found |= !strcmp(all[j].name, o->topics[i]);
 		if (!found)
-			err = kt_diag_fail(diag, KT_ERR_NOT_FOUND, "topic '%s' does not exist in the cluster",
-					   o->topics[i]);
+			err = kt_kafka_topic_absent(d->k, o->topics[i], " in the cluster", diag);
 	}
 	d->topics = calloc(n ? n : 1, sizeof(*d->topics));
 	for (size_t j = 0; !err && j < n; j++) {

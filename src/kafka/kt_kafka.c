@@ -197,10 +197,37 @@ enum kt_err kt_kafka_conf_load_file(struct kt_kafka_conf *conf, const char *path
 
 /* ---- client ---- */
 
+static const char *denial_suffix(rd_kafka_resp_err_t e, char *buf, size_t bufsize);
+
 static enum kt_err rk_fail(struct kt_diag *diag, const char *what, rd_kafka_resp_err_t err)
 {
-	return kt_diag_fail(diag, err == RD_KAFKA_RESP_ERR__TIMED_OUT ? KT_ERR_TIMEOUT : KT_ERR_KAFKA, "%s: %s", what,
-			    rd_kafka_err2str(err));
+	char dn[64];
+	return kt_diag_fail(diag, err == RD_KAFKA_RESP_ERR__TIMED_OUT ? KT_ERR_TIMEOUT : KT_ERR_KAFKA, "%s: %s%s", what,
+			    rd_kafka_err2str(err), denial_suffix(err, dn, sizeof(dn)));
+}
+
+/* An ACL denial names itself (TOPIC_AUTHORIZATION_FAILED, ...): the text
+ * alone ("Authorization failed.") does not say what to grant. */
+static const char *denial_name(rd_kafka_resp_err_t e)
+{
+	switch (e) {
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_AUTHORIZATION_FAILED: return rd_kafka_err2name(e);
+	default: return NULL;
+	}
+}
+
+/* " (TOPIC_AUTHORIZATION_FAILED)" for a denial, "" otherwise. */
+static const char *denial_suffix(rd_kafka_resp_err_t e, char *buf, size_t bufsize)
+{
+	const char *name = denial_name(e);
+	if (!name)
+		return "";
+	snprintf(buf, bufsize, " (%s)", name);
+	return buf;
 }
 
 static void mark_up(struct kt_kafka *k);
@@ -223,10 +250,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		char msg[KT_DIAG_MSG_MAX + 64];
 		snprintf(msg, sizeof(msg), "%s; %s", rd_kafka_err2str(m->err), why.msg);
 		k->dr_cb(k->dr_ctx, KT_ERR_TIMEOUT, msg, m->partition, -1, m->_private);
-	} else if (m->err)
-		k->dr_cb(k->dr_ctx, m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? KT_ERR_TIMEOUT : KT_ERR_KAFKA,
-			 rd_kafka_err2str(m->err), m->partition, -1, m->_private);
-	else
+	} else if (m->err) {
+		char dn[64], msg[256];
+		snprintf(msg, sizeof(msg), "%s%s", rd_kafka_err2str(m->err), denial_suffix(m->err, dn, sizeof(dn)));
+		k->dr_cb(k->dr_ctx, m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? KT_ERR_TIMEOUT : KT_ERR_KAFKA, msg,
+			 m->partition, -1, m->_private);
+	} else
 		k->dr_cb(k->dr_ctx, KT_OK, NULL, m->partition, m->offset, m->_private);
 }
 
@@ -680,6 +709,28 @@ void kt_kafka_topics_free(struct kt_kafka_topic *topics, size_t count)
 	free(topics);
 }
 
+enum kt_err kt_kafka_topic_absent(struct kt_kafka *k, const char *topic, const char *what, struct kt_diag *diag)
+{
+	/* asked by name, the broker says whether it is denied: listing all
+	 * topics silently leaves out the ones the principal may not see */
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t e =
+		rkt ? rd_kafka_metadata(k->rk, 0, rkt, &md, (int)k->timeout_ms) : RD_KAFKA_RESP_ERR__FAIL;
+	if (!e) {
+		e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_NO_ERROR;
+		rd_kafka_metadata_destroy(md);
+	}
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+		return kt_diag_fail(diag, KT_ERR_KAFKA,
+				    "not authorized to describe topic '%s' (TOPIC_AUTHORIZATION_FAILED): the principal "
+				    "needs an ACL for it (see OPERATIONS.md, 'Access control')",
+				    topic);
+	return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "topic '%s' does not exist%s", topic, what);
+}
+
 enum kt_err kt_kafka_cluster_id(struct kt_kafka *k, char *buf, size_t bufsize, struct kt_diag *diag)
 {
 	(void)diag;
@@ -808,8 +859,10 @@ static rd_kafka_event_t *admin_wait(struct kt_kafka *k, rd_kafka_event_type_t ty
 		return NULL;
 	}
 	if (rd_kafka_event_type(ev) != type || rd_kafka_event_error(ev)) {
-		*err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what,
-				    rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "unexpected event");
+		char dn[64];
+		*err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s%s", what,
+				    rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "unexpected event",
+				    denial_suffix(rd_kafka_event_error(ev), dn, sizeof(dn)));
 		rd_kafka_event_destroy(ev);
 		return NULL;
 	}
@@ -844,8 +897,10 @@ enum kt_err kt_kafka_describe_topic_configs(struct kt_kafka *k, const char *topi
 		rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &nres);
 	for (size_t i = 0; i < nres && !err; i++) {
 		if (rd_kafka_ConfigResource_error(rs[i])) {
-			err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what,
-					   rd_kafka_ConfigResource_error_string(rs[i]));
+			char dn[64];
+			err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s%s", what,
+					   rd_kafka_ConfigResource_error_string(rs[i]),
+					   denial_suffix(rd_kafka_ConfigResource_error(rs[i]), dn, sizeof(dn)));
 			break;
 		}
 		size_t ncfg;
@@ -884,8 +939,10 @@ static enum kt_err list_groups(struct kt_kafka *k, char ***out, size_t *out_n, s
 	const rd_kafka_error_t **errs = rd_kafka_ListConsumerGroups_result_errors(r, &nerr);
 	if (nerr) {
 		/* a broker that did not answer: its groups would be missing */
-		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot list consumer groups: %s",
-					       rd_kafka_error_string(errs[0]));
+		char dn[64];
+		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot list consumer groups: %s%s",
+					       rd_kafka_error_string(errs[0]),
+					       denial_suffix(rd_kafka_error_code(errs[0]), dn, sizeof(dn)));
 		rd_kafka_event_destroy(ev);
 		return err;
 	}
@@ -930,7 +987,9 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
 		for (size_t g = 0; g < ng && !err && !stop; g++) {
 			const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[g]);
 			if (ge) {
-				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what, rd_kafka_error_string(ge));
+				char dn[64];
+				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s%s", what, rd_kafka_error_string(ge),
+						   denial_suffix(rd_kafka_error_code(ge), dn, sizeof(dn)));
 				break;
 			}
 			const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[g]);
@@ -972,6 +1031,17 @@ static enum kt_err wait_topic_ready(struct kt_kafka *k, const char *name, int32_
 	while (kt_mono_ns() < deadline) {
 		const struct rd_kafka_metadata *md;
 		if (rd_kafka_metadata(k->rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+				/* allowed to Create but not to Describe: it would
+				 * never look ready */
+				rd_kafka_metadata_destroy(md);
+				rd_kafka_topic_destroy(rkt);
+				return kt_diag_fail(diag, KT_ERR_KAFKA,
+						    "topic %s was created but may not be described "
+						    "(TOPIC_AUTHORIZATION_FAILED): restore needs Describe and Write "
+						    "on it besides Create",
+						    name);
+			}
 			int ready =
 				md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt == partitions;
 			for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
@@ -1015,12 +1085,15 @@ enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_
 	const rd_kafka_topic_result_t **tr =
 		rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
 	for (size_t i = 0; i < n && !err; i++)
-		if (rd_kafka_topic_result_error(tr[i]))
+		if (rd_kafka_topic_result_error(tr[i])) {
+			char dn[64];
 			err = kt_diag_fail(diag,
 					   rd_kafka_topic_result_error(tr[i]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS
 						   ? KT_ERR_EXISTS
 						   : KT_ERR_KAFKA,
-					   "%s: %s", what, rd_kafka_topic_result_error_string(tr[i]));
+					   "%s: %s%s", what, rd_kafka_topic_result_error_string(tr[i]),
+					   denial_suffix(rd_kafka_topic_result_error(tr[i]), dn, sizeof(dn)));
+		}
 	rd_kafka_event_destroy(ev);
 	if (!err)
 		err = wait_topic_ready(k, t->name, t->partitions, diag);
@@ -1064,16 +1137,20 @@ static enum kt_err alter_group_once(struct kt_kafka *k, const char *group, const
 	for (size_t i = 0; i < n && !err; i++) {
 		const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[i]);
 		if (ge) {
+			char dn[64];
 			pending |= coordinator_pending(rd_kafka_error_code(ge));
-			err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s", what, rd_kafka_error_string(ge));
+			err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s%s", what, rd_kafka_error_string(ge),
+					   denial_suffix(rd_kafka_error_code(ge), dn, sizeof(dn)));
 			break;
 		}
 		const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[i]);
 		for (int p = 0; parts && p < parts->cnt && !err; p++)
 			if (parts->elems[p].err) {
+				char dn[64];
 				pending |= coordinator_pending(parts->elems[p].err);
-				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s (partition %d): %s", what,
-						   parts->elems[p].partition, rd_kafka_err2str(parts->elems[p].err));
+				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s (partition %d): %s%s", what,
+						   parts->elems[p].partition, rd_kafka_err2str(parts->elems[p].err),
+						   denial_suffix(parts->elems[p].err, dn, sizeof(dn)));
 			}
 	}
 	rd_kafka_event_destroy(ev);
@@ -1233,9 +1310,10 @@ enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_ms
 		return KT_OK;
 	}
 	if (m->err) {
-		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s%s%s [%d]: %s", "consume", m->rkt ? " " : "",
+		char dn[64];
+		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s%s%s [%d]: %s%s", "consume", m->rkt ? " " : "",
 					       m->rkt ? rd_kafka_topic_name(m->rkt) : "", (int)m->partition,
-					       rd_kafka_message_errstr(m));
+					       rd_kafka_message_errstr(m), denial_suffix(m->err, dn, sizeof(dn)));
 		rd_kafka_message_destroy(m);
 		return err;
 	}

@@ -85,6 +85,11 @@ struct kt_kafka_topic {
 enum kt_err kt_kafka_list_topics(struct kt_kafka *k, struct kt_kafka_topic **out, size_t *out_count,
 				 struct kt_diag *diag);
 void kt_kafka_topics_free(struct kt_kafka_topic *topics, size_t count);
+/* Why topic is not among kt_kafka_list_topics' (the cluster lists only the
+ * topics the principal may Describe): KT_ERR_KAFKA "not authorized ...
+ * (TOPIC_AUTHORIZATION_FAILED)" when access is denied, else KT_ERR_NOT_FOUND
+ * with "does not exist" + what. */
+enum kt_err kt_kafka_topic_absent(struct kt_kafka *k, const char *topic, const char *what, struct kt_diag *diag);
 /* The cluster id (empty string if the broker does not say). */
 enum kt_err kt_kafka_cluster_id(struct kt_kafka *k, char *buf, size_t bufsize, struct kt_diag *diag);
 /* Number of brokers in the cluster. */

@@ -172,8 +172,8 @@ static int selected(const struct kt_compare_opts *o, const char *topic, int32_t 
 
 /* A target topic or partition that does not exist is "not found" at once,
  * not a broker error after the watermark query gave up waiting for it. */
-static enum kt_err check_target(const struct kt_kafka_topic *all, size_t n, const char *dst, int32_t p,
-				const char *bootstrap, struct kt_diag *diag)
+static enum kt_err check_target(struct kt_kafka *k, const struct kt_kafka_topic *all, size_t n, const char *dst,
+				int32_t p, const char *bootstrap, struct kt_diag *diag)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(all[i].name, dst))
@@ -185,7 +185,9 @@ static enum kt_err check_target(const struct kt_kafka_topic *all, size_t n, cons
 				    " partition(s) in the cluster at %s; the archive has partition %" PRId32,
 				    dst, all[i].partitions, bootstrap, p);
 	}
-	return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "topic %s does not exist in the cluster at %s", dst, bootstrap);
+	char what[300];
+	snprintf(what, sizeof(what), " in the cluster at %s", bootstrap);
+	return kt_kafka_topic_absent(k, dst, what, diag);
 }
 
 enum kt_err kt_compare_run(const struct kt_compare_opts *o, struct kt_compare_result *res, struct kt_diag *diag)
@@ -212,7 +214,7 @@ enum kt_err kt_compare_run(const struct kt_compare_opts *o, struct kt_compare_re
 		char buf[512];
 		uint32_t gen = o->generation >= 0 ? (uint32_t)o->generation : l.gens[i];
 		const char *dst = dst_name(o, l.topics[i], buf, sizeof(buf));
-		err = check_target(all, nall, dst, l.parts[i], o->bootstrap, diag);
+		err = check_target(c.k, all, nall, dst, l.parts[i], o->bootstrap, diag);
 		if (!err)
 			err = compare_partition(&c, l.topics[i], gen, l.parts[i], dst, diag);
 	}

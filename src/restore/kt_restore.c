@@ -727,11 +727,9 @@ static enum kt_err prepare_targets(struct restore *r, struct kt_diag *diag)
 				t->dst_partitions = all[j].partitions;
 		if (!t->dst_partitions) {
 			if (!r->o->create_topics)
-				err = kt_diag_fail(
-					diag, KT_ERR_NOT_FOUND,
-					"target topic %s does not exist (use --create-topics to create it from "
-					"the archived configs)",
-					t->dst);
+				err = kt_kafka_topic_absent(
+					r->k, t->dst, " (use --create-topics to create it from the archived configs)",
+					diag);
 			else
 				err = create_target(r, t, brokers, diag);
 		}
