@@ -1,6 +1,7 @@
 #include "kt_dump.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -652,95 +653,312 @@ static void fail_part(struct dump *d, struct part *p, enum kt_err err, const str
 	flush_part(d, p, &ignore); /* its progress up to what was committed */
 }
 
-static enum kt_err consume(struct dump *d, struct kt_diag *diag)
+/* ---- the archiving thread ----
+ * The main thread polls librdkafka and hands each run of records to one
+ * worker thread, which encodes, compresses and commits them while the next
+ * batch is fetched: neither waits for the other (2 cores: librdkafka's
+ * broker thread decompresses and parses, the worker compresses). The main
+ * thread touches the archive, the catalog, the parts and the result only
+ * while the worker is idle (ends, lost offsets, commits, progress). */
+
+#define BATCH_MAX 2048
+
+struct worker {
+	struct dump *d;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int busy; /* a job is posted and not done */
+	int quit;
+	/* the job: records [from, to) of batch */
+	struct kt_kafka_batch *batch;
+	size_t from, to;
+	/* its outcome, read once it is done */
+	enum kt_err err;
+	struct kt_diag diag;
+	int finished; /* partitions it finished */
+};
+
+/* One record of the job. A partition-local failure stops that partition
+ * only, as everywhere. */
+static enum kt_err work_one(struct worker *w, size_t i)
+{
+	struct dump *d = w->d;
+	struct kt_kafka_msg m;
+	enum kt_err err = kt_kafka_batch_msg(w->batch, i, &m, &w->diag);
+	if (err)
+		return err;
+	struct part *p = find_part(d, m.topic, m.partition);
+	if (!p || p->finished)
+		return KT_OK;
+	err = on_record(d, p, &m, &w->diag);
+	if (err && partition_local(err) && !p->failed) {
+		fail_part(d, p, err, &w->diag);
+		kt_diag_clear(&w->diag);
+		err = KT_OK;
+	}
+	if (p->finished)
+		w->finished++;
+	return err;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->busy && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->busy)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		enum kt_err err = KT_OK;
+		for (size_t i = w->from; !err && i < w->to; i++)
+			err = work_one(w, i);
+		pthread_mutex_lock(&w->mu);
+		w->err = err;
+		w->busy = 0;
+		int wake = err || w->finished;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		/* the main thread may wait for records that will never come:
+		 * the last partitions are done, or the run failed */
+		if (wake)
+			kt_kafka_wake(w->d->k);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Waits until the worker is idle and takes its outcome: the first error
+ * into diag, the partitions it finished off *open. */
+static enum kt_err worker_wait(struct worker *w, int *open, struct kt_diag *diag)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	enum kt_err err = w->err;
+	w->err = KT_OK;
+	*open -= w->finished;
+	w->finished = 0;
+	if (err)
+		*diag = w->diag;
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+/* The worker must be idle (worker_wait). */
+static void worker_post(struct worker *w, struct kt_kafka_batch *b, size_t from, size_t to)
+{
+	pthread_mutex_lock(&w->mu);
+	w->batch = b;
+	w->from = from;
+	w->to = to;
+	kt_diag_clear(&w->diag);
+	w->busy = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static enum kt_err worker_start(struct worker *w, struct dump *d)
+{
+	memset(w, 0, sizeof(*w));
+	w->d = d;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, worker_main, w)) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		return KT_ERR_NOMEM;
+	}
+	return KT_OK;
+}
+
+static void worker_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->quit = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+}
+
+/* An end of partition, a lost offset or an error, on the main thread with
+ * the worker idle. */
+static enum kt_err on_event(struct dump *d, struct kt_kafka_batch *b, size_t i, int *open, struct kt_diag *diag)
+{
+	struct kt_kafka_msg m;
+	enum kt_err err = kt_kafka_batch_msg(b, i, &m, diag);
+	if (err)
+		return err;
+	struct part *p = find_part(d, m.topic, m.partition);
+	if (!p || p->finished)
+		return KT_OK;
+	if (m.event == KT_KAFKA_OFFSET_GONE) {
+		err = on_offset_gone(d, p, diag);
+	} else {
+		/* The end of what this consumer may read. In read_committed
+		 * mode an open transaction can hold it below the target end:
+		 * the next dump continues from here. Markers and aborted
+		 * records at the end are skipped, so the position may pass
+		 * the last record. */
+		int64_t pos = kt_kafka_position(d->k, p->t->name, p->partition);
+		if (pos > p->done_end)
+			p->done_end = pos < p->end ? pos : p->end;
+		if (pos >= 0 && pos < p->end)
+			warn(d,
+			     "%s [%d]: stopped at offset %" PRId64 " before the target end %" PRId64
+			     " (an open transaction holds the readable end back)",
+			     p->t->name, p->partition, pos, p->end);
+		err = finish_part(d, p, diag);
+	}
+	if (err && partition_local(err) && !p->failed) {
+		fail_part(d, p, err, diag);
+		kt_diag_clear(diag);
+		err = KT_OK;
+	}
+	if (p->finished)
+		(*open)--;
+	return err;
+}
+
+/* Hands the batch's runs of records to the worker and serves its other
+ * messages in order between them. Returns with the worker busy on the
+ * batch's last run, if any. */
+static enum kt_err dispatch(struct dump *d, struct worker *w, struct kt_kafka_batch *b, size_t n, int *open,
+			    struct kt_diag *diag)
+{
+	enum kt_err err = KT_OK;
+	size_t i = 0;
+	while (!err && i < n) {
+		size_t j = i;
+		while (j < n && kt_kafka_batch_is_record(b, j))
+			j++;
+		err = worker_wait(w, open, diag);
+		if (!err && j > i)
+			worker_post(w, b, i, j);
+		if (!err && j < n) {
+			err = worker_wait(w, open, diag);
+			if (!err)
+				err = on_event(d, b, j++, open, diag);
+		}
+		i = j;
+	}
+	return err;
+}
+
+static enum kt_err assign_parts(struct dump *d, int *open, struct kt_diag *diag)
 {
 	struct kt_kafka_assignment *as = calloc(d->part_count + 1, sizeof(*as));
 	if (!as)
 		return KT_ERR_NOMEM;
 	size_t n = 0;
-	int open = 0;
-	for (size_t i = 0; i < d->part_count; i++) {
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; !err && i < d->part_count; i++) {
 		struct part *p = &d->parts[i];
 		if (p->start >= p->end) {
 			p->finished = 1;
-			enum kt_err err = flush_part(d, p, diag);
-			if (err) {
-				free(as);
-				return err;
-			}
+			err = flush_part(d, p, diag);
 			continue;
 		}
 		as[n++] = (struct kt_kafka_assignment){p->t->name, p->partition, p->start};
 		p->assigned = 1;
-		open++;
+		(*open)++;
 	}
-	enum kt_err err = n ? kt_kafka_assign(d->k, as, n, diag) : KT_OK;
+	if (!err && n)
+		err = kt_kafka_assign(d->k, as, n, diag);
 	free(as);
+	return err;
+}
+
+/* Polls with this timeout: short, so that a stop or a commit interval is
+ * served soon; an empty poll while partitions are unfinished is counted
+ * (issue #19: a client that stops fetching shows as many of them). */
+#define POLL_MS 100
+
+static enum kt_err consume(struct dump *d, struct kt_diag *diag)
+{
+	int open = 0;
+	enum kt_err err = assign_parts(d, &open, diag);
+	if (err)
+		return err;
+	struct kt_kafka_batch *b[2] = {NULL, NULL};
+	struct worker w;
+	err = kt_kafka_batch_new(BATCH_MAX, &b[0]);
+	if (!err)
+		err = kt_kafka_batch_new(BATCH_MAX, &b[1]);
+	if (!err)
+		err = worker_start(&w, d);
+	if (err) {
+		kt_kafka_batch_free(b[0]);
+		kt_kafka_batch_free(b[1]);
+		return err;
+	}
 	int64_t timeout_ns = (d->o->timeout_ms > 0 ? d->o->timeout_ms : 60000) * 1000000;
 	int64_t last_activity = kt_mono_ns();
 	int64_t last_report = 0;
 	int64_t commit_every = commit_interval_ns(d->o);
 	int64_t last_commit = kt_mono_ns();
+	int cur = 0;
 	while (!err && open > 0) {
 		if (d->o->stop && *d->o->stop) {
-			err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
+			err = worker_wait(&w, &open, diag);
+			if (!err)
+				err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 			break;
 		}
-		if (kt_mono_ns() - last_commit >= commit_every) {
-			err = commit_open_segments(d, diag);
+		int64_t now = kt_mono_ns();
+		if (now - last_commit >= commit_every) {
+			err = worker_wait(&w, &open, diag);
+			if (!err)
+				err = commit_open_segments(d, diag);
 			last_commit = kt_mono_ns();
 			if (err)
 				break;
 		}
-		struct kt_kafka_msg m;
-		err = kt_kafka_poll(d->k, 200, &m, diag);
+		if (now - last_report > 500000000) {
+			err = worker_wait(&w, &open, diag);
+			if (err)
+				break;
+			last_report = now;
+			report_progress(d, (int)d->part_count - open);
+		}
+		/* the worker may still read the other batch, never this one */
+		size_t n;
+		int64_t t_poll = kt_mono_ns();
+		err = kt_kafka_poll_batch(d->k, POLL_MS, b[cur], &n, diag);
 		if (err)
 			break;
-		int64_t now = kt_mono_ns();
-		if (m.event == KT_KAFKA_NONE) {
-			if (now - last_activity > timeout_ns)
+		if (!n) {
+			/* woken by the worker (kt_kafka_wake), or a real wait */
+			err = worker_wait(&w, &open, diag);
+			if (err || !open)
+				break;
+			if (kt_mono_ns() - t_poll >= POLL_MS * 900000ll)
+				d->res->empty_polls++;
+			if (kt_mono_ns() - last_activity > timeout_ns)
 				err = kt_diag_fail(
 					diag, KT_ERR_TIMEOUT,
 					"no data from the cluster for %lld s (--timeout); %d partitions unfinished",
 					(long long)(timeout_ns / 1000000000), open);
 			continue;
 		}
-		last_activity = now;
-		struct part *p = find_part(d, m.topic, m.partition);
-		if (!p || p->finished)
-			continue;
-		if (m.event == KT_KAFKA_OFFSET_GONE) {
-			err = on_offset_gone(d, p, diag);
-		} else if (m.event == KT_KAFKA_EOF) {
-			/* The end of what this consumer may read. In read_committed
-			 * mode an open transaction can hold it below the target end:
-			 * the next dump continues from here. Markers and aborted
-			 * records at the end are skipped, so the position may pass
-			 * the last record. */
-			int64_t pos = kt_kafka_position(d->k, p->t->name, p->partition);
-			if (pos > p->done_end)
-				p->done_end = pos < p->end ? pos : p->end;
-			if (pos >= 0 && pos < p->end)
-				warn(d,
-				     "%s [%d]: stopped at offset %" PRId64 " before the target end %" PRId64
-				     " (an open transaction holds the readable end back)",
-				     p->t->name, p->partition, pos, p->end);
-			err = finish_part(d, p, diag);
-		} else {
-			err = on_record(d, p, &m, diag);
-		}
-		if (err && partition_local(err) && !p->failed) {
-			fail_part(d, p, err, diag);
-			kt_diag_clear(diag);
-			err = KT_OK;
-		}
-		if (p->finished)
-			open--;
-		if (now - last_report > 500000000) {
-			last_report = now;
-			report_progress(d, (int)d->part_count - open);
-		}
+		last_activity = kt_mono_ns();
+		err = dispatch(d, &w, b[cur], n, &open, diag);
+		cur ^= 1;
+		if (!err)
+			/* a worker that finished the last partitions ends the loop */
+			err = open > 0 ? KT_OK : worker_wait(&w, &open, diag);
 	}
+	enum kt_err werr = worker_wait(&w, &open, err ? &(struct kt_diag){0} : diag);
+	if (!err)
+		err = werr;
+	worker_stop(&w);
+	kt_kafka_batch_free(b[0]);
+	kt_kafka_batch_free(b[1]);
 	report_progress(d, (int)d->part_count - open);
 	if (!err && d->failed_parts)
 		err = kt_diag_fail(diag, d->part_err, "%d partition(s) failed, the first: %s; the other %d were dumped",

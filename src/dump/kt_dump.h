@@ -93,6 +93,9 @@ struct kt_dump_result {
 	char **warnings;
 	size_t warning_count;
 	int groups; /* consumer groups whose offsets were archived */
+	/* polls that waited their whole timeout while partitions were
+	 * unfinished: a handful at most when fetching keeps up (issue #19) */
+	uint64_t empty_polls;
 };
 
 enum kt_err kt_dump_run(const struct kt_dump_opts *opts, struct kt_dump_result *res, struct kt_diag *diag);

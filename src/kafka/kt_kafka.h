@@ -184,6 +184,32 @@ struct kt_kafka_msg {
  * KT_ERR_KAFKA with the message in diag. */
 enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_msg *msg, struct kt_diag *diag);
 
+/* ---- consuming in batches ----
+ * A batch owns the messages of one kt_kafka_poll_batch until the next poll
+ * into it, kt_kafka_batch_release or kt_kafka_batch_free: its record views
+ * may be read on another thread than the one that polls, so that decoding
+ * and compressing overlap the next fetch. One batch is used by one thread
+ * at a time. */
+struct kt_kafka_batch;
+
+enum kt_err kt_kafka_batch_new(size_t max, struct kt_kafka_batch **out);
+void kt_kafka_batch_free(struct kt_kafka_batch *b);
+/* Releases b's messages, then waits up to timeout_ms for the first message
+ * and takes, without waiting, what is queued behind it (at most the batch's
+ * max). *out_count is 0 when nothing came within the timeout. */
+enum kt_err kt_kafka_poll_batch(struct kt_kafka *k, int timeout_ms, struct kt_kafka_batch *b, size_t *out_count,
+				struct kt_diag *diag);
+/* Makes a kt_kafka_poll_batch that waits on another thread return now (or
+ * the next one, if none waits), with nothing if nothing came. */
+void kt_kafka_wake(struct kt_kafka *k);
+size_t kt_kafka_batch_count(const struct kt_kafka_batch *b);
+/* 1 if message i is a record (not an end, a lost offset or an error). */
+int kt_kafka_batch_is_record(const struct kt_kafka_batch *b, size_t i);
+/* Message i as kt_kafka_poll gives it. The record view (headers included)
+ * is valid until the next kt_kafka_batch_msg on b or b's release. */
+enum kt_err kt_kafka_batch_msg(struct kt_kafka_batch *b, size_t i, struct kt_kafka_msg *msg, struct kt_diag *diag);
+void kt_kafka_batch_release(struct kt_kafka_batch *b);
+
 /* ---- producing ---- */
 /* Called from kt_kafka_produce_poll() for every delivery report. err is
  * KT_OK or KT_ERR_KAFKA with a message; offset is the record's offset in the
