@@ -14,7 +14,10 @@ above() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.a
 T="kerr-$RUN_ID"
 G="kerr-g-$RUN_ID"
 create_topic "$T" 2
-for i in $(seq 0 299); do printf '%d\t%d\tk%d\tv%d\n' $((i % 2)) $((1700000000000 + i)) "$i" "$i"; done >"$WORK/spec"
+# timestamps of now: tools/test's broker checks retention every 2 s, and
+# records older than the 7 days of the default retention would be deleted
+now=$(date +%s%3N)
+for i in $(seq 0 299); do printf '%d\t%d\tk%d\tv%d\n' $((i % 2)) $((now + i)) "$i" "$i"; done >"$WORK/spec"
 produce_spec "$T" "$WORK/spec" --plain
 # a consumer group with committed offsets, as an application leaves them
 kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$G" --topic "$T" --reset-offsets --to-offset 120 \
@@ -81,8 +84,8 @@ TX="kerr-tx-$RUN_ID"
 create_topic "$TX" 1
 # three committed records (each with its commit marker), then four in a
 # transaction testprod leaves open: last stable offset 6, high watermark 10
-printf '0\t1000\tk1\tv1\n0\t1001\tk2\tv2\n0\t1002\tk3\tv3\n#begin\n0\t1003\tk4\tv4\n0\t1004\tk5\tv5\n0\t1005\tk6\tv6\n0\t1006\tk7\tv7\n' \
-    >"$WORK/tx.spec"
+printf '0\t%d\tk1\tv1\n0\t%d\tk2\tv2\n0\t%d\tk3\tv3\n#begin\n0\t%d\tk4\tv4\n0\t%d\tk5\tv5\n0\t%d\tk6\tv6\n0\t%d\tk7\tv7\n' \
+    $now $((now + 1)) $((now + 2)) $((now + 3)) $((now + 4)) $((now + 5)) $((now + 6)) >"$WORK/tx.spec"
 "$KTAPE_TESTPROD" "$BS" "$TX" <"$WORK/tx.spec" >/dev/null 2>"$WORK/testprod.err" || fail "testprod failed"
 high=$(kcli kafka-get-offsets --bootstrap-server "$BS" --topic "$TX" 2>/dev/null | cut -d: -f3)
 assert_eq 10 "$high" "high watermark with the open transaction"
