@@ -8,6 +8,10 @@ the events of the users' `user-activities` topic (see ../shared/CONTEXT.md):
 The output is deterministic for a given --records and --seed, so that cached
 files and results stay comparable between runs. No tabs or newlines appear in
 keys or values.
+
+--value-bytes N makes every value exactly N bytes, for the benchmark's other
+record shapes (50 B, 200 B, 10 KiB): a shorter event gets a "notes" field of
+words, a longer one is cut (and is then no longer valid JSON).
 """
 
 import argparse
@@ -36,11 +40,25 @@ WORDS = ["red", "shoes", "laptop", "coffee", "desk", "lamp", "phone", "case", "b
          "backup", "garden", "chair", "camera", "watch", "bag", "jacket", "tea", "sale", "gift"]
 
 
+def sized(rnd, ev, value, n, dumps):
+    if len(value) < n:
+        words = []
+        have = len(value) + len(',"notes":""')
+        while have < n:
+            w = rnd.choice(WORDS)
+            words.append(w)
+            have += len(w) + 1
+        ev["notes"] = " ".join(words)
+        value = dumps(ev)
+    return value[:n] if len(value) > n else value + " " * (n - len(value))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=1000000)
     ap.add_argument("--users", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--value-bytes", type=int, default=0)
     ap.add_argument("-o", "--output", default="-")
     args = ap.parse_args()
 
@@ -89,7 +107,10 @@ def main():
             "ipAddress": f"10.{u % 256}.{(u * 7) % 256}.{rnd.randrange(1, 255)}",
             "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z",
         }
-        buf.append(user + "\t" + dumps(ev) + "\n")
+        value = dumps(ev)
+        if args.value_bytes:
+            value = sized(rnd, ev, value, args.value_bytes, dumps)
+        buf.append(user + "\t" + value + "\n")
         if len(buf) >= 10000:
             out.write("".join(buf))
             buf.clear()
