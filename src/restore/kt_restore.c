@@ -825,7 +825,10 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 		if (w <= 0)
 			break;
 		/* waiting serves delivery reports */
-		kt_kafka_produce_poll(r->k, (int)(w / 1000000 > 100 ? 100 : w / 1000000));
+		/* rounded up: a wait under 1 ms would be poll(0), a busy
+		 * loop until the next token (test_rate: short waits) */
+		int64_t ms = (w + 999999) / 1000000;
+		kt_kafka_produce_poll(r->k, (int)(ms > 100 ? 100 : ms));
 	}
 	int32_t dst_p = sp->partition;
 	if (r->o->by_key) {
