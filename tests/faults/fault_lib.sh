@@ -9,7 +9,9 @@ if [[ ${KTAPE_FAULTS_LONG:-0} == 1 ]]; then
     FAULT_RECORDS=${KTAPE_FAULTS_RECORDS:-6000000}
 else
     FAULT_KILLS=${KTAPE_FAULTS_KILLS:-3}
-    FAULT_RECORDS=${KTAPE_FAULTS_RECORDS:-1000000}
+    # enough that a dump is still running after the kills' 3.5 s (a dump
+    # reads a million of these in about a second since issue #19)
+    FAULT_RECORDS=${KTAPE_FAULTS_RECORDS:-4000000}
 fi
 # the kill instants are random; the seed is printed so that a failure can be
 # replayed with KTAPE_FAULTS_SEED

@@ -8,8 +8,9 @@ source "$KTAPE_SRC/tests/faults/fault_lib.sh"
 
 T="fault-signal-$RUN_ID"
 P=3
-# a signal stops one run, so the long variant's millions add nothing here
-((FAULT_RECORDS > 1000000)) && FAULT_RECORDS=1000000
+# a signal stops one run, so the long variant's millions add nothing here;
+# a dump must still run 3 s in (one reads a million in about a second)
+((FAULT_RECORDS > 4000000)) && FAULT_RECORDS=4000000
 fill_topic "$T" "$P" "$FAULT_RECORDS"
 
 # Starts a command in the background, sends SIG after DELAY, and checks the
