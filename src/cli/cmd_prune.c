@@ -13,12 +13,8 @@
 const char kt_usage_prune[] =
 	"  ktape prune -a DIR (--keep-days N | --keep-runs N | --before T) [--dry-run] [--json]\n";
 const char kt_help_prune[] =
-	"\nRemoves whole segments no longer needed under one policy:\n"
-	"  --keep-days N   remove segments whose newest record is older than N days\n"
-	"  --before T      remove segments whose newest record is older than T\n"
-	"  --keep-runs N   keep the segments written by the N most recent dump runs that\n"
-	"                  reached the cluster, and in each partition everything after the\n"
-	"                  oldest of them\n"
+	"\nRemoves whole segments no longer needed under one policy (--keep-days, --before or\n"
+	"--keep-runs, below).\n"
 	"Safety rules, whatever the policy: only the oldest segments of a partition are\n"
 	"removed (a segment goes only when every segment before it goes too), so each\n"
 	"partition stays one contiguous tail; a partition's newest segment is never\n"
@@ -29,6 +25,11 @@ const char kt_help_prune[] =
 	"recorded as a run (ktape ls --runs).\n\n"
 	"Options:\n"
 	"  -a, --archive DIR   archive directory (takes the writer lock)\n"
+	"      --keep-days N   remove segments whose newest record is older than N days\n"
+	"      --before T      remove segments whose newest record is older than T\n"
+	"      --keep-runs N   keep the segments written by the N most recent dump runs that\n"
+	"                      reached the cluster, and in each partition everything after the\n"
+	"                      oldest of them\n"
 	"      --dry-run       show what would be removed; changes nothing, takes no lock\n"
 	"      --json          print {\"command\", \"dry_run\", \"run_id\", \"segments_removed\",\n"
 	"                      \"records\", \"bytes\", \"segments_kept\", \"partitions\": [{\"topic\",\n"

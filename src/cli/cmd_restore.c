@@ -35,10 +35,17 @@ const char kt_help_restore[] =
 	"records whose timestamp lies in it - not the offsets between the first and the last\n"
 	"such record. The catalog seeks straight to the first block that can match.\n\n"
 	"Options:\n"
+	"  -b, --bootstrap HOSTS   the target cluster's bootstrap servers\n"
+	"  -a, --archive DIR       the archive (read; the run is recorded in it when it can be\n"
+	"                          written, without the writer lock)\n"
 	"  -t, --topic NAME        archived topic to restore (repeatable); default: all\n"
 	"      --topic-regex RE    archived topics matching RE\n"
 	"  -p, --partition N       only source partition N (repeatable)\n"
 	"      --generation G      a topic generation (default: the newest)\n"
+	"      --from-offset N     the selection's first offset (see above)\n"
+	"      --to-offset N       the offset after its last\n"
+	"      --from-time T       its first timestamp (times as for dump)\n"
+	"      --to-time T         the timestamp after its last\n"
 	"      --map SRC=DST       write topic SRC into DST (repeatable)\n"
 	"      --topic-prefix P    write every topic T into P + T\n"
 	"      --partitioning M    same (default): each record to its source partition number;\n"
@@ -60,19 +67,22 @@ const char kt_help_restore[] =
 	"                          be inactive. Needs --partitioning same.\n"
 	"      --origin-headers    add ktape.source.topic/partition/offset headers\n"
 	"      --dry-run           print the plan (per partition: range, records, bytes); write nothing\n"
-	"  -X, -F                  librdkafka properties, as for dump\n"
+	"  -X, --property K=V      a librdkafka property, as for dump\n"
+	"  -F, --config FILE       librdkafka properties from a file, as for dump\n"
 	"      --timeout D         fail when the cluster does not answer for D (default 60s):\n"
 	"                          connecting, each request, each record's delivery; all\n"
 	"                          brokers refusing connections fails after min(D, 10s)\n"
 	"      --json              JSON summary on stdout\n"
+	"      --progress, --no-progress  progress line on stderr (default: on a terminal)\n"
+	"  -q, --quiet             no summary\n"
 	"  -v, --verbose           show librdkafka's log lines\n\n"
 	"The same command run again after a crash continues where the interrupted run stopped;\n"
 	"with --partitioning same it writes no record twice (ktape must be the only writer).\n"
 	"Topics that use LogAppendTime get new timestamps from the broker. Records older than\n"
 	"the target topic's retention.ms are deleted by the broker soon after: ktape warns;\n"
 	"raise retention.ms first if you need them.\n\n"
-	"Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked, 4 the selection spans missing\n"
-	"ranges (see --allow-gaps), 5 archive damaged, 6 Kafka error\n"
+	"Exit codes: 0 ok, 1 error, 2 usage, 4 the selection spans missing ranges (see\n"
+	"--allow-gaps), 5 archive damaged, 6 Kafka error\n"
 	"(with the topic, partition and offset), 7 not found, 9 refused (target not empty),\n"
 	"130 interrupted.\n\n"
 	"Examples:\n"
@@ -88,8 +98,26 @@ const char kt_usage_compare[] =
 const char kt_help_compare[] = "\nReads topics back from the cluster and compares them record by record with the\n"
 			       "archive (key, value, headers, timestamp, order per partition): \"is what we restored\n"
 			       "what we saved?\". Use the same selection and --map/--topic-prefix as the restore.\n"
-			       "Prints the first differences and the counts. Exit 0 only when equal, 8 otherwise.\n"
-			       "--timeout D (default 60s) and -v work as for restore.\n\n"
+			       "Prints the first differences and the counts. Exit 0 only when equal, 8 otherwise.\n\n"
+			       "Options:\n"
+			       "  -b, --bootstrap HOSTS   the cluster to read\n"
+			       "  -a, --archive DIR       the archive\n"
+			       "  -t, --topic NAME        an archived topic (repeatable); default: all\n"
+			       "  -p, --partition N       only partition N (repeatable)\n"
+			       "      --generation G      a topic generation (default: the newest)\n"
+			       "      --from-offset N, --to-offset N, --from-time T, --to-time T\n"
+			       "                          the selection, as for restore\n"
+			       "      --map SRC=DST       compare archived topic SRC with DST (repeatable)\n"
+			       "      --topic-prefix P    compare every topic T with P + T\n"
+			       "      --ignore-timestamps  for targets that use LogAppendTime\n"
+			       "      --max-report N      describe at most N differences (default 10)\n"
+			       "  -X, --property K=V      a librdkafka property, as for dump\n"
+			       "  -F, --config FILE       librdkafka properties from a file\n"
+			       "      --timeout D         as for restore (default 60s)\n"
+			       "      --json              JSON result on stdout\n"
+			       "  -v, --verbose           show librdkafka's log lines\n\n"
+			       "Exit codes: 0 equal, 1 error, 2 usage, 5 archive damaged, 6 Kafka error, 7 not\n"
+			       "found (also a target topic or partition the cluster does not have), 8 different.\n\n"
 			       "Example:\n"
 			       "  ktape compare -b dr-kafka:9092 -a /backup/kafka -t user-activities\n";
 
@@ -162,6 +190,36 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* restore and compare share one table; an option of the one is refused by
+ * the other rather than ignored without a word. */
+static const int compare_only[] = {OPT_IGNORE_TS, OPT_MAX_REPORT};
+static const int restore_only[] = {
+	OPT_TOPIC_REGEX, OPT_PARTITIONING, OPT_CREATE, OPT_RF,	     OPT_ALLOW_NONEMPTY, OPT_ALLOW_GAPS, OPT_RATE_MSGS,
+	OPT_RATE_BYTES,	 OPT_PACE,	   OPT_SPEED,  OPT_MAX_IDLE, OPT_GROUPS,	 OPT_ORIGIN,	 OPT_DRY_RUN,
+	OPT_PROGRESS,	 OPT_NO_PROGRESS,  'q'};
+
+static int in_list(const int *v, size_t n, int ch)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == ch)
+			return 1;
+	return 0;
+}
+
+static int wrong_command(const char *cmd, int ch)
+{
+	int for_compare = !strcmp(cmd, "compare");
+	if (for_compare ? !in_list(restore_only, sizeof(restore_only) / sizeof(*restore_only), ch)
+			: !in_list(compare_only, sizeof(compare_only) / sizeof(*compare_only), ch))
+		return 0;
+	const char *name = "?";
+	for (const struct option *o = long_opts; o->name; o++)
+		if (o->val == ch)
+			name = o->name;
+	return kt_cli_usage_error(cmd, "--%s is an option of ktape %s, not of ktape %s", name,
+				  for_compare ? "restore" : "compare", cmd);
+}
+
 struct restore_cli {
 	const char *cmd;
 	struct kt_restore_opts o;
@@ -211,6 +269,8 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 	while (!rc && (ch = getopt_long(argc, argv, "b:a:t:p:X:F:qv", long_opts, NULL)) != -1) {
 		struct kt_diag d;
 		kt_diag_clear(&d);
+		if ((rc = wrong_command(cmd, ch)) != 0)
+			break;
 		switch (ch) {
 		case 'b': o->bootstrap = optarg; break;
 		case 'a': o->archive = optarg; break;

@@ -54,6 +54,8 @@ extern const char *kt_prog;
 
 const struct kt_command *kt_cli_find(const char *name);
 void kt_cli_print_help(const struct kt_command *cmd);
+/* The command's man page in roff, from its help text (kt_man.c). */
+void kt_cli_print_man(const struct kt_command *cmd);
 /* Prints "ktape CMD: message" to stderr; returns KT_EXIT_USAGE. */
 int kt_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints the error (diag message, or the error's description) and maps it

@@ -35,6 +35,13 @@ static int cmd_help(int argc, char **argv)
 		kt_cli_print_exit_codes();
 		return KT_EXIT_OK;
 	}
+	if (!strcmp(argv[1], "--man")) {
+		const struct kt_command *m = argc > 2 ? kt_cli_find(argv[2]) : NULL;
+		if (!m)
+			return kt_cli_usage_error("help", "--man needs a command name");
+		kt_cli_print_man(m);
+		return KT_EXIT_OK;
+	}
 	const struct kt_command *c = kt_cli_find(argv[1]);
 	if (!c)
 		return kt_cli_usage_error("help", "unknown command '%s' (or 'exit-codes')", argv[1]);
