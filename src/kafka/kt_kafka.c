@@ -557,9 +557,14 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		err = err ? err
 			  : set_rk(c, "isolation.level", opts->read_uncommitted ? "read_uncommitted" : "read_committed",
 				   diag);
-		/* large fetches, bounded prefetch: memory stays bounded
-		 * whatever the number of partitions */
-		err = err ? err : set_rk(c, "fetch.max.bytes", "52428800", diag);
+		/* Bounded fetches: the limits count the bytes on the wire, and one
+		 * response is queued whole whatever the prefetch limits below. A
+		 * gzip'd response of 50-byte records holds some 30 records per
+		 * wire byte, each a librdkafka op of a few hundred bytes: 8 MiB a
+		 * response keeps that under 256 MiB, and measured no slower than
+		 * 50 MiB (issue #19), one response already keeping a second
+		 * thread busy. */
+		err = err ? err : set_rk(c, "fetch.max.bytes", "8388608", diag);
 		/* The prefetch limits apply to the one consumer queue that every
 		 * partition feeds. Once the queue is over either, librdkafka 2.0.2
 		 * stops fetching and looks again only when its broker thread next
@@ -569,7 +574,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		 * of reach and only the byte limit below, sized to absorb a
 		 * second of fetching, decides. */
 		err = err ? err : set_rk(c, "queued.min.messages", "10000000", diag);
-		err = err ? err : set_rk(c, "max.partition.fetch.bytes", "4194304", diag);
+		err = err ? err : set_rk(c, "max.partition.fetch.bytes", "2097152", diag);
 		err = err ? err : set_rk(c, "queued.max.messages.kbytes", "32768", diag);
 		err = err ? err : set_rk(c, "fetch.wait.max.ms", "100", diag);
 	} else {
