@@ -1069,8 +1069,15 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	if (rec.segments_recovered || rec.runs_crashed)
 		warn(&d, "recovered from an interrupted run: %d segment(s) indexed, %d run(s) marked crashed",
 		     rec.segments_recovered, rec.runs_crashed);
+	if (rec.damaged_files)
+		warn(&d,
+		     "%d damaged segment file(s) the catalog did not know: their readable blocks are indexed, the "
+		     "rest is recorded as missing ('ktape ls' and 'ktape verify' show it)",
+		     rec.damaged_files);
 	if (rec.unusable_files)
-		warn(&d, "%d segment file(s) without a valid footer were left alone; run 'ktape verify'",
+		warn(&d,
+		     "%d segment file(s) with no readable block: not indexed, their offsets are recorded as "
+		     "missing ('ktape verify' names them)",
 		     rec.unusable_files);
 	/* the run record comes first, so that everything below can name it */
 	struct kt_catalog_run run = {0};

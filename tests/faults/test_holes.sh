@@ -107,6 +107,21 @@ assert_exit 4 "$KTAPE" cat -a "$D" -t "$topic" -f '%o\n'
 (($(wc -l <"$WORK/last.out") == N - (ml - mf + 1))) || fail "cat after reindex of a truncated file"
 pass "a truncated file keeps its complete blocks"
 
+# ---- a damaged file the catalog does not know: the next dump indexes it ----
+R=$(copy recovered)
+last=${segs[-1]}
+# as after a crash between the rename and the catalog's commit
+sqlite3 "$R/catalog.db" "PRAGMA foreign_keys=ON; DELETE FROM segments WHERE path = 'segments/$topic/g0/p0/$last'"
+f="$R/segments/$topic/g0/p0/$last"
+truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+assert_exit 5 "$KTAPE" verify -a "$R"
+grep -q "^extra .*$last.*the next dump indexes it" "$WORK/last.out" || fail "verify's advice: $(cat "$WORK/last.out")"
+"$KTAPE" dump -b "$BS" -a "$R" -t "$topic" -q 2>"$WORK/rec.err" || fail "dump after the damage: $(cat "$WORK/rec.err")"
+grep -q "1 damaged segment file(s) the catalog did not know: their readable blocks are indexed" "$WORK/rec.err" ||
+    fail "the dump did not say what it did with the damaged file: $(cat "$WORK/rec.err")"
+"$KTAPE" ls -a "$R" | grep -Eq "^$topic +0 +0 +missing .*" || fail "the damaged file's lost tail is not listed as missing"
+pass "a damaged file the catalog did not know is indexed by the next dump, as verify said"
+
 # ---- a damaged run metadata file ----
 F=$(copy meta)
 m=$(ls "$F/meta" | head -n1)
