@@ -17,6 +17,7 @@
 
 #include "kt_catalog.h"
 #include "kt_fileio.h"
+#include "kt_time.h"
 
 #define PER_SEGMENT 1000
 #define PARTITIONS  4
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
 	long segments = blocks / PER_SEGMENT;
 	struct kt_block_info *bi = calloc(PER_SEGMENT, sizeof(*bi));
 	int64_t next_off[PARTITIONS] = {0}, next_ts[PARTITIONS] = {0};
-	int64_t t0 = kt_mono_ns();
+	int64_t t0 = kt_time_mono_ns();
 	for (long s = 0; s < segments; s++) {
 		int32_t p = (int32_t)(s % PARTITIONS);
 		struct kt_catalog_segment seg = {0};
@@ -102,7 +103,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	double build_s = (double)(kt_mono_ns() - t0) / 1e9;
+	double build_s = (double)(kt_time_mono_ns() - t0) / 1e9;
 	printf("catalog with %ld blocks in %ld segments, %d partitions: built in %.1f s\n", segments * PER_SEGMENT,
 	       segments, PARTITIONS, build_s);
 	int64_t *ns = calloc(QUERIES, sizeof(*ns));
@@ -110,9 +111,9 @@ int main(int argc, char **argv)
 		int32_t p = (int32_t)(next_rand() % PARTITIONS);
 		int64_t from = (int64_t)(next_rand() % (uint64_t)next_off[p]);
 		int n = 0;
-		int64_t a = kt_mono_ns();
+		int64_t a = kt_time_mono_ns();
 		kt_catalog_blocks_in_range(cat, "bench", 0, p, from, from + 1000, count_cb, &n, &d);
-		ns[q] = kt_mono_ns() - a;
+		ns[q] = kt_time_mono_ns() - a;
 	}
 	report("blocks_for_offset_range", ns, QUERIES);
 	for (int q = 0; q < QUERIES; q++) {
@@ -120,18 +121,18 @@ int main(int argc, char **argv)
 		int64_t ts = (int64_t)(next_rand() % (uint64_t)next_ts[p]);
 		int64_t first;
 		int found;
-		int64_t a = kt_mono_ns();
+		int64_t a = kt_time_mono_ns();
 		kt_catalog_first_block_at_time(cat, "bench", 0, p, ts, &first, &found, &d);
-		ns[q] = kt_mono_ns() - a;
+		ns[q] = kt_time_mono_ns() - a;
 	}
 	report("first_block_at_time", ns, QUERIES);
 	for (int q = 0; q < QUERIES; q++) {
 		int32_t p = (int32_t)(next_rand() % PARTITIONS);
 		int64_t end;
 		int found;
-		int64_t a = kt_mono_ns();
+		int64_t a = kt_time_mono_ns();
 		kt_catalog_resume_end(cat, "bench", 0, p, &end, &found, &d);
-		ns[q] = kt_mono_ns() - a;
+		ns[q] = kt_time_mono_ns() - a;
 	}
 	report("resume_end", ns, QUERIES);
 	kt_catalog_close(cat);

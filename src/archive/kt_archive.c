@@ -19,6 +19,7 @@
 #include "kt_fileio.h"
 #include "kt_parse.h"
 #include "kt_segment_reader.h"
+#include "kt_time.h"
 
 #define PATH_BUF    4096
 #define MARKER_FILE "ktape-archive"
@@ -118,7 +119,8 @@ static enum kt_err take_lock(struct kt_archive *a, struct kt_diag *diag)
 	/* who holds it, for the message a second process prints */
 	char info[128];
 	char when[KT_TIME_STR_MAX];
-	int n = snprintf(info, sizeof(info), "pid %d since %s\n", (int)getpid(), kt_format_time(kt_now_ms(), when));
+	int n = snprintf(info, sizeof(info), "pid %d since %s\n", (int)getpid(),
+			 kt_parse_format_time(kt_time_now_ms(), when));
 	if (ftruncate(fd, 0) == 0 && pwrite(fd, info, (size_t)n, 0) < 0) {
 		/* the lock is held either way; the text is only informative */
 	}
@@ -603,7 +605,7 @@ static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec
 	if (!err && running.nomem)
 		err = KT_ERR_NOMEM;
 	if (!err)
-		err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), run_alive, a, &rec->runs_crashed, diag);
+		err = kt_catalog_runs_mark_crashed(a->cat, kt_time_now_ms(), run_alive, a, &rec->runs_crashed, diag);
 	if (!err && running.n)
 		err = recount_crashed(a, &running, diag);
 	free(running.ids);
@@ -1090,7 +1092,7 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 		goto out;
 	/* a run the metadata says was running died with its process */
 	int crashed;
-	err = kt_catalog_runs_mark_crashed(a->cat, kt_now_ms(), run_alive, a, &crashed, diag);
+	err = kt_catalog_runs_mark_crashed(a->cat, kt_time_now_ms(), run_alive, a, &crashed, diag);
 	if (!err)
 		err = walk_dir(a, "segments", reindex_one, &rc, diag);
 	/* what the runs committed and is not there is a hole, not coverage */

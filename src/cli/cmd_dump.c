@@ -13,6 +13,7 @@
 #include "kt_fileio.h"
 #include "kt_json.h"
 #include "kt_parse.h"
+#include "kt_time.h"
 
 #define CMD "dump"
 
@@ -81,8 +82,8 @@ static void on_progress(void *ctx, const struct kt_dump_progress *p)
 		rate > 0 && p->expected_records > p->records ? (double)(p->expected_records - p->records) / rate : 0;
 	char sz[32];
 	kt_cli_progress_line("dump: %" PRIu64 " records (%.0f%%), %s, %.0f rec/s, partitions %d/%d, ETA %.0fs",
-			     p->records, pct > 100 ? 100 : pct, kt_format_size(p->payload_bytes, sz, sizeof(sz)), rate,
-			     p->partitions_done, p->partitions_total, eta);
+			     p->records, pct > 100 ? 100 : pct, kt_parse_format_size(p->payload_bytes, sz, sizeof(sz)),
+			     rate, p->partitions_done, p->partitions_total, eta);
 }
 
 static void on_warning(void *ctx, const char *msg)
@@ -140,8 +141,8 @@ static void print_human(const struct kt_dump_result *r)
 	char raw[32], comp[32];
 	printf("dump run %" PRId64 ": %" PRIu64 " records from %zu topic(s), %d partition(s) in %.1f s\n", r->run_id,
 	       r->records, r->topic_count, r->partitions, r->seconds);
-	printf("  payload %s, archived %s in %d segment(s)", kt_format_size(r->payload_bytes, raw, sizeof(raw)),
-	       kt_format_size(r->file_bytes, comp, sizeof(comp)), r->segments);
+	printf("  payload %s, archived %s in %d segment(s)", kt_parse_format_size(r->payload_bytes, raw, sizeof(raw)),
+	       kt_parse_format_size(r->file_bytes, comp, sizeof(comp)), r->segments);
 	if (r->file_bytes && r->payload_bytes)
 		printf(" (%.1f%% of payload)", 100.0 * (double)r->file_bytes / (double)r->payload_bytes);
 	printf("\n  consumer groups archived: %d; lag now: %" PRId64 " readable records", r->groups, r->lag);
@@ -158,7 +159,7 @@ static void write_metrics(const char *path, const struct kt_dump_result *r, enum
 {
 	struct kt_buf b;
 	kt_buf_init(&b, 1 << 20);
-	int64_t now = kt_now_ms();
+	int64_t now = kt_time_now_ms();
 	/* keep the previous success time when this run failed */
 	double last_ok = 0;
 	uint8_t *old;

@@ -8,6 +8,7 @@
 #include "kt_cli_util.h"
 #include "kt_fileio.h"
 #include "kt_parse.h"
+#include "kt_time.h"
 
 /* ---- ls: HTML ---- */
 
@@ -91,7 +92,7 @@ static void tl_title(struct kt_buf *b, const struct kt_inspect_span *s)
 		      last);
 	if (s->kind == KT_INSPECT_RANGE)
 		kt_buf_printf(b, ", %" PRIu64 " records, %s, %s to %s", s->records,
-			      kt_format_size(s->file_bytes, size, sizeof(size)),
+			      kt_parse_format_size(s->file_bytes, size, sizeof(size)),
 			      kt_cli_time_or_dash(s->min_ts, kt_cli_span_has_ts(s), t1),
 			      kt_cli_time_or_dash(s->max_ts, kt_cli_span_has_ts(s), t2));
 	else if (s->kind == KT_INSPECT_GAP)
@@ -136,7 +137,7 @@ static void tl_labels(struct kt_buf *b, struct timeline *tl, const struct kt_ins
 		snprintf(num, sizeof(num), "%" PRId64, s->first);
 		tl_label(b, &tl->last_top, tl_x(tl, s->first), TL_BARY - 4, "start", num);
 		if (s->kind == KT_INSPECT_RANGE && kt_cli_span_has_ts(s)) {
-			kt_format_time(s->min_ts, t);
+			kt_parse_format_time(s->min_ts, t);
 			t[10] = ' ';
 			t[16] = '\0'; /* to the minute: 2026-11-22 10:00 */
 			tl_label(b, &tl->last_bottom, tl_x(tl, s->first), TL_BARY + TL_BARH + 13, "start", t);
@@ -150,7 +151,7 @@ static void tl_labels(struct kt_buf *b, struct timeline *tl, const struct kt_ins
 		if (p->spans[i].kind == KT_INSPECT_RANGE && kt_cli_span_has_ts(&p->spans[i]))
 			lr = &p->spans[i];
 	if (lr) {
-		kt_format_time(lr->max_ts, t);
+		kt_parse_format_time(lr->max_ts, t);
 		t[10] = ' ';
 		t[16] = '\0';
 		tl_label(b, &tl->last_bottom, TL_W - TL_PAD, TL_BARY + TL_BARH + 13, "end", t);
@@ -167,7 +168,7 @@ static void html_partition(struct kt_buf *b, const struct kt_inspect_topic *t, c
 	kt_buf_printf(b, "<div class=\"plabel\"><b>p%" PRId32 "</b> ", p->partition);
 	if (p->first >= 0)
 		kt_buf_printf(b, "offsets %" PRId64 "..%" PRId64 " &middot; %" PRIu64 " records &middot; %s", p->first,
-			      p->last, p->sums.records, kt_format_size(p->sums.file_bytes, size, sizeof(size)));
+			      p->last, p->sums.records, kt_parse_format_size(p->sums.file_bytes, size, sizeof(size)));
 	else
 		kt_buf_printf(b, "no records archived (read up to offset %" PRId64 ")", p->done_end);
 	if (p->sums.gaps)
@@ -215,11 +216,11 @@ static void html_runs(struct kt_buf *b, const struct kt_inspect_ls *ls)
 			      r->run_id);
 		html_esc(b, r->kind);
 		kt_buf_printf(
-			b, "</td><td>%s</td><td class=\"n\">%s</td><td>", kt_format_time(r->started_ms, t1),
+			b, "</td><td>%s</td><td class=\"n\">%s</td><td>", kt_parse_format_time(r->started_ms, t1),
 			kt_cli_duration_str(r->ended_ms >= 0 ? r->ended_ms - r->started_ms : -1, dur, sizeof(dur)));
 		html_esc(b, r->status);
 		kt_buf_printf(b, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%s</td><td>", r->records,
-			      kt_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)));
+			      kt_parse_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)));
 		html_esc(b, r->message);
 		kt_cli_put(b, "</td></tr>\n");
 	}
@@ -238,9 +239,9 @@ void kt_cli_ls_html(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 	kt_buf_printf(b,
 		      " &middot; generated %s &middot; %zu topic(s), %zu partition(s), %" PRIu64 " segment(s), %" PRIu64
 		      " records, %s on disk (%s raw)</p>\n",
-		      kt_format_time(kt_now_ms(), now), ls->topic_count, ls->partition_count, s->segments, s->records,
-		      kt_format_size(s->file_bytes, size, sizeof(size)),
-		      kt_format_size(s->raw_bytes, raw, sizeof(raw)));
+		      kt_parse_format_time(kt_time_now_ms(), now), ls->topic_count, ls->partition_count, s->segments,
+		      s->records, kt_parse_format_size(s->file_bytes, size, sizeof(size)),
+		      kt_parse_format_size(s->raw_bytes, raw, sizeof(raw)));
 	if (s->gaps || s->lost_ranges || s->missing_ranges) {
 		char w[512];
 		kt_cli_put(b, "<p class=\"warn\" id=\"warning\">");
@@ -264,7 +265,7 @@ void kt_cli_ls_html(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 		if (t->cluster_partitions >= 0)
 			kt_buf_printf(b, " of %" PRId32, t->cluster_partitions);
 		kt_buf_printf(b, " &middot; %" PRIu64 " records &middot; %s</small></h2>\n", t->sums.records,
-			      kt_format_size(t->sums.file_bytes, size, sizeof(size)));
+			      kt_parse_format_size(t->sums.file_bytes, size, sizeof(size)));
 		for (size_t k = 0; k < t->part_count; k++)
 			html_partition(b, t, &t->parts[k]);
 		kt_cli_put(b, "</section>\n");

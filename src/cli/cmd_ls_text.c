@@ -31,8 +31,8 @@ static void ls_span_row(struct kt_cli_table *t, const struct kt_inspect_topic *t
 	}
 	snprintf(recs, sizeof(recs), "%" PRIu64, s->records);
 	kt_cli_table_row(t, tp->topic, gen, part, "range", offs, count, recs,
-			 kt_format_size(s->file_bytes, size, sizeof(size)),
-			 kt_format_size(s->raw_bytes, raw, sizeof(raw)),
+			 kt_parse_format_size(s->file_bytes, size, sizeof(size)),
+			 kt_parse_format_size(s->raw_bytes, raw, sizeof(raw)),
 			 kt_cli_time_or_dash(s->min_ts, kt_cli_span_has_ts(s), t1),
 			 kt_cli_time_or_dash(s->max_ts, kt_cli_span_has_ts(s), t2));
 }
@@ -45,11 +45,11 @@ static void ls_header(const char *dir, const struct kt_inspect_ls *ls, struct kt
 		      "archive %s (id %s): %zu topic(s), %zu partition(s), %" PRIu64 " segment(s), %" PRIu64
 		      " records, %s on disk, %s raw\n",
 		      dir, ls->archive_id[0] ? ls->archive_id : "unknown", ls->topic_count, ls->partition_count,
-		      s->segments, s->records, kt_format_size(s->file_bytes, size, sizeof(size)),
-		      kt_format_size(s->raw_bytes, raw, sizeof(raw)));
+		      s->segments, s->records, kt_parse_format_size(s->file_bytes, size, sizeof(size)),
+		      kt_parse_format_size(s->raw_bytes, raw, sizeof(raw)));
 	if (s->records && s->min_ts != INT64_MAX && s->min_ts >= 0)
-		kt_buf_printf(b, "records from %s to %s\n", kt_format_time(s->min_ts, t1),
-			      kt_format_time(s->max_ts, t2));
+		kt_buf_printf(b, "records from %s to %s\n", kt_parse_format_time(s->min_ts, t1),
+			      kt_parse_format_time(s->max_ts, t2));
 	kt_buf_append_u8(b, '\n');
 }
 
@@ -75,9 +75,10 @@ static void ls_runs_table(const struct kt_inspect_ls *ls, struct kt_buf *b)
 		snprintf(id, sizeof(id), "%" PRId64, r->run_id);
 		snprintf(recs, sizeof(recs), "%" PRId64, r->records);
 		kt_cli_table_row(
-			&rt, id, r->kind, kt_format_time(r->started_ms, t1),
+			&rt, id, r->kind, kt_parse_format_time(r->started_ms, t1),
 			kt_cli_duration_str(r->ended_ms >= 0 ? r->ended_ms - r->started_ms : -1, dur, sizeof(dur)),
-			r->status, recs, kt_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)),
+			r->status, recs,
+			kt_parse_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)),
 			r->message ? r->message : "");
 	}
 	kt_cli_table_print(&rt, b);

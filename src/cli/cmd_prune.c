@@ -9,6 +9,7 @@
 #include "kt_cli_util.h"
 #include "kt_fileio.h"
 #include "kt_parse.h"
+#include "kt_time.h"
 
 const char kt_usage_prune[] =
 	"  ktape prune -a DIR (--keep-days N | --keep-runs N | --before T) [--dry-run] [--json]\n";
@@ -104,14 +105,14 @@ static void prune_human(const struct kt_inspect_prune_result *r, int dry, struct
 	char size[32];
 	if (dry)
 		kt_buf_printf(b, "dry run: would remove %zu segment(s), %" PRIu64 " records, %s; %" PRIu64 " kept\n",
-			      r->seg_count, r->records, kt_format_size(r->file_bytes, size, sizeof(size)),
+			      r->seg_count, r->records, kt_parse_format_size(r->file_bytes, size, sizeof(size)),
 			      r->kept_segments);
 	else
 		kt_buf_printf(b,
 			      "prune run %" PRId64 ": removed %zu segment(s), %" PRIu64 " records, freed %s; %" PRIu64
 			      " kept\n",
-			      r->run_id, r->seg_count, r->records, kt_format_size(r->file_bytes, size, sizeof(size)),
-			      r->kept_segments);
+			      r->run_id, r->seg_count, r->records,
+			      kt_parse_format_size(r->file_bytes, size, sizeof(size)), r->kept_segments);
 	for (size_t i = 0; i < r->part_count; i++) {
 		const struct kt_inspect_prune_part *p = &r->parts[i];
 		kt_buf_printf(b,
@@ -121,7 +122,7 @@ static void prune_human(const struct kt_inspect_prune_result *r, int dry, struct
 	}
 	for (size_t i = 0; dry && i < r->seg_count; i++)
 		kt_buf_printf(b, "  would remove %s (%" PRIu64 " records, %s)\n", r->segs[i].path, r->segs[i].records,
-			      kt_format_size(r->segs[i].file_bytes, size, sizeof(size)));
+			      kt_parse_format_size(r->segs[i].file_bytes, size, sizeof(size)));
 }
 
 struct prune_args {
@@ -176,7 +177,7 @@ int kt_cmd_prune(int argc, char **argv)
 	char *args = kt_cli_redacted_args(argc, argv);
 	pa.o.args = args;
 	pa.o.tool_version = KTAPE_VERSION;
-	pa.o.now_ms = kt_now_ms();
+	pa.o.now_ms = kt_time_now_ms();
 	struct kt_inspect_prune_result res;
 	struct kt_diag d;
 	kt_diag_clear(&d);

@@ -428,7 +428,7 @@ static void on_plan(void *ctx, const struct kt_restore_plan_line *l)
 	if (l->records)
 		printf("%s [%d] -> %s [%s]: offsets %" PRId64 "..%" PRId64 ", %" PRIu64 " records, %s\n", l->src_topic,
 		       l->src_partition, l->dst_topic, part, l->first_offset, l->last_offset, l->records,
-		       kt_format_size(l->bytes, sz, sizeof(sz)));
+		       kt_parse_format_size(l->bytes, sz, sizeof(sz)));
 	else
 		printf("%s [%d] -> %s [%s]: nothing selected\n", l->src_topic, l->src_partition, l->dst_topic, part);
 }
@@ -441,7 +441,7 @@ static void on_progress(void *ctx, const struct kt_restore_progress *p)
 	char sz[32];
 	double rate = p->seconds > 0 ? (double)p->records / p->seconds : 0;
 	kt_cli_progress_line("restore: %" PRIu64 " records, %s, %.0f rec/s", p->records,
-			     kt_format_size(p->bytes, sz, sizeof(sz)), rate);
+			     kt_parse_format_size(p->bytes, sz, sizeof(sz)), rate);
 }
 
 static void on_warning(void *ctx, const char *msg)
@@ -503,11 +503,11 @@ int kt_cmd_restore(int argc, char **argv)
 		char sz[32];
 		if (c.o.dry_run)
 			printf("dry run: %" PRIu64 " records, %s would be written\n", res.records,
-			       kt_format_size(res.bytes, sz, sizeof(sz)));
+			       kt_parse_format_size(res.bytes, sz, sizeof(sz)));
 		else
 			printf("restore run %" PRId64 ": %" PRIu64 " records, %s in %.1f s (%.0f rec/s); %d topic(s) "
 			       "created, %d consumer group(s) set%s\n",
-			       res.run_id, res.records, kt_format_size(res.bytes, sz, sizeof(sz)), res.seconds,
+			       res.run_id, res.records, kt_parse_format_size(res.bytes, sz, sizeof(sz)), res.seconds,
 			       res.seconds > 0 ? (double)res.records / res.seconds : 0, res.topics_created,
 			       res.groups_restored, res.resumed_from_run ? " (continued an interrupted run)" : "");
 	}

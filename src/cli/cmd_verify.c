@@ -134,7 +134,7 @@ static void verify_summary(const char *dir, const struct kt_inspect_verify_resul
 			      "verified %s: %" PRIu64 " file(s), %" PRIu64 " block(s), %" PRIu64
 			      " records, %s in %.2f s "
 			      "(%.0f MB/s)\n",
-			      dir, r->files, r->blocks, r->records, kt_format_size(r->bytes, size, sizeof(size)),
+			      dir, r->files, r->blocks, r->records, kt_parse_format_size(r->bytes, size, sizeof(size)),
 			      r->seconds, mb_per_s(r));
 		if (r->problems)
 			kt_buf_printf(&b,

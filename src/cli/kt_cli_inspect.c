@@ -82,14 +82,14 @@ void kt_cli_json_time(struct kt_buf *b, int *first, const char *key, int64_t ts,
 	char t[KT_TIME_STR_MAX];
 	kt_cli_json_key(b, first, key);
 	if (valid)
-		kt_buf_printf(b, "\"%s\"", kt_format_time(ts, t));
+		kt_buf_printf(b, "\"%s\"", kt_parse_format_time(ts, t));
 	else
 		kt_cli_put(b, "null");
 }
 
 const char *kt_cli_time_or_dash(int64_t ts, int valid, char *buf)
 {
-	return valid ? kt_format_time(ts, buf) : "-";
+	return valid ? kt_parse_format_time(ts, buf) : "-";
 }
 
 const char *kt_cli_duration_str(int64_t ms, char *buf, size_t size)

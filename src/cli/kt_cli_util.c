@@ -8,6 +8,7 @@
 #include "kt_cli.h"
 #include "kt_fileio.h"
 #include "kt_parse.h"
+#include "kt_time.h"
 
 volatile sig_atomic_t kt_cli_stop;
 
@@ -117,7 +118,7 @@ int kt_cli_parse_time(const char *cmd, const char *opt, const char *arg, int64_t
 {
 	struct kt_diag d;
 	kt_diag_clear(&d);
-	if (kt_parse_time(arg, kt_now_ms(), out, &d))
+	if (kt_parse_time(arg, kt_time_now_ms(), out, &d))
 		return kt_cli_usage_error(cmd, "%s: %s", opt, d.msg);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "kt_catalog.h"
 #include "kt_fileio.h"
 #include "kt_strv.h"
+#include "kt_time.h"
 
 #define DEFAULT_SEGMENT_BYTES (256ull << 20)
 /* Pending blocks of all partitions together stay under this: memory is
@@ -593,7 +594,7 @@ static void report_progress(struct dump *d, int done)
 				      0,
 				      done,
 				      (int)d->part_count,
-				      (double)(kt_mono_ns() - d->t0) / 1e9};
+				      (double)(kt_time_mono_ns() - d->t0) / 1e9};
 	for (size_t i = 0; i < d->part_count; i++)
 		pr.expected_records += (uint64_t)(d->parts[i].end - d->parts[i].start);
 	d->o->on_progress(d->o->cb_ctx, &pr);
@@ -898,10 +899,10 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		return err;
 	}
 	int64_t timeout_ns = (d->o->timeout_ms > 0 ? d->o->timeout_ms : 60000) * 1000000;
-	int64_t last_activity = kt_mono_ns();
+	int64_t last_activity = kt_time_mono_ns();
 	int64_t last_report = 0;
 	int64_t commit_every = commit_interval_ns(d->o);
-	int64_t last_commit = kt_mono_ns();
+	int64_t last_commit = kt_time_mono_ns();
 	int cur = 0;
 	while (!err && open > 0) {
 		if (d->o->stop && *d->o->stop) {
@@ -910,12 +911,12 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 				err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 			break;
 		}
-		int64_t now = kt_mono_ns();
+		int64_t now = kt_time_mono_ns();
 		if (now - last_commit >= commit_every) {
 			err = worker_wait(&w, &open, diag);
 			if (!err)
 				err = commit_open_segments(d, diag);
-			last_commit = kt_mono_ns();
+			last_commit = kt_time_mono_ns();
 			if (err)
 				break;
 		}
@@ -928,7 +929,7 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		}
 		/* the worker may still read the other batch, never this one */
 		size_t n;
-		int64_t t_poll = kt_mono_ns();
+		int64_t t_poll = kt_time_mono_ns();
 		err = kt_kafka_poll_batch(d->k, POLL_MS, b[cur], &n, diag);
 		if (err)
 			break;
@@ -937,16 +938,16 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			err = worker_wait(&w, &open, diag);
 			if (err || !open)
 				break;
-			if (kt_mono_ns() - t_poll >= POLL_MS * 900000ll)
+			if (kt_time_mono_ns() - t_poll >= POLL_MS * 900000ll)
 				d->res->empty_polls++;
-			if (kt_mono_ns() - last_activity > timeout_ns)
+			if (kt_time_mono_ns() - last_activity > timeout_ns)
 				err = kt_diag_fail(
 					diag, KT_ERR_TIMEOUT,
 					"no data from the cluster for %lld s (--timeout); %d partitions unfinished",
 					(long long)(timeout_ns / 1000000000), open);
 			continue;
 		}
-		last_activity = kt_mono_ns();
+		last_activity = kt_time_mono_ns();
 		err = dispatch(d, &w, b[cur], n, &open, diag);
 		cur ^= 1;
 		if (!err)
@@ -1015,7 +1016,7 @@ static enum kt_err end_run(struct dump *d, const char *status, const char *messa
 	int64_t records = 0, bytes = 0;
 	enum kt_err err = kt_catalog_begin(d->cat, diag);
 	if (!err)
-		err = kt_catalog_run_end(d->cat, d->run_id, status, 0, 0, message, kt_now_ms(), diag);
+		err = kt_catalog_run_end(d->cat, d->run_id, status, 0, 0, message, kt_time_now_ms(), diag);
 	if (!err)
 		err = kt_catalog_run_recount(d->cat, d->run_id, &records, &bytes, diag);
 	if (err) {
@@ -1037,7 +1038,7 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	struct dump d = {0};
 	d.o = o;
 	d.res = res;
-	d.t0 = kt_mono_ns();
+	d.t0 = kt_time_mono_ns();
 	if (o->groups_regex) {
 		if (regcomp(&d.groups_re, o->groups_regex, REG_EXTENDED | REG_NOSUB))
 			return kt_diag_fail(diag, KT_ERR_INVALID, "--groups '%s' is not a valid regular expression",
@@ -1082,7 +1083,7 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	/* the run record comes first, so that everything below can name it */
 	struct kt_catalog_run run = {0};
 	run.kind = "dump";
-	run.started_ms = kt_now_ms();
+	run.started_ms = kt_time_now_ms();
 	run.args = o->args ? o->args : "";
 	run.tool_version = o->tool_version ? o->tool_version : "";
 	run.cluster_id = res->cluster_id[0] ? res->cluster_id : NULL;
@@ -1112,7 +1113,7 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	 * query does not always honour its timeout then */
 	if (!err)
 		compute_lag(&d);
-	res->seconds = (double)(kt_mono_ns() - d.t0) / 1e9;
+	res->seconds = (double)(kt_time_mono_ns() - d.t0) / 1e9;
 	/* the run's outcome, then its metadata file, so reindex keeps it */
 	const char *status = err == KT_ERR_INTERRUPTED ? "interrupted"
 			     : err		       ? "failed"

@@ -10,6 +10,7 @@
 #include "kt_catalog.h"
 #include "kt_fileio.h"
 #include "kt_segment_reader.h"
+#include "kt_time.h"
 
 /* ---- prune ---- */
 
@@ -239,7 +240,7 @@ static enum kt_err prune_finish_run(struct kt_archive *a, struct kt_inspect_prun
 	enum kt_err err = kt_catalog_begin(cat, diag);
 	if (!err)
 		err = kt_catalog_run_end(cat, res->run_id, res->unlink_failures ? "failed" : "ok",
-					 (int64_t)res->records, (int64_t)res->file_bytes, msg, kt_now_ms(), diag);
+					 (int64_t)res->records, (int64_t)res->file_bytes, msg, kt_time_now_ms(), diag);
 	if (!err)
 		err = kt_catalog_commit(cat, diag);
 	else

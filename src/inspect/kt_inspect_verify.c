@@ -15,6 +15,7 @@
 #include "kt_catalog.h"
 #include "kt_fileio.h"
 #include "kt_segment_reader.h"
+#include "kt_time.h"
 
 /* ---- verify ---- */
 
@@ -541,7 +542,7 @@ enum kt_err kt_inspect_verify(struct kt_archive *a, const struct kt_inspect_veri
 			      struct kt_inspect_verify_result *res, struct kt_diag *diag)
 {
 	memset(res, 0, sizeof(*res));
-	int64_t t0 = kt_mono_ns();
+	int64_t t0 = kt_time_mono_ns();
 	struct kt_catalog *cat = kt_archive_catalog(a);
 	struct kt_diag d;
 	kt_diag_clear(&d);
@@ -581,7 +582,7 @@ enum kt_err kt_inspect_verify(struct kt_archive *a, const struct kt_inspect_veri
 	free(v.jobs);
 	free(v.file_damaged);
 	kt_inspect_rows_free(&r);
-	res->seconds = (double)(kt_mono_ns() - t0) / 1e9;
+	res->seconds = (double)(kt_time_mono_ns() - t0) / 1e9;
 	if (err == KT_ERR_NOMEM)
 		kt_diag_fail(diag, err, "out of memory while verifying");
 	return err;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "kt_fileio.h"
+#include "kt_time.h"
 
 #define ERRSTR 512
 
@@ -326,7 +327,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	struct kt_kafka *k = opaque;
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
 		if (!k->down_since)
-			k->down_since = kt_mono_ns();
+			k->down_since = kt_time_mono_ns();
 	} else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
 		char name[128], why[256];
 		split_reason(reason, name, sizeof(name), why, sizeof(why));
@@ -454,7 +455,7 @@ static enum kt_err hard_fail(struct kt_kafka *k, struct kt_diag *diag)
 static enum kt_err health(struct kt_kafka *k, struct kt_diag *diag)
 {
 	enum kt_err err = hard_fail(k, diag);
-	if (!err && k->down_since && kt_mono_ns() - k->down_since >= k->timeout_ms * 1000000)
+	if (!err && k->down_since && kt_time_mono_ns() - k->down_since >= k->timeout_ms * 1000000)
 		err = connect_fail(k, "every broker is down", diag);
 	if (err)
 		kt_diag_prefix(diag, "after %lld s", (long long)(k->timeout_ms / 1000));
@@ -480,7 +481,7 @@ static void pause_ms(int ms);
  * KT_KAFKA_REFUSED_MS; no answer at all after the timeout. */
 static enum kt_err wait_connected(struct kt_kafka *k, struct kt_diag *diag)
 {
-	int64_t t0 = kt_mono_ns();
+	int64_t t0 = kt_time_mono_ns();
 	int64_t deadline = t0 + k->timeout_ms * 1000000;
 	int64_t refused_ns = (k->timeout_ms < KT_KAFKA_REFUSED_MS ? k->timeout_ms : KT_KAFKA_REFUSED_MS) * 1000000;
 	int slice = 100;
@@ -489,7 +490,7 @@ static enum kt_err wait_connected(struct kt_kafka *k, struct kt_diag *diag)
 		enum kt_err err = hard_fail(k, diag);
 		if (err)
 			return err;
-		int64_t now = kt_mono_ns();
+		int64_t now = kt_time_mono_ns();
 		if (k->down_since && (now - k->down_since >= refused_ns || now >= deadline))
 			return connect_fail(k, "every broker is down", diag);
 		if (now >= deadline) {
@@ -517,7 +518,7 @@ static enum kt_err wait_connected(struct kt_kafka *k, struct kt_diag *diag)
 		if (slice < 2000)
 			slice *= 2;
 		/* rd_kafka_metadata returns at once when no broker is usable */
-		if (kt_mono_ns() - now < 20000000)
+		if (kt_time_mono_ns() - now < 20000000)
 			pause_ms(20);
 	}
 }
@@ -784,11 +785,11 @@ static void pause_ms(int ms)
 enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
 				int64_t *out_high, struct kt_diag *diag)
 {
-	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	int64_t deadline = kt_time_mono_ns() + k->timeout_ms * 1000000;
 	rd_kafka_resp_err_t e;
 	int wait_ms = 10; /* a topic just created is usually there within milliseconds */
 	while ((e = rd_kafka_query_watermark_offsets(k->rk, topic, partition, out_low, out_high, (int)k->timeout_ms)) &&
-	       transient(e) && kt_mono_ns() < deadline) {
+	       transient(e) && kt_time_mono_ns() < deadline) {
 		pause_ms(wait_ms);
 		wait_ms = wait_ms < 100 ? wait_ms * 2 : 200;
 	}
@@ -831,14 +832,14 @@ enum kt_err kt_kafka_offset_for_time(struct kt_kafka *k, const char *topic, int3
 				     int64_t *out_offset, struct kt_diag *diag)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	int64_t deadline = kt_time_mono_ns() + k->timeout_ms * 1000000;
 	rd_kafka_resp_err_t e;
 	for (;;) {
 		rd_kafka_topic_partition_list_add(l, topic, partition)->offset = ts;
 		e = rd_kafka_offsets_for_times(k->rk, l, (int)k->timeout_ms);
 		if (!e)
 			e = l->elems[0].err;
-		if (!transient(e) || kt_mono_ns() >= deadline)
+		if (!transient(e) || kt_time_mono_ns() >= deadline)
 			break;
 		rd_kafka_topic_partition_list_del(l, topic, partition);
 		pause_ms(200);
@@ -1039,10 +1040,10 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
  * lookups on it fail with "unknown topic". */
 static enum kt_err wait_topic_ready(struct kt_kafka *k, const char *name, int32_t partitions, struct kt_diag *diag)
 {
-	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	int64_t deadline = kt_time_mono_ns() + k->timeout_ms * 1000000;
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, name, NULL);
 	enum kt_err err = KT_ERR_TIMEOUT;
-	while (kt_mono_ns() < deadline) {
+	while (kt_time_mono_ns() < deadline) {
 		const struct rd_kafka_metadata *md;
 		if (rd_kafka_metadata(k->rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
@@ -1176,14 +1177,14 @@ enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, 
 					 const int32_t *partitions, const int64_t *offsets, size_t count,
 					 struct kt_diag *diag)
 {
-	int64_t deadline = kt_mono_ns() + k->timeout_ms * 1000000;
+	int64_t deadline = kt_time_mono_ns() + k->timeout_ms * 1000000;
 	int wait_ms = 100;
 	for (;;) {
 		int retry;
 		enum kt_err err = alter_group_once(k, group, topic, partitions, offsets, count, &retry, diag);
 		if (!retry)
 			return err;
-		int64_t left_ms = (deadline - kt_mono_ns()) / 1000000;
+		int64_t left_ms = (deadline - kt_time_mono_ns()) / 1000000;
 		if (left_ms <= 0) {
 			kt_diag_prefix(diag, "after %lld s", (long long)(k->timeout_ms / 1000));
 			return err;
@@ -1511,9 +1512,9 @@ void kt_kafka_produce_poll(struct kt_kafka *k, int timeout_ms)
 enum kt_err kt_kafka_flush(struct kt_kafka *k, int timeout_ms, struct kt_diag *diag)
 {
 	/* in slices, so that a cluster gone is noticed between them */
-	int64_t deadline = kt_mono_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t deadline = kt_time_mono_ns() + (int64_t)timeout_ms * 1000000;
 	rd_kafka_resp_err_t e;
-	while ((e = rd_kafka_flush(k->rk, 200)) == RD_KAFKA_RESP_ERR__TIMED_OUT && kt_mono_ns() < deadline) {
+	while ((e = rd_kafka_flush(k->rk, 200)) == RD_KAFKA_RESP_ERR__TIMED_OUT && kt_time_mono_ns() < deadline) {
 		enum kt_err err = health(k, diag);
 		if (err)
 			return err;

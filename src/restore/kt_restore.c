@@ -15,6 +15,7 @@
 #include "kt_fileio.h"
 #include "kt_strv.h"
 #include "kt_rate.h"
+#include "kt_time.h"
 
 #define CHECKPOINT_NS 1000000000LL
 /* the delivery opaque packs (source partition index, source offset) */
@@ -429,17 +430,17 @@ static enum kt_err checkpoint(struct restore *r, struct kt_diag *diag)
 			}
 	}
 	if (!r->recording) {
-		r->last_checkpoint = kt_mono_ns();
+		r->last_checkpoint = kt_time_mono_ns();
 		return err;
 	}
 	if (!err)
 		err = kt_catalog_run_end(r->cat, r->run_id, "running", (int64_t)r->res->records, (int64_t)r->res->bytes,
-					 NULL, kt_now_ms(), diag);
+					 NULL, kt_time_now_ms(), diag);
 	if (err) {
 		kt_catalog_rollback(r->cat);
 		return err;
 	}
-	r->last_checkpoint = kt_mono_ns();
+	r->last_checkpoint = kt_time_mono_ns();
 	return kt_catalog_commit(r->cat, diag);
 }
 
@@ -702,7 +703,7 @@ static enum kt_err check_retention(struct restore *r, struct src_topic *t, struc
 	struct min_ts_ctx mc = {t, INT64_MAX};
 	err = kt_catalog_each_segment(r->cat, t->name, min_ts_cb, &mc, diag);
 	int64_t from = r->o->from_time != INT64_MIN && r->o->from_time > mc.min_ts ? r->o->from_time : mc.min_ts;
-	if (!err && from != INT64_MAX && from < kt_now_ms() - rc.retention_ms)
+	if (!err && from != INT64_MAX && from < kt_time_now_ms() - rc.retention_ms)
 		warn(r,
 		     "%s has retention.ms=%" PRId64 ": records older than that are deleted by the broker soon after "
 		     "the restore. To keep them, raise it first: kafka-configs --alter --entity-type topics "
@@ -784,7 +785,7 @@ static void report(struct restore *r)
 	if (!r->o->on_progress)
 		return;
 	struct kt_restore_progress p = {r->res->records, r->res->bytes, r->expected,
-					(double)(kt_mono_ns() - r->t0) / 1e9};
+					(double)(kt_time_mono_ns() - r->t0) / 1e9};
 	r->o->on_progress(r->o->cb_ctx, &p);
 }
 
@@ -821,7 +822,7 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 	for (; limited;) {
 		if (r->o->stop && *r->o->stop)
 			return kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
-		int64_t w = kt_rate_wait_ns(rate, bytes, rec->timestamp, kt_mono_ns());
+		int64_t w = kt_rate_wait_ns(rate, bytes, rec->timestamp, kt_time_mono_ns());
 		if (w <= 0)
 			break;
 		/* waiting serves delivery reports */
@@ -880,7 +881,7 @@ static enum kt_err after_send(struct restore *r, struct kt_diag *diag)
 		return delivery_failed(r, diag);
 	if (r->map_err)
 		return kt_diag_fail(diag, r->map_err, "cannot record the offset map: %s", r->map_msg);
-	int64_t now = kt_mono_ns();
+	int64_t now = kt_time_mono_ns();
 	if (now - r->last_checkpoint > CHECKPOINT_NS) {
 		enum kt_err err = checkpoint(r, diag);
 		if (err)
@@ -1183,7 +1184,7 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 		cluster[0] = '\0';
 	struct kt_catalog_run run = {0};
 	run.kind = "restore";
-	run.started_ms = kt_now_ms();
+	run.started_ms = kt_time_now_ms();
 	run.args = o->args ? o->args : "";
 	run.tool_version = o->tool_version ? o->tool_version : "";
 	run.cluster_id = cluster[0] ? cluster : NULL;
@@ -1207,8 +1208,8 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	if (!err)
 		err = kt_catalog_each_segment(r->cat, NULL, expected_cb, r, diag);
 	struct kt_rate rate;
-	kt_rate_init(&rate, o->rate_msgs, o->rate_bytes, o->speed, o->max_idle_ms, kt_mono_ns());
-	r->last_checkpoint = kt_mono_ns();
+	kt_rate_init(&rate, o->rate_msgs, o->rate_bytes, o->speed, o->max_idle_ms, kt_time_mono_ns());
+	r->last_checkpoint = kt_time_mono_ns();
 	if (!err && o->speed > 0)
 		err = restore_paced(r, &rate, diag);
 	if (!err && o->speed <= 0)
@@ -1249,7 +1250,7 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 	struct restore r = {0};
 	r.o = o;
 	r.res = res;
-	r.t0 = kt_mono_ns();
+	r.t0 = kt_time_mono_ns();
 	if (o->speed > 0 && (o->rate_msgs > 0 || o->rate_bytes > 0))
 		return kt_diag_fail(diag, KT_ERR_INVALID, "--pace original and --rate-* exclude each other");
 	enum kt_err err =
@@ -1269,7 +1270,7 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		goto out;
 	}
 	err = run(&r, diag);
-	res->seconds = (double)(kt_mono_ns() - r.t0) / 1e9;
+	res->seconds = (double)(kt_time_mono_ns() - r.t0) / 1e9;
 	if (r.run_id) {
 		const char *status = err == KT_ERR_INTERRUPTED ? "interrupted" : err ? "failed" : "ok";
 		struct kt_diag d2;
@@ -1284,7 +1285,7 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 			e2 = kt_catalog_drop_restore_bases(r.cat, r.run_id, &d2);
 		if (!e2)
 			e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes,
-						err ? diag->msg : NULL, kt_now_ms(), &d2);
+						err ? diag->msg : NULL, kt_time_now_ms(), &d2);
 		if (!e2)
 			e2 = kt_archive_write_run_meta(r.a, r.run_id, "restore", &d2);
 		if (!err && e2) {
@@ -1293,7 +1294,7 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		}
 	}
 out:
-	res->seconds = (double)(kt_mono_ns() - r.t0) / 1e9;
+	res->seconds = (double)(kt_time_mono_ns() - r.t0) / 1e9;
 	/* the client first: no delivery report may reach freed state */
 	kt_kafka_close(r.k);
 	r.k = NULL;

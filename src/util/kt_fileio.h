@@ -35,8 +35,5 @@ enum kt_err kt_write_file_atomic(const char *path, const void *data, size_t len,
 enum kt_err kt_read_file(const char *path, size_t max, uint8_t **out_data, size_t *out_len, struct kt_diag *diag);
 /* mkdir -p with mode KT_DIR_MODE; fsyncs each parent it creates a directory in. */
 enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag);
-/* Milliseconds since the epoch (wall clock) and a monotonic clock. */
-int64_t kt_now_ms(void);
-int64_t kt_mono_ns(void);
 
 #endif

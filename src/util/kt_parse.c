@@ -91,7 +91,7 @@ bad:
 			    s ? s : "");
 }
 
-int64_t kt_days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t kt_parse_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
 	/* Howard Hinnant's algorithm: shift the year to start in March so the
 	 * leap day is the last day of the year. */
@@ -196,7 +196,7 @@ static enum kt_err parse_iso(const char *s, int64_t *out_ms, struct kt_diag *dia
 		if (*p)
 			goto bad;
 	}
-	int64_t days = kt_days_from_civil(y, (unsigned)mo, (unsigned)d);
+	int64_t days = kt_parse_days_from_civil(y, (unsigned)mo, (unsigned)d);
 	int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
 	*out_ms = secs * 1000 + ms;
 	return KT_OK;
@@ -235,7 +235,7 @@ enum kt_err kt_parse_time(const char *s, int64_t now_ms, int64_t *out_ms, struct
 	return parse_iso(s, out_ms, diag);
 }
 
-char *kt_format_time(int64_t ms, char *buf)
+char *kt_parse_format_time(int64_t ms, char *buf)
 {
 	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
 	int frac = (int)(ms - secs * 1000);
@@ -253,7 +253,7 @@ char *kt_format_time(int64_t ms, char *buf)
 	return buf;
 }
 
-char *kt_format_size(uint64_t bytes, char *buf, size_t bufsize)
+char *kt_parse_format_size(uint64_t bytes, char *buf, size_t bufsize)
 {
 	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double v = (double)bytes;

@@ -30,11 +30,11 @@ enum kt_err kt_parse_time(const char *s, int64_t now_ms, int64_t *out_ms, struct
 
 #define KT_TIME_STR_MAX 32
 /* Writes ms as "2026-11-22T10:00:00.250Z" into buf (>= KT_TIME_STR_MAX). */
-char *kt_format_time(int64_t ms, char *buf);
+char *kt_parse_format_time(int64_t ms, char *buf);
 /* Human size: "1.5 MiB". buf >= 16 bytes. */
-char *kt_format_size(uint64_t bytes, char *buf, size_t bufsize);
+char *kt_parse_format_size(uint64_t bytes, char *buf, size_t bufsize);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
-int64_t kt_days_from_civil(int64_t y, unsigned m, unsigned d);
+int64_t kt_parse_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 #endif
