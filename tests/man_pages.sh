@@ -34,6 +34,10 @@ for c in cmds:
     code = open(os.path.join(src, "src", "cli", table_file[c])).read()
     m = re.search(r"static const struct option \w+\[\] = \{(.*?)\n\};", code, re.S)
     accepted = set(re.findall(r'\{"([a-z][a-z0-9-]*)",', m.group(1)))
+    if "KT_CLI_RANGE_OPTIONS" in m.group(1):  # the selection options dump and restore share
+        util = open(os.path.join(src, "src", "cli", "kt_cli_util.h")).read()
+        macro = re.search(r"#define KT_CLI_RANGE_OPTIONS(.*?)\n\n", util, re.S).group(1)
+        accepted |= set(re.findall(r'\{"([a-z][a-z0-9-]*)",', macro))
     documented = set()
     on = False
     for line in open(os.path.join(work, c + ".help")):

@@ -20,10 +20,6 @@
 enum {
 	OPT_TOPIC_REGEX = 1000,
 	OPT_EXCLUDE_REGEX,
-	OPT_FROM_OFFSET,
-	OPT_FROM_TIME,
-	OPT_TO_OFFSET,
-	OPT_TO_TIME,
 	OPT_ZSTD_LEVEL,
 	OPT_JSON,
 	OPT_PROGRESS,
@@ -44,10 +40,7 @@ static const struct option long_opts[] = {
 	{"topic-regex", required_argument, NULL, OPT_TOPIC_REGEX},
 	{"exclude-regex", required_argument, NULL, OPT_EXCLUDE_REGEX},
 	{"partition", required_argument, NULL, 'p'},
-	{"from-offset", required_argument, NULL, OPT_FROM_OFFSET},
-	{"from-time", required_argument, NULL, OPT_FROM_TIME},
-	{"to-offset", required_argument, NULL, OPT_TO_OFFSET},
-	{"to-time", required_argument, NULL, OPT_TO_TIME},
+	KT_CLI_RANGE_OPTIONS,
 	{"property", required_argument, NULL, 'X'},
 	{"config", required_argument, NULL, 'F'},
 	{"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
@@ -222,10 +215,8 @@ static void write_metrics(const char *path, const struct kt_dump_result *r, enum
 int kt_cmd_dump(int argc, char **argv)
 {
 	struct kt_dump_opts o = {0};
-	o.from_offset = -1;
-	o.to_offset = -1;
-	o.from_time = INT64_MIN;
-	o.to_time = INT64_MIN;
+	struct kt_cli_range range;
+	kt_cli_range_init(&range);
 	o.timeout_ms = 60000;
 	const char **topics = calloc((size_t)argc + 1, sizeof(*topics));
 	int32_t *parts = calloc((size_t)argc + 1, sizeof(*parts));
@@ -233,7 +224,6 @@ int kt_cmd_dump(int argc, char **argv)
 	kt_kafka_conf_new(&conf);
 	int json = 0, progress = -1, quiet = 0, verbose = 0, rc = 0;
 	const char *metrics = NULL;
-	const char *from_time_arg = NULL, *to_time_arg = NULL;
 	int64_t v;
 	int c;
 	optind = 1;
@@ -252,20 +242,10 @@ int kt_cmd_dump(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case OPT_TOPIC_REGEX: o.topic_regex = optarg; break;
 		case OPT_EXCLUDE_REGEX: o.exclude_regex = optarg; break;
-		case OPT_FROM_OFFSET:
-			rc = kt_cli_parse_i64(CMD, "--from-offset", optarg, 0, INT64_MAX, &o.from_offset);
-			break;
-		case OPT_TO_OFFSET:
-			rc = kt_cli_parse_i64(CMD, "--to-offset", optarg, 0, INT64_MAX, &o.to_offset);
-			break;
-		case OPT_FROM_TIME:
-			from_time_arg = optarg;
-			rc = kt_cli_parse_time(CMD, "--from-time", optarg, &o.from_time);
-			break;
-		case OPT_TO_TIME:
-			to_time_arg = optarg;
-			rc = kt_cli_parse_time(CMD, "--to-time", optarg, &o.to_time);
-			break;
+		case KT_CLI_OPT_FROM_OFFSET:
+		case KT_CLI_OPT_TO_OFFSET:
+		case KT_CLI_OPT_FROM_TIME:
+		case KT_CLI_OPT_TO_TIME: rc = kt_cli_range_opt(CMD, c, optarg, &range); break;
 		case OPT_ZSTD_LEVEL:
 			rc = kt_cli_parse_i64(CMD, "--zstd-level", optarg, 1, 19, &v);
 			o.zstd_level = (int)v;
@@ -313,26 +293,12 @@ int kt_cmd_dump(int argc, char **argv)
 		default: rc = KT_EXIT_USAGE; break;
 		}
 	}
-	if (!rc && optind < argc)
-		rc = kt_cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-	if (!rc && !o.bootstrap)
-		rc = kt_cli_usage_error(CMD, "-b/--bootstrap HOST:PORT is required");
-	if (!rc && !o.archive)
-		rc = kt_cli_usage_error(CMD, "-a/--archive DIR is required");
-	if (!rc && o.from_offset >= 0 && o.from_time != INT64_MIN)
-		rc = kt_cli_usage_error(CMD, "--from-offset and --from-time exclude each other");
-	if (!rc && o.to_offset >= 0 && o.to_time != INT64_MIN)
-		rc = kt_cli_usage_error(CMD, "--to-offset and --to-time exclude each other");
-	/* an inverted range would archive nothing and still move the
-	 * incremental start to --from-offset */
-	if (!rc && o.from_offset >= 0 && o.to_offset >= 0 && o.to_offset <= o.from_offset)
-		rc = kt_cli_usage_error(CMD,
-					"--to-offset %" PRId64 " must be greater than --from-offset %" PRId64
-					" (the end is not included)",
-					o.to_offset, o.from_offset);
-	if (!rc && o.from_time != INT64_MIN && o.to_time != INT64_MIN && o.to_time <= o.from_time)
-		rc = kt_cli_usage_error(CMD, "--to-time %s must be later than --from-time %s (the end is not included)",
-					to_time_arg, from_time_arg);
+	if (!rc)
+		rc = kt_cli_check_args(CMD, argc, argv, o.bootstrap, 0, o.archive, &range);
+	o.from_offset = range.from_offset;
+	o.to_offset = range.to_offset;
+	o.from_time = range.from_time;
+	o.to_time = range.to_time;
 	if (rc) {
 		free(topics);
 		free(parts);

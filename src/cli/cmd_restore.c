@@ -123,10 +123,6 @@ const char kt_help_compare[] = "\nReads topics back from the cluster and compare
 
 enum {
 	OPT_TOPIC_REGEX = 1000,
-	OPT_FROM_OFFSET,
-	OPT_FROM_TIME,
-	OPT_TO_OFFSET,
-	OPT_TO_TIME,
 	OPT_MAP,
 	OPT_PREFIX,
 	OPT_PARTITIONING,
@@ -157,10 +153,7 @@ static const struct option long_opts[] = {
 	{"topic", required_argument, NULL, 't'},
 	{"topic-regex", required_argument, NULL, OPT_TOPIC_REGEX},
 	{"partition", required_argument, NULL, 'p'},
-	{"from-offset", required_argument, NULL, OPT_FROM_OFFSET},
-	{"from-time", required_argument, NULL, OPT_FROM_TIME},
-	{"to-offset", required_argument, NULL, OPT_TO_OFFSET},
-	{"to-time", required_argument, NULL, OPT_TO_TIME},
+	KT_CLI_RANGE_OPTIONS,
 	{"map", required_argument, NULL, OPT_MAP},
 	{"topic-prefix", required_argument, NULL, OPT_PREFIX},
 	{"partitioning", required_argument, NULL, OPT_PARTITIONING},
@@ -247,10 +240,8 @@ static int parse_map(const char *cmd, const char *arg, struct kt_restore_map_arg
 static int parse_args(struct restore_cli *c, int argc, char **argv)
 {
 	struct kt_restore_opts *o = &c->o;
-	o->from_offset = -1;
-	o->to_offset = -1;
-	o->from_time = INT64_MIN;
-	o->to_time = INT64_MIN;
+	struct kt_cli_range range;
+	kt_cli_range_init(&range);
 	o->generation = -1;
 	o->max_idle_ms = 10000;
 	o->timeout_ms = 60000;
@@ -261,7 +252,6 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 	kt_kafka_conf_new(&c->conf);
 	double speed = 1.0;
 	int speed_given = 0;
-	const char *from_time_arg = NULL, *to_time_arg = NULL;
 	int64_t v;
 	int rc = 0, ch;
 	const char *cmd = c->cmd;
@@ -284,20 +274,10 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 		case 'q': c->quiet = 1; break;
 		case 'v': c->verbose = 1; break;
 		case OPT_TOPIC_REGEX: o->topic_regex = optarg; break;
-		case OPT_FROM_OFFSET:
-			rc = kt_cli_parse_i64(cmd, "--from-offset", optarg, 0, INT64_MAX, &o->from_offset);
-			break;
-		case OPT_TO_OFFSET:
-			rc = kt_cli_parse_i64(cmd, "--to-offset", optarg, 0, INT64_MAX, &o->to_offset);
-			break;
-		case OPT_FROM_TIME:
-			from_time_arg = optarg;
-			rc = kt_cli_parse_time(cmd, "--from-time", optarg, &o->from_time);
-			break;
-		case OPT_TO_TIME:
-			to_time_arg = optarg;
-			rc = kt_cli_parse_time(cmd, "--to-time", optarg, &o->to_time);
-			break;
+		case KT_CLI_OPT_FROM_OFFSET:
+		case KT_CLI_OPT_TO_OFFSET:
+		case KT_CLI_OPT_FROM_TIME:
+		case KT_CLI_OPT_TO_TIME: rc = kt_cli_range_opt(cmd, ch, optarg, &range); break;
 		case OPT_MAP: rc = parse_map(cmd, optarg, &c->maps[o->map_count++]); break;
 		case OPT_PREFIX: o->topic_prefix = optarg; break;
 		case OPT_PARTITIONING:
@@ -367,26 +347,13 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 		default: rc = KT_EXIT_USAGE; break;
 		}
 	}
-	if (!rc && optind < argc)
-		rc = kt_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!rc && !o->bootstrap && !o->dry_run)
-		rc = kt_cli_usage_error(cmd, "-b/--bootstrap HOST:PORT is required");
-	if (!rc && !o->archive)
-		rc = kt_cli_usage_error(cmd, "-a/--archive DIR is required");
-	if (!rc && o->from_offset >= 0 && o->from_time != INT64_MIN)
-		rc = kt_cli_usage_error(cmd, "--from-offset and --from-time exclude each other");
-	if (!rc && o->to_offset >= 0 && o->to_time != INT64_MIN)
-		rc = kt_cli_usage_error(cmd, "--to-offset and --to-time exclude each other");
-	/* an inverted window restores nothing and exits 0: a typo an operator
-	 * would only notice in the disaster */
-	if (!rc && o->from_offset >= 0 && o->to_offset >= 0 && o->to_offset <= o->from_offset)
-		rc = kt_cli_usage_error(cmd,
-					"--to-offset %" PRId64 " must be greater than --from-offset %" PRId64
-					" (the end is not included)",
-					o->to_offset, o->from_offset);
-	if (!rc && o->from_time != INT64_MIN && o->to_time != INT64_MIN && o->to_time <= o->from_time)
-		rc = kt_cli_usage_error(cmd, "--to-time %s must be later than --from-time %s (the end is not included)",
-					to_time_arg, from_time_arg);
+	/* a dry run needs no cluster */
+	if (!rc)
+		rc = kt_cli_check_args(cmd, argc, argv, o->bootstrap, o->dry_run, o->archive, &range);
+	o->from_offset = range.from_offset;
+	o->to_offset = range.to_offset;
+	o->from_time = range.from_time;
+	o->to_time = range.to_time;
 	/* without --pace the speed would be ignored without a word */
 	if (!rc && speed_given && !c->pace)
 		rc = kt_cli_usage_error(cmd,

@@ -30,6 +30,39 @@ void kt_cli_progress_end(void);
 int kt_cli_parse_i64(const char *cmd, const char *opt, const char *arg, int64_t min, int64_t max, int64_t *out);
 int kt_cli_parse_time(const char *cmd, const char *opt, const char *arg, int64_t *out);
 
+/* The selection options dump and restore (and compare) share: their
+ * getopt entries, their values, and the checks of the whole. */
+enum {
+	KT_CLI_OPT_FROM_OFFSET = 2000, /* above every command's own option codes */
+	KT_CLI_OPT_TO_OFFSET,
+	KT_CLI_OPT_FROM_TIME,
+	KT_CLI_OPT_TO_TIME,
+};
+/* getopt entries of the four, for a command's struct option table */
+/* (not clang-formatted: it would break the last entry over three lines) */
+/* clang-format off */
+#define KT_CLI_RANGE_OPTIONS \
+	{"from-offset", required_argument, NULL, KT_CLI_OPT_FROM_OFFSET}, \
+	{"to-offset", required_argument, NULL, KT_CLI_OPT_TO_OFFSET}, \
+	{"from-time", required_argument, NULL, KT_CLI_OPT_FROM_TIME}, \
+	{"to-time", required_argument, NULL, KT_CLI_OPT_TO_TIME}
+/* clang-format on */
+
+struct kt_cli_range {
+	int64_t from_offset, to_offset;		 /* -1: none; to_offset is exclusive */
+	int64_t from_time, to_time;		 /* INT64_MIN: none; to_time is exclusive */
+	const char *from_time_arg, *to_time_arg; /* as typed, for messages */
+};
+void kt_cli_range_init(struct kt_cli_range *r);
+/* Takes one of the KT_CLI_OPT_* options; a usage error otherwise. */
+int kt_cli_range_opt(const char *cmd, int opt, const char *arg, struct kt_cli_range *r);
+/* The argument tail and the selection as a whole: no stray argument, -b
+ * (unless bootstrap_optional) and -a given, offset and time bounds not
+ * mixed on one side, no inverted range (it would select nothing and exit
+ * 0). A usage error names the values. */
+int kt_cli_check_args(const char *cmd, int argc, char **argv, const char *bootstrap, int bootstrap_optional,
+		      const char *archive, const struct kt_cli_range *r);
+
 /* librdkafka's log lines of a run (see kt_kafka_conf_set_log) on stderr:
  * every line with -v; otherwise, after a failure, how many there were (the
  * final message already says what they amount to). */
