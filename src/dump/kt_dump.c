@@ -793,9 +793,18 @@ static enum kt_err on_event(struct dump *d, struct kt_kafka_batch *b, size_t i, 
 {
 	struct kt_kafka_msg m;
 	enum kt_err err = kt_kafka_batch_msg(b, i, &m, diag);
+	struct part *p = find_part(d, m.topic, m.partition);
+	if (err == KT_ERR_KAFKA && p && !p->finished) {
+		/* an error of one partition (its topic's Read denied, the topic
+		 * deleted): that partition stops, the others are dumped; errors
+		 * of the whole cluster come without a partition */
+		fail_part(d, p, err, diag);
+		kt_diag_clear(diag);
+		(*open)--;
+		return KT_OK;
+	}
 	if (err)
 		return err;
-	struct part *p = find_part(d, m.topic, m.partition);
 	if (!p || p->finished)
 		return KT_OK;
 	if (m.event == KT_KAFKA_OFFSET_GONE) {

@@ -1445,9 +1445,12 @@ enum kt_err kt_kafka_batch_msg(struct kt_kafka_batch *b, size_t i, struct kt_kaf
 		msg->event = KT_KAFKA_OFFSET_GONE;
 		return KT_OK;
 	}
-	if (m->err)
-		return kt_diag_fail(diag, KT_ERR_KAFKA, "consume%s%s [%d]: %s", m->rkt ? " " : "", msg->topic,
-				    (int)m->partition, rd_kafka_message_errstr(m));
+	if (m->err) {
+		char dn[64];
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "consume%s%s [%d]: %s%s", m->rkt ? " " : "", msg->topic,
+				    (int)m->partition, rd_kafka_message_errstr(m),
+				    denial_suffix(m->err, dn, sizeof(dn)));
+	}
 	msg->event = KT_KAFKA_RECORD;
 	return msg_to_record(&b->hdrs, &b->hdr_cap, m, msg);
 }

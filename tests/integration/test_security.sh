@@ -66,7 +66,10 @@ count_over() { # addr props topic
 # ---- dump and restore over SSL, SASL_SSL/SCRAM-SHA-512, mTLS ----------------------------
 T="sec-$RUN_ID"
 create_topic "$T" 2
-for i in $(seq 0 199); do printf '%d\t%d\tk%d\tv%d\n' $((i % 2)) $((1700000000000 + i)) "$i" "$i"; done >"$WORK/spec"
+# timestamps of now: records older than the default 7-day retention would
+# be deleted by the broker's first retention check, 30 s after its start
+now=$(date +%s%3N)
+for i in $(seq 0 199); do printf '%d\t%d\tk%d\tv%d\n' $((i % 2)) $((now + i)) "$i" "$i"; done >"$WORK/spec"
 produce_spec "$T" "$WORK/spec" --plain
 # what the SCRAM and mTLS principal needs, on the sec- topics (docs/OPERATIONS.md)
 grant --resource-pattern-type prefixed --topic sec- --operation Read --operation Write --operation Create \
@@ -180,6 +183,19 @@ grant --topic "$S" --operation DescribeConfigs
 # fails with GROUP_AUTHORIZATION_FAILED at a moment that depends on timing,
 # so a dump fails or not (OPERATIONS.md says so; ktape should ignore it)
 pass "dump: Read and DescribeConfigs on the topic (and Describe on group ktape-readonly); each one missing is named"
+
+# A topic the principal may see but not read (Describe, no Read) fails its
+# partitions only: the other topic is dumped whole, and the run exits 6
+# naming the denial (issue #13: one topic's failure does not stop the others).
+S2="acl-noread-$RUN_ID"
+create_topic "$S2" 2
+produce_spec "$S2" "$WORK/spec" --plain
+grant --topic "$S2" --operation Describe --operation DescribeConfigs
+denied "dump of a readable and an unreadable topic" 'partition\(s\) failed, the first: .*TOPIC_AUTHORIZATION_FAILED' \
+    "$KTAPE" dump "${KT[@]}" -a "$WORK/acl-iso" -t "$S" -t "$S2"
+assert_eq "$(wc -l <"$WORK/spec")" "$(sql "$WORK/acl-iso" "SELECT coalesce(sum(records), 0) FROM segments WHERE topic = '$S'")" \
+    "records of the readable topic archived beside the denied one"
+pass "a topic whose Read is denied stops only its own partitions"
 
 # --groups: the groups the principal may Describe are the ones it sees
 what="dump --groups with Describe on the group"
