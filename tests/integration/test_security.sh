@@ -243,3 +243,29 @@ grant --topic "$D3" --operation Write --operation DescribeConfigs
 works "$KTAPE" restore "${KT[@]}" -a "$WORK/acl-a" --map "$S=$D3" --create-topics
 assert_eq 200 "$(count_over "$BS" /dev/null "$D3")" "records restored into the created $D3"
 pass "restore --create-topics: Create besides Write and DescribeConfigs; without it the denial is named"
+
+# restore --groups: Read on the target and Read on each group, besides what
+# restore needs (the group offsets are committed as that group)
+D4="acl-rg-$RUN_ID"
+create_topic "$D4" 2
+grant --topic "$D4" --operation Write --operation DescribeConfigs
+denied "restore --groups without Read on the group" 'GROUP_AUTHORIZATION_FAILED' \
+    "$KTAPE" restore "${KT[@]}" -a "$WORK/acl-g" --map "$S=$D4" --groups="$G"
+grant --group "$G" --operation Read
+denied "restore --groups without Read on the target" 'TOPIC_AUTHORIZATION_FAILED' \
+    "$KTAPE" restore "${KT[@]}" -a "$WORK/acl-g" --map "$S=$D4" --groups="$G"
+grant --topic "$D4" --operation Read
+what="restore --groups with Read on the target and the group"
+works "$KTAPE" restore "${KT[@]}" -a "$WORK/acl-g" --map "$S=$D4" --groups="$G"
+kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$G" 2>/dev/null | grep -q "$D4" ||
+    fail "restore --groups did not put $G on $D4"
+pass "restore --groups: Read on the target and on each group; each one missing is named"
+
+# compare: Read on the target (and Describe on ktape-readonly, granted above)
+KTC=(-b "$SASL_SSL_BS" -F "$WORK/scram.props" --timeout 20s) # compare has no -q
+denied "compare without Read on the target" 'TOPIC_AUTHORIZATION_FAILED' \
+    "$KTAPE" compare "${KTC[@]}" -a "$WORK/acl-a" -t "$S" --map "$S=$D1"
+grant --topic "$D1" --operation Read
+what="compare with Read on the target"
+works "$KTAPE" compare "${KTC[@]}" -a "$WORK/acl-a" -t "$S" --map "$S=$D1"
+pass "compare: Read on the target; without it the denial is named"
