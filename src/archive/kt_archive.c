@@ -832,7 +832,17 @@ enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_se
 	else
 		kt_catalog_rollback(a->cat);
 	/* A failed catalog write leaves a complete, renamed segment behind:
-	 * the next writer open indexes it, exactly as after a crash. */
+	 * the next writer open indexes it, exactly as after a crash. But a
+	 * full disk is no crash: the catalog said no, so the file goes too and
+	 * the archive is as before this commit (its records are read again by
+	 * the next dump, whose start the caller leaves before them). Unless
+	 * the catalog holds it after all (a commit that failed late). */
+	if (err == KT_ERR_NO_SPACE) {
+		struct kt_diag ignore;
+		int found = 1;
+		if (kt_catalog_has_segment(a->cat, rel, &found, &ignore) == KT_OK && !found && unlink(final) == 0)
+			kt_fsync_parent_dir(final, &ignore);
+	}
 	if (!err && crashed_at(KT_STEP_COMMITTED))
 		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after commit");
 	if (!err && out_summary)

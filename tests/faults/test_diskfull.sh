@@ -43,7 +43,7 @@ assert_eq 0 "$(df --output=avail "$MNT" | tail -1 | tr -d ' ')" "free space on t
 
 # -- readers on the full disk ---------------------------------------------------------------
 "$KTAPE" ls -a "$A" >"$WORK/ls.out" 2>"$WORK/err" || fail "ls on a full disk: $(cat "$WORK/err")"
-"$KTAPE" verify -a "$A" >/dev/null 2>"$WORK/err" || fail "verify on a full disk: $(cat "$WORK/err")"
+"$KTAPE" verify -a "$A" >"$WORK/verify.out" 2>"$WORK/err" || fail "verify on a full disk: $(cat "$WORK/err" "$WORK/verify.out")"
 "$KTAPE" cat -a "$A" -t "$T" --format '%k\n' >"$WORK/cat.out" 2>"$WORK/err" || fail "cat on a full disk: $(cat "$WORK/err")"
 have=$(wc -l <"$WORK/cat.out")
 [[ $have -gt 0 && $have -lt $N ]] || fail "records archived before the disk filled: $have"
