@@ -1266,6 +1266,40 @@ void kt_archive_iter_close(struct kt_archive_iter *it)
 	free(it);
 }
 
+struct missing_in_ctx {
+	const struct kt_archive_range *ranges;
+	size_t n;
+	struct kt_archive_missing_sum *out;
+};
+
+static int missing_in_cb(void *ctx, const struct kt_catalog_missing *m)
+{
+	struct missing_in_ctx *c = ctx;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct kt_archive_range *rg = &c->ranges[i];
+		if (rg->partition != m->partition || rg->generation != m->generation || strcmp(rg->topic, m->topic) ||
+		    m->last_offset < rg->from_offset || m->first_offset > rg->to_offset)
+			continue;
+		if (!c->out->ranges++) {
+			snprintf(c->out->first, sizeof(c->out->first),
+				 "%s/%" PRId32 " offsets %" PRId64 "..%" PRId64 " (%s: %s)", m->topic, m->partition,
+				 m->first_offset, m->last_offset, m->path, m->reason);
+			snprintf(c->out->first_path, sizeof(c->out->first_path), "%s", m->path);
+		}
+		c->out->offsets += m->last_offset - m->first_offset + 1;
+		break;
+	}
+	return 0;
+}
+
+enum kt_err kt_archive_missing_in(struct kt_archive *a, const struct kt_archive_range *ranges, size_t n,
+				  struct kt_archive_missing_sum *out, struct kt_diag *diag)
+{
+	memset(out, 0, sizeof(*out));
+	struct missing_in_ctx c = {ranges, n, out};
+	return kt_catalog_each_missing(a->cat, NULL, missing_in_cb, &c, diag);
+}
+
 /* ---- reading ranges, strictly ---- */
 
 static int ranges_meet(int64_t a0, int64_t a1, int64_t b0, int64_t b1)

@@ -173,6 +173,19 @@ enum kt_err kt_archive_iter_next(struct kt_archive_iter *it, const struct kt_rec
 const char *kt_archive_iter_segment(const struct kt_archive_iter *it);
 void kt_archive_iter_close(struct kt_archive_iter *it);
 
+/* What of the archive's missing ranges (offsets it lost) lies in the
+ * offsets of ranges[0..n). Time bounds do not narrow it: the timestamps of
+ * lost records are lost with them. first describes the first one hit
+ * ("TOPIC/PART offsets A..B (PATH: REASON)"), for a message. */
+struct kt_archive_missing_sum {
+	int64_t ranges;
+	int64_t offsets;
+	char first[512];
+	char first_path[KT_DIAG_PATH_MAX]; /* the file it was in */
+};
+enum kt_err kt_archive_missing_in(struct kt_archive *a, const struct kt_archive_range *ranges, size_t n,
+				  struct kt_archive_missing_sum *out, struct kt_diag *diag);
+
 /* ---- reading ranges, strictly (added for ktape cat) ---- */
 /* As kt_archive_iter_next, and also an error when a segment read to its end
  * lacks records the catalog says it holds within the range: a file without

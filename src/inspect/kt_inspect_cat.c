@@ -187,34 +187,30 @@ static enum kt_err cat_partition(struct kt_archive *a, const struct cat_target *
 /* After every readable record was delivered: the selection's offsets that
  * the archive lost are an error, so that a pipeline does not take what it
  * got for the whole. */
-static enum kt_err cat_check_missing(const struct rows *r, const struct cat_target *t, size_t n,
+static enum kt_err cat_check_missing(struct kt_archive *a, const struct cat_target *t, size_t n,
 				     const struct kt_inspect_cat_opts *o, struct kt_diag *diag)
 {
-	int64_t to = o->to_offset == INT64_MAX ? INT64_MAX : o->to_offset - 1;
-	uint64_t ranges = 0, offsets = 0;
-	const struct miss_row *first = NULL;
-	for (size_t i = 0; i < r->nmiss; i++) {
-		const struct miss_row *m = &r->miss[i];
-		if (m->last < o->from_offset || m->first > to)
-			continue;
-		for (size_t k = 0; k < n; k++) {
-			if (t[k].gen != m->gen || t[k].part != m->part || strcmp(t[k].topic, m->topic))
-				continue;
-			if (!first)
-				first = m;
-			ranges++;
-			offsets += (uint64_t)(m->last - m->first + 1);
-			break;
-		}
-	}
-	if (!first)
-		return KT_OK;
-	kt_diag_set_path(diag, first->path);
-	return kt_diag_fail(
-		diag, KT_ERR_DATA_LOST,
-		"the selection spans %" PRIu64 " missing range(s) (%" PRIu64
-		" offsets the archive lost), first: %s/%" PRId32 " offsets %" PRId64 "..%" PRId64 " (%s: %s)",
-		ranges, offsets, first->topic, first->part, first->first, first->last, first->path, first->reason);
+	struct kt_archive_range *rg = calloc(n + 1, sizeof(*rg));
+	if (!rg)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		rg[i] = (struct kt_archive_range){t[i].topic,
+						  t[i].gen,
+						  t[i].part,
+						  o->from_offset,
+						  o->to_offset == INT64_MAX ? INT64_MAX : o->to_offset - 1,
+						  o->from_ts,
+						  o->to_ts};
+	struct kt_archive_missing_sum ms;
+	enum kt_err err = kt_archive_missing_in(a, rg, n, &ms, diag);
+	free(rg);
+	if (err || !ms.ranges)
+		return err;
+	kt_diag_set_path(diag, ms.first_path);
+	return kt_diag_fail(diag, KT_ERR_DATA_LOST,
+			    "the selection spans %" PRId64 " missing range(s) (%" PRId64
+			    " offsets the archive lost), first: %s",
+			    ms.ranges, ms.offsets, ms.first);
 }
 
 enum kt_err kt_inspect_cat(struct kt_archive *a, const struct kt_inspect_cat_opts *o, struct kt_inspect_cat_result *res,
@@ -236,7 +232,7 @@ enum kt_err kt_inspect_cat(struct kt_archive *a, const struct kt_inspect_cat_opt
 		}
 	}
 	if (!err && complete)
-		err = cat_check_missing(&r, targets, n, o, diag);
+		err = cat_check_missing(a, targets, n, o, diag);
 	free(targets);
 	kt_inspect_rows_free(&r);
 	return err;

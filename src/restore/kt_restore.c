@@ -281,52 +281,29 @@ static void range_of(const struct restore *r, const struct src_part *sp, struct 
 					   o->to_time != INT64_MIN ? o->to_time : INT64_MAX};
 }
 
-struct missing_check {
-	const struct restore *r;
-	const struct kt_catalog_missing *hit;
-	char msg[512];
-	int64_t ranges, offsets;
-};
-
-static int missing_cb(void *ctx, const struct kt_catalog_missing *m)
-{
-	struct missing_check *mc = ctx;
-	const struct restore *r = mc->r;
-	for (size_t i = 0; i < r->part_count; i++) {
-		const struct src_part *sp = &r->parts[i];
-		struct kt_archive_range rg;
-		range_of(r, sp, &rg);
-		/* a time window may or may not have held records there: the
-		 * offsets are lost, their timestamps with them, so it counts */
-		if (sp->partition != m->partition || sp->t->generation != m->generation ||
-		    strcmp(sp->t->name, m->topic) || m->last_offset < rg.from_offset || m->first_offset > rg.to_offset)
-			continue;
-		if (!mc->ranges++)
-			snprintf(mc->msg, sizeof(mc->msg), "%s/%" PRId32 " offsets %" PRId64 "..%" PRId64 " (%s: %s)",
-				 m->topic, m->partition, m->first_offset, m->last_offset, m->path, m->reason);
-		mc->offsets += m->last_offset - m->first_offset + 1;
-		break;
-	}
-	return 0;
-}
-
 /* A selection that spans offsets the archive lost would restore with a
  * hole nobody sees: refused unless the operator says --allow-gaps. */
 static enum kt_err check_missing(struct restore *r, struct kt_diag *diag)
 {
-	struct missing_check mc = {r, NULL, "", 0, 0};
-	enum kt_err err = kt_catalog_each_missing(r->cat, NULL, missing_cb, &mc, diag);
-	if (err || !mc.ranges)
+	struct kt_archive_range *rg = calloc(r->part_count + 1, sizeof(*rg));
+	if (!rg)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < r->part_count; i++)
+		range_of(r, &r->parts[i], &rg[i]);
+	struct kt_archive_missing_sum ms;
+	enum kt_err err = kt_archive_missing_in(r->a, rg, r->part_count, &ms, diag);
+	free(rg);
+	if (err || !ms.ranges)
 		return err;
 	if (r->o->allow_gaps) {
 		warn(r, "restoring with %" PRId64 " missing range(s) (%" PRId64 " offsets the archive lost), first: %s",
-		     mc.ranges, mc.offsets, mc.msg);
+		     ms.ranges, ms.offsets, ms.first);
 		return KT_OK;
 	}
 	return kt_diag_fail(diag, KT_ERR_DATA_LOST,
 			    "the selection spans %" PRId64 " missing range(s) (%" PRId64
 			    " offsets the archive lost), first: %s; restore the rest with --allow-gaps",
-			    mc.ranges, mc.offsets, mc.msg);
+			    ms.ranges, ms.offsets, ms.first);
 }
 
 /* ---- the plan (dry run) ---- */
