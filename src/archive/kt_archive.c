@@ -2,9 +2,9 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,8 +355,9 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 	uint32_t n = err ? 0 : kt_segment_reader_block_count(r);
 	if (err || n == 0) {
 		*out_damaged = 1;
-		char why[KT_DIAG_MSG_MAX + 64];
-		snprintf(why, sizeof(why), "damaged segment file: %s", err ? diag->msg : "no readable block");
+		char detail[KT_DIAG_MSG_MAX], why[KT_DIAG_MSG_MAX + 32];
+		snprintf(detail, sizeof(detail), "%s", err ? diag->msg : "no readable block");
+		snprintf(why, sizeof(why), "damaged segment file: %s", detail);
 		kt_segment_reader_close(r);
 		if (named) {
 			struct kt_catalog_missing m = {topic,	  id.generation, id.partition, name_first,
@@ -365,8 +366,7 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 			if (e2)
 				return e2;
 		}
-		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s has no readable block: %s", rel,
-				    why + strlen("damaged segment file: "));
+		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s has no readable block: %s", rel, detail);
 	}
 	const struct kt_segment_info *info = kt_segment_reader_info(r);
 	struct kt_block_info *blocks = malloc(n * sizeof(*blocks));
