@@ -30,6 +30,7 @@ static const struct err_desc err_table[] = {
 	[KT_ERR_DATA_LOST] = {"data_lost", "data was lost before it could be read"},
 	[KT_ERR_NO_SPACE] = {"no_space", "no space left on device"},
 	[KT_ERR_MISMATCH] = {"mismatch", "data does not match"},
+	[KT_ERR_STORAGE] = {"storage", "the object store refused the request"},
 };
 
 const char *kt_err_name(enum kt_err err)
