@@ -5,25 +5,36 @@ and version 1 files as SPEC.md appendix A describes them.
 Written from the specification alone, to show that the specification is
 enough to read the files and that it agrees with ktape's own reader. Python
 3.11 standard library only; data frames and record tables are decompressed
-by the zstd command-line tool.
+by the zstd command-line tool. Encrypted files (2.1, SPEC 4.6) are opened
+with libsodium's XChaCha20-Poly1305, called through ctypes (or PyNaCl when
+it is installed): this reader lays out the bytes, the cryptography is
+libsodium's. The key id is hashlib's BLAKE2b.
 
-Usage: ktape_segment.py [--self-test] FILE
+Usage: ktape_segment.py [--self-test] [--key KEYFILE] FILE
 
 Prints the file's records as JSON lines (SPEC.md section 9) on stdout.
 Problems go to stderr, one line each, naming the file, the block and the
 byte position. Exit status: 0 when the file is intact, 1 when it is damaged
 (the intact records were still printed), 2 when it is refused (not a
-segment, unsupported version, unusable header) or cannot be read.
+segment, unsupported version, unusable header) or cannot be read, 3 when
+it is encrypted and no key, or another key, was given (without a key every
+CRC is still checked, and the report says that only the CRCs were).
 """
 
 import base64
+import hashlib
 import subprocess
 import sys
 
-# This reader implements version 2.0, and version 1.0 as appendix A
-# describes it: minor 0 of both majors it reads.
+# This reader implements version 2.1 (2.0 and encryption), and version 1.0
+# as appendix A describes it.
 READER_MAJORS = (1, 2)
-READER_MINOR = 0
+READER_MINOR = 1
+FLAG_ENCRYPTED = 0x0001  # 2.1, SPEC 4.2 and 4.6
+KEY_ID_SIZE = 8
+NONCE_SIZE = 24
+TAG_SIZE = 16
+CRYPT_EXT = KEY_ID_SIZE + 2 * NONCE_SIZE
 
 SKIPPABLE_MAGIC = 0x184D2A5B
 SKIPPABLE_FIRST = 0x184D2A50
@@ -80,6 +91,10 @@ class Refused(Exception):
 
 class Damaged(Exception):
     """Part of the file is unusable."""
+
+
+class KeyProblem(Exception):
+    """Encrypted with another key than the one given (exit status 3)."""
 
 
 class Malformed(Exception):
@@ -250,9 +265,12 @@ def parse_block_header(content):
 
 
 class Segment:
-    def __init__(self, path, data):
+    def __init__(self, path, data, key=None):
         self.path = path
         self.data = data
+        self.key = key
+        self.encrypted = False
+        self.crc_only = 0  # encrypted blocks whose CRCs alone were checked (no key)
         self.problems = 0
         self.blocks = []
         self.from_footer = False
@@ -290,6 +308,13 @@ class Segment:
             partition = c.u32()
             self.generation = c.u32()
             topic_len = c.uvarint()
+            # 4.2: a flag is a feature a reader must know; 2.1 defines one
+            if self.major == 2 and self.minor >= 1 and flags & FLAG_ENCRYPTED:
+                self.encrypted = True
+                flags &= ~FLAG_ENCRYPTED
+            if flags and self.minor > READER_MINOR:
+                raise Refused("segment format version %d.%d uses flags this reader does not know "
+                              "(0x%04x)" % (self.major, self.minor, flags))
             if flags != 0 or reserved != b"\0\0\0":
                 raise Refused("segment header has reserved bits set")
             if codec != 1:
@@ -299,6 +324,8 @@ class Segment:
             if not 1 <= topic_len <= TOPIC_MAX:
                 raise Refused("topic name length %d is invalid" % topic_len)
             topic = c.bytes(topic_len)
+            if self.encrypted:
+                self.key_id = c.bytes(KEY_ID_SIZE)
         except Malformed:
             raise Refused("segment header is too short")
         if b"\0" in topic:
@@ -308,6 +335,9 @@ class Segment:
         self.partition = partition
         self.topic = topic
         self.data_start = 8 + size
+        if self.encrypted and self.key is not None and key_id(self.key) != self.key_id:
+            raise KeyProblem("segment encrypted with key id %s, the key file has key id %s"
+                             % (self.key_id.hex(), key_id(self.key).hex()))
 
     def newer_minor(self):
         return self.minor > READER_MINOR
@@ -475,11 +505,18 @@ class Segment:
                 raise Damaged("block header is too short")
             h.table_size = u32(content, BLOCK_HEADER_FIELDS)
             h.table_raw_size = u32(content, BLOCK_HEADER_FIELDS + 4)
-            if h.table_size > len(content) - BLOCK_HEADER_FIELDS_V2:
+            fixed = BLOCK_HEADER_FIELDS_V2
+            if self.encrypted:
+                # 4.6: key id, table nonce, data nonce after table_raw_size
+                fixed += CRYPT_EXT
+                if len(content) < fixed:
+                    raise Damaged("encrypted block header is too short")
+                crypt = content[BLOCK_HEADER_FIELDS_V2:fixed]
+            if h.table_size > len(content) - fixed:
                 raise Damaged("record table size %d does not fit in the block header" % h.table_size)
             # The table is found from the end of the content, so that a later
             # minor's fields can go between table_raw_size and the table.
-            extra = len(content) - BLOCK_HEADER_FIELDS_V2 - h.table_size
+            extra = len(content) - fixed - h.table_size
         if extra and not self.newer_minor():
             raise Damaged("block header has %d unexpected bytes" % extra)
         if self.from_footer:
@@ -497,10 +534,17 @@ class Segment:
             raise Damaged("block is larger than this reader's limit")
         if self.major == 2 and h.table_raw_size > MAX_BLOCK_RAW:
             raise Damaged("record table is larger than this reader's limit")
-        check_zstd_frame(frame, h.compressed_size, h.raw_size, "block data")
         if self.major == 2:
             table = content[len(content) - h.table_size:]
-            check_zstd_frame(table, h.table_size, h.table_raw_size, "record table")
+        if self.major == 2 and self.encrypted:
+            # every CRC held; what is left needs the key (4.6)
+            if self.key is None:
+                self.crc_only += 1
+                return
+            table, frame = self.open_block(h, crypt, table, frame)
+        check_zstd_frame(frame, len(frame), h.raw_size, "block data")
+        if self.major == 2:
+            check_zstd_frame(table, len(table), h.table_raw_size, "record table")
         raw = zstd_decompress(frame)
         if raw is None or len(raw) != h.raw_size:
             raise Damaged("block does not decompress (zstd content checksum)")
@@ -514,6 +558,33 @@ class Segment:
             raise Damaged("record table does not decompress")
         yield from self.decode_records_v2(h, read_record_table(h, table_raw, self.newer_minor()),
                                           raw)
+
+    # SPEC 4.6: the key id, then both sealed parts opened with their
+    # nonces and associated data; returns the compressed table and data.
+    def open_block(self, h, crypt, sealed_table, sealed_data):
+        bid = crypt[:KEY_ID_SIZE]
+        if bid != key_id(self.key):
+            raise KeyProblem("block %d at byte %d: encrypted with key id %s, the key file has key id %s"
+                             % (h.index, h.pos, bid.hex(), key_id(self.key).hex()))
+        if len(sealed_table) < TAG_SIZE or len(sealed_data) < TAG_SIZE:
+            raise Damaged("sealed block part is shorter than its tag")
+        nonce_table = crypt[KEY_ID_SIZE:KEY_ID_SIZE + NONCE_SIZE]
+        nonce_data = crypt[KEY_ID_SIZE + NONCE_SIZE:]
+        table = aead_open(self.key, nonce_table, self.block_ad(1, h), sealed_table)
+        data = aead_open(self.key, nonce_data, self.block_ad(2, h), sealed_data) if table is not None else None
+        if table is None or data is None:
+            raise Damaged("block fails authentication (XChaCha20-Poly1305 tag)")
+        return table, data
+
+    def block_ad(self, part, h):
+        return b"".join((
+            b"KTAD", bytes([part]),
+            (self.partition).to_bytes(4, "little"), self.generation.to_bytes(4, "little"),
+            h.index.to_bytes(4, "little"), h.record_count.to_bytes(4, "little"),
+            h.raw_size.to_bytes(4, "little"), h.table_raw_size.to_bytes(4, "little"),
+            *((v & (1 << 64) - 1).to_bytes(8, "little") for v in (
+                h.first_offset, h.last_offset, h.min_timestamp, h.max_timestamp, h.base_timestamp)),
+            bytes([len(self.topic)]), self.topic))
 
     # SPEC 5.3 and 6.5 "The records"
     def decode_records_v2(self, h, cols, raw):
@@ -623,6 +694,10 @@ class Segment:
                 yield from self.read_block(idx)
             except Damaged as e:
                 self.report("block %d at byte %d: %s" % (idx.index, idx.pos, e))
+        if self.crc_only:
+            print("%s: encrypted with key id %s and no key was given (--key): %d block(s) checked by "
+                  "their CRCs only, not decrypted nor authenticated" % (self.path, self.key_id.hex(),
+                                                                        self.crc_only), file=sys.stderr)
 
 
 # ---------------------------------------------------------------- record table (v2)
@@ -734,6 +809,58 @@ def zstd_decompress(frame):
     return p.stdout if p.returncode == 0 else None
 
 
+# ---------------------------------------------------------------- encryption (SPEC 4.6)
+
+
+def read_key_file(path):
+    """64 hexadecimal digits and at most a newline (SPEC 4.6)."""
+    with open(path, "rb") as f:
+        text = f.read(200)
+    if text.endswith(b"\n") and len(text) == 65:
+        text = text[:-1]
+    if len(text) != 64:
+        raise ValueError("a key file holds exactly 64 hexadecimal digits")
+    return bytes.fromhex(text.decode("ascii"))
+
+
+def key_id(key):
+    return hashlib.blake2b(b"ktape key id", digest_size=32, key=key).digest()[:KEY_ID_SIZE]
+
+
+_sodium = None
+
+
+def aead_open(key, nonce, ad, sealed):
+    """XChaCha20-Poly1305 (IETF) decryption by libsodium; None when the tag
+    does not verify."""
+    global _sodium
+    try:
+        from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt as nacl_open
+        from nacl.exceptions import CryptoError
+        try:
+            return nacl_open(sealed, ad, nonce, key)
+        except CryptoError:
+            return None
+    except ImportError:
+        pass
+    import ctypes
+    import ctypes.util
+    if _sodium is None:
+        name = ctypes.util.find_library("sodium") or "libsodium.so.23"
+        try:
+            _sodium = ctypes.CDLL(name)
+        except OSError as e:
+            raise SystemExit("ktape_segment.py: cannot load libsodium to decrypt: %s" % e)
+        if _sodium.sodium_init() < 0:
+            raise SystemExit("ktape_segment.py: libsodium does not initialise")
+    out = ctypes.create_string_buffer(max(len(sealed) - TAG_SIZE, 1))
+    out_len = ctypes.c_ulonglong(0)
+    rc = _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out, ctypes.byref(out_len), None, sealed, ctypes.c_ulonglong(len(sealed)), ad,
+        ctypes.c_ulonglong(len(ad)), nonce, key)
+    return out.raw[:out_len.value] if rc == 0 else None
+
+
 # ---------------------------------------------------------------- JSON (SPEC 9)
 
 _ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t"}
@@ -788,6 +915,8 @@ def self_test():
     assert json_bytes(b"\xc3\x28") == b'{"base64":"wyg="}'
     assert json_bytes(b"\xed\xa0\x80") == b'{"base64":"7aCA"}'  # a surrogate
     assert json_bytes(b"") == b'""' and json_bytes(None) == b"null"
+    # SPEC 4.6's key id of the vector key (bytes 0x00 to 0x1f)
+    assert key_id(bytes(range(32))).hex() == "5919b3ca611696f4", "key id"
     print("self-test ok")
     return 0
 
@@ -795,8 +924,16 @@ def self_test():
 def main(argv):
     if len(argv) == 2 and argv[1] == "--self-test":
         return self_test()
+    key = None
+    if len(argv) == 4 and argv[1] == "--key":
+        try:
+            key = read_key_file(argv[2])
+        except (OSError, ValueError) as e:
+            print("%s: %s" % (argv[2], e), file=sys.stderr)
+            return 2
+        argv = argv[:1] + argv[3:]
     if len(argv) != 2 or argv[1].startswith("-"):
-        print("usage: ktape_segment.py [--self-test] FILE", file=sys.stderr)
+        print("usage: ktape_segment.py [--self-test] [--key KEYFILE] FILE", file=sys.stderr)
         return 2
     path = argv[1]
     try:
@@ -806,15 +943,20 @@ def main(argv):
         print("%s: %s" % (path, e.strerror), file=sys.stderr)
         return 2
     try:
-        seg = Segment(path, data)
+        seg = Segment(path, data, key)
+        out = sys.stdout.buffer
+        for rec in seg.records():
+            out.write(json_record(seg.topic, seg.partition, rec))
+        out.flush()
     except Refused as e:
         print("%s: refused: %s" % (path, e), file=sys.stderr)
         return 2
-    out = sys.stdout.buffer
-    for rec in seg.records():
-        out.write(json_record(seg.topic, seg.partition, rec))
-    out.flush()
-    return 1 if seg.problems else 0
+    except KeyProblem as e:
+        print("%s: %s" % (path, e), file=sys.stderr)
+        return 3
+    if seg.problems:
+        return 1
+    return 3 if seg.crc_only else 0
 
 
 if __name__ == "__main__":

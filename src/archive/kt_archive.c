@@ -345,7 +345,7 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 	int64_t name_first = 0, name_last = -1;
 	int named = kt_archive_segment_parse_relpath(rel, topic, sizeof(topic), &id.generation, &id.partition,
 						     &name_first, &name_last);
-	struct kt_segment_reader_opts ro = {0, named ? &id : NULL};
+	struct kt_segment_reader_opts ro = {.salvage = named ? &id : NULL};
 	struct kt_segment_reader *r;
 	enum kt_err err = kt_catalog_drop_missing_path(a->cat, rel, diag);
 	if (!err)
@@ -1368,7 +1368,7 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 			/* the catalog knows whose file it is, so a damaged header
 			 * costs no record (SPEC 6.6) */
 			struct kt_segment_identity id = {it->range.topic, it->range.partition, it->range.generation};
-			struct kt_segment_reader_opts ro = {0, &id};
+			struct kt_segment_reader_opts ro = {.salvage = &id};
 			enum kt_err err = kt_segment_reader_open(path, &ro, &it->r, diag);
 			if (err == KT_ERR_NOT_FOUND) {
 				/* the archive is damaged, not the selection wrong: the

@@ -13,7 +13,9 @@
  * Version 2 (what ktape writes): a data frame holds only the records' bytes
  * (key, value, header names and values, back to back); the block header
  * carries the record table (offsets, timestamps, lengths) as a zstd frame
- * of byte-plane columns. Version 1 (read only): the data frame holds the
+ * of byte-plane columns. Version 2.1 (with a key): the same, with the
+ * record table and the data frame of every block sealed (SPEC 4.6).
+ * Version 1 (read only): the data frame holds the
  * records row by row, each with its own varint fields.
  */
 #ifndef KT_SEGMENT_H
@@ -23,7 +25,9 @@
 #include <stdint.h>
 
 #define KT_SEG_VERSION_MAJOR 2 /* what the writer writes */
-#define KT_SEG_VERSION_MINOR 0 /* the newest minor this code knows, of either major */
+#define KT_SEG_VERSION_MINOR 1 /* the newest minor this code knows, of either major */
+#define KT_SEG_MINOR_PLAIN   0 /* what the writer writes without a key: 2.0 */
+#define KT_SEG_MINOR_CRYPT   1 /* with a key: 2.1, encrypted blocks (SPEC 4.6) */
 #define KT_SEG_V1_MAJOR	     1 /* still read */
 
 #define KT_SEG_SKIPPABLE_MAGIC 0x184D2A5Bu /* the skippable frame magic ktape uses */
@@ -37,6 +41,15 @@
 #define KT_SEG_END_MAGIC  "KTND"
 
 #define KT_SEG_CODEC_ZSTD 1
+
+/* Header flags. Readers refuse a file with a flag they do not know, so a
+ * flag is how a minor version makes files that older readers refuse (2.0
+ * readers refuse every flag) instead of misreading them. */
+#define KT_SEG_FLAG_ENCRYPTED 0x0001 /* 2.1: blocks sealed with XChaCha20-Poly1305 */
+#define KT_SEG_FLAGS_KNOWN    KT_SEG_FLAG_ENCRYPTED
+#define KT_SEG_KEY_ID_SIZE    8	 /* after the topic in an encrypted header, first in each block's extension */
+#define KT_SEG_CRYPT_EXT      56 /* key id + table nonce + data nonce, after table_raw_size */
+#define KT_SEG_CRYPT_TAG      16 /* the AEAD tag after each sealed part */
 
 #define KT_SEG_FRAME_HEADER_SIZE    8	/* magic + size */
 #define KT_SEG_BLOCK_HEADER_CONTENT 68	/* KTBH frame_size in v1.0; the least of any version */

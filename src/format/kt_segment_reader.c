@@ -23,6 +23,9 @@ struct block_state {
 	struct kt_block_info hdr;
 	/* v2: the decompressed record table and where its columns are */
 	struct kt_buf table;
+	/* an encrypted block's table and data frames, opened (compressed) */
+	struct kt_buf open_table;
+	struct kt_buf open_data;
 	const uint8_t *col[KT_SEG_TABLE_COLUMNS];
 	uint8_t width[KT_SEG_TABLE_COLUMNS];
 	uint64_t header_total; /* rows of the two header columns */
@@ -97,6 +100,18 @@ static enum kt_err read_ktape_frame(const struct kt_segment_reader *r, uint64_t 
 	return KT_OK;
 }
 
+/* A file (or block) sealed with another key than the one given: its own
+ * error, not damage, naming both key ids (never the keys). */
+static enum kt_err key_mismatch(struct kt_diag *diag, const char *what, const uint8_t *id,
+				const struct kt_crypto_key *key)
+{
+	char have[KT_CRYPTO_KEY_ID_HEX], given[KT_CRYPTO_KEY_ID_HEX];
+	kt_crypto_key_id_hex(id, have);
+	kt_crypto_key_id_hex(kt_crypto_key_id(key), given);
+	return kt_diag_fail(diag, KT_ERR_KEY, "%s encrypted with key id %s, the key file has key id %s", what, have,
+			    given);
+}
+
 static enum kt_err parse_header(struct kt_segment_reader *r, struct kt_diag *diag)
 {
 	const uint8_t *c;
@@ -127,6 +142,18 @@ static enum kt_err parse_header(struct kt_segment_reader *r, struct kt_diag *dia
 		return kt_diag_fail(diag, KT_ERR_VERSION,
 				    "segment format version %u.%u is not supported (this ktape reads %u.x and %u.x)",
 				    info->version_major, info->version_minor, KT_SEG_V1_MAJOR, KT_SEG_VERSION_MAJOR);
+	/* a flag is a feature the reader must know to read the file at all
+	 * (2.0 readers refuse every flag): encryption is the one flag of 2.1 */
+	if (info->version_major == KT_SEG_VERSION_MAJOR && info->version_minor >= KT_SEG_MINOR_CRYPT &&
+	    (flags & KT_SEG_FLAG_ENCRYPTED)) {
+		info->encrypted = 1;
+		flags &= (uint16_t)~KT_SEG_FLAG_ENCRYPTED;
+	}
+	if (flags != 0 && info->version_minor > KT_SEG_VERSION_MINOR)
+		return kt_diag_fail(diag, KT_ERR_VERSION,
+				    "segment format version %u.%u uses features this ktape does not know (flags "
+				    "0x%04x): upgrade ktape",
+				    info->version_major, info->version_minor, flags);
 	if (flags != 0 || reserved[0] || reserved[1] || reserved[2])
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header has reserved bits set");
 	if (info->codec != KT_SEG_CODEC_ZSTD)
@@ -141,6 +168,14 @@ static enum kt_err parse_header(struct kt_segment_reader *r, struct kt_diag *dia
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header is too short");
 	if (memchr(topic, '\0', (size_t)topic_len))
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "topic name contains a NUL byte");
+	if (info->encrypted) {
+		const uint8_t *id = kt_cursor_bytes(&cur, KT_SEG_KEY_ID_SIZE);
+		if (cur.err)
+			return kt_diag_fail(diag, KT_ERR_FORMAT, "encrypted segment header has no key id");
+		memcpy(info->key_id, id, KT_SEG_KEY_ID_SIZE);
+		if (r->opts.key && memcmp(id, kt_crypto_key_id(r->opts.key), KT_SEG_KEY_ID_SIZE) != 0)
+			return key_mismatch(diag, "segment", id, r->opts.key);
+	}
 	/* x.0 headers end here; later minors may append fields we skip. */
 	if (kt_cursor_left(&cur) && info->version_minor <= KT_SEG_VERSION_MINOR)
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header has %zu unexpected bytes",
@@ -395,6 +430,11 @@ static enum kt_err salvage_header(struct kt_segment_reader *r, enum kt_err why, 
 	int known = major == KT_SEG_VERSION_MAJOR || major == KT_SEG_V1_MAJOR;
 	info->version_major = known ? major : KT_SEG_VERSION_MAJOR;
 	info->version_minor = known ? r->data[13] : KT_SEG_VERSION_MINOR;
+	/* and the encrypted flag where it stays (bytes 14 and 15); the key id
+	 * comes from each block header then */
+	info->encrypted = known && major == KT_SEG_VERSION_MAJOR && info->version_minor >= KT_SEG_MINOR_CRYPT &&
+			  (r->data[14] & KT_SEG_FLAG_ENCRYPTED);
+	memset(info->key_id, 0, sizeof(info->key_id));
 	info->codec = KT_SEG_CODEC_ZSTD;
 	info->partition = id->partition;
 	info->generation = id->generation;
@@ -409,6 +449,8 @@ static void block_state_init(struct block_state *bs)
 {
 	kt_buf_init(&bs->raw, SIZE_MAX);
 	kt_buf_init(&bs->table, SIZE_MAX);
+	kt_buf_init(&bs->open_table, SIZE_MAX);
+	kt_buf_init(&bs->open_data, SIZE_MAX);
 	bs->index = NO_BLOCK;
 }
 
@@ -417,6 +459,7 @@ static enum kt_err reader_init(struct kt_segment_reader *r, const struct kt_segm
 {
 	r->opts.max_block_raw = opts && opts->max_block_raw ? opts->max_block_raw : KT_SEG_DEFAULT_MAX_BLOCK_RAW;
 	r->opts.salvage = opts ? opts->salvage : NULL;
+	r->opts.key = opts ? opts->key : NULL;
 	block_state_init(&r->iter);
 	block_state_init(&r->check);
 	kt_buf_init(&r->headers, SIZE_MAX);
@@ -518,6 +561,10 @@ void kt_segment_reader_close(struct kt_segment_reader *r)
 	kt_buf_free(&r->check.raw);
 	kt_buf_free(&r->iter.table);
 	kt_buf_free(&r->check.table);
+	kt_buf_free(&r->iter.open_table);
+	kt_buf_free(&r->check.open_table);
+	kt_buf_free(&r->iter.open_data);
+	kt_buf_free(&r->check.open_data);
 	kt_buf_free(&r->headers);
 	kt_buf_free(&r->check_headers);
 	free(r->blocks);
@@ -607,6 +654,64 @@ static enum kt_err load_table(struct kt_segment_reader *r, const uint8_t *table,
 	return KT_OK;
 }
 
+/* An encrypted block whose CRCs held (SPEC 4.6): checks its key id and
+ * opens both sealed parts, which authenticates them, the block header's
+ * fields and the segment's identity (the associated data). On success
+ * the table and data pointers point at the compressed frames, opened into
+ * bs. Without a key: KT_ERR_INVALID (check_block takes it for a CRC-only
+ * pass). */
+static enum kt_err open_block(struct kt_segment_reader *r, const struct kt_block_info *idx,
+			      const struct kt_block_info *h, const uint8_t *crypt, const uint8_t **table,
+			      uint32_t *table_size, uint32_t table_raw, const uint8_t **data, size_t *data_size,
+			      struct block_state *bs, struct kt_diag *diag)
+{
+	const struct kt_crypto_key *key = r->opts.key;
+	char id[KT_CRYPTO_KEY_ID_HEX];
+	kt_crypto_key_id_hex(crypt, id);
+	if (!key) {
+		kt_diag_set_where(diag, idx->index, (int64_t)idx->pos);
+		return kt_diag_fail(diag, KT_ERR_INVALID,
+				    "block %u at byte %llu is encrypted (key id %s) and no key was given "
+				    "(--encrypt-key-file)",
+				    idx->index, (unsigned long long)idx->pos, id);
+	}
+	if (memcmp(crypt, kt_crypto_key_id(key), KT_SEG_KEY_ID_SIZE) != 0) {
+		kt_diag_set_where(diag, idx->index, (int64_t)idx->pos);
+		char what[64];
+		snprintf(what, sizeof(what), "block %u at byte %llu", idx->index, (unsigned long long)idx->pos);
+		return key_mismatch(diag, what, crypt, key);
+	}
+	if (*table_size < KT_SEG_CRYPT_TAG || *data_size < KT_SEG_CRYPT_TAG)
+		return block_fail(diag, idx, KT_ERR_FORMAT, "sealed block part is shorter than its tag");
+	/* the header fields went into the associated data as the writer had
+	 * them: the index is the header's own (a scanned file keeps them) */
+	struct kt_block_info b = *h;
+	const struct kt_segment_info *info = &r->info;
+	uint8_t ad[KT_CRYPTO_AD_MAX];
+	size_t ad_len = kt_crypto_block_ad(ad, KT_CRYPTO_PART_TABLE, info->topic, info->partition, info->generation, &b,
+					   table_raw);
+	kt_buf_reset(&bs->open_table);
+	kt_buf_reset(&bs->open_data);
+	if (kt_buf_reserve(&bs->open_table, *table_size) || kt_buf_reserve(&bs->open_data, *data_size))
+		return block_fail(diag, idx, KT_ERR_NOMEM, "cannot allocate the decryption buffers");
+	const uint8_t *nonce_table = crypt + KT_SEG_KEY_ID_SIZE;
+	const uint8_t *nonce_data = nonce_table + KT_CRYPTO_NONCE_BYTES;
+	enum kt_err err = kt_crypto_open(key, nonce_table, ad, ad_len, *table, *table_size, bs->open_table.data);
+	if (!err) {
+		ad[4] = KT_CRYPTO_PART_DATA;
+		err = kt_crypto_open(key, nonce_data, ad, ad_len, *data, *data_size, bs->open_data.data);
+	}
+	if (err)
+		return block_fail(diag, idx, KT_ERR_CHECKSUM,
+				  "block fails authentication (its XChaCha20-Poly1305 tag): its bytes, its header or "
+				  "its place were changed after it was written");
+	*table = bs->open_table.data;
+	*table_size -= KT_SEG_CRYPT_TAG;
+	*data = bs->open_data.data;
+	*data_size -= KT_SEG_CRYPT_TAG;
+	return KT_OK;
+}
+
 /* Verifies block i's header and data, and decompresses it into bs. */
 static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct block_state *bs, struct kt_diag *diag)
 {
@@ -626,12 +731,17 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 	const uint8_t *table = NULL;
 	uint32_t table_size = 0, table_raw = 0;
 	size_t fixed = (v2 ? KT_SEG_BLOCK_HEADER_V2 : KT_SEG_BLOCK_HEADER_CONTENT) - 4;
+	/* an encrypted block's key id and nonces follow table_raw_size */
+	const uint8_t *crypt = v2 && r->info.encrypted ? c + fixed : NULL;
+	if (crypt)
+		fixed += KT_SEG_CRYPT_EXT;
 	if (v2) {
 		/* the record table is the last table_size bytes of the content */
 		if (n < fixed)
 			return block_fail(diag, idx, KT_ERR_FORMAT, "block header is malformed");
-		table_size = kt_get_u32le(c + fixed - 8);
-		table_raw = kt_get_u32le(c + fixed - 4);
+		size_t sizes = KT_SEG_BLOCK_HEADER_V2 - 4 - 8; /* table_size, table_raw_size */
+		table_size = kt_get_u32le(c + sizes);
+		table_raw = kt_get_u32le(c + sizes + 4);
 		if (table_size > n - fixed)
 			return block_fail(diag, idx, KT_ERR_FORMAT, "record table runs past the block header");
 		table = c + n - table_size;
@@ -655,18 +765,25 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 		return block_fail(diag, idx, KT_ERR_CHECKSUM, "block data checksum mismatch");
 	if (h.raw_size > r->opts.max_block_raw)
 		return block_fail(diag, idx, KT_ERR_LIMIT, "block is larger than the reader's limit");
+	size_t data_size = h.compressed_size;
+	if (crypt) {
+		/* every CRC held: the rest needs the key */
+		err = open_block(r, idx, &h, crypt, &table, &table_size, table_raw, &data, &data_size, bs, diag);
+		if (err)
+			return err;
+	}
 	/* a zstd frame proper: a skippable frame would also "decompress", to
 	 * nothing, which a v2 block of only null and empty fields expects */
-	unsigned long long fcs = ZSTD_getFrameContentSize(data, h.compressed_size);
-	size_t fsz = ZSTD_findFrameCompressedSize(data, h.compressed_size);
-	if (h.compressed_size < 4 || kt_get_u32le(data) != KT_SEG_ZSTD_MAGIC || fcs != h.raw_size ||
-	    ZSTD_isError(fsz) || fsz != h.compressed_size)
+	unsigned long long fcs = ZSTD_getFrameContentSize(data, data_size);
+	size_t fsz = ZSTD_findFrameCompressedSize(data, data_size);
+	if (data_size < 4 || kt_get_u32le(data) != KT_SEG_ZSTD_MAGIC || fcs != h.raw_size || ZSTD_isError(fsz) ||
+	    fsz != data_size)
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block is not one zstd frame of the declared size");
 	kt_buf_reset(&bs->raw);
 	err = kt_buf_reserve(&bs->raw, h.raw_size ? h.raw_size : 1);
 	if (err)
 		return block_fail(diag, idx, err, "cannot allocate the block buffer");
-	size_t got = ZSTD_decompressDCtx(r->dctx, bs->raw.data, h.raw_size, data, h.compressed_size);
+	size_t got = ZSTD_decompressDCtx(r->dctx, bs->raw.data, h.raw_size, data, data_size);
 	if (ZSTD_isError(got) || got != h.raw_size)
 		return block_fail(diag, idx, KT_ERR_CHECKSUM, "block does not decompress (zstd content checksum)");
 	bs->raw.len = got;
@@ -941,6 +1058,10 @@ enum kt_err kt_segment_reader_check_block(struct kt_segment_reader *r, uint32_t 
 	if (i >= r->block_count)
 		return kt_diag_fail(diag, KT_ERR_INVALID, "no block %u", i);
 	enum kt_err err = load_block(r, i, &r->check, diag);
+	if (err == KT_ERR_INVALID && r->info.encrypted && !r->opts.key) {
+		/* no key: load_block checked every CRC before it asked for one */
+		return KT_OK;
+	}
 	if (err || !deep)
 		return err;
 	struct kt_record rec;

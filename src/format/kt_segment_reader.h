@@ -16,6 +16,7 @@
 #ifndef KT_SEGMENT_READER_H
 #define KT_SEGMENT_READER_H
 
+#include "kt_crypto.h"
 #include "kt_error.h"
 #include "kt_record.h"
 #include "kt_segment.h"
@@ -39,6 +40,13 @@ struct kt_segment_reader_opts {
 	 * as this identity by scanning for blocks (SPEC 6.6); info.header_err
 	 * says why, and the damage is problem 0. Read during open only. */
 	const struct kt_segment_identity *salvage;
+	/* borrowed, may be NULL: the key of an encrypted file (SPEC 4.6). An
+	 * encrypted file opens without it (its index, footer and CRCs are in
+	 * the clear), but next() fails on its blocks with KT_ERR_INVALID ("no
+	 * key"), and check_block() checks only the CRCs. A key of another key
+	 * id makes open fail with KT_ERR_KEY. Ignored for a file that is not
+	 * encrypted. */
+	const struct kt_crypto_key *key;
 };
 
 /* A problem found while building the block index (damaged or unknown data
@@ -53,6 +61,8 @@ struct kt_segment_info {
 	uint8_t version_major;
 	uint8_t version_minor;
 	uint8_t codec;
+	uint8_t encrypted;		    /* header flag KT_SEG_FLAG_ENCRYPTED (2.1) */
+	uint8_t key_id[KT_SEG_KEY_ID_SIZE]; /* of an encrypted file's key, from its header */
 	int32_t partition;
 	uint32_t generation;
 	char topic[KT_SEG_TOPIC_MAX + 1];
@@ -113,7 +123,10 @@ void kt_segment_reader_set_filter(struct kt_segment_reader *r, const struct kt_s
 
 /* Checks block i: header and data checksums, decompression (zstd's own
  * content checksum), and with deep set, decodes every record and checks it
- * against the block header. Does not move the iterator's position. */
+ * against the block header. In an encrypted file, with the key: also the
+ * authenticity of both sealed parts (their AEAD tags) before anything is
+ * decompressed; without a key: the CRCs only (the caller knows it from
+ * info.encrypted). Does not move the iterator's position. */
 enum kt_err kt_segment_reader_check_block(struct kt_segment_reader *r, uint32_t i, int deep, struct kt_diag *diag);
 
 #endif

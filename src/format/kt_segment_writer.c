@@ -79,6 +79,14 @@ struct kt_segment_writer {
 	uint64_t header_width;	     /* and one more header */
 	struct kt_buf table;	     /* the record table being built, uncompressed */
 	struct kt_buf frame;	     /* header/footer frame under construction */
+	/* encryption (opts.key set): the segment's identity for the
+	 * associated data, the compressed table before sealing, the sealed
+	 * data frame */
+	char topic[KT_SEG_TOPIC_MAX + 1];
+	int32_t partition;
+	uint32_t generation;
+	struct kt_buf table_frame;
+	struct kt_buf sealed;
 	struct kt_block_info pending;
 	int64_t last_offset; /* of the last record added, INT64_MIN before any */
 	int64_t prev_offset; /* previous record in the pending block: deltas start here */
@@ -118,16 +126,22 @@ static enum kt_err write_header(struct kt_segment_writer *w, const char *topic, 
 	struct kt_buf *f = &w->frame;
 	kt_buf_reset(f);
 	size_t topic_len = strlen(topic);
+	/* without a key the file is 2.0, byte for byte what ktape wrote before
+	 * encryption; a key makes it 2.1 with the encrypted flag, which 2.0
+	 * readers refuse */
+	const struct kt_crypto_key *key = w->opts.key;
 	enum kt_err err = kt_buf_append(f, KT_SEG_TAG_HEADER, 4);
 	err = err ? err : kt_buf_append_u8(f, KT_SEG_VERSION_MAJOR);
-	err = err ? err : kt_buf_append_u8(f, KT_SEG_VERSION_MINOR);
-	err = err ? err : kt_buf_append_u16le(f, 0); /* flags */
+	err = err ? err : kt_buf_append_u8(f, key ? KT_SEG_MINOR_CRYPT : KT_SEG_MINOR_PLAIN);
+	err = err ? err : kt_buf_append_u16le(f, key ? KT_SEG_FLAG_ENCRYPTED : 0);
 	err = err ? err : kt_buf_append_u8(f, KT_SEG_CODEC_ZSTD);
 	err = err ? err : kt_buf_append(f, "\0\0\0", 3); /* reserved */
 	err = err ? err : kt_buf_append_u32le(f, (uint32_t)partition);
 	err = err ? err : kt_buf_append_u32le(f, generation);
 	err = err ? err : kt_buf_append_uvarint(f, topic_len);
 	err = err ? err : kt_buf_append(f, topic, topic_len);
+	if (key)
+		err = err ? err : kt_buf_append(f, kt_crypto_key_id(key), KT_SEG_KEY_ID_SIZE);
 	if (err)
 		return kt_diag_fail(diag, err, "cannot build segment header");
 	return write_ktape_frame(w, f, diag);
@@ -166,6 +180,11 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 	kt_buf_init(&w->table, WRITER_BLOCK_MAX);
 	kt_buf_init(&w->own.comp, SIZE_MAX);
 	kt_buf_init(&w->frame, SIZE_MAX);
+	kt_buf_init(&w->table_frame, SIZE_MAX);
+	kt_buf_init(&w->sealed, SIZE_MAX);
+	memcpy(w->topic, topic, topic_len + 1);
+	w->partition = partition;
+	w->generation = generation;
 	w->path = strdup(path);
 	if (o.codec) {
 		w->codec = o.codec;
@@ -295,14 +314,40 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	enum kt_err err = compress_frame(w, comp, &w->raw, 1, &n, diag);
 	if (err)
 		return err;
-	b->compressed_size = (uint32_t)n;
 	b->raw_size = (uint32_t)w->raw.len;
-	b->data_crc = kt_crc32c(0, comp->data, n);
 	b->pos = w->file_pos;
 	b->index = w->block_count;
 	err = build_table(w);
 	if (err)
 		return kt_diag_fail(diag, err, "cannot build the record table: %s", kt_err_str(err));
+	const uint8_t *data = comp->data;
+	const struct kt_crypto_key *key = w->opts.key;
+	uint8_t nonce[2][KT_CRYPTO_NONCE_BYTES];
+	if (key) {
+		/* the data frame is sealed whole: what is stored (and what
+		 * data_crc covers) is its ciphertext and tag */
+		if (n > UINT32_MAX - KT_CRYPTO_TAG_BYTES)
+			return kt_diag_fail(diag, KT_ERR_LIMIT, "compressed block larger than 4 GiB");
+		for (int k = 0; k < 2; k++) {
+			if (w->opts.nonce_fn)
+				w->opts.nonce_fn(w->opts.nonce_ctx, nonce[k]);
+			else
+				kt_crypto_random_nonce(nonce[k]);
+		}
+		err = kt_buf_reserve(&w->sealed, n + KT_CRYPTO_TAG_BYTES);
+		if (err)
+			return kt_diag_fail(diag, err, "cannot allocate %zu bytes for encryption", n);
+		uint8_t ad[KT_CRYPTO_AD_MAX];
+		size_t ad_len = kt_crypto_block_ad(ad, KT_CRYPTO_PART_DATA, w->topic, w->partition, w->generation, b,
+						   w->table.len);
+		err = kt_crypto_seal(key, nonce[1], ad, ad_len, comp->data, n, w->sealed.data);
+		if (err)
+			return kt_diag_fail(diag, err, "cannot encrypt block %u", b->index);
+		n += KT_CRYPTO_TAG_BYTES;
+		data = w->sealed.data;
+	}
+	b->compressed_size = (uint32_t)n;
+	b->data_crc = kt_crc32c(0, data, n);
 
 	struct kt_buf *f = &w->frame;
 	kt_buf_reset(f);
@@ -323,13 +368,35 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 	if (err)
 		return kt_diag_fail(diag, err, "cannot build block header");
 	size_t table_size;
-	err = compress_frame(w, f, &w->table, 0, &table_size, diag);
+	if (!key) {
+		err = compress_frame(w, f, &w->table, 0, &table_size, diag);
+	} else {
+		/* key id and nonces, then the table frame sealed on its own (the
+		 * header frame's CRC covers the sealed bytes) */
+		err = kt_buf_append(f, kt_crypto_key_id(key), KT_SEG_KEY_ID_SIZE);
+		err = err ? err : kt_buf_append(f, nonce[0], KT_CRYPTO_NONCE_BYTES);
+		err = err ? err : kt_buf_append(f, nonce[1], KT_CRYPTO_NONCE_BYTES);
+		kt_buf_reset(&w->table_frame);
+		err = err ? err : compress_frame(w, &w->table_frame, &w->table, 0, &table_size, diag);
+		err = err ? err : kt_buf_reserve(f, table_size + KT_CRYPTO_TAG_BYTES);
+		if (!err) {
+			uint8_t ad[KT_CRYPTO_AD_MAX];
+			size_t ad_len = kt_crypto_block_ad(ad, KT_CRYPTO_PART_TABLE, w->topic, w->partition,
+							   w->generation, b, w->table.len);
+			err = kt_crypto_seal(key, nonce[0], ad, ad_len, w->table_frame.data, table_size,
+					     f->data + f->len);
+			table_size += KT_CRYPTO_TAG_BYTES;
+			f->len += err ? 0 : table_size;
+		}
+		if (err)
+			kt_diag_fail(diag, err, "cannot encrypt the record table of block %u", b->index);
+	}
 	if (err)
 		return err;
 	kt_put_u32le(f->data + sizes_at, (uint32_t)table_size);
 	err = write_ktape_frame(w, f, diag);
 	if (!err) {
-		err = kt_write_all(w->fd, w->path, comp->data, n, diag);
+		err = kt_write_all(w->fd, w->path, data, n, diag);
 		if (err)
 			w->failed = err;
 	}
@@ -607,6 +674,8 @@ void kt_segment_writer_close(struct kt_segment_writer *w)
 	kt_buf_free(&w->header_rows);
 	kt_buf_free(&w->table);
 	kt_buf_free(&w->frame);
+	kt_buf_free(&w->table_frame);
+	kt_buf_free(&w->sealed);
 	free(w->blocks);
 	free(w->path);
 	free(w);

@@ -1,5 +1,6 @@
 /* kt_segment_writer.h - writes one segment file (one topic-partition,
- * records in increasing offset order) in format version 2.
+ * records in increasing offset order) in format version 2.0, or 2.1 when
+ * its blocks are encrypted.
  *
  * Owns: struct kt_segment_writer, its file descriptor and buffers. The
  * writer writes to exactly the path it is given; making that durable under
@@ -13,6 +14,7 @@
 #ifndef KT_SEGMENT_WRITER_H
 #define KT_SEGMENT_WRITER_H
 
+#include "kt_crypto.h"
 #include "kt_error.h"
 #include "kt_record.h"
 #include "kt_segment.h"
@@ -32,6 +34,13 @@ struct kt_segment_writer_opts {
 	size_t block_bytes;		/* target raw block size; 0 means the default */
 	int no_fsync;			/* tests and benchmarks only: skip fsync */
 	struct kt_segment_codec *codec; /* borrowed; NULL: the writer has its own */
+	/* borrowed; set: every block is encrypted with it and the file is
+	 * format 2.1 (SPEC 4.6); NULL: a 2.0 file, as before encryption */
+	const struct kt_crypto_key *key;
+	/* tests and golden vectors only: makes the nonces (the random source
+	 * otherwise), so that an encrypted file is the same bytes each time */
+	void (*nonce_fn)(void *ctx, uint8_t nonce[KT_CRYPTO_NONCE_BYTES]);
+	void *nonce_ctx;
 };
 
 struct kt_segment_writer;

@@ -229,7 +229,7 @@ static enum kt_err verify_open(const struct vjob *j, const char *path, struct kt
 			       struct kt_diag *diag)
 {
 	struct kt_segment_identity id = {j->seg->topic, j->seg->part, j->seg->gen};
-	struct kt_segment_reader_opts ro = {0, &id};
+	struct kt_segment_reader_opts ro = {.salvage = &id};
 	return kt_segment_reader_open(path, &ro, out, diag);
 }
 

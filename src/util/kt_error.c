@@ -29,6 +29,7 @@ static const struct err_desc err_table[] = {
 	[KT_ERR_STATE] = {"state", "operation not valid in this state"},
 	[KT_ERR_DATA_LOST] = {"data_lost", "data was lost before it could be read"},
 	[KT_ERR_NO_SPACE] = {"no_space", "no space left on device"},
+	[KT_ERR_KEY] = {"key", "encrypted with another key"},
 	[KT_ERR_MISMATCH] = {"mismatch", "data does not match"},
 	[KT_ERR_STORAGE] = {"storage", "the object store refused the request"},
 };

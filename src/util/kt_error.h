@@ -33,6 +33,7 @@ enum kt_err {
 	KT_ERR_DATA_LOST = 17,	 /* source data was gone before it was read */
 	KT_ERR_MISMATCH = 18,	 /* two things that must agree do not */
 	KT_ERR_NO_SPACE = 19,	 /* a write found the disk full (or the quota used up) */
+	KT_ERR_KEY = 20,	 /* data encrypted with another key than the one given */
 	KT_ERR_STORAGE = 21,	 /* the object store refused the request (403, 400, ...) */
 };
 

@@ -23,6 +23,15 @@ import tempfile
 # vector -> (expected exit status, text the report on stderr must contain)
 GOOD = {name: (0, None) for name in ("basic", "gaps", "multiblock", "future-minor")}
 
+# The encrypted vectors (2.1, SPEC 4.6), read with encrypted.key: vector ->
+# (exit status, report) with the key. Without it each must exit 3 saying
+# that only the CRCs were checked; with another key, 3 naming both key ids.
+ENCRYPTED = {
+    "encrypted": (0, None),
+    "encrypted-multiblock": (0, None),
+    "encrypted-tampered": (1, "block 1 at byte 519: block fails authentication"),
+}
+
 
 def damaged(block1_pos):
     # SPEC.md 12 gives the position of damaged-block's block 1 per version.
@@ -56,12 +65,24 @@ class Checker:
             self.passed += 1
             print("ok   %s" % name)
 
+    def expect_key_refusal(self, name, path, args, report):
+        p = self.run(*args, path)
+        problems = []
+        if p.returncode != 3:
+            problems.append("exit status %d, expected 3 (key)" % p.returncode)
+        if p.stdout:
+            problems.append("printed %d bytes of records" % len(p.stdout))
+        stderr = p.stderr.decode("utf-8", "replace")
+        if report not in stderr:
+            problems.append("the report does not mention %r: %s" % (report, stderr.strip() or "(empty)"))
+        self.result(name, problems)
+
     def run(self, *args):
         return subprocess.run([sys.executable, self.reader, *args], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=100, check=False)
 
-    def expect_records(self, name, path, jsonl, status, report):
-        p = self.run(path)
+    def expect_records(self, name, path, jsonl, status, report, args=()):
+        p = self.run(*args, path)
         problems = []
         with open(jsonl, "rb") as f:
             want = f.read()
@@ -113,14 +134,25 @@ def check_set(c, vectors, subdir, good, damaged_, refused, tmp):
         c.result(prefix + "*", ["vector directory %s is missing" % directory])
         return
     names = sorted(f[:-4] for f in os.listdir(directory) if f.endswith(".kts"))
-    for name in sorted(set(good) | set(damaged_) | set(refused)):
+    for name in sorted(set(good) | set(damaged_) | set(refused) | (set(ENCRYPTED) if not subdir else set())):
         if name not in names:
             c.result(prefix + name, ["vector %s.kts is missing" % name])
     for name in names:
         label = prefix + name
         path = os.path.join(directory, name + ".kts")
         jsonl = os.path.join(directory, name + ".jsonl")
-        if name in good or name in damaged_:
+        if name in ENCRYPTED and not subdir:
+            key = os.path.join(directory, "encrypted.key")
+            status, report = ENCRYPTED[name]
+            c.expect_records(label + " (with its key)", path, jsonl, status, report, ("--key", key))
+            c.expect_key_refusal(label + " (no key: CRCs only)", path, (),
+                                 "key id 5919b3ca611696f4 and no key was given")
+            wrong = os.path.join(tmp, "wrong.key")
+            with open(wrong, "w") as f:
+                f.write("ff" * 32 + "\n")
+            c.expect_key_refusal(label + " (another key)", path, ("--key", wrong),
+                                 "encrypted with key id 5919b3ca611696f4, the key file has key id ")
+        elif name in good or name in damaged_:
             status, report = good.get(name) or damaged_[name]
             c.expect_records(label, path, jsonl, status, report)
         elif name in refused:

@@ -10,6 +10,7 @@
 
 #include "kt_buf.h"
 #include "kt_crc32c.h"
+#include "kt_crypto.h"
 #include "kt_fileio.h"
 #include "kt_record_json.h"
 #include "kt_segment_writer.h"
@@ -39,6 +40,15 @@ static void write_vector(const struct vector_def *def, const char *path, struct 
 	remove(path);
 	struct kt_segment_writer_opts opts = {
 		.zstd_level = def->zstd_level, .block_bytes = def->block_bytes, .no_fsync = 1};
+	struct kt_crypto_key *key = NULL;
+	struct vector_nonces nonces = {def->nonce_file, 0};
+	if (def->nonce_file) {
+		if (kt_crypto_key_from_bytes(vector_key, &key))
+			die("cannot make the vector key", NULL);
+		opts.key = key;
+		opts.nonce_fn = vector_nonce;
+		opts.nonce_ctx = &nonces;
+	}
 	struct kt_segment_writer *w;
 	if (kt_segment_writer_open(path, def->topic, def->partition, def->generation, &opts, &w, &diag))
 		die(path, &diag);
@@ -51,6 +61,7 @@ static void write_vector(const struct vector_def *def, const char *path, struct 
 	*blocks = malloc(*block_count * sizeof(**blocks));
 	memcpy(*blocks, b, *block_count * sizeof(**blocks));
 	kt_segment_writer_close(w);
+	kt_crypto_key_free(key);
 }
 
 /* Writes the expected .jsonl: def's records except those in blocks
@@ -235,10 +246,37 @@ int main(int argc, char **argv)
 	free(out);
 	free(data);
 
+	/* encrypted-tampered: a bit of block 1's sealed data flipped, its
+	 * data_crc and header CRC recomputed: only the AEAD tag can tell */
+	{
+		struct kt_block_info *eb;
+		uint32_t en;
+		const struct vector_def *ed = vector_def_find("encrypted-multiblock");
+		char tmp[4200];
+		snprintf(tmp, sizeof(tmp), "%s", path_of("encrypted-tampered", ".tmp"));
+		write_vector(ed, tmp, &eb, &en);
+		remove(tmp);
+		data = load("encrypted-multiblock", &len);
+		size_t at = data_pos(data, eb[1].pos);
+		data[at + eb[1].compressed_size / 2] ^= 0x10;
+		uint8_t *hc = data + eb[1].pos + 8;
+		kt_put_u32le(hc + 60, kt_crc32c(0, data + at, eb[1].compressed_size)); /* data_crc */
+		fix_frame_crc(data, (size_t)eb[1].pos);
+		save("encrypted-tampered", data, len);
+		write_jsonl("encrypted-tampered", ed, eb, 1, 2);
+		free(data);
+		free(eb);
+	}
 	static const char hello[] = "hello, not a segment\n";
 	uint8_t z[256];
 	size_t zn = ZSTD_compress(z, sizeof(z), hello, sizeof(hello) - 1, 3);
 	save("not-a-segment", z, zn);
+
+	/* the vector key as a key file holds it (SPEC 4.6) */
+	static const char key_text[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	struct kt_diag kdiag;
+	if (kt_write_file_atomic(path_of("encrypted", ".key"), key_text, sizeof(key_text) - 1, &kdiag))
+		die("encrypted.key", &kdiag);
 
 	char ver[32];
 	int vn = snprintf(ver, sizeof(ver), "%u\n", ZSTD_versionNumber());

@@ -1,5 +1,6 @@
 #include "vector_defs.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,10 +81,13 @@ static void build_multi(void)
 }
 
 static struct vector_def defs[] = {
-	{"basic", "user-activities", 0, 0, 3, 1 << 20, sizeof(basic) / sizeof(basic[0]), basic},
-	{"gaps", "compacted.topic_1", 7, 2, 3, 64, sizeof(gaps) / sizeof(gaps[0]), gaps},
-	{"multiblock", "system-metrics", 2, 0, 3, 1024, MULTI_N, multi},
-	{NULL, NULL, 0, 0, 0, 0, 0, NULL},
+	{"basic", "user-activities", 0, 0, 3, 1 << 20, sizeof(basic) / sizeof(basic[0]), basic, 0},
+	{"gaps", "compacted.topic_1", 7, 2, 3, 64, sizeof(gaps) / sizeof(gaps[0]), gaps, 0},
+	{"multiblock", "system-metrics", 2, 0, 3, 1024, MULTI_N, multi, 0},
+	/* format 2.1: the same records, encrypted */
+	{"encrypted", "user-activities", 0, 0, 3, 1 << 20, sizeof(basic) / sizeof(basic[0]), basic, 1},
+	{"encrypted-multiblock", "system-metrics", 2, 0, 3, 1024, MULTI_N, multi, 2},
+	{NULL, NULL, 0, 0, 0, 0, 0, NULL, 0},
 };
 
 const struct damaged_def damaged_defs[] = {
@@ -95,6 +99,9 @@ const struct damaged_def damaged_defs[] = {
 	{"future-minor",
 	 "basic as a 2.9 file: extra header and block header bytes, an unknown frame and table column: readable"},
 	{"not-a-segment", "a plain zstd frame: refused"},
+	{"encrypted-tampered",
+	 "encrypted-multiblock with one bit of block 1's sealed data flipped and its CRCs recomputed: "
+	 "its CRCs hold, its authentication fails; the other blocks are readable with the key"},
 	{NULL, NULL},
 };
 
@@ -110,4 +117,18 @@ const struct vector_def *vector_def_find(const char *name)
 		if (!strcmp(d->name, name))
 			return d;
 	return NULL;
+}
+
+const uint8_t vector_key[32] = {0,  1,	2,  3,	4,  5,	6,  7,	8,  9,	10, 11, 12, 13, 14, 15,
+				16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+void vector_nonce(void *ctx, uint8_t nonce[24])
+{
+	struct vector_nonces *v = ctx;
+	memset(nonce, 0, 24);
+	for (int i = 0; i < 4; i++) {
+		nonce[i] = (uint8_t)(v->file >> (8 * i));
+		nonce[4 + i] = (uint8_t)(v->next >> (8 * i));
+	}
+	v->next++;
 }
