@@ -41,6 +41,8 @@ struct kt_segment_reader {
 	size_t size;
 	void *map; /* our mapping, or NULL for borrowed memory */
 	size_t map_len;
+	struct kt_segment_source src; /* fetch NULL: every byte of data is there */
+	uint64_t footer_pos;	      /* where a valid footer starts, else size */
 	struct kt_segment_reader_opts opts;
 	struct kt_segment_info info;
 	uint64_t data_start; /* first byte after the header frame */
@@ -75,6 +77,17 @@ static void add_problem(struct kt_segment_reader *r, enum kt_err err, uint64_t p
 	va_start(ap, fmt);
 	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
 	va_end(ap);
+}
+
+/* Makes data[pos, pos + len) valid (a source that fetches on demand);
+ * clipped to the file. */
+static enum kt_err need(struct kt_segment_reader *r, uint64_t pos, uint64_t len, struct kt_diag *diag)
+{
+	if (!r->src.fetch || pos >= r->size)
+		return KT_OK;
+	if (len > r->size - pos)
+		len = r->size - pos;
+	return r->src.fetch(r->src.ctx, pos, len, diag);
 }
 
 /* A ktape frame at pos: checks magic, size, tag and trailing CRC. On
@@ -243,10 +256,12 @@ static int footer_entries_sane(const struct kt_segment_reader *r, uint64_t foote
 }
 
 /* Tries the footer. Returns KT_OK and fills the index, or why not. */
-static enum kt_err parse_footer(struct kt_segment_reader *r)
+static enum kt_err parse_footer(struct kt_segment_reader *r, struct kt_diag *diag)
 {
 	if (r->size - r->data_start < KT_SEG_FOOTER_TAIL)
 		return KT_ERR_TRUNCATED;
+	if (need(r, r->size - KT_SEG_FOOTER_TAIL, KT_SEG_FOOTER_TAIL, diag))
+		return KT_ERR_IO;
 	const uint8_t *tail = r->data + r->size - KT_SEG_FOOTER_TAIL;
 	if (memcmp(tail + 4, KT_SEG_END_MAGIC, 4) != 0)
 		return KT_ERR_TRUNCATED;
@@ -254,6 +269,8 @@ static enum kt_err parse_footer(struct kt_segment_reader *r)
 	if (total > r->size - r->data_start || total < KT_SEG_FRAME_HEADER_SIZE + 4 + 12)
 		return KT_ERR_FORMAT;
 	uint64_t pos = r->size - total;
+	if (need(r, pos, total, diag))
+		return KT_ERR_IO;
 	const uint8_t *c;
 	size_t n;
 	enum kt_err err = read_ktape_frame(r, pos, KT_SEG_TAG_FOOTER, &c, &n);
@@ -301,6 +318,7 @@ static enum kt_err parse_footer(struct kt_segment_reader *r)
 		return KT_ERR_FORMAT;
 	s->block_count = count;
 	s->file_bytes = r->size;
+	r->footer_pos = pos;
 	s->file_crc = kt_get_u32le(c + n);
 	r->info.footer_crc = s->file_crc;
 	return KT_OK;
@@ -470,16 +488,29 @@ static enum kt_err reader_init(struct kt_segment_reader *r, const struct kt_segm
 	r->dctx = ZSTD_createDCtx();
 	if (!r->dctx)
 		return KT_ERR_NOMEM;
-	enum kt_err err = parse_header(r, diag);
-	if (err && r->opts.salvage && err != KT_ERR_VERSION && err != KT_ERR_NOMEM)
-		err = salvage_header(r, err, diag);
+	r->footer_pos = r->size;
+	/* a header frame is far smaller: its topic name is at most 249 bytes */
+	enum kt_err err = need(r, 0, 4096, diag);
 	if (err)
 		return err;
-	r->info.footer_err = parse_footer(r);
-	if (r->info.footer_err == KT_ERR_NOMEM)
-		return KT_ERR_NOMEM;
+	err = parse_header(r, diag);
+	if (err && r->opts.salvage && err != KT_ERR_VERSION && err != KT_ERR_NOMEM) {
+		enum kt_err why = err;		 /* diag keeps its message: a fetch that works sets none */
+		err = need(r, 0, r->size, diag); /* salvage scans the whole file */
+		if (!err)
+			err = salvage_header(r, why, diag);
+	}
+	if (err)
+		return err;
+	r->info.footer_err = parse_footer(r, diag);
+	if (r->info.footer_err == KT_ERR_NOMEM || r->info.footer_err == KT_ERR_IO)
+		return r->info.footer_err; /* KT_ERR_IO: the source could not fetch */
 	if (r->info.footer_err != KT_OK) {
 		r->block_count = 0;
+		r->footer_pos = r->size;
+		err = need(r, 0, r->size, diag); /* no index: scanning reads it all */
+		if (err)
+			return err;
 		err = scan_blocks(r);
 		if (err)
 			return kt_diag_fail(diag, err, "cannot index segment: %s", kt_err_str(err));
@@ -496,6 +527,26 @@ enum kt_err kt_segment_reader_open_mem(const uint8_t *data, size_t len, const st
 		return KT_ERR_NOMEM;
 	r->data = data;
 	r->size = len;
+	enum kt_err err = reader_init(r, opts, diag);
+	if (err) {
+		kt_segment_reader_close(r);
+		return err;
+	}
+	*out = r;
+	return KT_OK;
+}
+
+enum kt_err kt_segment_reader_open_source(const struct kt_segment_source *src,
+					  const struct kt_segment_reader_opts *opts, struct kt_segment_reader **out,
+					  struct kt_diag *diag)
+{
+	*out = NULL;
+	struct kt_segment_reader *r = calloc(1, sizeof(*r));
+	if (!r)
+		return KT_ERR_NOMEM;
+	r->src = *src;
+	r->data = src->data;
+	r->size = (size_t)src->size;
 	enum kt_err err = reader_init(r, opts, diag);
 	if (err) {
 		kt_segment_reader_close(r);
@@ -717,9 +768,14 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 {
 	const struct kt_block_info *idx = &r->blocks[i];
 	bs->index = NO_BLOCK;
+	/* a block ends where the next one (or the footer) starts */
+	uint64_t end = i + 1 < r->block_count ? r->blocks[i + 1].pos : r->footer_pos;
+	enum kt_err err = need(r, idx->pos, end > idx->pos ? end - idx->pos : 0, diag);
+	if (err)
+		return err;
 	const uint8_t *c;
 	size_t n;
-	enum kt_err err = read_ktape_frame(r, idx->pos, KT_SEG_TAG_BLOCK, &c, &n);
+	err = read_ktape_frame(r, idx->pos, KT_SEG_TAG_BLOCK, &c, &n);
 	if (err == KT_ERR_CHECKSUM)
 		return block_fail(diag, idx, err, "block header checksum mismatch");
 	if (err)

@@ -92,6 +92,21 @@ enum kt_err kt_segment_reader_open(const char *path, const struct kt_segment_rea
 /* Same over bytes in memory, which the caller keeps alive until close. */
 enum kt_err kt_segment_reader_open_mem(const uint8_t *data, size_t len, const struct kt_segment_reader_opts *opts,
 				       struct kt_segment_reader **out, struct kt_diag *diag);
+/* Bytes that arrive on demand (an object in a bucket): data points at size
+ * bytes of which only the ranges asked for with fetch are valid; the
+ * reader asks before it reads. fetch returns an error with its message in
+ * diag when the bytes cannot be had: that fails the read (open, or next()
+ * on the block), it is never taken for damage. The caller keeps the
+ * source alive until close. */
+struct kt_segment_source {
+	const uint8_t *data;
+	uint64_t size;
+	enum kt_err (*fetch)(void *ctx, uint64_t pos, uint64_t len, struct kt_diag *diag);
+	void *ctx;
+};
+enum kt_err kt_segment_reader_open_source(const struct kt_segment_source *src,
+					  const struct kt_segment_reader_opts *opts, struct kt_segment_reader **out,
+					  struct kt_diag *diag);
 void kt_segment_reader_close(struct kt_segment_reader *r);
 
 const struct kt_segment_info *kt_segment_reader_info(const struct kt_segment_reader *r);
