@@ -510,6 +510,11 @@ enum kt_err kt_catalog_check(struct kt_catalog *cat, struct kt_diag *diag)
 	return err;
 }
 
+enum kt_err kt_catalog_snapshot(struct kt_catalog *cat, const char *path, struct kt_diag *diag)
+{
+	return exec(cat, diag, "VACUUM INTO ?", "t", path);
+}
+
 enum kt_err kt_catalog_set_meta(struct kt_catalog *cat, const char *key, const char *value, struct kt_diag *diag)
 {
 	return exec(cat, diag, "INSERT OR REPLACE INTO archive(key, value) VALUES (?, ?)", "tt", key, value);

@@ -38,6 +38,10 @@ void kt_catalog_close(struct kt_catalog *cat);
 enum kt_err kt_catalog_begin(struct kt_catalog *cat, struct kt_diag *diag);
 enum kt_err kt_catalog_commit(struct kt_catalog *cat, struct kt_diag *diag);
 void kt_catalog_rollback(struct kt_catalog *cat);
+/* A consistent copy of the whole catalog in one new file at path (VACUUM
+ * INTO: no WAL beside it), for an archive in object storage to upload.
+ * path must not exist. Not inside a transaction. */
+enum kt_err kt_catalog_snapshot(struct kt_catalog *cat, const char *path, struct kt_diag *diag);
 /* PRAGMA quick_check: KT_ERR_CATALOG with the first problem if damaged. */
 enum kt_err kt_catalog_check(struct kt_catalog *cat, struct kt_diag *diag);
 
