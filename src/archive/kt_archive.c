@@ -37,6 +37,7 @@ struct kt_archive {
 	char *norecord_why;  /* RECORD mode, archive not writable: why */
 	char *run_lock_path; /* live/RUN.lock held by this process, or NULL */
 	int run_lock_fd;
+	const struct kt_crypto_key *key; /* borrowed: reads encrypted segments (kt_archive_set_key) */
 };
 
 struct kt_archive_segment {
@@ -62,6 +63,16 @@ const char *kt_archive_dir(const struct kt_archive *a)
 struct kt_catalog *kt_archive_catalog(struct kt_archive *a)
 {
 	return a->cat;
+}
+
+void kt_archive_set_key(struct kt_archive *a, const struct kt_crypto_key *key)
+{
+	a->key = key;
+}
+
+const struct kt_crypto_key *kt_archive_key(const struct kt_archive *a)
+{
+	return a->key;
 }
 
 /* FNV-1a, 64 bits: names a long topic's directory. Not a secret, only a
@@ -1368,7 +1379,7 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 			/* the catalog knows whose file it is, so a damaged header
 			 * costs no record (SPEC 6.6) */
 			struct kt_segment_identity id = {it->range.topic, it->range.partition, it->range.generation};
-			struct kt_segment_reader_opts ro = {.salvage = &id};
+			struct kt_segment_reader_opts ro = {.salvage = &id, .key = it->a->key};
 			enum kt_err err = kt_segment_reader_open(path, &ro, &it->r, diag);
 			if (err == KT_ERR_NOT_FOUND) {
 				/* the archive is damaged, not the selection wrong: the

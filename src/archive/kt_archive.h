@@ -60,6 +60,19 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 			    struct kt_archive_recovery *out_recovery, struct kt_diag *diag);
 void kt_archive_close(struct kt_archive *a);
 struct kt_catalog *kt_archive_catalog(struct kt_archive *a);
+/* The key the archive's readers (the iterator) open encrypted segments
+ * with (SPEC 4.6); borrowed until close, NULL for none. Recovery and
+ * reindex need none: an encrypted file's index is in the clear. */
+void kt_archive_set_key(struct kt_archive *a, const struct kt_crypto_key *key);
+const struct kt_crypto_key *kt_archive_key(const struct kt_archive *a);
+/* Sets the key, and checks it against the archive's newest segment
+ * (kt_archive_key.c): an archive is encrypted with one key or not at all.
+ * KT_ERR_INVALID when the archive is encrypted and key is NULL; KT_ERR_KEY
+ * when it is encrypted with another key (both key ids in the message);
+ * with writing set (a dump), KT_ERR_EXISTS for a key and an archive whose
+ * segments are not encrypted. An empty archive takes any key or none. */
+enum kt_err kt_archive_use_key(struct kt_archive *a, const struct kt_crypto_key *key, int writing,
+			       struct kt_diag *diag);
 const char *kt_archive_dir(const struct kt_archive *a);
 /* Absolute path of a path relative to the archive, into buf. */
 const char *kt_archive_path(const struct kt_archive *a, const char *rel, char *buf, size_t bufsize);

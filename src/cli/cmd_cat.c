@@ -15,7 +15,7 @@
 
 const char kt_usage_cat[] = "  ktape cat -a DIR [-t TOPIC]... [-p N]... [--generation G]\n"
 			    "            [--from-offset N] [--to-offset N] [--from-time T] [--to-time T]\n"
-			    "            [--key K] [--format json|FMT] [-n COUNT]\n";
+			    "            [--key K] [--format json|FMT] [-n COUNT] [--encrypt-key-file FILE]\n";
 const char kt_help_cat[] = "\nPrints archived records, partition by partition (topics by name, partitions in\n"
 			   "order), each in offset order. Seeks through the catalog: only the blocks that can\n"
 			   "hold selected records are read. Takes no lock.\n\n"
@@ -42,7 +42,10 @@ const char kt_help_cat[] = "\nPrints archived records, partition by partition (t
 			   "                         %h headers as name=value,... (NULL for a null value)\n"
 			   "                         \\n \\r \\t \\\\ \\xHH  and %% for a percent sign\n"
 			   "                       Null keys and values print as nothing, as with kcat.\n"
-			   "  -n, --count COUNT    stop after COUNT records in all\n\n"
+			   "  -n, --count COUNT    stop after COUNT records in all\n"
+			   "      --encrypt-key-file FILE\n"
+			   "                       the key of an encrypted archive (see ktape dump); without it\n"
+			   "                       cat of an encrypted archive fails with exit 2\n\n"
 			   "Times T: 2026-11-22T10:00:00Z, 2026-11-22T10:00:00+09:00, 2026-11-22, @EPOCH_MS,\n"
 			   "or relative: -90s, -30m, -24h, -7d.\n\n"
 			   "A damaged block stops cat after every record before it was printed; the file,\n"
@@ -50,7 +53,8 @@ const char kt_help_cat[] = "\nPrints archived records, partition by partition (t
 			   "ranges, see ktape ls) are skipped, and named on stderr at the end with exit 4.\n\n"
 			   "Exit codes: 0 ok, 1 error, 2 usage, 4 the selection spans missing ranges (every\n"
 			   "readable record was printed), 5 damaged archive data, 7 archive, topic,\n"
-			   "generation or partition not found, 10 newer archive version, 130 interrupted.\n\n"
+			   "generation or partition not found, 10 newer archive version, 12 the archive is\n"
+			   "encrypted with another key, 130 interrupted.\n\n"
 			   "Examples:\n"
 			   "  ktape cat -a /backup/kafka -t user-activities -p 0 --from-offset 1000 -n 10\n"
 			   "  ktape cat -a /backup/kafka -t user-activities --from-time 2026-11-21T10:00:00Z \\\n"
@@ -71,6 +75,7 @@ static const struct option cat_opts[] = {
 	{"key", required_argument, NULL, OPT_KEY},
 	{"format", required_argument, NULL, 'f'},
 	{"count", required_argument, NULL, 'n'},
+	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -140,6 +145,7 @@ static int cat_record(void *ctx, const char *topic, int32_t partition, const str
 struct cat_args {
 	const char *dir;
 	const char *format;
+	const char *key_file;
 	const char **topics;
 	int32_t *parts;
 	struct kt_inspect_cat_opts o;
@@ -170,6 +176,7 @@ static int cat_parse_opt(struct cat_args *ca, int c)
 		o->key_len = strlen(optarg);
 		break;
 	case 'f': ca->format = optarg; break;
+	case KT_CLI_OPT_KEY_FILE: ca->key_file = optarg; break;
 	case 'n':
 		rc = kt_cli_parse_i64("cat", "--count", optarg, 1, INT64_MAX, &v);
 		o->limit = (uint64_t)v;
@@ -231,7 +238,15 @@ static int cat_run(struct cat_args *ca)
 		}
 	}
 	struct kt_archive *a = NULL;
-	int rc = kt_cli_open_archive("cat", ca->dir, KT_ARCHIVE_READ, &a);
+	struct kt_crypto_key *key = NULL;
+	int rc = ca->key_file ? kt_cli_load_key("cat", ca->key_file, &key) : 0;
+	if (!rc)
+		rc = kt_cli_open_archive("cat", ca->dir, KT_ARCHIVE_READ, &a);
+	if (!rc) {
+		enum kt_err err = kt_archive_use_key(a, key, 0, &d);
+		if (err)
+			rc = kt_cli_fail("cat", err, &d);
+	}
 	if (!rc) {
 		ca->o.topics = ca->topics;
 		ca->o.partitions = ca->parts;
@@ -251,6 +266,7 @@ static int cat_run(struct cat_args *ca)
 		}
 	}
 	kt_archive_close(a);
+	kt_crypto_key_free(key);
 	kt_inspect_fmt_free(co.fmt);
 	kt_buf_free(&co.buf);
 	return rc;

@@ -56,6 +56,7 @@ static const struct option long_opts[] = {
 	{"segment-size", required_argument, NULL, OPT_SEGMENT_SIZE},
 	{"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
 	{"commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL},
+	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -223,7 +224,8 @@ int kt_cmd_dump(int argc, char **argv)
 	struct kt_kafka_conf *conf = NULL;
 	kt_kafka_conf_new(&conf);
 	int json = 0, progress = -1, quiet = 0, verbose = 0, rc = 0;
-	const char *metrics = NULL;
+	const char *metrics = NULL, *key_file = NULL;
+	struct kt_crypto_key *key = NULL;
 	int64_t v;
 	int c;
 	optind = 1;
@@ -268,6 +270,7 @@ int kt_cmd_dump(int argc, char **argv)
 			break;
 		}
 		case OPT_METRICS: metrics = optarg; break;
+		case KT_CLI_OPT_KEY_FILE: key_file = optarg; break;
 		case OPT_COMMIT_INTERVAL: {
 			struct kt_diag d;
 			if (kt_parse_duration_ms(optarg, &o.commit_interval_ms, &d))
@@ -295,6 +298,9 @@ int kt_cmd_dump(int argc, char **argv)
 	}
 	if (!rc)
 		rc = kt_cli_check_args(CMD, argc, argv, o.bootstrap, 0, o.archive, &range);
+	if (!rc && key_file)
+		rc = kt_cli_load_key(CMD, key_file, &key);
+	o.key = key;
 	o.from_offset = range.from_offset;
 	o.to_offset = range.to_offset;
 	o.from_time = range.from_time;
@@ -334,6 +340,7 @@ int kt_cmd_dump(int argc, char **argv)
 	kt_buf_free(&kafka_log);
 	rc = err ? kt_cli_fail(CMD, err, &diag) : KT_EXIT_OK;
 	kt_dump_result_free(&res);
+	kt_crypto_key_free(key);
 	free(args);
 	free(topics);
 	free(parts);

@@ -22,7 +22,7 @@ const char kt_usage_restore[] =
 	"               [--rate-msgs N] [--rate-bytes N[K|M|G]] [--pace original [--speed X] [--max-idle D]]\n"
 	"               [--groups [RE]] [--origin-headers] [--dry-run] [--generation G]\n"
 	"               [-X prop=value]... [-F FILE] [--timeout D] [--json] [--progress | --no-progress]\n"
-	"               [-q] [-v]\n";
+	"               [--encrypt-key-file FILE] [-q] [-v]\n";
 
 const char kt_help_restore[] =
 	"\nPlays archived records into a cluster: the same topics after a disaster, renamed\n"
@@ -69,6 +69,9 @@ const char kt_help_restore[] =
 	"      --dry-run           print the plan (per partition: range, records, bytes); write nothing\n"
 	"  -X, --property K=V      a librdkafka property, as for dump\n"
 	"  -F, --config FILE       librdkafka properties from a file, as for dump\n"
+	"      --encrypt-key-file FILE\n"
+	"                          the key of an encrypted archive (as for dump); checked\n"
+	"                          against the archive before anything is written\n"
 	"      --timeout D         fail when the cluster does not answer for D (default 60s):\n"
 	"                          connecting, each request, each record's delivery; all\n"
 	"                          brokers refusing connections fails after min(D, 10s)\n"
@@ -82,8 +85,9 @@ const char kt_help_restore[] =
 	"the target topic's retention.ms are deleted by the broker soon after: ktape warns;\n"
 	"raise retention.ms first if you need them.\n\n"
 	"Exit codes: 0 ok, 1 error, 2 usage, 4 the selection spans missing ranges (see\n"
-	"--allow-gaps), 5 archive damaged, 6 Kafka error\n"
-	"(with the topic, partition and offset), 7 not found, 9 refused (target not empty),\n"
+	"--allow-gaps), 5 archive damaged (or an encrypted block fails authentication),\n"
+	"6 Kafka error (with the topic, partition and offset), 7 not found, 9 refused\n"
+	"(target not empty), 12 the archive is encrypted with another key (no key at all: 2),\n"
 	"130 interrupted.\n\n"
 	"Examples:\n"
 	"  ktape restore -b dr-kafka:9092 -a /backup/kafka --create-topics --groups\n"
@@ -94,7 +98,7 @@ const char kt_usage_compare[] =
 	"  ktape compare -b HOST:PORT -a DIR [-t TOPIC]... [-p N]... [--map SRC=DST]... "
 	"[--topic-prefix P]\n"
 	"               [ranges as restore] [--ignore-timestamps] [--max-report N] [--timeout D]\n"
-	"               [--json] [-v]\n";
+	"               [--encrypt-key-file FILE] [--json] [-v]\n";
 const char kt_help_compare[] = "\nReads topics back from the cluster and compares them record by record with the\n"
 			       "archive (key, value, headers, timestamp, order per partition): \"is what we restored\n"
 			       "what we saved?\". Use the same selection and --map/--topic-prefix as the restore.\n"
@@ -113,11 +117,14 @@ const char kt_help_compare[] = "\nReads topics back from the cluster and compare
 			       "      --max-report N      describe at most N differences (default 10)\n"
 			       "  -X, --property K=V      a librdkafka property, as for dump\n"
 			       "  -F, --config FILE       librdkafka properties from a file\n"
+			       "      --encrypt-key-file FILE\n"
+			       "                          the key of an encrypted archive (as for dump)\n"
 			       "      --timeout D         as for restore (default 60s)\n"
 			       "      --json              JSON result on stdout\n"
 			       "  -v, --verbose           show librdkafka's log lines\n\n"
 			       "Exit codes: 0 equal, 1 error, 2 usage, 5 archive damaged, 6 Kafka error, 7 not\n"
-			       "found (also a target topic or partition the cluster does not have), 8 different.\n\n"
+			       "found (also a target topic or partition the cluster does not have), 8 different,\n"
+			       "12 the archive is encrypted with another key.\n\n"
 			       "Example:\n"
 			       "  ktape compare -b dr-kafka:9092 -a /backup/kafka -t user-activities\n";
 
@@ -180,6 +187,7 @@ static const struct option long_opts[] = {
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"ignore-timestamps", no_argument, NULL, OPT_IGNORE_TS},
 	{"max-report", required_argument, NULL, OPT_MAX_REPORT},
+	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -225,6 +233,8 @@ struct restore_cli {
 	struct kt_buf kafka_log; /* librdkafka's log lines, printed at the end */
 	int ignore_ts;
 	int64_t max_report;
+	const char *key_file;
+	struct kt_crypto_key *key;
 };
 
 static int parse_map(const char *cmd, const char *arg, struct kt_restore_map_arg *m)
@@ -341,6 +351,7 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 				rc = kt_cli_usage_error(cmd, "--timeout: %s", d.msg);
 			break;
 		case OPT_IGNORE_TS: c->ignore_ts = 1; break;
+		case KT_CLI_OPT_KEY_FILE: c->key_file = optarg; break;
 		case OPT_MAX_REPORT:
 			rc = kt_cli_parse_i64(cmd, "--max-report", optarg, 1, 1000000, &c->max_report);
 			break;
@@ -350,6 +361,9 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 	/* a dry run needs no cluster */
 	if (!rc)
 		rc = kt_cli_check_args(cmd, argc, argv, o->bootstrap, o->dry_run, o->archive, &range);
+	if (!rc && c->key_file)
+		rc = kt_cli_load_key(cmd, c->key_file, &c->key);
+	o->key = c->key;
 	o->from_offset = range.from_offset;
 	o->to_offset = range.to_offset;
 	o->from_time = range.from_time;
@@ -380,6 +394,7 @@ static void free_cli(struct restore_cli *c)
 	free(c->parts);
 	kt_kafka_conf_free(c->conf);
 	kt_buf_free(&c->kafka_log);
+	kt_crypto_key_free(c->key);
 }
 
 static void on_plan(void *ctx, const struct kt_restore_plan_line *l)
@@ -522,7 +537,8 @@ int kt_cmd_compare(int argc, char **argv)
 				    c.conf,
 				    c.o.timeout_ms,
 				    c.json ? NULL : on_difference,
-				    &c};
+				    &c,
+				    c.key};
 	struct kt_compare_result res;
 	struct kt_diag diag;
 	kt_diag_clear(&diag);

@@ -125,6 +125,14 @@ int kt_cli_parse_time(const char *cmd, const char *opt, const char *arg, int64_t
 	return 0;
 }
 
+int kt_cli_load_key(const char *cmd, const char *path, struct kt_crypto_key **out)
+{
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = kt_crypto_key_load(path, out, &d);
+	return err ? kt_cli_fail(cmd, err, &d) : KT_EXIT_OK;
+}
+
 void kt_cli_range_init(struct kt_cli_range *r)
 {
 	*r = (struct kt_cli_range){-1, -1, INT64_MIN, INT64_MIN, NULL, NULL};

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "kt_buf.h"
+#include "kt_crypto.h"
 #include "kt_kafka.h"
 
 /* Set by SIGINT/SIGTERM; engines poll it and stop cleanly. */
@@ -62,6 +63,13 @@ int kt_cli_range_opt(const char *cmd, int opt, const char *arg, struct kt_cli_ra
  * 0). A usage error names the values. */
 int kt_cli_check_args(const char *cmd, int argc, char **argv, const char *bootstrap, int bootstrap_optional,
 		      const char *archive, const struct kt_cli_range *r);
+
+/* --encrypt-key-file FILE, for dump and every command that reads records
+ * (restore, compare, cat, verify): the getopt code and the loading of the
+ * key, which prints why a key file is refused and returns exit 2 (7 when
+ * it does not exist). Never prints the key. */
+#define KT_CLI_OPT_KEY_FILE 2100
+int kt_cli_load_key(const char *cmd, const char *path, struct kt_crypto_key **out);
 
 /* librdkafka's log lines of a run (see kt_kafka_conf_set_log) on stderr:
  * every line with -v; otherwise, after a failure, how many there were (the

@@ -16,7 +16,8 @@ const struct kt_command kt_commands[] = {
 	 "             [-p N]... [--from-offset N | --from-time T] [--to-offset N | --to-time T]\n"
 	 "             [-X prop=value]... [-F FILE] [--zstd-level N] [--isolation read_committed|read_uncommitted]\n"
 	 "             [--groups RE] [--timeout DURATION] [--commit-interval DURATION]\n"
-	 "             [--metrics-file PATH] [--json] [--progress | --no-progress] [-q] [-v]\n",
+	 "             [--encrypt-key-file FILE] [--metrics-file PATH] [--json] [--progress | --no-progress]\n"
+	 "             [-q] [-v]\n",
 	 "\nReads each selected partition from where the previous dump of the archive ended\n"
 	 "(the log start the first time) up to the high watermark read when the run starts,\n"
 	 "and writes the records into the archive DIR (created if missing), with the topics'\n"
@@ -52,6 +53,12 @@ const struct kt_command kt_commands[] = {
 	 "                           What was written so far is kept, consistent\n"
 	 "      --commit-interval D  commit the open segments every D (default 30s; 0: only\n"
 	 "                           full segments): a killed run loses at most D of work\n"
+	 "      --encrypt-key-file FILE\n"
+	 "                           encrypt every block with the key in FILE (XChaCha20-Poly1305;\n"
+	 "                           64 hex digits, mode 0600: openssl rand -hex 32 > FILE). The\n"
+	 "                           archive must be new or encrypted with the same key; readers\n"
+	 "                           then need it too (restore, compare, cat; verify checks\n"
+	 "                           authenticity with it)\n"
 	 "      --metrics-file PATH  write Prometheus textfile metrics\n"
 	 "      --json               print a JSON run summary on stdout\n"
 	 "      --progress, --no-progress  progress line on stderr (default: on a terminal)\n"
@@ -62,7 +69,9 @@ const struct kt_command kt_commands[] = {
 	 "or relative: -90s, -30m, -24h, -7d.\n\n"
 	 "Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked by another dump,\n"
 	 "4 completed but records were lost to retention before they were dumped,\n"
-	 "6 Kafka error, 7 topic not found, 130 interrupted (what was written is kept).\n\n"
+	 "6 Kafka error, 7 topic not found, 9 refused (a key for an archive that is not\n"
+	 "encrypted), 12 the archive is encrypted with another key, 130 interrupted (what was\n"
+	 "written is kept).\n\n"
 	 "Examples:\n"
 	 "  ktape dump -b kafka:9092 -a /backup/kafka -F /etc/ktape/client.properties\n"
 	 "  ktape dump -b kafka:9092 -a /backup/ua -t user-activities --from-time -24h\n",

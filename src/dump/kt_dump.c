@@ -535,8 +535,10 @@ static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kaf
 		return p->seg ? flush_part(d, p, diag) : KT_OK;
 	}
 	if (!p->seg) {
-		struct kt_segment_writer_opts wo = {
-			.zstd_level = d->o->zstd_level, .block_bytes = d->block_bytes, .codec = d->codec};
+		struct kt_segment_writer_opts wo = {.zstd_level = d->o->zstd_level,
+						    .block_bytes = d->block_bytes,
+						    .codec = d->codec,
+						    .key = d->o->key};
 		enum kt_err err =
 			kt_archive_segment_begin(d->a, p->t->name, p->t->generation, p->partition, &wo, &p->seg, diag);
 		if (err)
@@ -1076,6 +1078,9 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	if (err)
 		goto out;
 	d.cat = kt_archive_catalog(d.a);
+	err = kt_archive_use_key(d.a, o->key, 1, diag);
+	if (err)
+		goto out;
 	if (rec.segments_recovered || rec.runs_crashed)
 		warn(&d, "recovered from an interrupted run: %d segment(s) indexed, %d run(s) marked crashed",
 		     rec.segments_recovered, rec.runs_crashed);

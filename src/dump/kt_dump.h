@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kt_crypto.h"
 #include "kt_error.h"
 #include "kt_kafka.h"
 
@@ -63,6 +64,9 @@ struct kt_dump_opts {
 	void (*on_progress)(void *ctx, const struct kt_dump_progress *p);
 	void (*on_warning)(void *ctx, const char *msg);
 	void *cb_ctx;
+	/* borrowed: encrypts every segment (format 2.1); the archive must be
+	 * empty or encrypted with the same key (kt_archive_use_key) */
+	const struct kt_crypto_key *key;
 };
 
 struct kt_dump_topic_result {

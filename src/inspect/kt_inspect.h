@@ -210,6 +210,9 @@ struct kt_inspect_verify_result {
 	uint64_t missing_offsets;
 	uint64_t meta_files;   /* run metadata files checked */
 	uint64_t damaged_meta; /* of them, failed their frame or checksum check */
+	/* encrypted segment files: with the archive's key (kt_archive_set_key)
+	 * their blocks were authenticated, without one only their CRCs checked */
+	uint64_t encrypted_files;
 	double seconds;
 };
 

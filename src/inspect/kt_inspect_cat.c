@@ -165,7 +165,8 @@ static enum kt_err cat_partition(struct kt_archive *a, const struct cat_target *
 		const struct kt_record *rec;
 		err = kt_archive_iter_next_strict(it, &rec, diag);
 		if (err) {
-			res->damaged = err != KT_ERR_NOMEM;
+			/* a missing or wrong key is not damage (SPEC 4.6) */
+			res->damaged = err != KT_ERR_NOMEM && err != KT_ERR_KEY && err != KT_ERR_INVALID;
 			break;
 		}
 		if (!rec)

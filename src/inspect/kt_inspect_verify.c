@@ -46,6 +46,7 @@ struct vjob {
 	size_t dropped; /* problems beyond the per-job cap */
 	uint64_t blocks, records, bytes;
 	int missing, damaged, done;
+	int encrypted; /* the file's blocks are sealed (format 2.1) */
 };
 
 struct verify {
@@ -225,18 +226,20 @@ static int still_listed(struct verify *v, const char *path)
  * keeps the file from being opened. */
 /* Opens a listed file as readers do: a damaged header costs no block,
  * since the catalog knows whose file it is (SPEC 6.6). */
-static enum kt_err verify_open(const struct vjob *j, const char *path, struct kt_segment_reader **out,
+static enum kt_err verify_open(struct verify *v, const struct vjob *j, const char *path, struct kt_segment_reader **out,
 			       struct kt_diag *diag)
 {
 	struct kt_segment_identity id = {j->seg->topic, j->seg->part, j->seg->gen};
-	struct kt_segment_reader_opts ro = {.salvage = &id};
+	/* with the archive's key, check_block authenticates every block (SPEC
+	 * 4.6); without, an encrypted file's CRCs are all it can check */
+	struct kt_segment_reader_opts ro = {.salvage = &id, .key = kt_archive_key(v->a)};
 	return kt_segment_reader_open(path, &ro, out, diag);
 }
 
 static void verify_chunk(struct verify *v, struct vjob *j, const char *path)
 {
 	struct kt_segment_reader *r;
-	if (verify_open(j, path, &r, NULL) != KT_OK)
+	if (verify_open(v, j, path, &r, NULL) != KT_OK)
 		return;
 	verify_blocks(v, j, r, path);
 	kt_segment_reader_close(r);
@@ -268,12 +271,13 @@ static void verify_file(struct verify *v, struct vjob *j)
 	struct kt_segment_reader *r;
 	struct kt_diag d;
 	kt_diag_clear(&d);
-	enum kt_err err = verify_open(j, path, &r, &d);
+	enum kt_err err = verify_open(v, j, path, &r, &d);
 	if (err) {
 		vprob_add(j, "header", err, -1, 0, "cannot read the file: %s", d.msg[0] ? d.msg : kt_err_str(err));
 		return;
 	}
 	verify_header(j, kt_segment_reader_info(r));
+	j->encrypted = kt_segment_reader_info(r)->encrypted;
 	verify_index(j, r);
 	verify_blocks(v, j, r, path);
 	kt_segment_reader_close(r);
@@ -303,6 +307,7 @@ static void verify_emit_locked(struct verify *v)
 		res->records += j->records;
 		res->bytes += j->bytes;
 		res->missing_files += (uint64_t)j->missing;
+		res->encrypted_files += (uint64_t)j->encrypted;
 		if (j->damaged && !v->file_damaged[j->seg_idx]) {
 			v->file_damaged[j->seg_idx] = 1;
 			res->damaged_files++;

@@ -197,6 +197,8 @@ enum kt_err kt_compare_run(const struct kt_compare_opts *o, struct kt_compare_re
 	struct part_list l = {0};
 	enum kt_err err = kt_archive_open(o->archive, KT_ARCHIVE_READ, &c.a, NULL, diag);
 	if (!err)
+		err = kt_archive_use_key(c.a, o->key, 0, diag);
+	if (!err)
 		err = kt_catalog_each_segment(kt_archive_catalog(c.a), NULL, list_cb, &l, diag);
 	struct kt_kafka_opts ko = {o->bootstrap,   KT_KAFKA_CONSUMER, 0, 0, o->timeout_ms > 0 ? o->timeout_ms : 60000,
 				   "ktape-compare"};

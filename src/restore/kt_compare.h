@@ -30,6 +30,7 @@ struct kt_compare_opts {
 	int64_t timeout_ms;
 	void (*on_difference)(void *ctx, const char *msg);
 	void *cb_ctx;
+	const struct kt_crypto_key *key; /* borrowed: reads encrypted segments */
 };
 
 struct kt_compare_result {

@@ -1236,7 +1236,9 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		goto out;
 	r.cat = kt_archive_catalog(r.a);
 	r.recording = !o->dry_run && kt_archive_recording(r.a);
-	err = select_sources(&r, diag);
+	err = kt_archive_use_key(r.a, o->key, 0, diag);
+	if (!err)
+		err = select_sources(&r, diag);
 	if (!err)
 		err = check_missing(&r, diag);
 	if (err)

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kt_crypto.h"
 #include "kt_error.h"
 #include "kt_kafka.h"
 
@@ -83,6 +84,7 @@ struct kt_restore_opts {
 	void (*on_progress)(void *ctx, const struct kt_restore_progress *p);
 	void (*on_warning)(void *ctx, const char *msg);
 	void *cb_ctx;
+	const struct kt_crypto_key *key; /* borrowed: reads encrypted segments */
 };
 
 struct kt_restore_result {

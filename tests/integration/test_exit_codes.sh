@@ -91,6 +91,17 @@ V=$(copy newer)
 sed -i 's/^format_version=.*/format_version=99/' "$V/ktape-archive"
 expect 10 "$KTAPE" ls -a "$V"
 
+# 12 key: an archive encrypted with another key than the key file's (no key
+# at all is a usage error)
+(
+    umask 077
+    openssl rand -hex 32 >"$WORK/k1"
+    openssl rand -hex 32 >"$WORK/k2"
+)
+"$KTAPE" dump -b "$BS" -a "$WORK/enc" -t "$topic" --encrypt-key-file "$WORK/k1" -q || fail "encrypted dump"
+expect 12 "$KTAPE" cat -a "$WORK/enc" -t "$topic" --encrypt-key-file "$WORK/k2"
+expect 2 "$KTAPE" cat -a "$WORK/enc" -t "$topic"
+
 # 130 interrupted
 "$KTAPE" restore -b "$BS" -a "$A" -t "$topic" --map "$topic=$topic.slow" --create-topics --rate-msgs 100 -q \
     >/dev/null 2>&1 &
