@@ -319,7 +319,7 @@ enum kt_err kt_s3_creds_parse(const char *text, size_t len, const char *profile,
 			      struct kt_s3_creds *out, struct kt_diag *diag)
 {
 	memset(out, 0, sizeof(*out));
-	int in_profile = 0, found = 0;
+	int in_profile = 0, found = 0, after_key = 0;
 	size_t line_no = 0;
 	size_t i = 0;
 	enum kt_err err = KT_OK;
@@ -330,11 +330,14 @@ enum kt_err kt_s3_creds_parse(const char *text, size_t len, const char *profile,
 		size_t llen = end - i;
 		i = end + 1;
 		line_no++;
-		/* An indented line continues the previous value (sub-settings
-		 * such as "s3 =" blocks); nothing ktape reads. */
 		int indented = llen > 0 && (line[0] == ' ' || line[0] == '\t');
 		trim(&line, &llen);
 		if (llen == 0 || line[0] == '#' || line[0] == ';')
+			continue;
+		/* As in the AWS tools' parser (Python's configparser): an
+		 * indented line after a key continues its value (nested
+		 * settings such as "s3 =" blocks), nothing ktape reads. */
+		if (indented && after_key)
 			continue;
 		if (line[0] == '[') {
 			if (line[llen - 1] != ']') {
@@ -342,25 +345,25 @@ enum kt_err kt_s3_creds_parse(const char *text, size_t len, const char *profile,
 						   source, line_no);
 				break;
 			}
-			const char *name = line + 1;
-			size_t nlen = llen - 2;
-			trim(&name, &nlen);
-			in_profile = strlen(profile) == nlen && memcmp(name, profile, nlen) == 0;
+			/* the name between the brackets as it is: "[ a ]" is " a " */
+			in_profile = strlen(profile) == llen - 2 && memcmp(line + 1, profile, llen - 2) == 0;
 			found |= in_profile;
+			after_key = 0;
 			continue;
 		}
-		if (indented)
-			continue;
-		const char *eq = memchr(line, '=', llen);
-		if (!eq) {
+		size_t klen = 0;
+		while (klen < llen && line[klen] != '=' && line[klen] != ':')
+			klen++;
+		if (klen == llen) {
 			err = kt_diag_fail(diag, KT_ERR_FORMAT, "%s line %zu: not a '[profile]' or 'key = value' line",
 					   source, line_no);
 			break;
 		}
+		after_key = 1;
 		if (!in_profile)
 			continue;
-		const char *k = line, *v = eq + 1;
-		size_t klen = (size_t)(eq - line), vlen = llen - klen - 1;
+		const char *k = line, *v = line + klen + 1;
+		size_t vlen = llen - klen - 1;
 		trim(&k, &klen);
 		trim(&v, &vlen);
 		char **slot = NULL;

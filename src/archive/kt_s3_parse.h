@@ -56,14 +56,17 @@ struct kt_s3_creds {
 	char *session_token; /* NULL when there is none */
 };
 
-/* Reads profile `profile` of an AWS shared credentials file (INI: [name]
- * sections, `key = value` lines, '#' and ';' comment lines, CRLF or LF;
- * keys aws_access_key_id, aws_secret_access_key, aws_session_token; other
- * keys and indented continuation lines are ignored; a value is the rest of
- * its line, trimmed, '=' and '#' included). `source` names the file in
- * messages. KT_ERR_NOT_FOUND when the profile is missing, KT_ERR_INVALID
- * when it lacks a key, KT_ERR_FORMAT for a line that is none of the above.
- * Messages name lines and keys, never a value. */
+/* Reads profile `profile` of an AWS shared credentials file, read as the
+ * AWS tools read it (Python's configparser): [name] sections taken
+ * literally, `key = value` or `key: value` lines (keys in any case),
+ * whole-line '#' and ';' comments, LF or CRLF; an indented line after a
+ * key continues that key's value and is skipped. Keys read:
+ * aws_access_key_id, aws_secret_access_key, aws_session_token; a value is
+ * the rest of its line, trimmed ('=', ':' and '#' included); a later value
+ * wins. `source` names the file in messages. KT_ERR_NOT_FOUND when the
+ * profile is missing, KT_ERR_INVALID when it lacks a key, KT_ERR_FORMAT
+ * for a line that is none of the above. Messages name lines and keys,
+ * never a value. */
 enum kt_err kt_s3_creds_parse(const char *text, size_t len, const char *profile, const char *source,
 			      struct kt_s3_creds *out, struct kt_diag *diag);
 /* Wipes and frees the strings; the struct may be reused. NULL is a no-op. */
