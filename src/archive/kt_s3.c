@@ -36,7 +36,8 @@ struct kt_s3 {
 	char *bucket;
 	char *prefix; /* "" or ending in '/' */
 	int path_style;
-	char *sigv4; /* "aws:amz:REGION:s3" */
+	char *sigv4;	 /* "aws:amz:REGION:s3" */
+	char *ca_bundle; /* AWS_CA_BUNDLE, or NULL for curl's default */
 	struct kt_s3_creds creds;
 	int64_t timeout_ms;
 	int list_page;
@@ -340,7 +341,9 @@ enum kt_err kt_s3_open(const struct kt_s3_config *cfg, struct kt_s3 **out, struc
 	if (s3->sigv4)
 		snprintf(s3->sigv4, slen, "aws:amz:%s:s3", region);
 	s3->curl = curl_easy_init();
-	if (!s3->region || !s3->bucket || !s3->prefix || !s3->sigv4 || !s3->curl) {
+	s3->ca_bundle = dup_str(env("AWS_CA_BUNDLE"));
+	if ((env("AWS_CA_BUNDLE") && !s3->ca_bundle) || !s3->region || !s3->bucket || !s3->prefix || !s3->sigv4 ||
+	    !s3->curl) {
 		kt_s3_close(s3);
 		return fail(NULL, diag, KT_ERR_NOMEM, "out of memory (S3 client)");
 	}
@@ -389,6 +392,7 @@ void kt_s3_close(struct kt_s3 *s3)
 	free(s3->bucket);
 	free(s3->prefix);
 	free(s3->sigv4);
+	free(s3->ca_bundle);
 	free(s3);
 }
 
@@ -547,6 +551,8 @@ static CURLcode perform_once(struct kt_s3 *s3, struct req *r, const char *url, c
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* a key's "./" and "../" are its own */
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (s3->ca_bundle)
+		curl_easy_setopt(c, CURLOPT_CAINFO, s3->ca_bundle);
 	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s3->sigv4);
 	curl_easy_setopt(c, CURLOPT_USERNAME, s3->creds.access_key);
 	curl_easy_setopt(c, CURLOPT_PASSWORD, s3->creds.secret_key);

@@ -21,6 +21,7 @@
  *   credentials  AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN),
  *                else the shared credentials file (AWS_SHARED_CREDENTIALS_FILE,
  *                else ~/.aws/credentials), profile AWS_PROFILE or "default"
+ *   CA bundle    AWS_CA_BUNDLE (a PEM file), else curl's default
  * Credentials never appear in a message: diagnostics name the bucket, the
  * key, the endpoint and S3's error code and message, and any message that
  * would contain the secret or the session token has it masked.
@@ -29,7 +30,8 @@
  * failures (refused, reset, DNS, timeouts) are retried with exponential
  * backoff (100 ms doubling to 5 s, with jitter) until the call's budget,
  * cfg.timeout_ms, is spent: then KT_ERR_TIMEOUT naming the last failure.
- * Each public call has its own budget. Other answers are final:
+ * Each public call has its own budget, transfers included: a PUT or GET
+ * of many MiB needs a budget its bytes fit in. Other answers are final:
  *   404 NoSuchBucket/NoSuchKey/NoSuchUpload   KT_ERR_NOT_FOUND
  *   412 (or 409 conditional conflict) on a
  *       KT_S3_IF_NONE_MATCH write              KT_ERR_EXISTS

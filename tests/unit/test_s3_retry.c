@@ -384,7 +384,7 @@ static void test_credentials_masked(void **state)
 
 /* CompleteMultipartUpload answering 200 with an <Error>: retried when S3
  * says so (InternalError), final otherwise; the parts' ETags are in the
- * completion body, escaped. */
+ * completion body, escaped; a completion whose answer was lost. */
 static void test_multipart_errors(void **state)
 {
 	(void)state;
@@ -425,6 +425,23 @@ static void test_multipart_errors(void **state)
 	assert_non_null(strstr(d.msg, "ETag"));
 	kt_s3_upload_abort(up);
 	assert_int_equal(served(), 3);
+
+	/* the completion's answer is lost (the connection closes), the retry
+	 * finds the upload gone: the object is there with all its bytes, so
+	 * the first attempt did it */
+	script(5, begin, part, "", xml_error("404 Not Found", "NoSuchUpload", "gone"), http("200 OK", "", "abc"));
+	assert_int_equal(kt_s3_upload_begin(s3, "big", &up, &d), KT_OK);
+	assert_int_equal(kt_s3_upload_part(up, "abc", 3, &d), KT_OK);
+	assert_int_equal(kt_s3_upload_complete(up, &d), KT_OK);
+	assert_int_equal(served(), 5);
+	assert_non_null(strstr(srv.heads[4], "HEAD /bkt/pre/big HTTP/1.1\r\n"));
+	/* but NoSuchUpload at the first attempt is an error */
+	script(4, begin, part, xml_error("404 Not Found", "NoSuchUpload", "gone"),
+	       "HTTP/1.1 204 No Content\r\n" CLOSE "\r\n");
+	assert_int_equal(kt_s3_upload_begin(s3, "big", &up, &d), KT_OK);
+	assert_int_equal(kt_s3_upload_part(up, "abc", 3, &d), KT_OK);
+	assert_int_equal(kt_s3_upload_complete(up, &d), KT_ERR_NOT_FOUND);
+	assert_non_null(strstr(d.msg, "no such multipart upload"));
 	kt_s3_close(s3);
 }
 
