@@ -71,7 +71,8 @@ struct req {
 	long status;
 	struct kt_buf resp; /* XML answer or error body */
 	enum kt_err write_err;
-	size_t sent; /* read position in body */
+	int reserved; /* out has room for Content-Length bytes */
+	size_t sent;  /* read position in body */
 	int64_t content_length;
 	char etag[256];
 	char content_range[128];
@@ -197,6 +198,8 @@ static enum kt_err resolve_endpoint(struct kt_s3 *s3, const char *endpoint, int 
 		slen = 8;
 	else if (strncasecmp(endpoint, "http://", 7) == 0)
 		slen = 7;
+	else if (strchr(endpoint, '@'))
+		return fail(s3, diag, KT_ERR_INVALID, "the S3 endpoint is not an http:// or https:// URL");
 	else
 		return fail(s3, diag, KT_ERR_INVALID, "S3 endpoint '%s' is not an http:// or https:// URL", endpoint);
 	const char *auth = endpoint + slen;
@@ -425,7 +428,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	long status = 0;
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
 	struct kt_buf *dst = status >= 200 && status < 300 && r->out ? r->out : &r->resp;
-	enum kt_err err = kt_buf_append(dst, p, len);
+	enum kt_err err = KT_OK;
+	if (dst == r->out && !r->reserved && r->content_length > 0) {
+		/* room for the whole answer at once, and a too large one fails
+		 * before its bytes come */
+		r->reserved = 1;
+		err = kt_buf_reserve(dst, (size_t)r->content_length);
+	}
+	if (!err)
+		err = kt_buf_append(dst, p, len);
 	if (err) {
 		r->write_err = err;
 		return 0; /* curl stops with CURLE_WRITE_ERROR */
@@ -694,6 +705,7 @@ static enum kt_err do_request(struct kt_s3 *s3, struct req *r, struct kt_diag *d
 			r->out->len = out0;
 		kt_buf_reset(&r->resp);
 		r->write_err = KT_OK;
+		r->reserved = 0;
 		r->status = 0;
 		r->code[0] = r->message[0] = '\0';
 		int64_t left = deadline - mono_ms();
@@ -741,8 +753,8 @@ static enum kt_err do_request(struct kt_s3 *s3, struct req *r, struct kt_diag *d
 		backoff = backoff * 2 < BACKOFF_MAX_MS ? backoff * 2 : BACKOFF_MAX_MS;
 		if (mono_ms() >= deadline) {
 			err = fail(s3, diag, KT_ERR_TIMEOUT,
-				   "%s %s: no answer within %" PRId64 " ms (%d attempts); last: %s", r->method, what,
-				   s3->timeout_ms, attempts, last);
+				   "%s %s: not done within the budget of %" PRId64 " ms (%d attempts); last: %s",
+				   r->method, what, s3->timeout_ms, attempts, last);
 			break;
 		}
 	}

@@ -457,6 +457,9 @@ static void test_open_checks(void **state)
 	cfg.endpoint = "https://user:pa55word@host";
 	assert_int_equal(kt_s3_open(&cfg, &s3, &d), KT_ERR_INVALID);
 	assert_null(strstr(d.msg, "pa55word"));
+	cfg.endpoint = "user:pa55word@host";
+	assert_int_equal(kt_s3_open(&cfg, &s3, &d), KT_ERR_INVALID);
+	assert_null(strstr(d.msg, "pa55word"));
 	cfg.endpoint = "https://";
 	assert_int_equal(kt_s3_open(&cfg, &s3, &d), KT_ERR_INVALID);
 	cfg.endpoint = "https://h/?q";
