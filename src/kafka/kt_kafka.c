@@ -1301,6 +1301,17 @@ static enum kt_err msg_to_record(struct kt_header **hdrs_p, size_t *hdr_cap, rd_
 	return KT_OK;
 }
 
+/* A consumer's errors about its group. assign() needs a group.id, and with
+ * one librdkafka looks up the group's coordinator (FindCoordinator, which
+ * needs Describe on the group) whether or not the group is used; ktape
+ * never joins it, never fetches or commits its offsets (every assignment
+ * has its offset), so a denial there concerns nothing it does (issue
+ * #18: a dump without any group ACL failed or not by timing). */
+static int ignorable(const rd_kafka_message_t *m)
+{
+	return m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+}
+
 enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_msg *msg, struct kt_diag *diag)
 {
 	if (k->held) {
@@ -1309,6 +1320,10 @@ enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_ms
 	}
 	msg->event = KT_KAFKA_NONE;
 	rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+	while (m && ignorable(m)) {
+		rd_kafka_message_destroy(m);
+		m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+	}
 	if (!m)
 		return health(k, diag);
 	if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -1402,6 +1417,14 @@ enum kt_err kt_kafka_poll_batch(struct kt_kafka *k, int timeout_ms, struct kt_ka
 	rd_kafka_queue_destroy(q);
 	if (n < 0)
 		return rk_fail(diag, "consume", rd_kafka_last_error());
+	size_t kept = 0;
+	for (ssize_t i = 0; i < n; i++) {
+		if (ignorable(b->msgs[i]))
+			rd_kafka_message_destroy(b->msgs[i]);
+		else
+			b->msgs[kept++] = b->msgs[i];
+	}
+	n = (ssize_t)kept;
 	b->n = (size_t)n;
 	*out_count = b->n;
 	if (!n)
