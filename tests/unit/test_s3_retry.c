@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -445,6 +446,50 @@ static void test_multipart_errors(void **state)
 	kt_s3_close(s3);
 }
 
+static void *listen_late(void *arg)
+{
+	int fd = *(int *)arg;
+	struct timespec ts = {0, 600 * 1000000L};
+	nanosleep(&ts, NULL);
+	listen(fd, 4);
+	int c = accept(fd, NULL, NULL);
+	char head[4096], body[1024];
+	if (c >= 0 && read_request(c, head, sizeof(head), body, sizeof(body)) == 0)
+		send(c, OK_EMPTY, strlen(OK_EMPTY), MSG_NOSIGNAL);
+	if (c >= 0)
+		close(c);
+	return NULL;
+}
+
+/* A server that refuses connections at first (down, restarting) and comes
+ * up within the budget: the request gets through. */
+static void test_server_comes_back(void **state)
+{
+	(void)state;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0); /* bound, not listening: refused */
+	socklen_t alen = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &alen);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, listen_late, &fd), 0);
+	char endpoint[64];
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", ntohs(a.sin_port));
+	struct kt_s3_config cfg = {.endpoint = endpoint, .bucket = "bkt", .path_style = -1, .timeout_ms = 5000};
+	struct kt_s3 *s3 = NULL;
+	struct kt_diag d;
+	assert_int_equal(kt_s3_open(&cfg, &s3, &d), KT_OK);
+	int64_t t0 = kt_time_mono_ns();
+	assert_int_equal(kt_s3_put(s3, "k", "x", 1, 0, &d), KT_OK);
+	assert_true((kt_time_mono_ns() - t0) / 1000000 >= 550);
+	struct kt_s3_stats st;
+	kt_s3_stats(s3, &st);
+	assert_true(st.retries >= 2);
+	kt_s3_close(s3);
+	pthread_join(t, NULL);
+	close(fd);
+}
+
 /* Endpoints and configurations refused at open, without printing user
  * info; the defaults of region and endpoint. */
 static void test_open_checks(void **state)
@@ -545,7 +590,8 @@ int main(void)
 		cmocka_unit_test(test_retry_then_success), cmocka_unit_test(test_budget_and_final_errors),
 		cmocka_unit_test(test_conditional),	   cmocka_unit_test(test_range_answers),
 		cmocka_unit_test(test_credentials_masked), cmocka_unit_test(test_multipart_errors),
-		cmocka_unit_test(test_open_checks),	   cmocka_unit_test(test_addressing),
+		cmocka_unit_test(test_server_comes_back),  cmocka_unit_test(test_open_checks),
+		cmocka_unit_test(test_addressing),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
