@@ -562,6 +562,7 @@ static CURLcode perform_once(struct kt_s3 *s3, struct req *r, const char *url, c
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* a key's "./" and "../" are its own */
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ktape/" KTAPE_VERSION); /* names ktape in the store's logs */
 	if (s3->ca_bundle)
 		curl_easy_setopt(c, CURLOPT_CAINFO, s3->ca_bundle);
 	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s3->sigv4);

@@ -202,6 +202,7 @@ static void test_request_shape(void **state)
 		"x-amz-content-sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\r\n"));
 	assert_non_null(strstr(srv.heads[0], "Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/"));
 	assert_null(strcasestr(srv.heads[0], "If-None-Match"));
+	assert_non_null(strstr(srv.heads[0], "\r\nUser-Agent: ktape/"));
 	assert_string_equal(srv.bodies[0], "abc");
 
 	/* an empty body hashes to SHA-256("") */
