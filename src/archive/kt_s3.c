@@ -41,6 +41,7 @@ struct kt_s3 {
 	struct kt_s3_creds creds;
 	int64_t timeout_ms;
 	int list_page;
+	volatile sig_atomic_t *stop;
 	uint64_t rng; /* backoff jitter */
 	struct kt_s3_stats stats;
 };
@@ -125,13 +126,20 @@ static enum kt_err fail(const struct kt_s3 *s3, struct kt_diag *diag, enum kt_er
 	return err;
 }
 
-static void sleep_ms(int64_t ms)
+static int stopped(const struct kt_s3 *s3)
 {
-	if (ms <= 0)
-		return;
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-	while (nanosleep(&ts, &ts) != 0)
-		;
+	return s3->stop && *s3->stop;
+}
+
+/* Sleeps ms, in slices so that a stop request ends the wait soon. */
+static void sleep_ms(const struct kt_s3 *s3, int64_t ms)
+{
+	while (ms > 0 && !stopped(s3)) {
+		int64_t slice = ms < 50 ? ms : 50;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000};
+		nanosleep(&ts, NULL); /* EINTR: a signal, looked at above */
+		ms -= slice;
+	}
 }
 
 static int64_t mono_ms(void)
@@ -359,6 +367,7 @@ enum kt_err kt_s3_open(const struct kt_s3_config *cfg, struct kt_s3 **out, struc
 	}
 	s3->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	s3->list_page = cfg->list_page > 0 && cfg->list_page < 1000 ? cfg->list_page : 1000;
+	s3->stop = cfg->stop;
 	s3->rng = (uint64_t)kt_time_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s3;
 	if (!s3->rng)
 		s3->rng = 1;
@@ -750,8 +759,13 @@ static enum kt_err do_request(struct kt_s3 *s3, struct req *r, struct kt_diag *d
 		int64_t wait = backoff / 2 + (int64_t)(next_random(s3) % (uint64_t)(backoff / 2 + 1));
 		if (wait > left)
 			wait = left;
-		sleep_ms(wait);
+		sleep_ms(s3, wait);
 		backoff = backoff * 2 < BACKOFF_MAX_MS ? backoff * 2 : BACKOFF_MAX_MS;
+		if (stopped(s3)) {
+			err = fail(s3, diag, KT_ERR_INTERRUPTED, "%s %s: stopped after %d attempts; last: %s",
+				   r->method, what, attempts, last);
+			break;
+		}
 		if (mono_ms() >= deadline) {
 			err = fail(s3, diag, KT_ERR_TIMEOUT,
 				   "%s %s: not done within the budget of %" PRId64 " ms (%d attempts); last: %s",

@@ -43,6 +43,7 @@
 #ifndef KT_S3_H
 #define KT_S3_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,10 @@ struct kt_s3_config {
 	const char *prefix;
 	int64_t timeout_ms; /* budget of each call, retries included; <= 0: 30 s */
 	int list_page;	    /* max-keys of a list request; <= 0: 1000 (S3's cap) */
+	/* Set by a signal handler (or NULL): once it is non-zero, a failed
+	 * attempt is not retried and a backoff wait ends at once, giving
+	 * KT_ERR_INTERRUPTED. A transfer under way is left to finish. */
+	volatile sig_atomic_t *stop;
 };
 
 struct kt_s3_stats {

@@ -491,6 +491,42 @@ static void test_server_comes_back(void **state)
 	close(fd);
 }
 
+static volatile sig_atomic_t stop_flag;
+
+static void *raise_stop(void *arg)
+{
+	(void)arg;
+	struct timespec ts = {0, 300 * 1000000L};
+	nanosleep(&ts, NULL);
+	stop_flag = 1;
+	return NULL;
+}
+
+/* A stop request (a signal) ends the retries of a failing server at once
+ * instead of at the end of the budget. */
+static void test_stop_ends_retries(void **state)
+{
+	(void)state;
+	char endpoint[64];
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", srv.port);
+	stop_flag = 0;
+	struct kt_s3_config cfg = {
+		.endpoint = endpoint, .bucket = "bkt", .path_style = -1, .timeout_ms = 20000, .stop = &stop_flag};
+	struct kt_s3 *s3 = NULL;
+	struct kt_diag d;
+	assert_int_equal(kt_s3_open(&cfg, &s3, &d), KT_OK);
+	script(1, xml_error("503 Service Unavailable", "SlowDown", "busy"));
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, raise_stop, NULL), 0);
+	int64_t t0 = kt_time_mono_ns();
+	assert_int_equal(kt_s3_put(s3, "k", "x", 1, 0, &d), KT_ERR_INTERRUPTED);
+	int64_t took_ms = (kt_time_mono_ns() - t0) / 1000000;
+	pthread_join(t, NULL);
+	assert_true(took_ms >= 250 && took_ms < 1500);
+	assert_non_null(strstr(d.msg, "HTTP 503 SlowDown"));
+	kt_s3_close(s3);
+}
+
 /* Endpoints and configurations refused at open, without printing user
  * info; the defaults of region and endpoint. */
 static void test_open_checks(void **state)
@@ -591,8 +627,8 @@ int main(void)
 		cmocka_unit_test(test_retry_then_success), cmocka_unit_test(test_budget_and_final_errors),
 		cmocka_unit_test(test_conditional),	   cmocka_unit_test(test_range_answers),
 		cmocka_unit_test(test_credentials_masked), cmocka_unit_test(test_multipart_errors),
-		cmocka_unit_test(test_server_comes_back),  cmocka_unit_test(test_open_checks),
-		cmocka_unit_test(test_addressing),
+		cmocka_unit_test(test_server_comes_back),  cmocka_unit_test(test_stop_ends_retries),
+		cmocka_unit_test(test_open_checks),	   cmocka_unit_test(test_addressing),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
