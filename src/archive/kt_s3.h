@@ -26,10 +26,12 @@
  * key, the endpoint and S3's error code and message, and any message that
  * would contain the secret or the session token has it masked.
  *
- * Retries: HTTP 5xx, 429, S3's SlowDown/RequestTimeout and connection
- * failures (refused, reset, DNS, timeouts) are retried with exponential
- * backoff (100 ms doubling to 5 s, with jitter) until the call's budget,
- * cfg.timeout_ms, is spent: then KT_ERR_TIMEOUT naming the last failure.
+ * Retries: HTTP 5xx but 501, 429, S3's SlowDown/RequestTimeout/
+ * InternalError codes (also in a 200 to CompleteMultipartUpload) and
+ * connection failures (refused, reset, DNS, timeouts) are retried with
+ * exponential backoff (100 ms doubling to 5 s, with jitter) until the
+ * call's budget, cfg.timeout_ms, is spent: then KT_ERR_TIMEOUT naming the
+ * last failure (or, once cfg.stop is set, KT_ERR_INTERRUPTED).
  * Each public call has its own budget, transfers included: a PUT or GET
  * of many MiB needs a budget its bytes fit in. Other answers are final:
  *   404 NoSuchBucket/NoSuchKey/NoSuchUpload   KT_ERR_NOT_FOUND
@@ -55,11 +57,11 @@
  * largest part count. */
 #define KT_S3_PART_MIN	((size_t)5 << 20)
 #define KT_S3_PARTS_MAX 10000
-/* kt_s3_put flag: write only if the key does not
- * exist (If-None-Match: *). Honoured by AWS S3; S3Proxy 2.6.0 ignores it
- * and overwrites (tools/s3-local help). After a retry, KT_ERR_EXISTS can
- * mean that the lost first attempt wrote it: a caller that must know
- * compares the object's content. */
+/* kt_s3_put flag: write only if the key does not exist (If-None-Match: *).
+ * Honoured by AWS S3; S3Proxy 2.6.0 ignores it and overwrites
+ * (tools/s3-local help). After a retry, KT_ERR_EXISTS can mean that the
+ * lost first attempt wrote it: a caller that must know compares the
+ * object's content. */
 #define KT_S3_IF_NONE_MATCH 1
 
 struct kt_s3_config {
@@ -127,8 +129,11 @@ enum kt_err kt_s3_list(struct kt_s3 *s3, const char *prefix, kt_s3_list_fn fn, v
 /* Multipart upload: begin, parts in order (each but the last at least
  * KT_S3_PART_MIN bytes: S3 refuses the completion otherwise), complete.
  * The object appears only at complete. complete and abort both free up;
- * a failed complete aborts the upload first. abort never fails (NULL is
- * a no-op), so every error path may call it. */
+ * a failed complete aborts the upload first (a retried complete that
+ * finds the upload gone checks that the object has all the parts' bytes:
+ * the lost first answer did it). abort never fails (NULL is a no-op), so
+ * every error path may call it; an upload it could not abort is left to
+ * the bucket's lifecycle rule (AbortIncompleteMultipartUpload). */
 enum kt_err kt_s3_upload_begin(struct kt_s3 *s3, const char *key, struct kt_s3_upload **out, struct kt_diag *diag);
 enum kt_err kt_s3_upload_part(struct kt_s3_upload *up, const void *data, size_t len, struct kt_diag *diag);
 enum kt_err kt_s3_upload_complete(struct kt_s3_upload *up, struct kt_diag *diag);
