@@ -203,6 +203,10 @@ static void test_request_shape(void **state)
 	assert_non_null(strstr(srv.heads[0], "Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/"));
 	assert_null(strcasestr(srv.heads[0], "If-None-Match"));
 	assert_non_null(strstr(srv.heads[0], "\r\nUser-Agent: ktape/"));
+	/* one payload hash (curl adds none of its own), and it is signed */
+	const char *h1 = strcasestr(srv.heads[0], "x-amz-content-sha256:");
+	assert_null(strcasestr(h1 + 1, "x-amz-content-sha256:"));
+	assert_non_null(strstr(srv.heads[0], "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date,"));
 	assert_string_equal(srv.bodies[0], "abc");
 
 	/* an empty body hashes to SHA-256("") */
