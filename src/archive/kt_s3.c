@@ -816,6 +816,26 @@ enum kt_err kt_s3_put(struct kt_s3 *s3, const char *key, const void *data, size_
 	return err;
 }
 
+enum kt_err kt_s3_probe_if_none_match(struct kt_s3 *s3, const char *key, int *honoured, struct kt_diag *diag)
+{
+	*honoured = 0;
+	static const char body[] = "ktape: a probe of conditional writes, removed at once\n";
+	enum kt_err err = kt_s3_delete(s3, key, diag);
+	if (!err)
+		err = kt_s3_put(s3, key, body, sizeof(body) - 1, KT_S3_IF_NONE_MATCH, diag);
+	if (!err) {
+		err = kt_s3_put(s3, key, body, sizeof(body) - 1, KT_S3_IF_NONE_MATCH, diag);
+		if (err == KT_ERR_EXISTS) {
+			*honoured = 1;
+			err = KT_OK;
+		}
+		enum kt_err derr = kt_s3_delete(s3, key, err ? NULL : diag);
+		if (!err)
+			err = derr;
+	}
+	return err;
+}
+
 /* "bytes A-B/TOTAL" -> A (or -1). */
 static int64_t range_start(const char *cr)
 {

@@ -108,6 +108,12 @@ void kt_s3_stats(const struct kt_s3 *s3, struct kt_s3_stats *out);
 /* Writes the object whole (one PUT; S3 takes up to 5 GiB so). flags:
  * KT_S3_IF_NONE_MATCH or 0. */
 enum kt_err kt_s3_put(struct kt_s3 *s3, const char *key, const void *data, size_t len, int flags, struct kt_diag *diag);
+/* Does the store honour KT_S3_IF_NONE_MATCH? Removes `key` (a scratch
+ * object the caller names, not shared with another probe at the same
+ * time), writes it twice with the flag, removes it again: *honoured is 1
+ * when the second write was refused (AWS S3), 0 when it overwrote
+ * (S3Proxy 2.6.0). Four requests. */
+enum kt_err kt_s3_probe_if_none_match(struct kt_s3 *s3, const char *key, int *honoured, struct kt_diag *diag);
 /* Appends bytes [offset, offset + length) of the object to out (length 0:
  * to the end), by a Range request. The object must have them all: a short
  * answer is KT_ERR_TRUNCATED. On failure out->len is as before. out->max

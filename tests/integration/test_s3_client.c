@@ -286,6 +286,13 @@ static void test_conditional_put(void **state)
 		assert_memory_equal(b.data, "second", 6);
 	}
 	kt_buf_free(&b);
+
+	/* the probe says the same, and leaves nothing behind */
+	int honoured = -1;
+	assert_ok(kt_s3_probe_if_none_match(s3, "probe", &honoured, &d_));
+	assert_int_equal(honoured, 0);
+	uint64_t size;
+	assert_int_equal(kt_s3_head(s3, "probe", &size, &d), KT_ERR_NOT_FOUND);
 	kt_s3_close(s3);
 }
 

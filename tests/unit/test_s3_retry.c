@@ -325,6 +325,22 @@ static void test_conditional(void **state)
 	assert_int_equal(kt_s3_put(s3, "lock", "me", 2, KT_S3_IF_NONE_MATCH, &d), KT_ERR_EXISTS);
 	script(1, xml_error("412 Precondition Failed", "PreconditionFailed", "x"));
 	assert_int_equal(kt_s3_put(s3, "lock", "me", 2, 0, &d), KT_ERR_STORAGE);
+
+	/* the probe: delete, put, put (refused: honoured), delete */
+	const char *gone = "HTTP/1.1 204 No Content\r\n" CLOSE "\r\n";
+	script(4, gone, OK_EMPTY, xml_error("412 Precondition Failed", "PreconditionFailed", "x"), gone);
+	int honoured = -1;
+	assert_int_equal(kt_s3_probe_if_none_match(s3, "probe", &honoured, &d), KT_OK);
+	assert_int_equal(honoured, 1);
+	assert_int_equal(served(), 4);
+	assert_non_null(strstr(srv.heads[0], "DELETE /bkt/pre/probe "));
+	assert_non_null(strcasestr(srv.heads[1], "\r\nIf-None-Match: *\r\n"));
+	assert_non_null(strcasestr(srv.heads[2], "\r\nIf-None-Match: *\r\n"));
+	assert_non_null(strstr(srv.heads[3], "DELETE /bkt/pre/probe "));
+	/* and a store that overwrites */
+	script(4, gone, OK_EMPTY, OK_EMPTY, gone);
+	assert_int_equal(kt_s3_probe_if_none_match(s3, "probe", &honoured, &d), KT_OK);
+	assert_int_equal(honoured, 0);
 	kt_s3_close(s3);
 }
 
