@@ -87,7 +87,17 @@ static void on_warning(void *ctx, const char *msg)
 	fprintf(stderr, "ktape dump: warning: %s\n", msg);
 }
 
-static void print_json(const struct kt_dump_result *r, enum kt_err err, const struct kt_diag *diag)
+/* The key id of the key the run encrypted with: the key is never printed. */
+static const char *key_id_hex(const struct kt_crypto_key *key, char out[KT_CRYPTO_KEY_ID_HEX])
+{
+	if (!key)
+		return NULL;
+	kt_crypto_key_id_hex(kt_crypto_key_id(key), out);
+	return out;
+}
+
+static void print_json(const struct kt_dump_result *r, enum kt_err err, const struct kt_diag *diag,
+		       const struct kt_crypto_key *key)
 {
 	struct kt_buf b;
 	kt_buf_init(&b, 1 << 24);
@@ -98,6 +108,12 @@ static void print_json(const struct kt_dump_result *r, enum kt_err err, const st
 		      kt_cli_exit_for(err), r->run_id);
 	kt_buf_append(&b, "\"cluster_id\":", 13);
 	kt_json_cstr(&b, r->cluster_id);
+	char id[KT_CRYPTO_KEY_ID_HEX];
+	kt_buf_append(&b, ",\"key_id\":", 10);
+	if (key)
+		kt_json_cstr(&b, key_id_hex(key, id));
+	else
+		kt_buf_append(&b, "null", 4);
 	kt_buf_printf(&b,
 		      ",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
 		      ",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
@@ -130,7 +146,7 @@ static void print_json(const struct kt_dump_result *r, enum kt_err err, const st
 	kt_buf_free(&b);
 }
 
-static void print_human(const struct kt_dump_result *r)
+static void print_human(const struct kt_dump_result *r, const struct kt_crypto_key *key)
 {
 	char raw[32], comp[32];
 	printf("dump run %" PRId64 ": %" PRIu64 " records from %zu topic(s), %d partition(s) in %.1f s\n", r->run_id,
@@ -143,6 +159,9 @@ static void print_human(const struct kt_dump_result *r)
 	if (r->unreadable)
 		printf(", %" PRId64 " not yet readable (open transactions)", r->unreadable);
 	printf("\n");
+	char id[KT_CRYPTO_KEY_ID_HEX];
+	if (key)
+		printf("  encrypted (XChaCha20-Poly1305) with key id %s\n", key_id_hex(key, id));
 	for (size_t i = 0; i < r->topic_count; i++)
 		printf("  %-30s gen %u  %3d partitions  %10" PRIu64 " records\n", r->topics[i].topic,
 		       r->topics[i].generation, r->topics[i].partitions, r->topics[i].records);
@@ -331,9 +350,9 @@ int kt_cmd_dump(int argc, char **argv)
 	enum kt_err err = kt_dump_run(&o, &res, &diag);
 	kt_cli_progress_end();
 	if (json)
-		print_json(&res, err, &diag);
+		print_json(&res, err, &diag, key);
 	else if (!quiet && (err == KT_OK || err == KT_ERR_DATA_LOST))
-		print_human(&res);
+		print_human(&res, key);
 	if (metrics)
 		write_metrics(metrics, &res, err);
 	kt_cli_kafka_log(CMD, &kafka_log, verbose, err && err != KT_ERR_DATA_LOST);

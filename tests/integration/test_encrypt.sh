@@ -79,7 +79,11 @@ for f in sys.argv[3:]:
     data = open(f, "rb").read()
     assert not any(n in data for n in needles), f
 PY
-pass "encrypted dump: no record bytes and no key in the files, the catalog or --json (format 2.1)"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["key_id"] == sys.argv[2], d["key_id"]' \
+    "$WORK/dump.json" "$ID" || fail "dump --json does not name the key id $ID"
+"$KTAPE" dump -b "$BS" -a "$P" -t "$T" --json | python3 -c 'import json, sys; assert json.load(sys.stdin)["key_id"] is None' ||
+    fail "dump --json of a plain archive: key_id is not null"
+pass "encrypted dump: no record bytes and no key in the files, the catalog or --json (format 2.1); --json names the key id"
 
 # -- restore and compare with the key: exactly the records
 "$KTAPE" restore -b "$BS" -a "$A" -t "$T" --topic-prefix copy- --create-topics --encrypt-key-file "$KEY" -q \
