@@ -69,6 +69,7 @@ struct dump {
 	int failed_parts;
 	enum kt_err part_err;
 	struct kt_diag part_diag;
+	int spread_decided; /* maybe_spread has looked at the records' size */
 };
 
 static void warn(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -886,6 +887,53 @@ static enum kt_err assign_parts(struct dump *d, int *open, struct kt_diag *diag)
 	return err;
 }
 
+/* One librdkafka client fetches and decompresses everything on one broker
+ * thread. For large records that thread is the limit (issue #19: inflating
+ * gzip'd 10 KiB records was two thirds of a dump's CPU time, zstd the
+ * rest, the worker waiting for it), and a second client, with its own
+ * broker thread, puts the other core to work. Small records keep both
+ * cores busy already (50 bytes: the broker thread half the CPU time, the
+ * worker 40%), and there a second client was no faster and its queue,
+ * which holds some 400 bytes per record besides the record, took the peak
+ * RSS from 130 to 560 MiB. So the dump starts with one client and, once
+ * SPREAD_PROBE_BYTES or SPREAD_PROBE_RECORDS are archived, spreads the
+ * unfinished partitions over FETCHERS clients if the records average
+ * SPREAD_MIN_RECORD_BYTES or more. */
+#define FETCHERS		2
+#define SPREAD_PROBE_BYTES	(8u << 20)
+#define SPREAD_PROBE_RECORDS	16384
+#define SPREAD_MIN_RECORD_BYTES 1024
+
+/* With the worker idle: every record polled is archived, so each
+ * partition's done_end is where a new client goes on. */
+static enum kt_err maybe_spread(struct dump *d, struct kt_diag *diag)
+{
+	if (d->res->payload_bytes < SPREAD_PROBE_BYTES && d->res->records < SPREAD_PROBE_RECORDS)
+		return KT_OK;
+	d->spread_decided = 1;
+	if (d->res->payload_bytes / d->res->records < SPREAD_MIN_RECORD_BYTES)
+		return KT_OK;
+	struct kt_kafka_assignment *as = calloc(d->part_count + 1, sizeof(*as));
+	int64_t *w = calloc(d->part_count + 1, sizeof(*w));
+	size_t n = 0;
+	enum kt_err err = as && w ? KT_OK : KT_ERR_NOMEM;
+	for (size_t i = 0; !err && i < d->part_count; i++) {
+		struct part *p = &d->parts[i];
+		if (!p->assigned || p->finished)
+			continue;
+		w[n] = p->end - p->done_end;
+		as[n++] = (struct kt_kafka_assignment){p->t->name, p->partition, p->done_end};
+	}
+	if (!err && n > 1) {
+		kt_kafka_set_fetchers(d->k, FETCHERS);
+		err = kt_kafka_respread(d->k, as, w, n, diag);
+		d->res->fetchers = FETCHERS;
+	}
+	free(as);
+	free(w);
+	return err;
+}
+
 /* Polls with this timeout: short, so that a stop or a commit interval is
  * served soon; an empty poll while partitions are unfinished is counted
  * (issue #19: a client that stops fetching shows as many of them). */
@@ -894,6 +942,7 @@ static enum kt_err assign_parts(struct dump *d, int *open, struct kt_diag *diag)
 static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 {
 	int open = 0;
+	d->res->fetchers = 1;
 	enum kt_err err = assign_parts(d, &open, diag);
 	if (err)
 		return err;
@@ -960,6 +1009,11 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		}
 		last_activity = kt_time_mono_ns();
 		err = dispatch(d, &w, b[cur], n, &open, diag);
+		if (!err && !d->spread_decided) {
+			err = worker_wait(&w, &open, diag);
+			if (!err && open > 0)
+				err = maybe_spread(d, diag);
+		}
 		cur ^= 1;
 		if (!err)
 			/* a worker that finished the last partitions ends the loop */

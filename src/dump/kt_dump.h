@@ -100,6 +100,9 @@ struct kt_dump_result {
 	/* polls that waited their whole timeout while partitions were
 	 * unfinished: a handful at most when fetching keeps up (issue #19) */
 	uint64_t empty_polls;
+	/* librdkafka clients that fetched: 2 once the records proved large
+	 * (kt_dump.c, FETCHERS) */
+	int fetchers;
 };
 
 enum kt_err kt_dump_run(const struct kt_dump_opts *opts, struct kt_dump_result *res, struct kt_diag *diag);

@@ -38,6 +38,20 @@ struct broker_err {
 };
 #define BROKER_ERR_MAX 8
 
+/* One librdkafka consumer of a struct kt_kafka: its consumer queue, whose
+ * becoming non-empty is signalled to the struct's q_cv. */
+struct fetcher {
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *q;
+};
+
+/* Which fetcher reads a partition. */
+struct owner {
+	char *topic;
+	int32_t partition;
+	int f;
+};
+
 struct kt_kafka {
 	rd_kafka_t *rk;
 	struct log_sink *log;
@@ -64,6 +78,21 @@ struct kt_kafka {
 	 * that failed verification fails the same way on every retry. */
 	pthread_mutex_t tls_mu;
 	char tls_err[512];
+	/* Consumers: fetch[0] is rk itself; the others are made by the first
+	 * kt_kafka_assign from fetch_conf (opts.fetchers). q_ready is set from
+	 * librdkafka's threads when a fetcher's queue becomes non-empty,
+	 * q_woken by kt_kafka_wake: kt_kafka_poll_batch waits on q_cv for
+	 * either. */
+	struct fetcher fetch[KT_KAFKA_FETCHERS_MAX];
+	int nfetch, fetchers_wanted, next_fetch;
+	rd_kafka_conf_t *fetch_conf;
+	struct owner *owners;
+	size_t nowners;
+	struct owner *stale; /* partitions a fetcher gave away: f is the old one */
+	size_t nstale;
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;
+	int q_ready, q_woken;
 };
 
 /* ---- configuration ---- */
@@ -531,6 +560,42 @@ static enum kt_err set_rk(rd_kafka_conf_t *c, const char *key, const char *value
 	return KT_OK;
 }
 
+static void free_owners(struct owner *o, size_t n);
+
+/* What kt_kafka_open sets up besides the librdkafka clients. */
+static void free_unopened(struct kt_kafka *k)
+{
+	if (k->uncommitted_conf)
+		rd_kafka_conf_destroy(k->uncommitted_conf);
+	if (k->fetch_conf)
+		rd_kafka_conf_destroy(k->fetch_conf);
+	free_owners(k->owners, k->nowners);
+	free_owners(k->stale, k->nstale);
+	pthread_cond_destroy(&k->q_cv);
+	pthread_mutex_destroy(&k->q_mu);
+	pthread_mutex_destroy(&k->tls_mu);
+	free(k);
+}
+
+/* From librdkafka's threads, when a fetcher's queue becomes non-empty. */
+static void queue_ready_cb(rd_kafka_t *rk, void *opaque)
+{
+	(void)rk;
+	struct kt_kafka *k = opaque;
+	pthread_mutex_lock(&k->q_mu);
+	k->q_ready = 1;
+	pthread_cond_signal(&k->q_cv);
+	pthread_mutex_unlock(&k->q_mu);
+}
+
+static void fetcher_init(struct kt_kafka *k, struct fetcher *f, rd_kafka_t *rk)
+{
+	rd_kafka_poll_set_consumer(rk);
+	f->rk = rk;
+	f->q = rd_kafka_queue_get_consumer(rk);
+	rd_kafka_queue_cb_event_enable(f->q, queue_ready_cb, k);
+}
+
 enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafka_opts *opts, struct kt_kafka **out,
 			  struct kt_diag *diag)
 {
@@ -542,6 +607,13 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	k->read_committed = opts->role == KT_KAFKA_CONSUMER && !opts->read_uncommitted;
 	k->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
 	pthread_mutex_init(&k->tls_mu, NULL);
+	pthread_mutex_init(&k->q_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->q_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	k->fetchers_wanted = 1;
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 	enum kt_err err = KT_OK;
 	err = err ? err : set_rk(c, "client.id", opts->client_id ? opts->client_id : "ktape", diag);
@@ -610,8 +682,7 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		err = set_rk(c, "bootstrap.servers", opts->bootstrap, diag);
 	if (err) {
 		rd_kafka_conf_destroy(c);
-		pthread_mutex_destroy(&k->tls_mu);
-		free(k);
+		free_unopened(k);
 		return err;
 	}
 	k->log = conf->log;
@@ -626,26 +697,23 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		rd_kafka_conf_set_error_cb(k->uncommitted_conf, NULL);
 		err = set_rk(k->uncommitted_conf, "isolation.level", "read_uncommitted", diag);
 		if (err) {
-			rd_kafka_conf_destroy(k->uncommitted_conf);
 			rd_kafka_conf_destroy(c);
-			pthread_mutex_destroy(&k->tls_mu);
-			free(k);
+			free_unopened(k);
 			return err;
 		}
 	}
+	if (opts->role == KT_KAFKA_CONSUMER)
+		k->fetch_conf = rd_kafka_conf_dup(c); /* for kt_kafka_set_fetchers */
 	char errstr[ERRSTR];
 	k->rk = rd_kafka_new(opts->role == KT_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, c, errstr,
 			     sizeof(errstr));
 	if (!k->rk) {
 		rd_kafka_conf_destroy(c);
-		if (k->uncommitted_conf)
-			rd_kafka_conf_destroy(k->uncommitted_conf);
-		pthread_mutex_destroy(&k->tls_mu);
-		free(k);
+		free_unopened(k);
 		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot create Kafka client: %s", errstr);
 	}
 	if (opts->role == KT_KAFKA_CONSUMER)
-		rd_kafka_poll_set_consumer(k->rk);
+		fetcher_init(k, &k->fetch[k->nfetch++], k->rk);
 	k->admin_q = rd_kafka_queue_new(k->rk);
 	err = wait_connected(k, diag);
 	if (err) {
@@ -667,14 +735,17 @@ void kt_kafka_close(struct kt_kafka *k)
 	/* ktape never subscribes or commits, so there is no group to leave:
 	 * closing without the consumer-close handshake cannot hang on a
 	 * cluster that went away */
+	for (int i = k->nfetch - 1; i >= 0; i--) {
+		rd_kafka_queue_cb_event_enable(k->fetch[i].q, NULL, NULL);
+		rd_kafka_queue_destroy(k->fetch[i].q);
+		if (i > 0)
+			rd_kafka_destroy_flags(k->fetch[i].rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	}
 	rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	if (k->uncommitted)
 		rd_kafka_destroy_flags(k->uncommitted, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	if (k->uncommitted_conf)
-		rd_kafka_conf_destroy(k->uncommitted_conf);
 	free(k->hdrs);
-	pthread_mutex_destroy(&k->tls_mu);
-	free(k);
+	free_unopened(k);
 }
 
 /* ---- metadata ---- */
@@ -1196,22 +1267,213 @@ enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, 
 
 /* ---- consuming ---- */
 
+static struct owner *owner_find(struct kt_kafka *k, const char *topic, int32_t partition);
+
+/* The client that fetches a partition: the one kt_kafka_assign gave it to. */
+static rd_kafka_t *fetcher_of(struct kt_kafka *k, const char *topic, int32_t partition)
+{
+	struct owner *o = owner_find(k, topic, partition);
+	return o ? k->fetch[o->f].rk : k->rk;
+}
+
+static enum kt_err add_fetcher(struct kt_kafka *k, struct kt_diag *diag)
+{
+	char errstr[ERRSTR];
+	rd_kafka_conf_t *c = rd_kafka_conf_dup(k->fetch_conf);
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
+	if (!rk) {
+		rd_kafka_conf_destroy(c);
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot create Kafka client: %s", errstr);
+	}
+	fetcher_init(k, &k->fetch[k->nfetch++], rk);
+	return KT_OK;
+}
+
+struct weighed {
+	int64_t w;
+	size_t i;
+};
+
+/* heaviest first; equal weights in the caller's order */
+static int heavier_first(const void *a, const void *b)
+{
+	const struct weighed *x = a, *y = b;
+	if (x->w != y->w)
+		return x->w < y->w ? 1 : -1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Which of nf fetchers reads each of count partitions (into out): the
+ * heaviest onto the least loaded, in turn. */
+static enum kt_err spread_plan(const int64_t *weights, size_t count, size_t nf, int *out)
+{
+	struct weighed *order = calloc(count + 1, sizeof(*order));
+	if (!order)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < count; i++)
+		order[i] = (struct weighed){weights && weights[i] > 0 ? weights[i] : 1, i};
+	qsort(order, count, sizeof(*order), heavier_first);
+	int64_t load[KT_KAFKA_FETCHERS_MAX] = {0};
+	for (size_t j = 0; j < count; j++) {
+		size_t f = 0;
+		for (size_t g = 1; g < nf; g++)
+			if (load[g] < load[f])
+				f = g;
+		load[f] += order[j].w;
+		out[order[j].i] = (int)f;
+	}
+	free(order);
+	return KT_OK;
+}
+
+/* min(fetchers wanted, count) fetchers, made as needed; *nf says how many. */
+static enum kt_err ensure_fetchers(struct kt_kafka *k, size_t count, size_t *nf, struct kt_diag *diag)
+{
+	size_t want = (size_t)k->fetchers_wanted < count ? (size_t)k->fetchers_wanted : count;
+	if (want < 1)
+		want = 1;
+	enum kt_err err = KT_OK;
+	while (!err && (size_t)k->nfetch < want)
+		err = add_fetcher(k, diag);
+	*nf = want;
+	return err;
+}
+
+void kt_kafka_set_fetchers(struct kt_kafka *k, int n)
+{
+	k->fetchers_wanted = n < 1 ? 1 : n < KT_KAFKA_FETCHERS_MAX ? n : KT_KAFKA_FETCHERS_MAX;
+}
+
 enum kt_err kt_kafka_assign(struct kt_kafka *k, const struct kt_kafka_assignment *parts, size_t count,
 			    struct kt_diag *diag)
 {
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)count);
-	for (size_t i = 0; i < count; i++)
-		rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset = parts[i].offset;
-	rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, l);
-	rd_kafka_topic_partition_list_destroy(l);
-	return e ? rk_fail(diag, "cannot assign partitions", e) : KT_OK;
+	return kt_kafka_assign_weighted(k, parts, NULL, count, diag);
+}
+
+static void free_owners(struct owner *o, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(o[i].topic);
+	free(o);
+}
+
+enum kt_err kt_kafka_assign_weighted(struct kt_kafka *k, const struct kt_kafka_assignment *parts,
+				     const int64_t *weights, size_t count, struct kt_diag *diag)
+{
+	size_t nf;
+	enum kt_err err = ensure_fetchers(k, count, &nf, diag);
+	if (err)
+		return err;
+	struct owner *own = calloc(count + 1, sizeof(*own));
+	int *plan = calloc(count + 1, sizeof(*plan));
+	err = own && plan ? spread_plan(weights, count, nf, plan) : KT_ERR_NOMEM;
+	rd_kafka_topic_partition_list_t *l[KT_KAFKA_FETCHERS_MAX];
+	for (int f = 0; f < k->nfetch; f++)
+		l[f] = rd_kafka_topic_partition_list_new((int)count);
+	for (size_t i = 0; !err && i < count; i++) {
+		rd_kafka_topic_partition_list_add(l[plan[i]], parts[i].topic, parts[i].partition)->offset =
+			parts[i].offset;
+		own[i] = (struct owner){strdup(parts[i].topic), parts[i].partition, plan[i]};
+		if (!own[i].topic)
+			err = KT_ERR_NOMEM;
+	}
+	/* every fetcher's assignment is replaced, an empty one included */
+	for (int f = 0; !err && f < k->nfetch; f++) {
+		rd_kafka_resp_err_t e = rd_kafka_assign(k->fetch[f].rk, l[f]);
+		if (e)
+			err = rk_fail(diag, "cannot assign partitions", e);
+	}
+	for (int f = 0; f < k->nfetch; f++)
+		rd_kafka_topic_partition_list_destroy(l[f]);
+	free(plan);
+	free_owners(k->owners, k->nowners);
+	free_owners(k->stale, k->nstale);
+	k->stale = NULL;
+	k->nstale = 0;
+	k->owners = own;
+	k->nowners = own ? count : 0;
+	return err;
+}
+
+static struct owner *owner_find(struct kt_kafka *k, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < k->nowners; i++)
+		if (k->owners[i].partition == partition && k->owners[i].topic && !strcmp(k->owners[i].topic, topic))
+			return &k->owners[i];
+	return NULL;
+}
+
+enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignment *parts, const int64_t *weights,
+			      size_t count, struct kt_diag *diag)
+{
+	size_t nf;
+	enum kt_err err = ensure_fetchers(k, count, &nf, diag);
+	int *plan = calloc(count + 1, sizeof(*plan));
+	struct owner *stale = realloc(k->stale, (k->nstale + count + 1) * sizeof(*stale));
+	if (stale)
+		k->stale = stale;
+	if (!err)
+		err = plan && stale ? spread_plan(weights, count, nf, plan) : KT_ERR_NOMEM;
+	rd_kafka_topic_partition_list_t *l[KT_KAFKA_FETCHERS_MAX];
+	for (int f = 0; f < k->nfetch; f++)
+		l[f] = rd_kafka_topic_partition_list_new((int)count);
+	for (size_t i = 0; !err && i < count; i++) {
+		struct owner *o = owner_find(k, parts[i].topic, parts[i].partition);
+		if (!o || o->f == plan[i])
+			continue;
+		err = kt_kafka_unassign_one(k, parts[i].topic, parts[i].partition, diag);
+		char *name = strdup(parts[i].topic);
+		if (!err && !name)
+			err = KT_ERR_NOMEM;
+		if (err) {
+			free(name);
+			break;
+		}
+		/* what the old fetcher still has queued of it is dropped: the new
+		 * one reads it again from the offset given (and a partition back
+		 * at a fetcher it left is no longer stale there) */
+		for (size_t j = 0; j < k->nstale; j++)
+			if (k->stale[j].f == plan[i] && k->stale[j].partition == parts[i].partition &&
+			    !strcmp(k->stale[j].topic, parts[i].topic))
+				k->stale[j].f = -1;
+		k->stale[k->nstale++] = (struct owner){name, parts[i].partition, o->f};
+		o->f = plan[i];
+		rd_kafka_topic_partition_list_add(l[plan[i]], parts[i].topic, parts[i].partition)->offset =
+			parts[i].offset;
+	}
+	for (int f = 0; !err && f < k->nfetch; f++) {
+		if (!l[f]->cnt)
+			continue;
+		rd_kafka_error_t *e = rd_kafka_incremental_assign(k->fetch[f].rk, l[f]);
+		if (e) {
+			err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot assign partitions: %s",
+					   rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+	}
+	for (int f = 0; f < k->nfetch; f++)
+		rd_kafka_topic_partition_list_destroy(l[f]);
+	free(plan);
+	return err;
+}
+
+/* A message of a partition fetcher f gave away (kt_kafka_respread). */
+static int stale(const struct kt_kafka *k, int f, const rd_kafka_message_t *m)
+{
+	if (!m->rkt)
+		return 0;
+	for (size_t i = 0; i < k->nstale; i++)
+		if (k->stale[i].f == f && k->stale[i].partition == m->partition &&
+		    !strcmp(k->stale[i].topic, rd_kafka_topic_name(m->rkt)))
+			return 1;
+	return 0;
 }
 
 enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t partition, struct kt_diag *diag)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, topic, partition);
-	rd_kafka_error_t *e = rd_kafka_incremental_unassign(k->rk, l);
+	rd_kafka_error_t *e = rd_kafka_incremental_unassign(fetcher_of(k, topic, partition), l);
 	rd_kafka_topic_partition_list_destroy(l);
 	if (e) {
 		enum kt_err err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot stop fetching %s/%d: %s", topic, partition,
@@ -1230,7 +1492,7 @@ enum kt_err kt_kafka_reassign_one(struct kt_kafka *k, const char *topic, int32_t
 		return err;
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
-	rd_kafka_error_t *e = rd_kafka_incremental_assign(k->rk, l);
+	rd_kafka_error_t *e = rd_kafka_incremental_assign(fetcher_of(k, topic, partition), l);
 	rd_kafka_topic_partition_list_destroy(l);
 	if (e) {
 		err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot fetch %s/%d again: %s", topic, partition,
@@ -1245,7 +1507,7 @@ int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partiti
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, topic, partition);
 	int64_t pos = -1;
-	if (rd_kafka_position(k->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR && !l->elems[0].err)
+	if (rd_kafka_position(fetcher_of(k, topic, partition), l) == RD_KAFKA_RESP_ERR_NO_ERROR && !l->elems[0].err)
 		pos = l->elems[0].offset;
 	rd_kafka_topic_partition_list_destroy(l);
 	return pos;
@@ -1397,37 +1659,72 @@ void kt_kafka_batch_free(struct kt_kafka_batch *b)
 	free(b);
 }
 
+/* What is queued at the fetchers now, without waiting, the first fetcher
+ * in turn so that none starves the others. Drops what ignorable() says and
+ * what a fetcher still had of a partition it gave away. */
+static enum kt_err take_queued(struct kt_kafka *k, struct kt_kafka_batch *b, struct kt_diag *diag)
+{
+	for (int j = 0; j < k->nfetch && b->n < b->max; j++) {
+		struct fetcher *f = &k->fetch[(k->next_fetch + j) % k->nfetch];
+		ssize_t n = rd_kafka_consume_batch_queue(f->q, 0, b->msgs + b->n, b->max - b->n);
+		if (n < 0)
+			return rk_fail(diag, "consume", rd_kafka_last_error());
+		size_t kept = b->n;
+		int fi = (k->next_fetch + j) % k->nfetch;
+		for (size_t i = b->n; i < b->n + (size_t)n; i++) {
+			if (ignorable(b->msgs[i]) || (k->nstale && stale(k, fi, b->msgs[i])))
+				rd_kafka_message_destroy(b->msgs[i]);
+			else
+				b->msgs[kept++] = b->msgs[i];
+		}
+		b->n = kept;
+	}
+	k->next_fetch = k->nfetch ? (k->next_fetch + 1) % k->nfetch : 0;
+	return KT_OK;
+}
+
 enum kt_err kt_kafka_poll_batch(struct kt_kafka *k, int timeout_ms, struct kt_kafka_batch *b, size_t *out_count,
 				struct kt_diag *diag)
 {
 	kt_kafka_batch_release(b);
 	*out_count = 0;
-	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(k->rk);
-	/* rd_kafka_consume_batch_queue waits for the whole batch or the
-	 * timeout, whichever comes first: it waits only for the first message,
-	 * the rest is what is already queued */
-	ssize_t n = rd_kafka_consume_batch_queue(q, 0, b->msgs, b->max);
-	if (n == 0) {
-		n = rd_kafka_consume_batch_queue(q, timeout_ms, b->msgs, 1);
-		if (n == 1 && b->max > 1) {
-			ssize_t more = rd_kafka_consume_batch_queue(q, 0, b->msgs + 1, b->max - 1);
-			n += more > 0 ? more : 0;
+	/* Waits for the first message only, then takes what is queued behind
+	 * it: on q_cv rather than in rd_kafka_consume_batch_queue, which waits
+	 * on one queue, for a whole batch or the timeout */
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	enum kt_err err = KT_OK;
+	for (;;) {
+		/* cleared before looking, so that a message queued after the
+		 * look sets it again and the wait below does not miss it */
+		pthread_mutex_lock(&k->q_mu);
+		k->q_ready = 0;
+		int woken = k->q_woken;
+		k->q_woken = 0;
+		pthread_mutex_unlock(&k->q_mu);
+		err = take_queued(k, b, diag);
+		if (err || b->n || woken)
+			break;
+		int timed_out = 0;
+		pthread_mutex_lock(&k->q_mu);
+		while (!k->q_ready && !k->q_woken && !timed_out)
+			timed_out = pthread_cond_timedwait(&k->q_cv, &k->q_mu, &deadline) != 0;
+		pthread_mutex_unlock(&k->q_mu);
+		if (timed_out) {
+			err = take_queued(k, b, diag);
+			break;
 		}
 	}
-	rd_kafka_queue_destroy(q);
-	if (n < 0)
-		return rk_fail(diag, "consume", rd_kafka_last_error());
-	size_t kept = 0;
-	for (ssize_t i = 0; i < n; i++) {
-		if (ignorable(b->msgs[i]))
-			rd_kafka_message_destroy(b->msgs[i]);
-		else
-			b->msgs[kept++] = b->msgs[i];
-	}
-	n = (ssize_t)kept;
-	b->n = (size_t)n;
 	*out_count = b->n;
-	if (!n)
+	if (err)
+		return err;
+	if (!b->n)
 		return health(k, diag);
 	for (size_t i = 0; i < b->n; i++)
 		if (!b->msgs[i]->err || b->msgs[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -1439,9 +1736,10 @@ enum kt_err kt_kafka_poll_batch(struct kt_kafka *k, int timeout_ms, struct kt_ka
 
 void kt_kafka_wake(struct kt_kafka *k)
 {
-	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(k->rk);
-	rd_kafka_queue_yield(q);
-	rd_kafka_queue_destroy(q);
+	pthread_mutex_lock(&k->q_mu);
+	k->q_woken = 1;
+	pthread_cond_signal(&k->q_cv);
+	pthread_mutex_unlock(&k->q_mu);
 }
 
 size_t kt_kafka_batch_count(const struct kt_kafka_batch *b)

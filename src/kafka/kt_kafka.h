@@ -157,8 +157,32 @@ struct kt_kafka_assignment {
 	int32_t partition;
 	int64_t offset;
 };
+/* Replaces the assignment. */
 enum kt_err kt_kafka_assign(struct kt_kafka *k, const struct kt_kafka_assignment *parts, size_t count,
 			    struct kt_diag *diag);
+
+/* A consumer fetches with up to n librdkafka clients (default 1), at most
+ * KT_KAFKA_FETCHERS_MAX. librdkafka fetches and decompresses everything of
+ * one broker on one thread per client; the partitions are spread over the
+ * clients so that several cores do that work. kt_kafka_poll_batch reads
+ * them all, kt_kafka_poll only the first: only for kt_kafka_poll_batch
+ * users. Call before the first assignment. */
+#define KT_KAFKA_FETCHERS_MAX 8
+void kt_kafka_set_fetchers(struct kt_kafka *k, int n);
+/* kt_kafka_assign with the work expected of each partition (records to
+ * read, say): with several fetchers (kt_kafka_set_fetchers) the heaviest
+ * partition goes onto the least loaded of min(fetchers, count) clients, in
+ * turn; the extra clients are made on the first call. weights NULL: all
+ * alike. */
+enum kt_err kt_kafka_assign_weighted(struct kt_kafka *k, const struct kt_kafka_assignment *parts,
+				     const int64_t *weights, size_t count, struct kt_diag *diag);
+/* Spreads assigned partitions anew over the fetchers (as
+ * kt_kafka_assign_weighted, with kt_kafka_set_fetchers' new count): each
+ * one whose fetcher changes is read by the new one from parts[i].offset,
+ * and what the old one fetched of it is never returned. Give the offsets
+ * the caller still needs: everything polled before is dealt with. */
+enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignment *parts, const int64_t *weights,
+			      size_t count, struct kt_diag *diag);
 /* Stops fetching from one partition (it is done). */
 enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t partition, struct kt_diag *diag);
 /* Starts fetching one partition again from offset. */
