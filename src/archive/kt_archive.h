@@ -73,6 +73,10 @@ const struct kt_crypto_key *kt_archive_key(const struct kt_archive *a);
  * segments are not encrypted. An empty archive takes any key or none. */
 enum kt_err kt_archive_use_key(struct kt_archive *a, const struct kt_crypto_key *key, int writing,
 			       struct kt_diag *diag);
+/* Whether the archive's newest readable segment is encrypted, and with
+ * which key id (for ls); 0 for an archive without segments. */
+enum kt_err kt_archive_encryption(struct kt_archive *a, int *out_encrypted, uint8_t id[KT_SEG_KEY_ID_SIZE],
+				  struct kt_diag *diag);
 const char *kt_archive_dir(const struct kt_archive *a);
 /* Absolute path of a path relative to the archive, into buf. */
 const char *kt_archive_path(const struct kt_archive *a, const char *rel, char *buf, size_t bufsize);

@@ -38,31 +38,49 @@ static int newest_cb(void *ctx, const struct kt_catalog_segment *seg)
 	return n->nomem;
 }
 
-enum kt_err kt_archive_use_key(struct kt_archive *a, const struct kt_crypto_key *key, int writing, struct kt_diag *diag)
+/* The newest segment that opens: whether it is encrypted, its key id and
+ * name; *found 0 for an archive without a readable segment. */
+static enum kt_err newest_state(struct kt_archive *a, int *found, int *encrypted, uint8_t *id, char *rel,
+				size_t rel_size, struct kt_diag *diag)
 {
-	kt_archive_set_key(a, key);
 	struct newest n = {{0}, {NULL}, 0};
 	enum kt_err err = kt_catalog_each_segment(kt_archive_catalog(a), NULL, newest_cb, &n, diag);
 	if (!err && n.nomem)
 		err = KT_ERR_NOMEM;
-	int found = 0, encrypted = 0;
-	uint8_t id[KT_SEG_KEY_ID_SIZE];
-	char rel[KT_DIAG_PATH_MAX] = "";
-	for (int i = 0; !err && !found && i < NEWEST && n.path[i]; i++) {
+	*found = *encrypted = 0;
+	for (int i = 0; !err && !*found && i < NEWEST && n.path[i]; i++) {
 		char path[4096];
 		struct kt_segment_reader *r;
 		/* a file that does not open is verify's business, not this one's */
 		if (kt_segment_reader_open(kt_archive_path(a, n.path[i], path, sizeof(path)), NULL, &r, NULL))
 			continue;
 		const struct kt_segment_info *info = kt_segment_reader_info(r);
-		found = 1;
-		encrypted = info->encrypted;
-		memcpy(id, info->key_id, sizeof(id));
-		snprintf(rel, sizeof(rel), "%s", n.path[i]);
+		*found = 1;
+		*encrypted = info->encrypted;
+		memcpy(id, info->key_id, KT_SEG_KEY_ID_SIZE);
+		snprintf(rel, rel_size, "%s", n.path[i]);
 		kt_segment_reader_close(r);
 	}
 	for (int i = 0; i < NEWEST; i++)
 		free(n.path[i]);
+	return err;
+}
+
+enum kt_err kt_archive_encryption(struct kt_archive *a, int *out_encrypted, uint8_t id[KT_SEG_KEY_ID_SIZE],
+				  struct kt_diag *diag)
+{
+	int found;
+	char rel[KT_DIAG_PATH_MAX];
+	return newest_state(a, &found, out_encrypted, id, rel, sizeof(rel), diag);
+}
+
+enum kt_err kt_archive_use_key(struct kt_archive *a, const struct kt_crypto_key *key, int writing, struct kt_diag *diag)
+{
+	kt_archive_set_key(a, key);
+	int found, encrypted;
+	uint8_t id[KT_SEG_KEY_ID_SIZE];
+	char rel[KT_DIAG_PATH_MAX] = "";
+	enum kt_err err = newest_state(a, &found, &encrypted, id, rel, sizeof(rel), diag);
 	if (err || !found)
 		return err;
 	char have[KT_CRYPTO_KEY_ID_HEX], given[KT_CRYPTO_KEY_ID_HEX];
@@ -72,7 +90,7 @@ enum kt_err kt_archive_use_key(struct kt_archive *a, const struct kt_crypto_key 
 				    "archive %s is encrypted (key id %s, newest segment %s): give its key with "
 				    "--encrypt-key-file",
 				    kt_archive_dir(a), have, rel);
-	if (encrypted && memcmp(id, kt_crypto_key_id(key), sizeof(id)) != 0) {
+	if (encrypted && memcmp(id, kt_crypto_key_id(key), KT_SEG_KEY_ID_SIZE) != 0) {
 		kt_crypto_key_id_hex(kt_crypto_key_id(key), given);
 		return kt_diag_fail(diag, KT_ERR_KEY,
 				    "archive %s is encrypted with key id %s (newest segment %s), the key file has key "

@@ -125,6 +125,8 @@ void kt_cli_ls_json(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 	kt_cli_json_str(b, dir);
 	kt_cli_json_key(b, &f, "archive_id");
 	kt_cli_json_str(b, ls->archive_id[0] ? ls->archive_id : NULL);
+	kt_cli_json_key(b, &f, "key_id");
+	kt_cli_json_str(b, ls->key_id[0] ? ls->key_id : NULL);
 	kt_cli_json_key(b, &f, "totals");
 	int g = 1;
 	kt_buf_append_u8(b, '{');

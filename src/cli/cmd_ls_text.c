@@ -50,6 +50,11 @@ static void ls_header(const char *dir, const struct kt_inspect_ls *ls, struct kt
 	if (s->records && s->min_ts != INT64_MAX && s->min_ts >= 0)
 		kt_buf_printf(b, "records from %s to %s\n", kt_parse_format_time(s->min_ts, t1),
 			      kt_parse_format_time(s->max_ts, t2));
+	if (ls->key_id[0])
+		kt_buf_printf(b,
+			      "encrypted (XChaCha20-Poly1305) with key id %s: restore, compare and cat need its "
+			      "--encrypt-key-file\n",
+			      ls->key_id);
 	kt_buf_append_u8(b, '\n');
 }
 

@@ -107,6 +107,9 @@ struct kt_inspect_run {
 
 struct kt_inspect_ls {
 	char archive_id[64];
+	/* the key id of an encrypted archive's newest segment (16 hex
+	 * digits), empty when it is not encrypted */
+	char key_id[KT_CRYPTO_KEY_ID_HEX];
 	struct kt_inspect_topic *topics; /* by topic name, then generation */
 	size_t topic_count;
 	size_t partition_count;

@@ -459,6 +459,11 @@ enum kt_err kt_inspect_ls(struct kt_archive *a, const char *const *topics, size_
 	struct kt_catalog *cat = kt_archive_catalog(a);
 	if (kt_catalog_get_meta(cat, "archive_id", out->archive_id, sizeof(out->archive_id), NULL) != KT_OK)
 		out->archive_id[0] = '\0';
+	int encrypted = 0;
+	uint8_t key_id[KT_SEG_KEY_ID_SIZE];
+	/* a file that does not open leaves the line out: verify reports it */
+	if (kt_archive_encryption(a, &encrypted, key_id, NULL) == KT_OK && encrypted)
+		kt_crypto_key_id_hex(key_id, out->key_id);
 	struct rows r;
 	struct snaps snaps = {0};
 	enum kt_err err = kt_inspect_rows_load(cat, 0, 1, &r, diag);

@@ -177,10 +177,16 @@ pass "no mixing: no key, another key, or a key into a plain archive are refused;
 "$KTAPE" reindex -a "$A" >/dev/null || fail "reindex without the key"
 "$KTAPE" ls -a "$A" >"$WORK/ls.out" || fail "ls without the key"
 grep -q "$T" "$WORK/ls.out" || fail "ls: $(cat "$WORK/ls.out")"
+grep -q "^encrypted (XChaCha20-Poly1305) with key id $ID: restore, compare and cat need its --encrypt-key-file" \
+    "$WORK/ls.out" || fail "ls does not say the archive is encrypted: $(head -5 "$WORK/ls.out")"
+"$KTAPE" ls -a "$A" --json | python3 -c 'import json, sys; assert json.load(sys.stdin)["key_id"] == sys.argv[1]' "$ID" ||
+    fail "ls --json key_id"
+"$KTAPE" ls -a "$P" --json | python3 -c 'import json, sys; assert json.load(sys.stdin)["key_id"] is None' ||
+    fail "ls --json of a plain archive: key_id is not null"
 n=$("$KTAPE" cat -a "$A" -t "$T" --encrypt-key-file "$KEY" | grep -c "$MARK-value")
 assert_eq 80 "$n" "records after reindex"
 "$KTAPE" prune -a "$A" --keep-runs 1 >"$WORK/prune.out" || fail "prune without the key: $(cat "$WORK/prune.out")"
 n=$("$KTAPE" cat -a "$A" -t "$T" --encrypt-key-file "$KEY" | grep -c "$MARK-value")
 assert_eq 40 "$n" "records after prune --keep-runs 1"
 "$KTAPE" verify -a "$A" --encrypt-key-file "$KEY" >/dev/null || fail "verify after prune"
-pass "reindex, ls and prune need no key; the records read back with it afterwards"
+pass "reindex, ls and prune need no key (ls names the key id); the records read back with it afterwards"
