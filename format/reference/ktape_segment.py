@@ -29,7 +29,7 @@ import sys
 # This reader implements version 2.1 (2.0 and encryption), and version 1.0
 # as appendix A describes it.
 READER_MAJORS = (1, 2)
-READER_MINOR = 1
+READER_MINOR = {1: 0, 2: 1}  # the newest minor this reader knows, per major
 FLAG_ENCRYPTED = 0x0001  # 2.1, SPEC 4.2 and 4.6
 KEY_ID_SIZE = 8
 NONCE_SIZE = 24
@@ -312,7 +312,7 @@ class Segment:
             if self.major == 2 and self.minor >= 1 and flags & FLAG_ENCRYPTED:
                 self.encrypted = True
                 flags &= ~FLAG_ENCRYPTED
-            if flags and self.minor > READER_MINOR:
+            if flags and self.minor > READER_MINOR[self.major]:
                 raise Refused("segment format version %d.%d uses flags this reader does not know "
                               "(0x%04x)" % (self.major, self.minor, flags))
             if flags != 0 or reserved != b"\0\0\0":
@@ -330,7 +330,7 @@ class Segment:
             raise Refused("segment header is too short")
         if b"\0" in topic:
             raise Refused("topic name contains a NUL byte")
-        if c.left() and self.minor <= READER_MINOR:
+        if c.left() and self.minor <= READER_MINOR[self.major]:
             raise Refused("segment header has %d unexpected bytes" % c.left())
         self.partition = partition
         self.topic = topic
@@ -340,7 +340,7 @@ class Segment:
                              % (self.key_id.hex(), key_id(self.key).hex()))
 
     def newer_minor(self):
-        return self.minor > READER_MINOR
+        return self.minor > READER_MINOR[self.major]
 
     def build_index(self):
         why = self.parse_footer()

@@ -25,10 +25,11 @@
 #include <stdint.h>
 
 #define KT_SEG_VERSION_MAJOR 2 /* what the writer writes */
-#define KT_SEG_VERSION_MINOR 1 /* the newest minor this code knows, of either major */
+#define KT_SEG_VERSION_MINOR 1 /* the newest minor of major 2 this code knows */
 #define KT_SEG_MINOR_PLAIN   0 /* what the writer writes without a key: 2.0 */
 #define KT_SEG_MINOR_CRYPT   1 /* with a key: 2.1, encrypted blocks (SPEC 4.6) */
 #define KT_SEG_V1_MAJOR	     1 /* still read */
+#define KT_SEG_V1_MINOR	     0 /* version 1 ended at 1.0 */
 
 #define KT_SEG_SKIPPABLE_MAGIC 0x184D2A5Bu /* the skippable frame magic ktape uses */
 #define KT_SEG_SKIPPABLE_MASK  0xFFFFFFF0u /* any 0x184D2A5? is a skippable frame */

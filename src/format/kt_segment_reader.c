@@ -113,6 +113,13 @@ static enum kt_err read_ktape_frame(const struct kt_segment_reader *r, uint64_t 
 	return KT_OK;
 }
 
+/* The newest minor of the file's major this reader knows: what a file of a
+ * later minor may add (SPEC 8) is damage in one of a minor it knows. */
+static unsigned known_minor(const struct kt_segment_info *info)
+{
+	return info->version_major == KT_SEG_V1_MAJOR ? KT_SEG_V1_MINOR : KT_SEG_VERSION_MINOR;
+}
+
 /* A file (or block) sealed with another key than the one given: its own
  * error, not damage, naming both key ids (never the keys). */
 static enum kt_err key_mismatch(struct kt_diag *diag, const char *what, const uint8_t *id,
@@ -162,7 +169,7 @@ static enum kt_err parse_header(struct kt_segment_reader *r, struct kt_diag *dia
 		info->encrypted = 1;
 		flags &= (uint16_t)~KT_SEG_FLAG_ENCRYPTED;
 	}
-	if (flags != 0 && info->version_minor > KT_SEG_VERSION_MINOR)
+	if (flags != 0 && info->version_minor > known_minor(info))
 		return kt_diag_fail(diag, KT_ERR_VERSION,
 				    "segment format version %u.%u uses features this ktape does not know (flags "
 				    "0x%04x): upgrade ktape",
@@ -190,7 +197,7 @@ static enum kt_err parse_header(struct kt_segment_reader *r, struct kt_diag *dia
 			return key_mismatch(diag, "segment", id, r->opts.key);
 	}
 	/* x.0 headers end here; later minors may append fields we skip. */
-	if (kt_cursor_left(&cur) && info->version_minor <= KT_SEG_VERSION_MINOR)
+	if (kt_cursor_left(&cur) && info->version_minor <= known_minor(info))
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "segment header has %zu unexpected bytes",
 				    kt_cursor_left(&cur));
 	memcpy(info->topic, topic, (size_t)topic_len);
@@ -312,7 +319,7 @@ static enum kt_err parse_footer(struct kt_segment_reader *r, struct kt_diag *dia
 	s->last_offset = kt_cursor_i64le(&cur);
 	s->min_timestamp = kt_cursor_i64le(&cur);
 	s->max_timestamp = kt_cursor_i64le(&cur);
-	if (cur.err || (kt_cursor_left(&cur) && r->info.version_minor <= KT_SEG_VERSION_MINOR))
+	if (cur.err || (kt_cursor_left(&cur) && r->info.version_minor <= known_minor(&r->info)))
 		return KT_ERR_FORMAT;
 	if (!footer_entries_sane(r, pos))
 		return KT_ERR_FORMAT;
@@ -669,7 +676,7 @@ static enum kt_err load_table(struct kt_segment_reader *r, const uint8_t *table,
 	uint8_t count = kt_cursor_u8(&cur);
 	if (cur.err || count < KT_SEG_TABLE_COLUMNS)
 		return block_fail(diag, h, KT_ERR_FORMAT, "record table has too few columns");
-	if (count > KT_SEG_TABLE_COLUMNS && r->info.version_minor <= KT_SEG_VERSION_MINOR)
+	if (count > KT_SEG_TABLE_COLUMNS && r->info.version_minor <= known_minor(&r->info))
 		return block_fail(diag, h, KT_ERR_FORMAT, "record table has unexpected columns");
 	bs->header_total = 0;
 	for (unsigned c = 0; c < count; c++) {
@@ -802,7 +809,7 @@ static enum kt_err load_block(struct kt_segment_reader *r, uint32_t i, struct bl
 			return block_fail(diag, idx, KT_ERR_FORMAT, "record table runs past the block header");
 		table = c + n - table_size;
 	}
-	if (n - table_size > fixed && r->info.version_minor <= KT_SEG_VERSION_MINOR)
+	if (n - table_size > fixed && r->info.version_minor <= known_minor(&r->info))
 		return block_fail(diag, idx, KT_ERR_FORMAT, "block header has unexpected bytes");
 	/* a block header's own number has to match a footer's entry; a
 	 * scanned index took the numbers from the headers */
