@@ -17,6 +17,11 @@
 struct kt_segment_codec {
 	ZSTD_CCtx *cctx;
 	struct kt_buf comp;
+	/* encryption: the compressed record table before it is sealed, and the
+	 * sealed data frame; shared like the rest, so that hundreds of
+	 * encrypting writers hold one block's worth, not one each */
+	struct kt_buf table_frame;
+	struct kt_buf sealed;
 };
 
 enum kt_err kt_segment_codec_new(struct kt_segment_codec **out)
@@ -26,6 +31,8 @@ enum kt_err kt_segment_codec_new(struct kt_segment_codec **out)
 		return KT_ERR_NOMEM;
 	c->cctx = ZSTD_createCCtx();
 	kt_buf_init(&c->comp, SIZE_MAX);
+	kt_buf_init(&c->table_frame, SIZE_MAX);
+	kt_buf_init(&c->sealed, SIZE_MAX);
 	if (!c->cctx) {
 		free(c);
 		return KT_ERR_NOMEM;
@@ -40,6 +47,8 @@ void kt_segment_codec_free(struct kt_segment_codec *c)
 		return;
 	ZSTD_freeCCtx(c->cctx);
 	kt_buf_free(&c->comp);
+	kt_buf_free(&c->table_frame);
+	kt_buf_free(&c->sealed);
 	free(c);
 }
 
@@ -80,13 +89,10 @@ struct kt_segment_writer {
 	struct kt_buf table;	     /* the record table being built, uncompressed */
 	struct kt_buf frame;	     /* header/footer frame under construction */
 	/* encryption (opts.key set): the segment's identity for the
-	 * associated data, the compressed table before sealing, the sealed
-	 * data frame */
+	 * associated data */
 	char topic[KT_SEG_TOPIC_MAX + 1];
 	int32_t partition;
 	uint32_t generation;
-	struct kt_buf table_frame;
-	struct kt_buf sealed;
 	struct kt_block_info pending;
 	int64_t last_offset; /* of the last record added, INT64_MIN before any */
 	int64_t prev_offset; /* previous record in the pending block: deltas start here */
@@ -180,8 +186,8 @@ enum kt_err kt_segment_writer_open(const char *path, const char *topic, int32_t 
 	kt_buf_init(&w->table, WRITER_BLOCK_MAX);
 	kt_buf_init(&w->own.comp, SIZE_MAX);
 	kt_buf_init(&w->frame, SIZE_MAX);
-	kt_buf_init(&w->table_frame, SIZE_MAX);
-	kt_buf_init(&w->sealed, SIZE_MAX);
+	kt_buf_init(&w->own.table_frame, SIZE_MAX);
+	kt_buf_init(&w->own.sealed, SIZE_MAX);
 	memcpy(w->topic, topic, topic_len + 1);
 	w->partition = partition;
 	w->generation = generation;
@@ -334,17 +340,19 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 			else
 				kt_crypto_random_nonce(nonce[k]);
 		}
-		err = kt_buf_reserve(&w->sealed, n + KT_CRYPTO_TAG_BYTES);
+		struct kt_buf *sealed = &w->codec->sealed;
+		kt_buf_reset(sealed);
+		err = kt_buf_reserve(sealed, n + KT_CRYPTO_TAG_BYTES);
 		if (err)
 			return kt_diag_fail(diag, err, "cannot allocate %zu bytes for encryption", n);
 		uint8_t ad[KT_CRYPTO_AD_MAX];
 		size_t ad_len = kt_crypto_block_ad(ad, KT_CRYPTO_PART_DATA, w->topic, w->partition, w->generation, b,
 						   w->table.len);
-		err = kt_crypto_seal(key, nonce[1], ad, ad_len, comp->data, n, w->sealed.data);
+		err = kt_crypto_seal(key, nonce[1], ad, ad_len, comp->data, n, sealed->data);
 		if (err)
 			return kt_diag_fail(diag, err, "cannot encrypt block %u", b->index);
 		n += KT_CRYPTO_TAG_BYTES;
-		data = w->sealed.data;
+		data = sealed->data;
 	}
 	b->compressed_size = (uint32_t)n;
 	b->data_crc = kt_crc32c(0, data, n);
@@ -376,15 +384,15 @@ static enum kt_err flush_block(struct kt_segment_writer *w, struct kt_diag *diag
 		err = kt_buf_append(f, kt_crypto_key_id(key), KT_SEG_KEY_ID_SIZE);
 		err = err ? err : kt_buf_append(f, nonce[0], KT_CRYPTO_NONCE_BYTES);
 		err = err ? err : kt_buf_append(f, nonce[1], KT_CRYPTO_NONCE_BYTES);
-		kt_buf_reset(&w->table_frame);
-		err = err ? err : compress_frame(w, &w->table_frame, &w->table, 0, &table_size, diag);
+		struct kt_buf *tf = &w->codec->table_frame;
+		kt_buf_reset(tf);
+		err = err ? err : compress_frame(w, tf, &w->table, 0, &table_size, diag);
 		err = err ? err : kt_buf_reserve(f, table_size + KT_CRYPTO_TAG_BYTES);
 		if (!err) {
 			uint8_t ad[KT_CRYPTO_AD_MAX];
 			size_t ad_len = kt_crypto_block_ad(ad, KT_CRYPTO_PART_TABLE, w->topic, w->partition,
 							   w->generation, b, w->table.len);
-			err = kt_crypto_seal(key, nonce[0], ad, ad_len, w->table_frame.data, table_size,
-					     f->data + f->len);
+			err = kt_crypto_seal(key, nonce[0], ad, ad_len, tf->data, table_size, f->data + f->len);
 			table_size += KT_CRYPTO_TAG_BYTES;
 			f->len += err ? 0 : table_size;
 		}
@@ -674,8 +682,8 @@ void kt_segment_writer_close(struct kt_segment_writer *w)
 	kt_buf_free(&w->header_rows);
 	kt_buf_free(&w->table);
 	kt_buf_free(&w->frame);
-	kt_buf_free(&w->table_frame);
-	kt_buf_free(&w->sealed);
+	kt_buf_free(&w->own.table_frame);
+	kt_buf_free(&w->own.sealed);
 	free(w->blocks);
 	free(w->path);
 	free(w);
