@@ -501,7 +501,8 @@ static enum kt_err reader_init(struct kt_segment_reader *r, const struct kt_segm
 	if (err)
 		return err;
 	err = parse_header(r, diag);
-	if (err && r->opts.salvage && err != KT_ERR_VERSION && err != KT_ERR_NOMEM) {
+	/* another key is not damage: nothing to salvage */
+	if (err && r->opts.salvage && err != KT_ERR_VERSION && err != KT_ERR_NOMEM && err != KT_ERR_KEY) {
 		enum kt_err why = err;		 /* diag keeps its message: a fetch that works sets none */
 		err = need(r, 0, r->size, diag); /* salvage scans the whole file */
 		if (!err)

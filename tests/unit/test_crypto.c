@@ -361,6 +361,13 @@ static void test_salvage(void **state)
 	assert_int_equal(n, N_RECS);
 	kt_segment_reader_close(r);
 
+	/* an intact header with another key is refused, not salvaged */
+	struct kt_segment_reader_opts wrong = {.salvage = &id, .key = f->other};
+	uint8_t *intact = th_read(f->path, &len);
+	assert_int_equal(kt_segment_reader_open_mem(intact, len, &wrong, &r, &d), KT_ERR_KEY);
+	assert_non_null(strstr(d.msg, "segment encrypted with key id"));
+	free(intact);
+
 	/* salvaged as another partition: the associated data does not match */
 	id.partition = 6;
 	assert_int_equal(kt_segment_reader_open_mem(data, len, &ro, &r, &d), KT_OK);
