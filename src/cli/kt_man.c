@@ -48,7 +48,9 @@ static size_t indent_of(const char *s, size_t n)
 static size_t option_split(const char *s, size_t n, size_t *term_end)
 {
 	size_t i = indent_of(s, n);
-	while (i + 1 < n && !(s[i] == ' ' && s[i + 1] == ' '))
+	/* a line of only a term ("--encrypt-key-file FILE", its description
+	 * on the next line) ends at n: the last character is the term's */
+	while (i < n && !(s[i] == ' ' && i + 1 < n && s[i + 1] == ' '))
 		i++;
 	*term_end = i;
 	while (i < n && s[i] == ' ')
