@@ -19,6 +19,7 @@
 #include "kt_fileio.h"
 #include "kt_parse.h"
 #include "kt_segment_reader.h"
+#include "kt_store.h"
 #include "kt_time.h"
 
 #define PATH_BUF    4096
@@ -28,10 +29,26 @@
 
 int (*kt_archive_crash_hook)(enum kt_archive_step step);
 
+/* How the CLI said to reach buckets (kt_archive_set_store_opts). */
+static struct kt_store_opts store_opts = {NULL, NULL, -1, 0};
+
+void kt_archive_set_store_opts(const struct kt_store_opts *o)
+{
+	store_opts = *o;
+}
+
+/* A bucket's catalog is published (uploaded whole) at the end of each run
+ * and at most this often while a dump commits segments: readers elsewhere
+ * see a dump's progress within this time. */
+#define PUBLISH_INTERVAL_MS 30000
+
 struct kt_archive {
-	char *dir;
-	int lock_fd;
+	struct kt_store *store;
+	const char *dir; /* the location, for messages (the store owns it) */
+	int writer;	 /* holds the writer lock */
 	struct kt_catalog *cat;
+	int64_t published_ms; /* a bucket's catalog last uploaded (kt_time_now_ms) */
+	int published_for_remove;
 	unsigned tmp_seq;
 	int recording;	     /* the catalog is open for writing */
 	char *norecord_why;  /* RECORD mode, archive not writable: why */
@@ -53,6 +70,23 @@ const char *kt_archive_path(const struct kt_archive *a, const char *rel, char *b
 {
 	snprintf(buf, bufsize, "%s/%s", a->dir, rel);
 	return buf;
+}
+
+/* A local file of the archive's: in the directory, or in a bucket's
+ * private working directory (kt_store.h). */
+static const char *work_path(const struct kt_archive *a, const char *rel, char *buf, size_t bufsize)
+{
+	return kt_store_work_path(a->store, rel, buf, bufsize);
+}
+
+int kt_archive_is_local(const struct kt_archive *a)
+{
+	return kt_store_kind(a->store) == KT_STORE_DIR;
+}
+
+void kt_archive_store_stats(const struct kt_archive *a, struct kt_store_stats *out)
+{
+	kt_store_stats(a->store, out);
 }
 
 const char *kt_archive_dir(const struct kt_archive *a)
@@ -107,37 +141,13 @@ void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t 
 
 static enum kt_err take_lock(struct kt_archive *a, struct kt_diag *diag)
 {
-	char path[PATH_BUF];
-	kt_archive_path(a, "lock", path, sizeof(path));
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, KT_FILE_MODE);
-	if (fd < 0)
-		return kt_diag_fail(diag, KT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		enum kt_err err;
-		if (errno == EWOULDBLOCK) {
-			char holder[256] = "";
-			ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
-			holder[n > 0 ? n : 0] = '\0';
-			holder[strcspn(holder, "\n")] = '\0';
-			err = kt_diag_fail(diag, KT_ERR_LOCKED, "archive %s is in use by another ktape process (%s)",
-					   a->dir, holder[0] ? holder : "unknown");
-		} else {
-			err = kt_diag_fail(diag, KT_ERR_IO, "cannot lock %s: %s", path, strerror(errno));
-		}
-		close(fd);
-		return err;
-	}
-	/* who holds it, for the message a second process prints */
-	char info[128];
-	char when[KT_TIME_STR_MAX];
-	int n = snprintf(info, sizeof(info), "pid %d since %s\n", (int)getpid(),
-			 kt_parse_format_time(kt_time_now_ms(), when));
-	if (ftruncate(fd, 0) == 0 && pwrite(fd, info, (size_t)n, 0) < 0) {
-		/* the lock is held either way; the text is only informative */
-	}
-	a->lock_fd = fd;
-	return KT_OK;
+	enum kt_err err = kt_store_lock(a->store, diag);
+	if (!err)
+		a->writer = 1;
+	return err;
 }
+
+static enum kt_err publish(struct kt_archive *a, struct kt_diag *diag);
 
 static enum kt_err write_marker(struct kt_archive *a, struct kt_diag *diag)
 {
@@ -150,26 +160,34 @@ static enum kt_err write_marker(struct kt_archive *a, struct kt_diag *diag)
 	char text[256];
 	int n = snprintf(text, sizeof(text), "ktape archive\nformat_version=%d\narchive_id=%s\n",
 			 KT_ARCHIVE_FORMAT_VERSION, id);
-	char path[PATH_BUF];
-	enum kt_err err =
-		kt_write_file_atomic(kt_archive_path(a, MARKER_FILE, path, sizeof(path)), text, (size_t)n, diag);
-	if (!err)
-		err = kt_catalog_set_meta(a->cat, "archive_id", id, diag);
-	return err;
+	/* a bucket's catalog is there, with the id, before the marker says
+	 * "archive" */
+	enum kt_err err = kt_catalog_set_meta(a->cat, "archive_id", id, diag);
+	err = err ? err : publish(a, diag);
+	return err ? err : kt_store_put(a->store, MARKER_FILE, text, (size_t)n, diag);
 }
 
 /* Reads the marker: KT_ERR_NOT_FOUND if this is not an archive. */
-static enum kt_err check_marker(const char *dir, int *out_version, struct kt_diag *diag)
+static enum kt_err check_marker(struct kt_store *st, int *out_version, struct kt_diag *diag)
 {
+	const char *dir = kt_store_location(st);
 	char path[PATH_BUF];
 	snprintf(path, sizeof(path), "%s/%s", dir, MARKER_FILE);
 	uint8_t *data;
 	size_t len;
-	enum kt_err err = kt_read_file(path, 4096, &data, &len, NULL);
+	struct kt_diag d2;
+	kt_diag_clear(&d2);
+	enum kt_err err = kt_store_get(st, MARKER_FILE, 4096, &data, &len, &d2);
+	if (err == KT_ERR_NOT_FOUND && kt_store_check(st, diag) == KT_ERR_NOT_FOUND)
+		return KT_ERR_NOT_FOUND; /* the directory or bucket itself: its own message */
 	if (err == KT_ERR_NOT_FOUND)
 		return kt_diag_fail(diag, KT_ERR_NOT_FOUND, "%s is not a ktape archive (no %s file)", dir, MARKER_FILE);
-	if (err)
+	if (err == KT_ERR_IO || err == KT_ERR_LIMIT)
 		return kt_diag_fail(diag, err, "cannot read %s", path);
+	if (err) {
+		*diag = d2; /* a bucket's own error (access denied, timeout) */
+		return err;
+	}
 	int version = 0;
 	char *text = calloc(1, len + 1);
 	memcpy(text, data, len);
@@ -192,7 +210,7 @@ static enum kt_err check_marker(const char *dir, int *out_version, struct kt_dia
 static enum kt_err clear_tmp(struct kt_archive *a, int *removed, struct kt_diag *diag)
 {
 	char path[PATH_BUF];
-	kt_archive_path(a, "tmp", path, sizeof(path));
+	work_path(a, "tmp", path, sizeof(path));
 	DIR *d = opendir(path);
 	if (!d)
 		return errno == ENOENT ? KT_OK
@@ -210,61 +228,33 @@ static enum kt_err clear_tmp(struct kt_archive *a, int *removed, struct kt_diag 
 	return KT_OK;
 }
 
-/* Calls fn for each *.kts file under segments/ with its relative path, in
+/* Calls fn for each *.kts file under segments/ with its relative name, in
  * name order (so partitions are visited in offset order). */
 typedef enum kt_err (*seg_file_fn)(struct kt_archive *a, const char *rel, void *ctx, struct kt_diag *diag);
 
-static int name_cmp(const void *x, const void *y)
+struct walk_ctx {
+	struct kt_archive *a;
+	seg_file_fn fn;
+	void *ctx;
+	struct kt_diag *diag;
+	enum kt_err err;
+};
+
+static int walk_one(void *ctx, const char *name, uint64_t size)
 {
-	return strcmp(*(char *const *)x, *(char *const *)y);
+	(void)size;
+	struct walk_ctx *w = ctx;
+	size_t n = strlen(name);
+	if (n > 4 && !strcmp(name + n - 4, ".kts"))
+		w->err = w->fn(w->a, name, w->ctx, w->diag);
+	return w->err != KT_OK;
 }
 
-static enum kt_err walk_dir(struct kt_archive *a, const char *rel, seg_file_fn fn, void *ctx, struct kt_diag *diag)
+static enum kt_err walk_segments(struct kt_archive *a, seg_file_fn fn, void *ctx, struct kt_diag *diag)
 {
-	char path[PATH_BUF];
-	kt_archive_path(a, rel, path, sizeof(path));
-	DIR *d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? KT_OK
-				       : kt_diag_fail(diag, KT_ERR_IO, "cannot list %s: %s", path, strerror(errno));
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			char **nn = realloc(names, cap * sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-		}
-		names[n++] = strdup(e->d_name);
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
-	enum kt_err err = KT_OK;
-	for (size_t i = 0; i < n; i++) {
-		char child[PATH_BUF + 512];
-		int cn = snprintf(child, sizeof(child), "%s/%s", rel, names[i]);
-		if (cn < 0 || (size_t)cn >= sizeof(child)) {
-			free(names[i]);
-			continue; /* a name this long cannot be a ktape segment */
-		}
-		if (!err) {
-			char full[PATH_BUF];
-			struct stat st;
-			if (stat(kt_archive_path(a, child, full, sizeof(full)), &st) == 0 && S_ISDIR(st.st_mode))
-				err = walk_dir(a, child, fn, ctx, diag);
-			else if (strlen(names[i]) > 4 && !strcmp(names[i] + strlen(names[i]) - 4, ".kts"))
-				err = fn(a, child, ctx, diag);
-		}
-		free(names[i]);
-	}
-	free(names);
-	return err;
+	struct walk_ctx w = {a, fn, ctx, diag, KT_OK};
+	enum kt_err err = kt_store_list(a->store, "segments/", walk_one, &w, diag);
+	return err ? err : w.err;
 }
 
 int kt_archive_segment_parse_relpath(const char *rel, char *topic, size_t topic_size, uint32_t *generation,
@@ -351,17 +341,22 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 				      struct kt_diag *diag)
 {
 	*out_damaged = 0;
-	char path[PATH_BUF], topic[KT_SEG_TOPIC_MAX + 1];
+	char topic[KT_SEG_TOPIC_MAX + 1];
 	struct kt_segment_identity id = {topic, 0, 0};
 	int64_t name_first = 0, name_last = -1;
 	int named = kt_archive_segment_parse_relpath(rel, topic, sizeof(topic), &id.generation, &id.partition,
 						     &name_first, &name_last);
 	struct kt_segment_reader_opts ro = {.salvage = named ? &id : NULL};
-	struct kt_segment_reader *r;
+	struct kt_store_segment *seg = NULL;
+	struct kt_segment_reader *r = NULL;
 	enum kt_err err = kt_catalog_drop_missing_path(a->cat, rel, diag);
 	if (!err)
-		err = kt_segment_reader_open(kt_archive_path(a, rel, path, sizeof(path)), &ro, &r, diag);
-	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG)
+		err = kt_store_segment_open(a->store, rel, &ro, &seg, diag);
+	if (!err)
+		r = kt_store_segment_reader(seg);
+	/* a bucket that cannot be read says nothing of the file */
+	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG || err == KT_ERR_STORAGE || err == KT_ERR_TIMEOUT ||
+	    err == KT_ERR_IO)
 		return err;
 	uint32_t n = err ? 0 : kt_segment_reader_block_count(r);
 	if (err || n == 0) {
@@ -369,7 +364,7 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 		char detail[KT_DIAG_MSG_MAX], why[KT_DIAG_MSG_MAX + 32];
 		snprintf(detail, sizeof(detail), "%s", err ? diag->msg : "no readable block");
 		snprintf(why, sizeof(why), "damaged segment file: %s", detail);
-		kt_segment_reader_close(r);
+		kt_store_segment_close(seg);
 		if (named) {
 			struct kt_catalog_missing m = {topic,	  id.generation, id.partition, name_first,
 						       name_last, rel,		 why};
@@ -382,15 +377,15 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 	const struct kt_segment_info *info = kt_segment_reader_info(r);
 	struct kt_block_info *blocks = malloc(n * sizeof(*blocks));
 	if (!blocks) {
-		kt_segment_reader_close(r);
+		kt_store_segment_close(seg);
 		return KT_ERR_NOMEM;
 	}
 	for (uint32_t i = 0; i < n; i++)
 		blocks[i] = *kt_segment_reader_block(r, i);
-	struct kt_catalog_segment seg = {0, rel, info->topic, info->generation, info->partition, info->summary, run_id};
+	struct kt_catalog_segment cs = {0, rel, info->topic, info->generation, info->partition, info->summary, run_id};
 	if (info->footer_err != KT_OK)
-		seg.sum.file_crc = 0; /* no footer: the file has no identity of its own */
-	err = kt_catalog_add_segment(a->cat, &seg, blocks, n, NULL, diag);
+		cs.sum.file_crc = 0; /* no footer: the file has no identity of its own */
+	err = kt_catalog_add_segment(a->cat, &cs, blocks, n, NULL, diag);
 	if (!err)
 		err = kt_catalog_add_generation(a->cat, info->topic, info->generation, 0, "found in segment files",
 						diag);
@@ -400,7 +395,7 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 				    named ? name_last : info->summary.last_offset, diag);
 	}
 	free(blocks);
-	kt_segment_reader_close(r);
+	kt_store_segment_close(seg);
 	return err;
 }
 
@@ -441,7 +436,7 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 
 static void live_lock_path(const struct kt_archive *a, int64_t run_id, char *buf, size_t bufsize)
 {
-	snprintf(buf, bufsize, "%s/%s/%010" PRId64 ".lock", a->dir, LIVE_DIR, run_id);
+	snprintf(buf, bufsize, "%s/%s/%010" PRId64 ".lock", kt_store_work_dir(a->store), LIVE_DIR, run_id);
 }
 
 /* kt_catalog_alive_cb: a run is alive while its process holds the flock
@@ -468,7 +463,7 @@ static int run_alive(void *ctx, int64_t run_id)
 static enum kt_err check_no_live_run(struct kt_archive *a, struct kt_diag *diag)
 {
 	char path[PATH_BUF];
-	kt_archive_path(a, LIVE_DIR, path, sizeof(path));
+	work_path(a, LIVE_DIR, path, sizeof(path));
 	DIR *d = opendir(path);
 	if (!d)
 		return KT_OK;
@@ -503,7 +498,7 @@ enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_r
 	if (!kt_archive_recording(a))
 		return kt_diag_fail(diag, KT_ERR_STATE, "archive %s is open read-only", a->dir);
 	char path[PATH_BUF];
-	enum kt_err err = kt_mkdirs(kt_archive_path(a, LIVE_DIR, path, sizeof(path)), diag);
+	enum kt_err err = kt_mkdirs(work_path(a, LIVE_DIR, path, sizeof(path)), diag);
 	if (!err)
 		err = kt_catalog_begin(a->cat, diag);
 	if (err)
@@ -622,7 +617,65 @@ static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec
 	free(running.ids);
 	if (err)
 		return err;
-	return walk_dir(a, "segments", recover_one, rec, diag);
+	return walk_segments(a, recover_one, rec, diag);
+}
+
+/* A bucket's catalog goes up whole (format/SPEC.md 10.6): a consistent
+ * snapshot of the working copy replaces the object "catalog.db". Nothing
+ * for a directory, whose catalog is in place. */
+static enum kt_err publish(struct kt_archive *a, struct kt_diag *diag)
+{
+	if (kt_archive_is_local(a) || !a->writer || !a->cat)
+		return KT_OK;
+	char snap[PATH_BUF];
+	work_path(a, "tmp/catalog.db.publish", snap, sizeof(snap));
+	unlink(snap);
+	enum kt_err err = kt_store_lock_check(a->store, diag);
+	if (!err)
+		err = kt_catalog_snapshot(a->cat, snap, diag);
+	if (!err)
+		err = kt_store_commit_file(a->store, snap, "catalog.db", diag);
+	unlink(snap);
+	if (!err)
+		a->published_ms = kt_time_now_ms();
+	return err;
+}
+
+enum kt_err kt_archive_publish(struct kt_archive *a, struct kt_diag *diag)
+{
+	return publish(a, diag);
+}
+
+enum kt_err kt_archive_remove_file(struct kt_archive *a, const char *rel, struct kt_diag *diag)
+{
+	if (!a->writer)
+		return kt_diag_fail(diag, KT_ERR_STATE, "archive %s is open read-only", a->dir);
+	/* the catalog a reader elsewhere downloads must not name an object
+	 * that is gone: it goes up first, without the files about to go */
+	if (!kt_archive_is_local(a) && !a->published_for_remove) {
+		enum kt_err err = publish(a, diag);
+		if (err)
+			return err;
+		a->published_for_remove = 1;
+	}
+	return kt_store_remove(a->store, rel, diag);
+}
+
+enum kt_err kt_archive_file_size(struct kt_archive *a, const char *rel, uint64_t *out_size, struct kt_diag *diag)
+{
+	return kt_store_size(a->store, rel, out_size, diag);
+}
+
+enum kt_err kt_archive_segment_open(struct kt_archive *a, const char *rel, const struct kt_segment_reader_opts *ro,
+				    struct kt_store_segment **out, struct kt_diag *diag)
+{
+	return kt_store_segment_open(a->store, rel, ro, out, diag);
+}
+
+enum kt_err kt_archive_list(struct kt_archive *a, const char *prefix, kt_archive_list_cb cb, void *ctx,
+			    struct kt_diag *diag)
+{
+	return kt_store_list(a->store, prefix, cb, ctx, diag);
 }
 
 enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct kt_archive **out,
@@ -633,37 +686,27 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 	struct kt_archive *a = calloc(1, sizeof(*a));
 	if (!a)
 		return KT_ERR_NOMEM;
-	a->lock_fd = -1;
-	a->dir = strdup(dir);
-	if (!a->dir) {
+	a->run_lock_fd = -1;
+	enum kt_err err = kt_store_open(dir, &store_opts, &a->store, diag);
+	if (err) {
 		free(a);
-		return KT_ERR_NOMEM;
+		return err;
 	}
-	/* trailing slashes make ugly paths in messages */
-	for (size_t n = strlen(a->dir); n > 1 && a->dir[n - 1] == '/'; n--)
-		a->dir[n - 1] = '\0';
+	a->dir = kt_store_location(a->store);
+	int local = kt_archive_is_local(a);
 	int version = 0;
-	enum kt_err err = check_marker(a->dir, &version, diag);
+	err = check_marker(a->store, &version, diag);
 	int creating = 0;
 	if (err == KT_ERR_NOT_FOUND && mode == KT_ARCHIVE_CREATE) {
-		struct stat st;
-		if (stat(a->dir, &st) == 0) {
-			/* refuse to scatter an archive into a directory of other files */
-			DIR *d = opendir(a->dir);
-			struct dirent *e;
-			int other = 0;
-			while (d && (e = readdir(d)))
-				if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-					other = 1;
-			if (d)
-				closedir(d);
-			if (other) {
-				err = kt_diag_fail(diag, KT_ERR_EXISTS,
-						   "%s exists, is not empty and is not a ktape archive", a->dir);
-				goto fail;
-			}
-		}
-		err = kt_mkdirs(a->dir, diag);
+		/* refuse to scatter an archive among other files */
+		int empty;
+		kt_diag_clear(diag);
+		err = kt_store_is_empty(a->store, &empty, diag);
+		if (!err && !empty)
+			err = kt_diag_fail(diag, KT_ERR_EXISTS, "%s exists, is not empty and is not a ktape archive",
+					   a->dir);
+		if (!err && local)
+			err = kt_mkdirs(a->dir, diag);
 		creating = 1;
 	}
 	if (err)
@@ -676,15 +719,23 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 			goto fail;
 		a->recording = 1;
 	}
-	kt_archive_path(a, "catalog.db", path, sizeof(path));
-	if (mode == KT_ARCHIVE_RECORD)
+	work_path(a, "catalog.db", path, sizeof(path));
+	if (!local && !creating)
+		err = kt_store_fetch_file(a->store, "catalog.db", path, diag);
+	if (!err && mode == KT_ARCHIVE_RECORD && !local) {
+		/* a run recorded without the writer lock would have to publish
+		 * the catalog beside a writer that publishes its own */
+		a->norecord_why = strdup("restores from an archive in object storage are not recorded in it");
+		err = a->norecord_why ? kt_catalog_open(path, KT_CATALOG_READ, &a->cat, diag) : KT_ERR_NOMEM;
+	} else if (!err && mode == KT_ARCHIVE_RECORD) {
 		err = open_catalog_recording(a, path, diag);
-	else
+	} else if (!err) {
 		err = kt_catalog_open(path,
 				      mode == KT_ARCHIVE_READ ? KT_CATALOG_READ
 				      : creating	      ? KT_CATALOG_CREATE
 							      : KT_CATALOG_WRITE,
 				      &a->cat, diag);
+	}
 	if (err) {
 		if (err == KT_ERR_NOT_FOUND)
 			err = kt_diag_fail(diag, KT_ERR_FORMAT,
@@ -695,9 +746,11 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 		char num[16];
 		snprintf(num, sizeof(num), "%d", KT_ARCHIVE_FORMAT_VERSION);
 		err = kt_catalog_set_meta(a->cat, "format_version", num, diag);
-		err = err ? err : kt_mkdirs(kt_archive_path(a, "segments", path, sizeof(path)), diag);
-		err = err ? err : kt_mkdirs(kt_archive_path(a, "meta", path, sizeof(path)), diag);
-		err = err ? err : kt_mkdirs(kt_archive_path(a, "tmp", path, sizeof(path)), diag);
+		if (local) {
+			err = err ? err : kt_mkdirs(kt_archive_path(a, "segments", path, sizeof(path)), diag);
+			err = err ? err : kt_mkdirs(kt_archive_path(a, "meta", path, sizeof(path)), diag);
+		}
+		err = err ? err : kt_mkdirs(work_path(a, "tmp", path, sizeof(path)), diag);
 		/* the marker comes last: a directory without it is not an
 		 * archive yet, and the next CREATE starts over */
 		err = err ? err : write_marker(a, diag);
@@ -705,7 +758,7 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 			goto fail;
 	}
 	if (writer) {
-		err = kt_mkdirs(kt_archive_path(a, "tmp", path, sizeof(path)), diag);
+		err = kt_mkdirs(work_path(a, "tmp", path, sizeof(path)), diag);
 		err = err ? err : recover(a, &rec, diag);
 		if (err)
 			goto fail;
@@ -724,16 +777,14 @@ void kt_archive_close(struct kt_archive *a)
 	if (!a)
 		return;
 	kt_catalog_close(a->cat);
-	if (a->lock_fd >= 0)
-		close(a->lock_fd); /* releases the flock */
 	if (a->run_lock_path) {
 		/* the run has ended: its catalog row says so already */
 		unlink(a->run_lock_path);
 		close(a->run_lock_fd);
 		free(a->run_lock_path);
 	}
+	kt_store_close(a->store); /* releases the lock */
 	free(a->norecord_why);
-	free(a->dir);
 	free(a);
 }
 
@@ -742,7 +793,7 @@ enum kt_err kt_archive_segment_begin(struct kt_archive *a, const char *topic, ui
 				     struct kt_diag *diag)
 {
 	*out = NULL;
-	if (a->lock_fd < 0)
+	if (!a->writer)
 		return kt_diag_fail(diag, KT_ERR_STATE, "archive is open read-only");
 	struct kt_archive_segment *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -752,8 +803,8 @@ enum kt_err kt_archive_segment_begin(struct kt_archive *a, const char *topic, ui
 	s->partition = partition;
 	/* the topic is in the header: the name only has to be unique, and
 	 * short enough for any legal topic name */
-	snprintf(s->tmp_path, sizeof(s->tmp_path), "%s/tmp/%d-%u-%016" PRIx64 "-%" PRId32 ".kts", a->dir, (int)getpid(),
-		 a->tmp_seq++, name_hash(topic), partition);
+	snprintf(s->tmp_path, sizeof(s->tmp_path), "%s/tmp/%d-%u-%016" PRIx64 "-%" PRId32 ".kts",
+		 kt_store_work_dir(a->store), (int)getpid(), a->tmp_seq++, name_hash(topic), partition);
 	enum kt_err err = s->topic
 				  ? kt_segment_writer_open(s->tmp_path, topic, partition, generation, opts, &s->w, diag)
 				  : KT_ERR_NOMEM;
@@ -811,22 +862,20 @@ enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_se
 	}
 	uint32_t nblocks;
 	const struct kt_block_info *blocks = kt_segment_writer_blocks(s->w, &nblocks);
-	char rel[PATH_BUF], final[PATH_BUF];
+	char rel[PATH_BUF];
 	kt_archive_segment_relpath(s->topic, s->generation, s->partition, sum.first_offset, sum.last_offset, rel,
 				   sizeof(rel));
-	kt_archive_path(a, rel, final, sizeof(final));
 	if (crashed_at(KT_STEP_FINISHED)) {
 		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after writing");
 		goto out;
 	}
-	char *slash = strrchr(final, '/');
-	*slash = '\0';
-	err = kt_mkdirs(final, diag);
-	*slash = '/';
-	if (!err)
-		err = kt_rename_durable(s->tmp_path, final, diag);
-	if (err)
+	/* renamed into segments/, or uploaded whole */
+	err = kt_store_commit_file(a->store, s->tmp_path, rel, diag);
+	if (err) {
+		if (!kt_archive_is_local(a))
+			unlink(s->tmp_path); /* the spooled copy of a failed upload */
 		goto out;
+	}
 	if (crashed_at(KT_STEP_RENAMED)) {
 		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after rename");
 		goto out;
@@ -851,9 +900,12 @@ enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_se
 	if (err == KT_ERR_NO_SPACE) {
 		struct kt_diag ignore;
 		int found = 1;
-		if (kt_catalog_has_segment(a->cat, rel, &found, &ignore) == KT_OK && !found && unlink(final) == 0)
-			kt_fsync_parent_dir(final, &ignore);
+		if (kt_catalog_has_segment(a->cat, rel, &found, &ignore) == KT_OK && !found)
+			kt_store_remove(a->store, rel, &ignore);
 	}
+	/* readers elsewhere see a long dump's progress */
+	if (!err && !kt_archive_is_local(a) && kt_time_now_ms() - a->published_ms >= PUBLISH_INTERVAL_MS)
+		err = publish(a, diag);
 	if (!err && crashed_at(KT_STEP_COMMITTED))
 		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after commit");
 	if (!err && out_summary)
@@ -891,20 +943,24 @@ enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, cons
 			       : kt_diag_fail(diag, err, "cannot build metadata of run %lld", (long long)run_id);
 	}
 	kt_put_u32le(b.data + 4, (uint32_t)(b.len - 8));
-	char rel[128], path[PATH_BUF];
+	char rel[128];
 	snprintf(rel, sizeof(rel), "meta/%010" PRId64 "-%s.ktm", run_id, kind);
-	err = kt_write_file_atomic(kt_archive_path(a, rel, path, sizeof(path)), b.data, b.len, diag);
+	err = kt_store_put(a->store, rel, b.data, b.len, diag);
 	kt_buf_free(&b);
-	return err;
+	/* the end of a run: a bucket's catalog goes up with it */
+	return err ? err : publish(a, diag);
 }
 
 /* Reads meta file path and checks its frame (SPEC 11): *out_data owns the
  * bytes on success. */
-static enum kt_err read_meta_file(const char *path, uint8_t **out_data, size_t *out_len, struct kt_diag *diag)
+static enum kt_err read_meta_file(struct kt_archive *a, const char *rel, uint8_t **out_data, size_t *out_len,
+				  struct kt_diag *diag)
 {
 	uint8_t *data;
 	size_t len;
-	enum kt_err err = kt_read_file(path, META_MAX, &data, &len, diag);
+	char path[PATH_BUF];
+	kt_archive_path(a, rel, path, sizeof(path));
+	enum kt_err err = kt_store_get(a->store, rel, META_MAX, &data, &len, diag);
 	if (err)
 		return err;
 	if (len < 8 + 20 + 4 || kt_get_u32le(data) != KT_SEG_SKIPPABLE_MAGIC || kt_get_u32le(data + 4) != len - 8 ||
@@ -923,65 +979,82 @@ static enum kt_err read_meta_file(const char *path, uint8_t **out_data, size_t *
 	return KT_OK;
 }
 
-static enum kt_err import_meta_file(struct kt_archive *a, const char *path, struct kt_diag *diag)
+static enum kt_err import_meta_file(struct kt_archive *a, const char *rel, struct kt_diag *diag)
 {
 	uint8_t *data;
 	size_t len;
-	enum kt_err err = read_meta_file(path, &data, &len, diag);
+	enum kt_err err = read_meta_file(a, rel, &data, &len, diag);
 	if (err)
 		return err;
 	err = kt_catalog_import_rows(a->cat, data + 24, len - 24 - 4, diag);
 	free(data);
-	if (err)
-		kt_diag_prefix(diag, "%s", path);
+	if (err) {
+		char path[PATH_BUF];
+		kt_diag_prefix(diag, "%s", kt_archive_path(a, rel, path, sizeof(path)));
+	}
 	return err;
 }
 
-/* The *.ktm names in dir, sorted (run order); NULL when there are none. */
-static char **meta_names(const char *dir, size_t *out_n)
+struct meta_list {
+	char **names;
+	size_t n;
+	int nomem;
+};
+
+static int meta_one(void *ctx, const char *name, uint64_t size)
 {
-	DIR *d = opendir(dir);
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l > 4 && !strcmp(e->d_name + l - 4, ".ktm")) {
-			char **nn = realloc(names, (n + 1) * sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-			names[n] = strdup(e->d_name);
-			if (names[n])
-				n++;
-		}
+	(void)size;
+	struct meta_list *m = ctx;
+	size_t l = strlen(name);
+	if (l <= 4 || strcmp(name + l - 4, ".ktm") || strchr(name + 5, '/'))
+		return 0;
+	char **nn = realloc(m->names, (m->n + 1) * sizeof(*nn));
+	if (!nn || !(nn[m->n] = strdup(name))) {
+		m->names = nn ? nn : m->names;
+		m->nomem = 1;
+		return 1;
 	}
-	if (d)
-		closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
-	*out_n = n;
-	return names;
+	m->names = nn;
+	m->n++;
+	return 0;
+}
+
+/* The meta/ *.ktm names, in name (run) order; *out_names NULL when there
+ * are none. Each name and the array belong to the caller. */
+static enum kt_err meta_names(struct kt_archive *a, char ***out_names, size_t *out_n, struct kt_diag *diag)
+{
+	struct meta_list m = {NULL, 0, 0};
+	enum kt_err err = kt_store_list(a->store, "meta/", meta_one, &m, diag);
+	if (!err && m.nomem)
+		err = KT_ERR_NOMEM;
+	if (err) {
+		for (size_t i = 0; i < m.n; i++)
+			free(m.names[i]);
+		free(m.names);
+		return err;
+	}
+	*out_names = m.names;
+	*out_n = m.n;
+	return KT_OK;
 }
 
 enum kt_err kt_archive_check_meta(struct kt_archive *a, kt_archive_meta_cb cb, void *ctx, int *out_files,
 				  struct kt_diag *diag)
 {
-	char dir[PATH_BUF];
-	kt_archive_path(a, "meta", dir, sizeof(dir));
 	size_t n = 0;
-	char **names = meta_names(dir, &n);
+	char **names = NULL;
+	enum kt_err lerr = meta_names(a, &names, &n, diag);
+	if (lerr)
+		return lerr;
 	*out_files = (int)n;
 	for (size_t i = 0; i < n; i++) {
-		char f[PATH_BUF + 256], rel[300];
-		snprintf(f, sizeof(f), "%s/%s", dir, names[i]);
-		snprintf(rel, sizeof(rel), "meta/%s", names[i]);
+		const char *rel = names[i];
 		struct kt_diag d2;
 		kt_diag_clear(&d2);
 		uint8_t *data;
 		size_t len;
-		enum kt_err err = read_meta_file(f, &data, &len, &d2);
-		if (err == KT_ERR_NOMEM) {
+		enum kt_err err = read_meta_file(a, rel, &data, &len, &d2);
+		if (err == KT_ERR_NOMEM || err == KT_ERR_STORAGE || err == KT_ERR_TIMEOUT) {
 			*diag = d2;
 			for (; i < n; i++)
 				free(names[i]);
@@ -1057,17 +1130,23 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 {
 	memset(res, 0, sizeof(*res));
 	struct reindex_ctx rc = {res, warn, warn_ctx};
-	int version;
-	enum kt_err err = check_marker(dir, &version, diag);
-	if (err)
-		return err;
 	struct kt_archive *a = calloc(1, sizeof(*a));
 	if (!a)
 		return KT_ERR_NOMEM;
-	a->lock_fd = -1;
-	a->dir = strdup(dir);
-	char path[PATH_BUF], newpath[PATH_BUF];
-	err = take_lock(a, diag);
+	a->run_lock_fd = -1;
+	enum kt_err err = kt_store_open(dir, &store_opts, &a->store, diag);
+	if (err) {
+		free(a);
+		return err;
+	}
+	a->dir = kt_store_location(a->store);
+	int version;
+	char path[PATH_BUF], newpath[PATH_BUF] = "";
+	err = check_marker(a->store, &version, diag);
+	if (!err)
+		err = take_lock(a, diag);
+	if (!err)
+		err = kt_mkdirs(work_path(a, "tmp", path, sizeof(path)), diag);
 	if (!err)
 		err = check_no_live_run(a, diag);
 	if (err)
@@ -1076,7 +1155,7 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 	err = clear_tmp(a, &removed, diag);
 	if (err)
 		goto out;
-	kt_archive_path(a, "tmp/catalog.db.reindex", newpath, sizeof(newpath));
+	work_path(a, "tmp/catalog.db.reindex", newpath, sizeof(newpath));
 	unlink(newpath);
 	err = kt_catalog_open(newpath, KT_CATALOG_CREATE, &a->cat, diag);
 	if (err) {
@@ -1087,21 +1166,19 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 	if (err)
 		goto out;
 	/* runs first, so that segments can refer to them */
-	kt_archive_path(a, "meta", path, sizeof(path));
 	size_t n = 0;
-	char **names = meta_names(path, &n);
+	char **names = NULL;
+	err = meta_names(a, &names, &n, diag);
 	for (size_t i = 0; i < n; i++) {
-		char f[PATH_BUF + 256];
-		snprintf(f, sizeof(f), "%s/%s", path, names[i]);
 		struct kt_diag d2;
 		kt_diag_clear(&d2);
-		enum kt_err e2 = import_meta_file(a, f, &d2);
-		if (e2 == KT_ERR_CATALOG || e2 == KT_ERR_NOMEM) {
+		enum kt_err e2 = err ? KT_OK : import_meta_file(a, names[i], &d2);
+		if (e2 == KT_ERR_CATALOG || e2 == KT_ERR_NOMEM || e2 == KT_ERR_STORAGE || e2 == KT_ERR_TIMEOUT) {
 			err = e2;
 			*diag = d2;
 		} else if (e2) {
 			/* that run's history is lost: say so, and verify says it too */
-			reindex_warn(&rc, "skipping meta/%s: %s", names[i], d2.msg);
+			reindex_warn(&rc, "skipping %s: %s", names[i], d2.msg);
 			res->bad_meta_files++;
 		} else {
 			res->runs++;
@@ -1115,7 +1192,7 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 	int crashed;
 	err = kt_catalog_runs_mark_crashed(a->cat, kt_time_now_ms(), run_alive, a, &crashed, diag);
 	if (!err)
-		err = walk_dir(a, "segments", reindex_one, &rc, diag);
+		err = walk_segments(a, reindex_one, &rc, diag);
 	/* what the runs committed and is not there is a hole, not coverage */
 	int gone = 0;
 	if (!err)
@@ -1129,10 +1206,9 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 	if (err)
 		goto out;
 	/* the marker's id is the archive's identity */
-	kt_archive_path(a, MARKER_FILE, path, sizeof(path));
 	uint8_t *marker;
 	size_t mlen;
-	if (kt_read_file(path, 4096, &marker, &mlen, NULL) == KT_OK) {
+	if (kt_store_get(a->store, MARKER_FILE, 4096, &marker, &mlen, NULL) == KT_OK) {
 		char *text = calloc(1, mlen + 1);
 		memcpy(text, marker, mlen);
 		char *id = strstr(text, "archive_id=");
@@ -1152,6 +1228,11 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 		err = kt_catalog_commit(a->cat, diag);
 	if (err)
 		goto out;
+	if (!kt_archive_is_local(a)) {
+		/* a bucket's catalog: the new one goes up whole */
+		err = publish(a, diag);
+		goto out;
+	}
 	kt_catalog_close(a->cat);
 	a->cat = NULL;
 	/* The old catalog's WAL belongs to the old file: it must not be
@@ -1161,13 +1242,15 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 	unlink(wal);
 	snprintf(wal, sizeof(wal), "%s/catalog.db-shm", a->dir);
 	unlink(wal);
-	err = kt_rename_durable(newpath, kt_archive_path(a, "catalog.db", path, sizeof(path)), diag);
+	err = kt_rename_durable(newpath, work_path(a, "catalog.db", path, sizeof(path)), diag);
 out:
 	if (a->cat) {
-		kt_catalog_rollback(a->cat);
+		if (err)
+			kt_catalog_rollback(a->cat);
 		kt_catalog_close(a->cat);
 		a->cat = NULL;
-		unlink(newpath);
+		if (newpath[0])
+			unlink(newpath);
 	}
 	kt_archive_close(a);
 	return err;
@@ -1186,7 +1269,8 @@ struct kt_archive_iter {
 	struct iter_seg *segs;
 	size_t seg_count;
 	size_t next_seg;
-	struct kt_segment_reader *r;
+	struct kt_store_segment *seg;
+	struct kt_segment_reader *r; /* seg's */
 	size_t cur_seg;
 };
 
@@ -1269,7 +1353,7 @@ void kt_archive_iter_close(struct kt_archive_iter *it)
 {
 	if (!it)
 		return;
-	kt_segment_reader_close(it->r);
+	kt_store_segment_close(it->seg);
 	for (size_t i = 0; i < it->seg_count; i++)
 		free(it->segs[i].path);
 	free(it->segs);
@@ -1380,7 +1464,9 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 			 * costs no record (SPEC 6.6) */
 			struct kt_segment_identity id = {it->range.topic, it->range.partition, it->range.generation};
 			struct kt_segment_reader_opts ro = {.salvage = &id, .key = it->a->key};
-			enum kt_err err = kt_segment_reader_open(path, &ro, &it->r, diag);
+			enum kt_err err =
+				kt_store_segment_open(it->a->store, it->segs[it->cur_seg].path, &ro, &it->seg, diag);
+			it->r = err ? NULL : kt_store_segment_reader(it->seg);
 			if (err == KT_ERR_NOT_FOUND) {
 				/* the archive is damaged, not the selection wrong: the
 				 * same exit code for every reader (5) */
@@ -1408,7 +1494,8 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 		if (*out_rec)
 			return KT_OK;
 		err = strict ? iter_check_end(it, diag) : KT_OK;
-		kt_segment_reader_close(it->r);
+		kt_store_segment_close(it->seg);
+		it->seg = NULL;
 		it->r = NULL;
 		if (err)
 			return err;

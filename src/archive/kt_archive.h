@@ -1,6 +1,9 @@
-/* kt_archive.h - an archive directory: its layout, the writer lock,
- * recovery on open, the crash-safe segment commit protocol, per-run
- * metadata files, and rebuilding the catalog from the files (reindex).
+/* kt_archive.h - an archive: its layout, the writer lock, recovery on
+ * open, the crash-safe segment commit protocol, per-run metadata files,
+ * and rebuilding the catalog from the files (reindex). It lives in a
+ * directory or in an S3-compatible bucket (s3://BUCKET/PREFIX); kt_store.h
+ * is the seam between the two, and nothing above this module touches a
+ * path, a file descriptor or a bucket.
  *
  * Owns: struct kt_archive (the open catalog, the lock file descriptor) and
  * struct kt_archive_segment (a segment being written under a temporary
@@ -31,6 +34,7 @@
 #include "kt_error.h"
 #include "kt_record.h"
 #include "kt_segment_writer.h"
+#include "kt_store.h"
 
 #define KT_ARCHIVE_FORMAT_VERSION 1
 
@@ -77,9 +81,36 @@ enum kt_err kt_archive_use_key(struct kt_archive *a, const struct kt_crypto_key 
  * which key id (for ls); 0 for an archive without segments. */
 enum kt_err kt_archive_encryption(struct kt_archive *a, int *out_encrypted, uint8_t id[KT_SEG_KEY_ID_SIZE],
 				  struct kt_diag *diag);
+/* The archive's location as given: a directory or s3://BUCKET/PREFIX. */
 const char *kt_archive_dir(const struct kt_archive *a);
-/* Absolute path of a path relative to the archive, into buf. */
+/* Where a name of the archive lives, for messages: LOCATION/NAME. */
 const char *kt_archive_path(const struct kt_archive *a, const char *rel, char *buf, size_t bufsize);
+/* Whether the archive is a local directory (not a bucket). */
+int kt_archive_is_local(const struct kt_archive *a);
+/* How every archive this process opens reaches its bucket (the CLI's
+ * --s3-* options); the AWS environment's values where unset. */
+void kt_archive_set_store_opts(const struct kt_store_opts *o);
+/* Requests and bytes moved to and from a bucket so far. */
+void kt_archive_store_stats(const struct kt_archive *a, struct kt_store_stats *out);
+
+/* Calls cb for every file under prefix ("segments/") in name order, with
+ * its name relative to the archive and its size. */
+typedef int (*kt_archive_list_cb)(void *ctx, const char *name, uint64_t size);
+enum kt_err kt_archive_list(struct kt_archive *a, const char *prefix, kt_archive_list_cb cb, void *ctx,
+			    struct kt_diag *diag);
+/* Size of one file; KT_ERR_NOT_FOUND when it is not there. */
+enum kt_err kt_archive_file_size(struct kt_archive *a, const char *rel, uint64_t *out_size, struct kt_diag *diag);
+/* Removes a file the catalog no longer names (a writer only; prune). A
+ * bucket's catalog is published before its first removal, so that no
+ * reader downloads one that names a removed object. */
+enum kt_err kt_archive_remove_file(struct kt_archive *a, const char *rel, struct kt_diag *diag);
+/* Uploads a bucket's catalog now (a writer only; nothing for a directory).
+ * Runs do it at their end (kt_archive_write_run_meta). */
+enum kt_err kt_archive_publish(struct kt_archive *a, struct kt_diag *diag);
+/* A segment file open for reading: its reader, fetched in ranges from a
+ * bucket. kt_store_segment_reader() gives the reader. */
+enum kt_err kt_archive_segment_open(struct kt_archive *a, const char *rel, const struct kt_segment_reader_opts *ro,
+				    struct kt_store_segment **out, struct kt_diag *diag);
 
 /* Starts a segment under tmp/. */
 enum kt_err kt_archive_segment_begin(struct kt_archive *a, const char *topic, uint32_t generation, int32_t partition,

@@ -204,27 +204,13 @@ static enum kt_err prune_catalog(struct kt_archive *a, struct kt_inspect_prune_r
 	return err;
 }
 
-/* After the catalog forgot them: unlink the files, then fsync each
- * directory once so that the removals are durable. */
+/* After the catalog forgot them: the files go (each removal durable). */
 static void prune_files(struct kt_archive *a, struct kt_inspect_prune_result *res, struct kt_diag *diag)
 {
-	char path[PATH_BUF], prev_dir[PATH_BUF] = "";
 	for (size_t i = 0; i < res->seg_count; i++) {
-		kt_archive_path(a, res->segs[i].path, path, sizeof(path));
-		if (unlink(path) != 0 && errno != ENOENT) {
-			res->unlink_failures++;
-			kt_diag_fail(diag, KT_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
-		}
-	}
-	for (size_t i = 0; i < res->seg_count; i++) {
-		kt_archive_path(a, res->segs[i].path, path, sizeof(path));
-		char *slash = strrchr(path, '/');
-		size_t dl = slash ? (size_t)(slash - path) : 0;
-		if (strlen(prev_dir) == dl && !strncmp(prev_dir, path, dl))
-			continue;
-		snprintf(prev_dir, sizeof(prev_dir), "%.*s", (int)dl, path);
 		struct kt_diag d;
-		if (kt_fsync_parent_dir(path, &d) != KT_OK) {
+		kt_diag_clear(&d);
+		if (kt_archive_remove_file(a, res->segs[i].path, &d) != KT_OK) {
 			res->unlink_failures++;
 			*diag = d;
 		}

@@ -170,31 +170,36 @@ static void verify_index(struct vjob *j, struct kt_segment_reader *r)
 	}
 }
 
-/* Asks the kernel to read the job's bytes ahead, so that the disk works
- * while the first blocks are checked (jobs start in the middle of files,
- * where sequential readahead has not begun). */
-static void prefetch(const char *path, struct kt_segment_reader *r, uint32_t b0, uint32_t b1)
+/* Has the job's bytes read ahead (the kernel's readahead, or one ranged
+ * fetch from a bucket), so that the disk or the network works while the
+ * first blocks are checked (jobs start in the middle of files, where
+ * sequential readahead has not begun). */
+static void prefetch(struct kt_store_segment *seg, struct kt_segment_reader *r, uint32_t b0, uint32_t b1)
 {
 	uint32_t n = kt_segment_reader_block_count(r);
 	if (b0 >= n || b0 >= b1)
 		return;
 	uint64_t from = kt_segment_reader_block(r, b0)->pos;
 	uint64_t to = b1 < n ? kt_segment_reader_block(r, b1)->pos : kt_segment_reader_info(r)->file_size;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	posix_fadvise(fd, (off_t)from, (off_t)(to - from), POSIX_FADV_WILLNEED);
-	close(fd);
+	kt_store_segment_prefetch(seg, from, to - from);
 }
 
-static void verify_blocks(struct verify *v, struct vjob *j, struct kt_segment_reader *r, const char *path)
+/* A block that could not be had from the bucket says nothing of the
+ * data: it is reported as such, never as damage. */
+static int store_failure(enum kt_err err)
 {
+	return err == KT_ERR_STORAGE || err == KT_ERR_TIMEOUT || err == KT_ERR_IO;
+}
+
+static void verify_blocks(struct verify *v, struct vjob *j, struct kt_store_segment *seg)
+{
+	struct kt_segment_reader *r = kt_store_segment_reader(seg);
 	uint32_t n = kt_segment_reader_block_count(r), b0 = j->b0, b1 = j->b1;
 	if (kt_segment_reader_info(r)->footer_err != KT_OK) {
 		b0 = 0;
 		b1 = j->first ? n : 0;
 	}
-	prefetch(path, r, b0, b1);
+	prefetch(seg, r, b0, b1);
 	for (uint32_t i = b0; i < n && i < b1; i++) {
 		if (v->o->stop && *v->o->stop)
 			return;
@@ -205,8 +210,8 @@ static void verify_blocks(struct verify *v, struct vjob *j, struct kt_segment_re
 		j->blocks++;
 		j->records += b->record_count;
 		if (err)
-			vprob_add(j, "block", err, d.block >= 0 ? d.block : i, d.pos >= 0 ? d.pos : (int64_t)b->pos,
-				  "%s", d.msg[0] ? d.msg : kt_err_str(err));
+			vprob_add(j, store_failure(err) ? "io" : "block", err, d.block >= 0 ? d.block : i,
+				  d.pos >= 0 ? d.pos : (int64_t)b->pos, "%s", d.msg[0] ? d.msg : kt_err_str(err));
 	}
 }
 
@@ -226,61 +231,62 @@ static int still_listed(struct verify *v, const char *path)
  * keeps the file from being opened. */
 /* Opens a listed file as readers do: a damaged header costs no block,
  * since the catalog knows whose file it is (SPEC 6.6). */
-static enum kt_err verify_open(struct verify *v, const struct vjob *j, const char *path, struct kt_segment_reader **out,
+static enum kt_err verify_open(struct verify *v, const struct vjob *j, struct kt_store_segment **out,
 			       struct kt_diag *diag)
 {
 	struct kt_segment_identity id = {j->seg->topic, j->seg->part, j->seg->gen};
 	/* with the archive's key, check_block authenticates every block (SPEC
 	 * 4.6); without, an encrypted file's CRCs are all it can check */
 	struct kt_segment_reader_opts ro = {.salvage = &id, .key = kt_archive_key(v->a)};
-	return kt_segment_reader_open(path, &ro, out, diag);
+	return kt_archive_segment_open(v->a, j->seg->path, &ro, out, diag);
 }
 
-static void verify_chunk(struct verify *v, struct vjob *j, const char *path)
+static void verify_chunk(struct verify *v, struct vjob *j)
 {
-	struct kt_segment_reader *r;
-	if (verify_open(v, j, path, &r, NULL) != KT_OK)
+	struct kt_store_segment *seg;
+	if (verify_open(v, j, &seg, NULL) != KT_OK)
 		return;
-	verify_blocks(v, j, r, path);
-	kt_segment_reader_close(r);
+	verify_blocks(v, j, seg);
+	kt_store_segment_close(seg);
 }
 
 static void verify_file(struct verify *v, struct vjob *j)
 {
-	char path[PATH_BUF];
-	kt_archive_path(v->a, j->seg->path, path, sizeof(path));
 	if (!j->first) {
-		verify_chunk(v, j, path);
+		verify_chunk(v, j);
 		return;
 	}
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		if (errno == ENOENT && !still_listed(v, j->seg->path))
-			return; /* a prune removed it while we ran */
-		j->missing = errno == ENOENT;
-		vprob_add(j, errno == ENOENT ? "missing" : "io", errno == ENOENT ? KT_ERR_NOT_FOUND : KT_ERR_IO, -1, -1,
-			  "%s",
-			  errno == ENOENT ? "the catalog lists this file but it does not exist" : strerror(errno));
-		return;
-	}
-	j->bytes = (uint64_t)st.st_size;
-	if ((uint64_t)st.st_size != j->seg->sum.file_bytes)
-		vprob_add(j, "size", KT_ERR_MISMATCH, -1, -1, "file has %lld bytes, the catalog says %" PRIu64 "%s",
-			  (long long)st.st_size, j->seg->sum.file_bytes,
-			  (uint64_t)st.st_size < j->seg->sum.file_bytes ? " (truncated)" : "");
-	struct kt_segment_reader *r;
+	uint64_t size = 0;
 	struct kt_diag d;
 	kt_diag_clear(&d);
-	enum kt_err err = verify_open(v, j, path, &r, &d);
+	enum kt_err err = kt_archive_file_size(v->a, j->seg->path, &size, &d);
 	if (err) {
-		vprob_add(j, "header", err, -1, 0, "cannot read the file: %s", d.msg[0] ? d.msg : kt_err_str(err));
+		if (err == KT_ERR_NOT_FOUND && !still_listed(v, j->seg->path))
+			return; /* a prune removed it while we ran */
+		j->missing = err == KT_ERR_NOT_FOUND;
+		vprob_add(j, j->missing ? "missing" : "io", err, -1, -1, "%s",
+			  j->missing ? "the catalog lists this file but it does not exist" : d.msg);
 		return;
 	}
+	j->bytes = size;
+	if (size != j->seg->sum.file_bytes)
+		vprob_add(j, "size", KT_ERR_MISMATCH, -1, -1,
+			  "file has %" PRIu64 " bytes, the catalog says %" PRIu64 "%s", size, j->seg->sum.file_bytes,
+			  size < j->seg->sum.file_bytes ? " (truncated)" : "");
+	struct kt_store_segment *seg;
+	kt_diag_clear(&d);
+	err = verify_open(v, j, &seg, &d);
+	if (err) {
+		vprob_add(j, store_failure(err) ? "io" : "header", err, -1, 0, "cannot read the file: %s",
+			  d.msg[0] ? d.msg : kt_err_str(err));
+		return;
+	}
+	struct kt_segment_reader *r = kt_store_segment_reader(seg);
 	verify_header(j, kt_segment_reader_info(r));
 	j->encrypted = kt_segment_reader_info(r)->encrypted;
 	verify_index(j, r);
-	verify_blocks(v, j, r, path);
-	kt_segment_reader_close(r);
+	verify_blocks(v, j, seg);
+	kt_store_segment_close(seg);
 }
 
 static void verify_emit_locked(struct verify *v)
@@ -363,31 +369,14 @@ static int str_cmp(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* Every regular file under rel (recursively), as paths relative to the archive. */
-static void list_files(struct kt_archive *a, const char *rel, struct path_list *out)
+static int list_one(void *ctx, const char *name, uint64_t size)
 {
-	char path[PATH_BUF];
-	DIR *d = opendir(kt_archive_path(a, rel, path, sizeof(path)));
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) && !out->err) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		char child[PATH_BUF], full[PATH_BUF];
-		snprintf(child, sizeof(child), "%s/%s", rel, e->d_name);
-		struct stat st;
-		if (lstat(kt_archive_path(a, child, full, sizeof(full)), &st) != 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			list_files(a, child, out);
-			continue;
-		}
-		PUSH(out->v, out->n, out->cap, out->err);
-		if (!out->err && !(out->v[out->n++] = strdup(child)))
-			out->err = KT_ERR_NOMEM;
-	}
-	closedir(d);
+	(void)size;
+	struct path_list *out = ctx;
+	PUSH(out->v, out->n, out->cap, out->err);
+	if (!out->err && !(out->v[out->n++] = strdup(name)))
+		out->err = KT_ERR_NOMEM;
+	return out->err != KT_OK;
 }
 
 static void report_extra(struct verify *v, const char *path)
@@ -414,9 +403,9 @@ static void report_extra(struct verify *v, const char *path)
 static enum kt_err verify_extra(struct verify *v, const struct rows *r)
 {
 	struct path_list files = {0};
-	list_files(v->a, "segments", &files);
+	enum kt_err err = kt_archive_list(v->a, "segments/", list_one, &files, &v->diag);
 	char **known = calloc(r->nseg + 1, sizeof(*known));
-	enum kt_err err = files.err ? files.err : known ? KT_OK : KT_ERR_NOMEM;
+	err = err ? err : files.err ? files.err : known ? KT_OK : KT_ERR_NOMEM;
 	for (size_t i = 0; !err && i < r->nseg; i++)
 		known[i] = r->segs[i].path;
 	size_t nx = 0;
@@ -571,8 +560,8 @@ enum kt_err kt_inspect_verify(struct kt_archive *a, const struct kt_inspect_veri
 	}
 	if (!err && o->stop && *o->stop)
 		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
-	if (!err)
-		err = verify_extra(&v, &r);
+	if (!err && (err = verify_extra(&v, &r)) != KT_OK)
+		*diag = v.diag;
 	if (!err)
 		err = verify_missing(o, res, &r);
 	struct verify_side vs = {o, res};

@@ -1288,6 +1288,12 @@ out:
 	}
 	free(r.topics);
 	kt_kafka_close(r.k);
+	if (r.a) {
+		struct kt_store_stats ss;
+		kt_archive_store_stats(r.a, &ss);
+		res->storage_requests = ss.requests;
+		res->storage_bytes_fetched = ss.bytes_fetched;
+	}
 	kt_archive_close(r.a);
 	return err;
 }

@@ -96,6 +96,10 @@ struct kt_restore_result {
 	double seconds;
 	int topics_created;
 	int groups_restored;
+	/* an archive in a bucket: requests made and bytes fetched (zero for a
+	 * directory) */
+	uint64_t storage_requests;
+	uint64_t storage_bytes_fetched;
 	char **warnings;
 	size_t warning_count;
 };
