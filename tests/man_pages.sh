@@ -34,9 +34,11 @@ for c in cmds:
     code = open(os.path.join(src, "src", "cli", table_file[c])).read()
     m = re.search(r"static const struct option \w+\[\] = \{(.*?)\n\};", code, re.S)
     accepted = set(re.findall(r'\{"([a-z][a-z0-9-]*)",', m.group(1)))
-    if "KT_CLI_RANGE_OPTIONS" in m.group(1):  # the selection options dump and restore share
-        util = open(os.path.join(src, "src", "cli", "kt_cli_util.h")).read()
-        macro = re.search(r"#define KT_CLI_RANGE_OPTIONS(.*?)\n\n", util, re.S).group(1)
+    # option sets shared through macros: the range options of dump and
+    # restore, the S3 options of every command with -a
+    util = open(os.path.join(src, "src", "cli", "kt_cli_util.h")).read()
+    for name in re.findall(r"\b(KT_CLI_[A-Z0-9]+_OPTIONS)\b", m.group(1)):
+        macro = re.search(r"#define " + name + r"(.*?)\n\n", util, re.S).group(1)
         accepted |= set(re.findall(r'\{"([a-z][a-z0-9-]*)",', macro))
     documented = set()
     on = False

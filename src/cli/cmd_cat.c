@@ -20,7 +20,7 @@ const char kt_help_cat[] = "\nPrints archived records, partition by partition (t
 			   "order), each in offset order. Seeks through the catalog: only the blocks that can\n"
 			   "hold selected records are read. Takes no lock.\n\n"
 			   "Options:\n"
-			   "  -a, --archive DIR    archive directory\n"
+			   "  -a, --archive DIR    archive directory, or s3://BUCKET/PREFIX\n" KT_CLI_S3_HELP
 			   "  -t, --topic NAME     a topic (repeatable; default: every archived topic)\n"
 			   "  -p, --partition N    only partition N (repeatable)\n"
 			   "      --generation G   generation of a recreated topic (default: the newest)\n"
@@ -65,6 +65,7 @@ const char kt_help_cat[] = "\nPrints archived records, partition by partition (t
 
 static const struct option cat_opts[] = {
 	{"archive", required_argument, NULL, 'a'},
+	KT_CLI_S3_OPTIONS,
 	{"topic", required_argument, NULL, 't'},
 	{"partition", required_argument, NULL, 'p'},
 	{"generation", required_argument, NULL, OPT_GENERATION},
@@ -181,7 +182,7 @@ static int cat_parse_opt(struct cat_args *ca, int c)
 		rc = kt_cli_parse_i64("cat", "--count", optarg, 1, INT64_MAX, &v);
 		o->limit = (uint64_t)v;
 		break;
-	default: rc = KT_EXIT_USAGE; break;
+	default: rc = kt_cli_s3_opt("cat", c, optarg); break;
 	}
 	return rc;
 }

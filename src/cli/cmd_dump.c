@@ -36,6 +36,7 @@ enum {
 static const struct option long_opts[] = {
 	{"bootstrap", required_argument, NULL, 'b'},
 	{"archive", required_argument, NULL, 'a'},
+	KT_CLI_S3_OPTIONS,
 	{"topic", required_argument, NULL, 't'},
 	{"topic-regex", required_argument, NULL, OPT_TOPIC_REGEX},
 	{"exclude-regex", required_argument, NULL, OPT_EXCLUDE_REGEX},
@@ -312,7 +313,7 @@ int kt_cmd_dump(int argc, char **argv)
 				o.segment_bytes = sz;
 			break;
 		}
-		default: rc = KT_EXIT_USAGE; break;
+		default: rc = kt_cli_s3_opt(CMD, c, optarg); break;
 		}
 	}
 	if (!rc)

@@ -5,6 +5,7 @@
 #include "kt_cli.h"
 #include "kt_cli_cmds.h"
 #include "kt_cli_inspect.h"
+#include "kt_cli_util.h"
 #include "kt_fileio.h"
 
 const char kt_usage_ls[] = "  ktape ls -a DIR [-t TOPIC]... [--runs] [--json] [--html FILE]\n";
@@ -15,7 +16,7 @@ const char kt_help_ls[] =
 	"a dump read that held no record (transaction markers, compacted records) are not\n"
 	"gaps. Reads the catalog only; takes no lock, so it works while a dump runs.\n\n"
 	"Options:\n"
-	"  -a, --archive DIR   archive directory\n"
+	"  -a, --archive DIR   archive directory, or s3://BUCKET/PREFIX\n" KT_CLI_S3_HELP
 	"  -t, --topic NAME    only this topic (repeatable)\n"
 	"      --runs          also list the runs (dump, restore, prune) that changed the archive\n"
 	"      --json          print JSON instead of the table (runs always included)\n"
@@ -56,9 +57,13 @@ const char kt_help_ls[] =
 /* ---- ls ---- */
 
 static const struct option ls_opts[] = {
-	{"archive", required_argument, NULL, 'a'},   {"topic", required_argument, NULL, 't'},
-	{"runs", no_argument, NULL, OPT_RUNS},	     {"json", no_argument, NULL, OPT_JSON},
-	{"html", required_argument, NULL, OPT_HTML}, {NULL, 0, NULL, 0},
+	{"archive", required_argument, NULL, 'a'},
+	{"topic", required_argument, NULL, 't'},
+	KT_CLI_S3_OPTIONS,
+	{"runs", no_argument, NULL, OPT_RUNS},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"html", required_argument, NULL, OPT_HTML},
+	{NULL, 0, NULL, 0},
 };
 
 static int ls_output(const char *dir, const struct kt_inspect_ls *ls, int json, int runs, const char *html)
@@ -98,7 +103,7 @@ int kt_cmd_ls(int argc, char **argv)
 		case OPT_RUNS: runs = 1; break;
 		case OPT_JSON: json = 1; break;
 		case OPT_HTML: html = optarg; break;
-		default: rc = KT_EXIT_USAGE; break;
+		default: rc = kt_cli_s3_opt("ls", c, optarg); break;
 		}
 	}
 	rc = kt_cli_finish_args("ls", rc, argc, argv, dir);

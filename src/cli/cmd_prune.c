@@ -25,7 +25,7 @@ const char kt_help_prune[] =
 	"between leaves files the next dump indexes again (nothing is lost). The prune is\n"
 	"recorded as a run (ktape ls --runs).\n\n"
 	"Options:\n"
-	"  -a, --archive DIR   archive directory (takes the writer lock)\n"
+	"  -a, --archive DIR   archive directory or s3://BUCKET/PREFIX (takes the writer lock)\n" KT_CLI_S3_HELP
 	"      --keep-days N   remove segments whose newest record is older than N days\n"
 	"      --before T      remove segments whose newest record is older than T\n"
 	"      --keep-runs N   keep the segments written by the N most recent dump runs that\n"
@@ -47,6 +47,7 @@ const char kt_help_prune[] =
 
 static const struct option prune_opts[] = {
 	{"archive", required_argument, NULL, 'a'},
+	KT_CLI_S3_OPTIONS,
 	{"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
 	{"keep-runs", required_argument, NULL, OPT_KEEP_RUNS},
 	{"before", required_argument, NULL, OPT_BEFORE},
@@ -153,7 +154,7 @@ static int prune_parse_opt(struct prune_args *pa, int c)
 		break;
 	case OPT_DRY_RUN: pa->o.dry_run = 1; break;
 	case OPT_JSON: pa->json = 1; break;
-	default: rc = KT_EXIT_USAGE; break;
+	default: rc = kt_cli_s3_opt("prune", c, optarg); break;
 	}
 	return rc;
 }

@@ -7,27 +7,29 @@
 #include "kt_cli_util.h"
 
 const char kt_usage_reindex[] = "  ktape reindex -a DIR [--json]\n";
-const char kt_help_reindex[] = "\nRebuilds catalog.db from the segment files (their footers) and the run metadata\n"
-			       "files (meta/*.ktm) alone, for when the catalog is lost or damaged. The new catalog\n"
-			       "is built aside and renamed over the old one. A damaged segment file is indexed as\n"
-			       "far as its blocks can be read; what it held beyond them, and every segment file a\n"
-			       "run committed that is gone, is recorded as missing (ktape ls and verify show it).\n"
-			       "Damaged files are named on stderr.\n\n"
-			       "Options:\n"
-			       "  -a, --archive DIR   archive directory (takes the writer lock)\n"
-			       "      --json          print {\"command\", \"segments\", \"runs\", \"damaged_files\",\n"
-			       "                      \"unreadable_files\", \"bad_meta_files\", \"missing_ranges\",\n"
-			       "                      \"missing_offsets\"}\n\n"
-			       "Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked by another ktape process,\n"
-			       "5 rebuilt, but the archive has missing ranges or damaged files, 7 not an archive,\n"
-			       "10 newer archive version.\n\n"
-			       "Example:\n"
-			       "  ktape reindex -a /backup/kafka\n";
+const char kt_help_reindex[] =
+	"\nRebuilds catalog.db from the segment files (their footers) and the run metadata\n"
+	"files (meta/*.ktm) alone, for when the catalog is lost or damaged. The new catalog\n"
+	"is built aside and renamed over the old one. A damaged segment file is indexed as\n"
+	"far as its blocks can be read; what it held beyond them, and every segment file a\n"
+	"run committed that is gone, is recorded as missing (ktape ls and verify show it).\n"
+	"Damaged files are named on stderr.\n\n"
+	"Options:\n"
+	"  -a, --archive DIR   archive directory or s3://BUCKET/PREFIX (takes the writer lock)\n" KT_CLI_S3_HELP
+	"      --json          print {\"command\", \"segments\", \"runs\", \"damaged_files\",\n"
+	"                      \"unreadable_files\", \"bad_meta_files\", \"missing_ranges\",\n"
+	"                      \"missing_offsets\"}\n\n"
+	"Exit codes: 0 ok, 1 error, 2 usage, 3 archive locked by another ktape process,\n"
+	"5 rebuilt, but the archive has missing ranges or damaged files, 7 not an archive,\n"
+	"10 newer archive version.\n\n"
+	"Example:\n"
+	"  ktape reindex -a /backup/kafka\n";
 
 /* ---- reindex ---- */
 
 static const struct option reindex_opts[] = {
 	{"archive", required_argument, NULL, 'a'},
+	KT_CLI_S3_OPTIONS,
 	{"json", no_argument, NULL, OPT_JSON},
 	{NULL, 0, NULL, 0},
 };
@@ -47,7 +49,7 @@ int kt_cmd_reindex(int argc, char **argv)
 		switch (c) {
 		case 'a': dir = optarg; break;
 		case OPT_JSON: json = 1; break;
-		default: rc = KT_EXIT_USAGE; break;
+		default: rc = kt_cli_s3_opt("reindex", c, optarg); break;
 		}
 	}
 	rc = kt_cli_finish_args("reindex", rc, argc, argv, dir);

@@ -36,8 +36,9 @@ const char kt_help_restore[] =
 	"such record. The catalog seeks straight to the first block that can match.\n\n"
 	"Options:\n"
 	"  -b, --bootstrap HOSTS   the target cluster's bootstrap servers\n"
-	"  -a, --archive DIR       the archive (read; the run is recorded in it when it can be\n"
-	"                          written, without the writer lock)\n"
+	"  -a, --archive DIR       the archive, a directory or s3://BUCKET/PREFIX (read; the run\n"
+	"                          is recorded in a directory when it can be written, without\n"
+	"                          the writer lock)\n" KT_CLI_S3_HELP
 	"  -t, --topic NAME        archived topic to restore (repeatable); default: all\n"
 	"      --topic-regex RE    archived topics matching RE\n"
 	"  -p, --partition N       only source partition N (repeatable)\n"
@@ -99,34 +100,35 @@ const char kt_usage_compare[] =
 	"[--topic-prefix P]\n"
 	"               [ranges as restore] [--ignore-timestamps] [--max-report N] [--timeout D]\n"
 	"               [--encrypt-key-file FILE] [--json] [-v]\n";
-const char kt_help_compare[] = "\nReads topics back from the cluster and compares them record by record with the\n"
-			       "archive (key, value, headers, timestamp, order per partition): \"is what we restored\n"
-			       "what we saved?\". Use the same selection and --map/--topic-prefix as the restore.\n"
-			       "Prints the first differences and the counts. Exit 0 only when equal, 8 otherwise.\n\n"
-			       "Options:\n"
-			       "  -b, --bootstrap HOSTS   the cluster to read\n"
-			       "  -a, --archive DIR       the archive\n"
-			       "  -t, --topic NAME        an archived topic (repeatable); default: all\n"
-			       "  -p, --partition N       only partition N (repeatable)\n"
-			       "      --generation G      a topic generation (default: the newest)\n"
-			       "      --from-offset N, --to-offset N, --from-time T, --to-time T\n"
-			       "                          the selection, as for restore\n"
-			       "      --map SRC=DST       compare archived topic SRC with DST (repeatable)\n"
-			       "      --topic-prefix P    compare every topic T with P + T\n"
-			       "      --ignore-timestamps  for targets that use LogAppendTime\n"
-			       "      --max-report N      describe at most N differences (default 10)\n"
-			       "  -X, --property K=V      a librdkafka property, as for dump\n"
-			       "  -F, --config FILE       librdkafka properties from a file\n"
-			       "      --encrypt-key-file FILE\n"
-			       "                          the key of an encrypted archive (as for dump)\n"
-			       "      --timeout D         as for restore (default 60s)\n"
-			       "      --json              JSON result on stdout\n"
-			       "  -v, --verbose           show librdkafka's log lines\n\n"
-			       "Exit codes: 0 equal, 1 error, 2 usage, 5 archive damaged, 6 Kafka error, 7 not\n"
-			       "found (also a target topic or partition the cluster does not have), 8 different,\n"
-			       "12 the archive is encrypted with another key.\n\n"
-			       "Example:\n"
-			       "  ktape compare -b dr-kafka:9092 -a /backup/kafka -t user-activities\n";
+const char kt_help_compare[] =
+	"\nReads topics back from the cluster and compares them record by record with the\n"
+	"archive (key, value, headers, timestamp, order per partition): \"is what we restored\n"
+	"what we saved?\". Use the same selection and --map/--topic-prefix as the restore.\n"
+	"Prints the first differences and the counts. Exit 0 only when equal, 8 otherwise.\n\n"
+	"Options:\n"
+	"  -b, --bootstrap HOSTS   the cluster to read\n"
+	"  -a, --archive DIR       the archive: a directory or s3://BUCKET/PREFIX\n" KT_CLI_S3_HELP
+	"  -t, --topic NAME        an archived topic (repeatable); default: all\n"
+	"  -p, --partition N       only partition N (repeatable)\n"
+	"      --generation G      a topic generation (default: the newest)\n"
+	"      --from-offset N, --to-offset N, --from-time T, --to-time T\n"
+	"                          the selection, as for restore\n"
+	"      --map SRC=DST       compare archived topic SRC with DST (repeatable)\n"
+	"      --topic-prefix P    compare every topic T with P + T\n"
+	"      --ignore-timestamps  for targets that use LogAppendTime\n"
+	"      --max-report N      describe at most N differences (default 10)\n"
+	"  -X, --property K=V      a librdkafka property, as for dump\n"
+	"  -F, --config FILE       librdkafka properties from a file\n"
+	"      --encrypt-key-file FILE\n"
+	"                          the key of an encrypted archive (as for dump)\n"
+	"      --timeout D         as for restore (default 60s)\n"
+	"      --json              JSON result on stdout\n"
+	"  -v, --verbose           show librdkafka's log lines\n\n"
+	"Exit codes: 0 equal, 1 error, 2 usage, 5 archive damaged, 6 Kafka error, 7 not\n"
+	"found (also a target topic or partition the cluster does not have), 8 different,\n"
+	"12 the archive is encrypted with another key.\n\n"
+	"Example:\n"
+	"  ktape compare -b dr-kafka:9092 -a /backup/kafka -t user-activities\n";
 
 enum {
 	OPT_TOPIC_REGEX = 1000,
@@ -157,6 +159,7 @@ enum {
 static const struct option long_opts[] = {
 	{"bootstrap", required_argument, NULL, 'b'},
 	{"archive", required_argument, NULL, 'a'},
+	KT_CLI_S3_OPTIONS,
 	{"topic", required_argument, NULL, 't'},
 	{"topic-regex", required_argument, NULL, OPT_TOPIC_REGEX},
 	{"partition", required_argument, NULL, 'p'},
@@ -355,7 +358,7 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 		case OPT_MAX_REPORT:
 			rc = kt_cli_parse_i64(cmd, "--max-report", optarg, 1, 1000000, &c->max_report);
 			break;
-		default: rc = KT_EXIT_USAGE; break;
+		default: rc = kt_cli_s3_opt(cmd, ch, optarg); break;
 		}
 	}
 	/* a dry run needs no cluster */
@@ -464,10 +467,11 @@ int kt_cmd_restore(int argc, char **argv)
 			"{\"command\":\"restore\",\"dry_run\":%s,\"status\":\"%s\",\"exit_code\":%d,\"run_id\":%" PRId64
 			",\"resumed_from_run\":%" PRId64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
 			",\"skipped_on_resume\":%" PRIu64 ",\"topics_created\":%d,\"consumer_groups\":%d,"
-			"\"duration_seconds\":%.3f,\"warnings\":[",
+			"\"duration_seconds\":%.3f,\"storage\":{\"requests\":%" PRIu64 ",\"bytes_fetched\":%" PRIu64
+			"},\"warnings\":[",
 			c.o.dry_run ? "true" : "false", err ? "failed" : "ok", kt_cli_exit_for(err), res.run_id,
 			res.resumed_from_run, res.records, res.bytes, res.skipped_on_resume, res.topics_created,
-			res.groups_restored, res.seconds);
+			res.groups_restored, res.seconds, res.storage_requests, res.storage_bytes_fetched);
 		for (size_t i = 0; i < res.warning_count; i++) {
 			if (i)
 				kt_buf_append_u8(&b, ',');

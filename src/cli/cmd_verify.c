@@ -24,7 +24,7 @@ const char kt_help_verify[] =
 	"summary says so. With the key, every block is also authenticated (its\n"
 	"XChaCha20-Poly1305 tag): a block changed with its CRCs recomputed is a problem.\n\n"
 	"Options:\n"
-	"  -a, --archive DIR   archive directory\n"
+	"  -a, --archive DIR   archive directory, or s3://BUCKET/PREFIX\n" KT_CLI_S3_HELP
 	"      --deep          also decode every record (slower, CPU-bound)\n"
 	"      --encrypt-key-file FILE\n"
 	"                      the key of an encrypted archive: authenticate every block\n"
@@ -48,6 +48,7 @@ const char kt_help_verify[] =
 
 static const struct option verify_opts[] = {
 	{"archive", required_argument, NULL, 'a'},
+	KT_CLI_S3_OPTIONS,
 	{"deep", no_argument, NULL, OPT_DEEP},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"threads", required_argument, NULL, OPT_THREADS},
@@ -197,7 +198,7 @@ int kt_cmd_verify(int argc, char **argv)
 			rc = kt_cli_parse_i64("verify", "--threads", optarg, 1, 256, &v);
 			o.threads = (int)v;
 			break;
-		default: rc = KT_EXIT_USAGE; break;
+		default: rc = kt_cli_s3_opt("verify", c, optarg); break;
 		}
 	}
 	rc = kt_cli_finish_args("verify", rc, argc, argv, dir);

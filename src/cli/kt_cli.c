@@ -48,6 +48,7 @@ int kt_cli_exit_for(enum kt_err err)
 	case KT_ERR_MISMATCH: return KT_EXIT_MISMATCH;
 	case KT_ERR_EXISTS: return KT_EXIT_REFUSED;
 	case KT_ERR_VERSION: return KT_EXIT_VERSION;
+	case KT_ERR_STORAGE: return KT_EXIT_STORAGE;
 	case KT_ERR_KEY: return KT_EXIT_KEY;
 	case KT_ERR_INTERRUPTED: return KT_EXIT_INTERRUPTED;
 	default: return KT_EXIT_ERROR;

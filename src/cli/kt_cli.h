@@ -26,6 +26,7 @@ enum kt_exit {
 	KT_EXIT_MISMATCH = 8,	   /* compare found differences */
 	KT_EXIT_REFUSED = 9,	   /* refused for safety (non-empty target, ...) */
 	KT_EXIT_VERSION = 10,	   /* archive written by a newer, incompatible ktape */
+	KT_EXIT_STORAGE = 11,	   /* the object store was unreachable or refused the request */
 	KT_EXIT_KEY = 12,	   /* encrypted with another key than the key file's */
 	KT_EXIT_INTERRUPTED = 130, /* stopped by SIGINT or SIGTERM */
 };

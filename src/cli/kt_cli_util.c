@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kt_archive.h"
 #include "kt_cli.h"
 #include "kt_fileio.h"
 #include "kt_parse.h"
@@ -200,4 +201,32 @@ void kt_cli_write_stdout(const struct kt_buf *buf)
 {
 	if (buf->len)
 		fwrite(buf->data, 1, buf->len, stdout);
+}
+
+int kt_cli_s3_opt(const char *cmd, int opt, const char *arg)
+{
+	static struct kt_store_opts so = {NULL, NULL, -1, 0};
+	int64_t ms;
+	switch (opt) {
+	case KT_CLI_OPT_S3_ENDPOINT:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return kt_cli_usage_error(cmd, "--s3-endpoint '%s' is not an http:// or https:// URL", arg);
+		so.s3_endpoint = arg;
+		break;
+	case KT_CLI_OPT_S3_REGION:
+		if (!arg[0])
+			return kt_cli_usage_error(cmd, "--s3-region is empty");
+		so.s3_region = arg;
+		break;
+	case KT_CLI_OPT_S3_PATH_STYLE: so.s3_path_style = 1; break;
+	case KT_CLI_OPT_S3_TIMEOUT:
+		if (kt_parse_duration_ms(arg, &ms, NULL) != KT_OK || ms <= 0)
+			return kt_cli_usage_error(cmd, "--s3-timeout '%s' is not a positive duration (e.g. 30s, 2m)",
+						  arg);
+		so.timeout_ms = ms;
+		break;
+	default: return KT_EXIT_USAGE;
+	}
+	kt_archive_set_store_opts(&so);
+	return 0;
 }

@@ -49,6 +49,35 @@ enum {
 	{"to-time", required_argument, NULL, KT_CLI_OPT_TO_TIME}
 /* clang-format on */
 
+/* How an s3:// archive's bucket is reached: every command with -a takes
+ * these (codes 2200 and up: 2000 are the range options', 2100 the key file's). */
+enum {
+	KT_CLI_OPT_S3_ENDPOINT = 2200,
+	KT_CLI_OPT_S3_REGION,
+	KT_CLI_OPT_S3_PATH_STYLE,
+	KT_CLI_OPT_S3_TIMEOUT,
+};
+/* clang-format off */
+#define KT_CLI_S3_OPTIONS \
+	{"s3-endpoint", required_argument, NULL, KT_CLI_OPT_S3_ENDPOINT}, \
+	{"s3-region", required_argument, NULL, KT_CLI_OPT_S3_REGION}, \
+	{"s3-path-style", no_argument, NULL, KT_CLI_OPT_S3_PATH_STYLE}, \
+	{"s3-timeout", required_argument, NULL, KT_CLI_OPT_S3_TIMEOUT}
+
+#define KT_CLI_S3_HELP \
+	"      --s3-endpoint URL  S3 API endpoint of an s3:// archive (default: $AWS_ENDPOINT_URL_S3,\n" \
+	"                         $AWS_ENDPOINT_URL, else AWS's own for the region)\n" \
+	"      --s3-region NAME   the bucket's region (default: $AWS_REGION, else us-east-1)\n" \
+	"      --s3-path-style    path-style requests (default: for an explicit endpoint)\n" \
+	"      --s3-timeout D     how long one request to the bucket may take, retries included\n" \
+	"                         (default: 2m); then exit 11\n"
+/* clang-format on */
+/* Handles one of KT_CLI_S3_OPTIONS (the settings then apply to every
+ * archive the process opens); KT_EXIT_USAGE for any other option code, as
+ * getopt's '?'. Credentials come from the AWS environment or credentials
+ * file only, never from the command line. */
+int kt_cli_s3_opt(const char *cmd, int opt, const char *arg);
+
 struct kt_cli_range {
 	int64_t from_offset, to_offset;		 /* -1: none; to_offset is exclusive */
 	int64_t from_time, to_time;		 /* INT64_MIN: none; to_time is exclusive */

@@ -5,6 +5,7 @@
 
 #include "kt_cli.h"
 #include "kt_cli_cmds.h"
+#include "kt_cli_util.h"
 
 const struct kt_command kt_commands[] = {
 	{"help", "show help for ktape or one command", "  ktape help [COMMAND | exit-codes]\n",
@@ -25,7 +26,7 @@ const struct kt_command kt_commands[] = {
 	 "Dump never joins a consumer group and never commits an offset.\n\n"
 	 "Options:\n"
 	 "  -b, --bootstrap HOSTS    Kafka bootstrap servers\n"
-	 "  -a, --archive DIR        archive directory (created if missing)\n"
+	 "  -a, --archive DIR        archive directory or s3://BUCKET/PREFIX (created if missing)\n" KT_CLI_S3_HELP
 	 "  -t, --topic NAME         a topic (repeatable); internal topics only when named\n"
 	 "      --topic-regex RE     topics matching RE (POSIX extended); default: all but internal\n"
 	 "      --exclude-regex RE   leave out topics matching RE\n"

@@ -33,6 +33,9 @@ const struct kt_exit_info kt_exit_codes[] = {
 	 "refused for safety: a target that already holds records, an active consumer "
 	 "group"},
 	{KT_EXIT_VERSION, "version", "the archive was written by a newer, incompatible ktape: upgrade ktape"},
+	{KT_EXIT_STORAGE, "storage",
+	 "the bucket of an s3:// archive was unreachable within --s3-timeout, or the object store refused the "
+	 "request (access denied, a bad signature): the message has the store's own error code"},
 	{KT_EXIT_KEY, "key",
 	 "the archive is encrypted with another key than the one in --encrypt-key-file (the message names both "
 	 "key ids); no key at all for an encrypted archive is a usage error (2)"},

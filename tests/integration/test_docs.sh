@@ -29,7 +29,7 @@ import re, sys
 work, docs = sys.argv[1], sys.argv[2:]
 subs = [
     ("kafka1:9092,kafka2:9092", "$BS"), ("dr-kafka:9092", "$BS_DR"), ("test-kafka:9092", "$BS"),
-    ("kafka:9092", "$BS"), ("/backup/kafka", "$WORK/backup"),
+    ("kafka:9092", "$BS"), ("/backup/kafka", "$WORK/backup"), ("s3://backups/kafka/prod", "s3://ktape/it-docs-$now"),
     ("/var/lib/node_exporter/textfile/", "$WORK/textfile/"), (" -F /etc/ktape/client.properties", ""),
     ("user-activities", "$topic"),
     ("2026-11-23T10:00:00Z", "@$((now - 3600000))"), ("2026-11-23T11:00:00Z", "@$((now + 3600000))"),
