@@ -102,6 +102,14 @@ expect 10 "$KTAPE" ls -a "$V"
 expect 12 "$KTAPE" cat -a "$WORK/enc" -t "$topic" --encrypt-key-file "$WORK/k2"
 expect 2 "$KTAPE" cat -a "$WORK/enc" -t "$topic"
 
+# 11 storage: a bucket that refuses the credentials, and one that does not
+# answer within --s3-timeout (a closed port)
+[[ -n ${KTAPE_TEST_S3:-} ]] || fail "no S3 server (KTAPE_TEST_S3 unset): tools/test starts one"
+"$KTAPE" dump -b "$BS" -a "s3://ktape/it-exit-$RUN_ID" -t "$topic" -q || fail "dump to the bucket"
+expect 11 env AWS_SECRET_ACCESS_KEY=not-the-secret "$KTAPE" ls -a "s3://ktape/it-exit-$RUN_ID"
+expect 11 "$KTAPE" cat -a "s3://ktape/it-exit-$RUN_ID" --s3-endpoint http://127.0.0.1:1 --s3-timeout 1s
+expect 7 "$KTAPE" ls -a "s3://ktape/it-exit-$RUN_ID-none"
+
 # 130 interrupted
 "$KTAPE" restore -b "$BS" -a "$A" -t "$topic" --map "$topic=$topic.slow" --create-topics --rate-msgs 100 -q \
     >/dev/null 2>&1 &
