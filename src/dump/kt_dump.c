@@ -903,16 +903,17 @@ static enum kt_err assign_parts(struct dump *d, int *open, struct kt_diag *diag)
 #define SPREAD_PROBE_BYTES	(8u << 20)
 #define SPREAD_PROBE_RECORDS	16384
 #define SPREAD_MIN_RECORD_BYTES 1024
+/* Partitions come whole, so the clients' loads differ (3 partitions: 2 and
+ * 1), and the one with less finishes first and idles while the other still
+ * has two: when few partitions are left, each one that finishes balances
+ * them again by the records left (kt_kafka_respread moves one only for a
+ * clear gain). */
+#define REBALANCE_OPEN (4 * FETCHERS)
 
 /* With the worker idle: every record polled is archived, so each
  * partition's done_end is where a new client goes on. */
-static enum kt_err maybe_spread(struct dump *d, struct kt_diag *diag)
+static enum kt_err spread(struct dump *d, struct kt_diag *diag)
 {
-	if (d->res->payload_bytes < SPREAD_PROBE_BYTES && d->res->records < SPREAD_PROBE_RECORDS)
-		return KT_OK;
-	d->spread_decided = 1;
-	if (d->res->payload_bytes / d->res->records < SPREAD_MIN_RECORD_BYTES)
-		return KT_OK;
 	struct kt_kafka_assignment *as = calloc(d->part_count + 1, sizeof(*as));
 	int64_t *w = calloc(d->part_count + 1, sizeof(*w));
 	size_t n = 0;
@@ -932,6 +933,16 @@ static enum kt_err maybe_spread(struct dump *d, struct kt_diag *diag)
 	free(as);
 	free(w);
 	return err;
+}
+
+static enum kt_err maybe_spread(struct dump *d, struct kt_diag *diag)
+{
+	if (d->res->payload_bytes < SPREAD_PROBE_BYTES && d->res->records < SPREAD_PROBE_RECORDS)
+		return KT_OK;
+	d->spread_decided = 1;
+	if (d->res->payload_bytes / d->res->records < SPREAD_MIN_RECORD_BYTES)
+		return KT_OK;
+	return spread(d, diag);
 }
 
 /* Polls with this timeout: short, so that a stop or a commit interval is
@@ -1008,11 +1019,16 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			continue;
 		}
 		last_activity = kt_time_mono_ns();
+		int open_before = open;
 		err = dispatch(d, &w, b[cur], n, &open, diag);
 		if (!err && !d->spread_decided) {
 			err = worker_wait(&w, &open, diag);
 			if (!err && open > 0)
 				err = maybe_spread(d, diag);
+		} else if (!err && d->res->fetchers > 1 && open < open_before && open > 1 && open <= REBALANCE_OPEN) {
+			err = worker_wait(&w, &open, diag);
+			if (!err && open > 1)
+				err = spread(d, diag);
 		}
 		cur ^= 1;
 		if (!err)

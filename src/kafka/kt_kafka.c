@@ -1403,6 +1403,54 @@ static struct owner *owner_find(struct kt_kafka *k, const char *topic, int32_t p
 	return NULL;
 }
 
+/* From where the partitions are (plan[i], in), moves one at a time from the
+ * most loaded fetcher to the least loaded while that lowers the larger of
+ * the two loads: a partition moves only for a gain, as what its old
+ * fetcher has queued of it is fetched again. */
+static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int *plan)
+{
+	int64_t load[KT_KAFKA_FETCHERS_MAX] = {0};
+	size_t parts[KT_KAFKA_FETCHERS_MAX] = {0};
+	for (size_t i = 0; i < count; i++) {
+		load[plan[i]] += weights[i] > 0 ? weights[i] : 1;
+		parts[plan[i]]++;
+	}
+	for (size_t moves = 0; moves < count; moves++) {
+		size_t hi = 0, lo = 0;
+		for (size_t f = 1; f < nf; f++) {
+			if (load[f] > load[hi])
+				hi = f;
+			if (load[f] < load[lo])
+				lo = f;
+		}
+		/* only a clear imbalance: a small gain does not pay for what
+		 * the old fetcher has queued */
+		if (parts[hi] < 2 || load[lo] * 2 > load[hi])
+			return;
+		/* the partition that leaves the two loads closest */
+		size_t best = count;
+		int64_t best_max = load[hi];
+		for (size_t i = 0; i < count; i++) {
+			if ((size_t)plan[i] != hi)
+				continue;
+			int64_t w = weights[i] > 0 ? weights[i] : 1;
+			int64_t m = load[hi] - w > load[lo] + w ? load[hi] - w : load[lo] + w;
+			if (m < best_max) {
+				best_max = m;
+				best = i;
+			}
+		}
+		if (best == count)
+			return;
+		int64_t w = weights[best] > 0 ? weights[best] : 1;
+		load[hi] -= w;
+		load[lo] += w;
+		parts[hi]--;
+		parts[lo]++;
+		plan[best] = (int)lo;
+	}
+}
+
 enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignment *parts, const int64_t *weights,
 			      size_t count, struct kt_diag *diag)
 {
@@ -1412,8 +1460,14 @@ enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignme
 	struct owner *stale = realloc(k->stale, (k->nstale + count + 1) * sizeof(*stale));
 	if (stale)
 		k->stale = stale;
+	if (!err && (!plan || !stale))
+		err = KT_ERR_NOMEM;
+	for (size_t i = 0; !err && i < count; i++) {
+		struct owner *o = owner_find(k, parts[i].topic, parts[i].partition);
+		plan[i] = o && (size_t)o->f < nf ? o->f : 0;
+	}
 	if (!err)
-		err = plan && stale ? spread_plan(weights, count, nf, plan) : KT_ERR_NOMEM;
+		rebalance_plan(weights, count, nf, plan);
 	rd_kafka_topic_partition_list_t *l[KT_KAFKA_FETCHERS_MAX];
 	for (int f = 0; f < k->nfetch; f++)
 		l[f] = rd_kafka_topic_partition_list_new((int)count);

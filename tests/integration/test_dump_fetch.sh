@@ -31,8 +31,11 @@ pass "600000 small records without fetch stalls ($best empty polls)"
 
 # Large records: librdkafka's one broker thread, inflating them, is then the
 # limit, and once the dump has seen their size it spreads the unfinished
-# partitions over a second client, each going on where the archive ends
-# (issue #19). Every record exactly once, as kcat reads the topic.
+# partitions over a second client, each going on where the archive ends,
+# and when the client with one partition is done, one of the other's moves
+# over (issue #19: three partitions of equal size take both paths as a rule;
+# the outcome is what is checked). Every record exactly once, as kcat
+# reads the topic.
 T2="fetch-big-$RUN_ID"
 create_topic "$T2" 3
 now=$(date +%s%3N)
