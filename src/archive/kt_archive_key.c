@@ -49,17 +49,17 @@ static enum kt_err newest_state(struct kt_archive *a, int *found, int *encrypted
 		err = KT_ERR_NOMEM;
 	*found = *encrypted = 0;
 	for (int i = 0; !err && !*found && i < NEWEST && n.path[i]; i++) {
-		char path[4096];
-		struct kt_segment_reader *r;
-		/* a file that does not open is verify's business, not this one's */
-		if (kt_segment_reader_open(kt_archive_path(a, n.path[i], path, sizeof(path)), NULL, &r, NULL))
+		struct kt_store_segment *seg;
+		/* a file that does not open is verify's business, not this one's;
+		 * from a bucket only the header and footer ranges are fetched */
+		if (kt_archive_segment_open(a, n.path[i], NULL, &seg, NULL))
 			continue;
-		const struct kt_segment_info *info = kt_segment_reader_info(r);
+		const struct kt_segment_info *info = kt_segment_reader_info(kt_store_segment_reader(seg));
 		*found = 1;
 		*encrypted = info->encrypted;
 		memcpy(id, info->key_id, KT_SEG_KEY_ID_SIZE);
 		snprintf(rel, rel_size, "%s", n.path[i]);
-		kt_segment_reader_close(r);
+		kt_store_segment_close(seg);
 	}
 	for (int i = 0; i < NEWEST; i++)
 		free(n.path[i]);
