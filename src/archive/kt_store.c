@@ -107,24 +107,62 @@ enum kt_err kt_store_check(struct kt_store *s, struct kt_diag *diag)
 	return KT_OK;
 }
 
+/* What an archive's creation makes before its marker (SPEC 10.1, 10.6): a
+ * place holding only these is an archive whose creation was interrupted,
+ * and the next creation starts over in it. A directory's segments/ and
+ * meta/ hold nothing before the marker is written. */
+static int creation_leftover(const char *name)
+{
+	static const char *const names[] = {
+		"lock", "catalog.db", "catalog.db-wal", "catalog.db-shm", "segments", "meta", "tmp", "live"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(name, names[i]))
+			return 1;
+	return !strncmp(name, "tmp/", 4);
+}
+
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	int empty = 1;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
+static int note_other(void *ctx, const char *name, uint64_t size)
+{
+	(void)size;
+	if (creation_leftover(name))
+		return 0;
+	*(int *)ctx = 0;
+	return 1;
+}
+
 enum kt_err kt_store_is_empty(struct kt_store *s, int *out_empty, struct kt_diag *diag)
 {
 	*out_empty = 1;
-	if (s->kind == KT_STORE_S3) {
-		int any = 0;
-		enum kt_err err = kt_store_s3_list(s, "", NULL, &any, diag);
-		*out_empty = !any;
-		return err;
-	}
+	if (s->kind == KT_STORE_S3)
+		return kt_store_s3_list(s, "", note_other, out_empty, diag);
 	DIR *d = opendir(s->location);
 	if (!d)
 		return errno == ENOENT
 			       ? KT_OK
 			       : kt_diag_fail(diag, KT_ERR_IO, "cannot list %s: %s", s->location, strerror(errno));
 	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char path[PATH_BUF];
+		int is_dir_entry = !strcmp(e->d_name, "segments") || !strcmp(e->d_name, "meta");
+		if (!creation_leftover(e->d_name) ||
+		    (is_dir_entry && !dir_is_empty(kt_store_work_path(s, e->d_name, path, sizeof(path)))))
 			*out_empty = 0;
+	}
 	closedir(d);
 	return KT_OK;
 }

@@ -73,8 +73,8 @@ void kt_store_stats(const struct kt_store *s, struct kt_store_stats *out);
 
 /* KT_ERR_NOT_FOUND when the directory or bucket itself does not exist. */
 enum kt_err kt_store_check(struct kt_store *s, struct kt_diag *diag);
-/* Whether the store holds any object at all (an archive may be created only
- * in an empty place). */
+/* Whether the store holds nothing but what an interrupted creation of an
+ * archive leaves (an archive may be created only in an empty place). */
 enum kt_err kt_store_is_empty(struct kt_store *s, int *out_empty, struct kt_diag *diag);
 
 /* Calls cb for every object under prefix ("segments/", "meta/") in name

@@ -21,6 +21,7 @@ struct kt_store {
 	struct kt_s3 *s3;
 	pthread_mutex_t s3_mu; /* one request at a time on s3 */
 	int s3_mu_init;
+	int s3_down;	 /* a request spent its whole timeout: see kt_store_s3.c */
 	char *prefix;	 /* key prefix with its trailing '/', or "" */
 	char *lock_body; /* what our lock object holds, while we hold it */
 	unsigned tmp_seq;

@@ -45,17 +45,30 @@
  * reads from several threads. A bucket that stayed unreachable for the
  * whole timeout is a storage failure (its own exit code), not a Kafka one.
  * S3(store, call) holds the store's mutex around call. */
-static void s3_lock(struct kt_store *s)
+static int s3_lock(struct kt_store *s)
 {
 	pthread_mutex_lock(&s->s3_mu);
+	return s->s3_down;
 }
 
 static enum kt_err s3_done(struct kt_store *s, enum kt_err err)
 {
+	if (err == KT_ERR_TIMEOUT)
+		s->s3_down = 1;
 	pthread_mutex_unlock(&s->s3_mu);
 	return err == KT_ERR_TIMEOUT ? KT_ERR_STORAGE : err;
 }
-#define S3(store, call) (s3_lock(store), s3_done((store), (call)))
+
+/* Once a request has spent its whole timeout, the bucket is taken for
+ * gone for the rest of the process: the cleanup after the failure (the
+ * run's metadata, the lock's release) fails at once instead of waiting
+ * the timeout again each time, and the next run recovers. */
+static enum kt_err s3_gone(struct kt_store *s)
+{
+	pthread_mutex_unlock(&s->s3_mu);
+	return KT_ERR_STORAGE;
+}
+#define S3(store, call) (s3_lock(store) ? s3_gone(store) : s3_done((store), (call)))
 
 static const char *key_of(const struct kt_store *s, const char *name, char *buf, size_t bufsize)
 {
@@ -154,7 +167,7 @@ void kt_store_s3_stats(const struct kt_store *s, struct kt_store_stats *out)
 {
 	struct kt_s3_stats st;
 	struct kt_store *ms = (struct kt_store *)s; /* the mutex only */
-	s3_lock(ms);
+	(void)s3_lock(ms);
 	kt_s3_stats(s->s3, &st);
 	s3_done(ms, KT_OK);
 	out->requests = (uint64_t)st.requests;
@@ -303,7 +316,7 @@ enum kt_err kt_store_s3_commit_file(struct kt_store *s, const char *path, const 
 		if (!err)
 			err = S3(s, kt_s3_upload_complete(up, diag)); /* frees up, aborting it on failure */
 		else {
-			s3_lock(s);
+			(void)s3_lock(s);
 			kt_s3_upload_abort(up);
 			s3_done(s, KT_OK);
 		}
@@ -446,9 +459,20 @@ enum kt_err kt_store_s3_lock(struct kt_store *s, struct kt_diag *diag)
 			continue;
 		if (err)
 			return err;
-		/* a server that ignores it: the last writer's body stays */
-		struct timespec pause = {LOCK_SETTLE_MS / 1000, (LOCK_SETTLE_MS % 1000) * 1000000L};
-		nanosleep(&pause, NULL);
+		/* a server that ignores it: the last writer's body stays, so wait
+		 * for a racing writer's PUT to land before reading it back */
+		char probe[KEY_MAX + 64];
+		snprintf(probe, sizeof(probe), "%stmp/probe-%s", s->prefix, token);
+		int honoured = 0;
+		err = S3(s, kt_s3_probe_if_none_match(s->s3, probe, &honoured, diag));
+		if (err) {
+			S3(s, kt_s3_delete(s->s3, key, NULL));
+			return err;
+		}
+		if (!honoured) {
+			struct timespec pause = {LOCK_SETTLE_MS / 1000, (LOCK_SETTLE_MS % 1000) * 1000000L};
+			nanosleep(&pause, NULL);
+		}
 		s->lock_body = strdup(body);
 		if (!s->lock_body)
 			return KT_ERR_NOMEM;
