@@ -1468,21 +1468,23 @@ enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignme
 	}
 	if (!err)
 		rebalance_plan(weights, count, nf, plan);
-	rd_kafka_topic_partition_list_t *l[KT_KAFKA_FETCHERS_MAX];
-	for (int f = 0; f < k->nfetch; f++)
+	/* per fetcher, what it gives away (u) and takes (l): one call each, as
+	 * every call waits for librdkafka's main thread */
+	rd_kafka_topic_partition_list_t *l[KT_KAFKA_FETCHERS_MAX], *u[KT_KAFKA_FETCHERS_MAX];
+	for (int f = 0; f < k->nfetch; f++) {
 		l[f] = rd_kafka_topic_partition_list_new((int)count);
+		u[f] = rd_kafka_topic_partition_list_new((int)count);
+	}
 	for (size_t i = 0; !err && i < count; i++) {
 		struct owner *o = owner_find(k, parts[i].topic, parts[i].partition);
 		if (!o || o->f == plan[i])
 			continue;
-		err = kt_kafka_unassign_one(k, parts[i].topic, parts[i].partition, diag);
 		char *name = strdup(parts[i].topic);
-		if (!err && !name)
+		if (!name) {
 			err = KT_ERR_NOMEM;
-		if (err) {
-			free(name);
 			break;
 		}
+		rd_kafka_topic_partition_list_add(u[o->f], parts[i].topic, parts[i].partition);
 		/* what the old fetcher still has queued of it is dropped: the new
 		 * one reads it again from the offset given (and a partition back
 		 * at a fetcher it left is no longer stale there) */
@@ -1496,17 +1498,25 @@ enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignme
 			parts[i].offset;
 	}
 	for (int f = 0; !err && f < k->nfetch; f++) {
-		if (!l[f]->cnt)
-			continue;
-		rd_kafka_error_t *e = rd_kafka_incremental_assign(k->fetch[f].rk, l[f]);
+		rd_kafka_error_t *e = u[f]->cnt ? rd_kafka_incremental_unassign(k->fetch[f].rk, u[f]) : NULL;
+		if (e) {
+			err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot stop fetching partitions: %s",
+					   rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+	}
+	for (int f = 0; !err && f < k->nfetch; f++) {
+		rd_kafka_error_t *e = l[f]->cnt ? rd_kafka_incremental_assign(k->fetch[f].rk, l[f]) : NULL;
 		if (e) {
 			err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot assign partitions: %s",
 					   rd_kafka_error_string(e));
 			rd_kafka_error_destroy(e);
 		}
 	}
-	for (int f = 0; f < k->nfetch; f++)
+	for (int f = 0; f < k->nfetch; f++) {
 		rd_kafka_topic_partition_list_destroy(l[f]);
+		rd_kafka_topic_partition_list_destroy(u[f]);
+	}
 	free(plan);
 	return err;
 }
