@@ -1294,6 +1294,16 @@ struct weighed {
 	size_t i;
 };
 
+/* A weight as the plans add it up: at least 1, and small enough that the
+ * sums cannot overflow (a partition without an end, say INT64_MAX - offset,
+ * counts as 2^40 records). */
+static int64_t weight_at(const int64_t *weights, size_t i)
+{
+	if (!weights || weights[i] < 1)
+		return 1;
+	return weights[i] < (INT64_C(1) << 40) ? weights[i] : INT64_C(1) << 40;
+}
+
 /* heaviest first; equal weights in the caller's order */
 static int heavier_first(const void *a, const void *b)
 {
@@ -1311,7 +1321,7 @@ static enum kt_err spread_plan(const int64_t *weights, size_t count, size_t nf, 
 	if (!order)
 		return KT_ERR_NOMEM;
 	for (size_t i = 0; i < count; i++)
-		order[i] = (struct weighed){weights && weights[i] > 0 ? weights[i] : 1, i};
+		order[i] = (struct weighed){weight_at(weights, i), i};
 	qsort(order, count, sizeof(*order), heavier_first);
 	int64_t load[KT_KAFKA_FETCHERS_MAX] = {0};
 	for (size_t j = 0; j < count; j++) {
@@ -1412,7 +1422,7 @@ static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int 
 	int64_t load[KT_KAFKA_FETCHERS_MAX] = {0};
 	size_t parts[KT_KAFKA_FETCHERS_MAX] = {0};
 	for (size_t i = 0; i < count; i++) {
-		load[plan[i]] += weights[i] > 0 ? weights[i] : 1;
+		load[plan[i]] += weight_at(weights, i);
 		parts[plan[i]]++;
 	}
 	for (size_t moves = 0; moves < count; moves++) {
@@ -1433,7 +1443,7 @@ static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int 
 		for (size_t i = 0; i < count; i++) {
 			if ((size_t)plan[i] != hi)
 				continue;
-			int64_t w = weights[i] > 0 ? weights[i] : 1;
+			int64_t w = weight_at(weights, i);
 			int64_t m = load[hi] - w > load[lo] + w ? load[hi] - w : load[lo] + w;
 			if (m < best_max) {
 				best_max = m;
@@ -1442,7 +1452,7 @@ static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int 
 		}
 		if (best == count)
 			return;
-		int64_t w = weights[best] > 0 ? weights[best] : 1;
+		int64_t w = weight_at(weights, best);
 		load[hi] -= w;
 		load[lo] += w;
 		parts[hi]--;
