@@ -22,7 +22,7 @@ CREATE TABLE archive (
 -- One row per ktape invocation that changed the archive.
 CREATE TABLE runs (
     run_id       INTEGER PRIMARY KEY,
-    kind         TEXT NOT NULL CHECK (kind IN ('dump', 'restore', 'prune', 'reindex')),
+    kind         TEXT NOT NULL CHECK (kind IN ('dump', 'restore', 'prune', 'reindex', 'import')),
     started_ms   INTEGER NOT NULL,
     ended_ms     INTEGER,
     status       TEXT NOT NULL

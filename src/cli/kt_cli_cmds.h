@@ -13,6 +13,7 @@ int kt_cmd_cat(int argc, char **argv);
 int kt_cmd_verify(int argc, char **argv);
 int kt_cmd_prune(int argc, char **argv);
 int kt_cmd_reindex(int argc, char **argv);
+int kt_cmd_import(int argc, char **argv);
 
 extern const char kt_usage_restore[], kt_help_restore[];
 extern const char kt_usage_compare[], kt_help_compare[];
@@ -21,5 +22,6 @@ extern const char kt_usage_cat[], kt_help_cat[];
 extern const char kt_usage_verify[], kt_help_verify[];
 extern const char kt_usage_prune[], kt_help_prune[];
 extern const char kt_usage_reindex[], kt_help_reindex[];
+extern const char kt_usage_import[], kt_help_import[];
 
 #endif

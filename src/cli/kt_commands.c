@@ -88,6 +88,8 @@ const struct kt_command kt_commands[] = {
 	 kt_cmd_prune},
 	{"reindex", "rebuild catalog.db from the segment and metadata files", kt_usage_reindex, kt_help_reindex,
 	 kt_cmd_reindex},
+	{"import", "turn JSON lines, kcat or console-consumer output into an archive", kt_usage_import, kt_help_import,
+	 kt_cmd_import},
 	{"version", "print ktape's version", "  ktape version\n", "", kt_cmd_version},
 	{NULL, NULL, NULL, NULL, NULL},
 };

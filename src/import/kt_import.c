@@ -1,0 +1,449 @@
+/* kt_import.c - the import engine (see kt_import.h).
+ *
+ * The input is read line by line through a bounded buffer; each record goes
+ * into its partition's open segment, which rolls over at segment_bytes as a
+ * dump's does. Rolled segments stay open under tmp/ (a file and one pending
+ * block each) and are committed only once the whole input has been read,
+ * so that a bad line or a crash commits nothing of the run.
+ */
+#include "kt_import.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kt_archive.h"
+#include "kt_catalog.h"
+#include "kt_time.h"
+
+#define DEFAULT_SEGMENT_BYTES (256ull << 20)
+#define READ_CHUNK	      (1u << 20)
+/* One line at most: well above Kafka's largest message settings. */
+#define LINE_MAX_BYTES (128u << 20)
+/* Partition numbers beyond this are taken for a mistake. */
+#define MAX_PARTITIONS 100000
+
+struct part {
+	int32_t partition;
+	int used;
+	int64_t first, next; /* first offset, the offset after the last one */
+	uint64_t records;
+	struct kt_archive_segment *seg;	    /* being written */
+	struct kt_archive_segment **rolled; /* full, not committed yet */
+	size_t rolled_n, rolled_cap;
+};
+
+struct imp {
+	const struct kt_import_opts *o;
+	struct kt_import_result *res;
+	struct kt_archive *a;
+	struct kt_catalog *cat;
+	int64_t run_id;
+	uint32_t generation;
+	struct part *parts; /* indexed by partition */
+	size_t part_n;
+	struct kt_segment_codec *codec;
+	struct kt_import_line line;
+	/* the input */
+	char *buf;
+	size_t len, pos;
+	int eof;
+};
+
+static void warn(struct imp *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(struct imp *m, const char *fmt, ...)
+{
+	if (!m->o->on_warning)
+		return;
+	char msg[KT_DIAG_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	m->o->on_warning(m->o->cb_ctx, msg);
+}
+
+/* The next line without its newline (and a CR before it), NULL at the end. */
+static enum kt_err next_line(struct imp *m, const char **out, size_t *out_len, struct kt_diag *diag)
+{
+	for (;;) {
+		char *nl = memchr(m->buf + m->pos, '\n', m->len - m->pos);
+		if (nl || (m->eof && m->pos < m->len)) {
+			size_t end = nl ? (size_t)(nl - m->buf) : m->len;
+			*out = m->buf + m->pos;
+			*out_len = end - m->pos;
+			m->pos = nl ? end + 1 : end;
+			if (*out_len && (*out)[*out_len - 1] == '\r')
+				(*out_len)--;
+			return KT_OK;
+		}
+		if (m->eof) {
+			*out = NULL;
+			return KT_OK;
+		}
+		/* keep the partial line, read more behind it */
+		memmove(m->buf, m->buf + m->pos, m->len - m->pos);
+		m->len -= m->pos;
+		m->pos = 0;
+		size_t cap = m->len + READ_CHUNK + 1;
+		if (m->len > LINE_MAX_BYTES)
+			return kt_diag_fail(diag, KT_ERR_LIMIT, "%s: line %" PRIu64 " is longer than %u MiB",
+					    m->o->input_name, m->res->lines + 1, LINE_MAX_BYTES >> 20);
+		char *nb = realloc(m->buf, cap);
+		if (!nb)
+			return KT_ERR_NOMEM;
+		m->buf = nb;
+		ssize_t n;
+		do
+			n = m->o->read(m->o->read_ctx, m->buf + m->len, READ_CHUNK);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return kt_diag_fail(diag, KT_ERR_IO, "%s: read: %s", m->o->input_name, strerror(errno));
+		if (n == 0)
+			m->eof = 1;
+		m->len += (size_t)n;
+	}
+}
+
+static struct part *get_part(struct imp *m, int32_t p)
+{
+	if ((size_t)p >= m->part_n) {
+		size_t n = (size_t)p + 1;
+		struct part *np = realloc(m->parts, n * sizeof(*np));
+		if (!np)
+			return NULL;
+		memset(np + m->part_n, 0, (n - m->part_n) * sizeof(*np));
+		for (size_t i = m->part_n; i < n; i++)
+			np[i].partition = (int32_t)i;
+		m->parts = np;
+		m->part_n = n;
+	}
+	return &m->parts[p];
+}
+
+/* A bad line: reported and skipped while skip_bad allows, else the error. */
+static enum kt_err bad_line(struct imp *m, enum kt_err err, struct kt_diag *diag)
+{
+	char msg[KT_DIAG_MSG_MAX];
+	snprintf(msg, sizeof(msg), "%s", diag->msg[0] ? diag->msg : kt_err_str(err));
+	if (err != KT_ERR_INVALID || m->res->skipped >= m->o->skip_bad) {
+		kt_diag_fail(diag, err, "%s: line %" PRIu64 ": %s", m->o->input_name, m->res->lines, msg);
+		return err;
+	}
+	m->res->skipped++;
+	warn(m, "%s: line %" PRIu64 ": %s (skipped, %" PRIu64 " of --skip-bad %" PRIu64 ")", m->o->input_name,
+	     m->res->lines, msg, m->res->skipped, m->o->skip_bad);
+	kt_diag_clear(diag);
+	return KT_OK;
+}
+
+static enum kt_err add_record(struct imp *m, struct kt_diag *diag)
+{
+	struct kt_import_line *l = &m->line;
+	int32_t p = l->partition;
+	if (!l->has_partition) {
+		m->res->no_partition++;
+		if (l->rec.key_null)
+			p = 0;
+		else if (m->o->partitions > 0)
+			p = kt_import_partition_for_key(l->rec.key, l->rec.key_len, m->o->partitions);
+		else
+			return kt_diag_fail(diag, KT_ERR_INVALID,
+					    "a record with a key and no partition: give --partitions N to place "
+					    "it as Kafka's default partitioner would");
+	} else if (m->o->partitions > 0 && p >= m->o->partitions) {
+		return kt_diag_fail(diag, KT_ERR_INVALID, "partition %" PRId32 " is not below --partitions %" PRId32, p,
+				    m->o->partitions);
+	} else if (p >= MAX_PARTITIONS) {
+		return kt_diag_fail(diag, KT_ERR_INVALID, "partition %" PRId32 " is beyond %d", p, MAX_PARTITIONS);
+	}
+	struct part *pt = get_part(m, p);
+	if (!pt)
+		return KT_ERR_NOMEM;
+	if (!l->has_offset) {
+		m->res->no_offset++;
+		l->rec.offset = pt->used ? pt->next : 0;
+	} else if (pt->used && l->rec.offset < pt->next) {
+		return kt_diag_fail(diag, KT_ERR_INVALID,
+				    "offset %" PRId64 " of partition %" PRId32 " does not follow offset %" PRId64
+				    " (offsets must increase within a partition)",
+				    l->rec.offset, p, pt->next - 1);
+	}
+	if (!l->has_timestamp) {
+		m->res->no_timestamp++;
+		l->rec.timestamp = m->res->import_time_ms;
+		l->rec.ts_type = KT_TS_CREATE;
+	}
+	if (!pt->seg) {
+		struct kt_segment_writer_opts wo = {.zstd_level = m->o->zstd_level,
+						    .block_bytes = m->o->block_bytes,
+						    .codec = m->codec,
+						    .key = m->o->key};
+		enum kt_err err = kt_archive_segment_begin(m->a, m->o->topic, m->generation, p, &wo, &pt->seg, diag);
+		if (err)
+			return err;
+	}
+	/* the segment copies the record's bytes */
+	enum kt_err err = kt_archive_segment_add(pt->seg, &l->rec, diag);
+	if (err)
+		return err;
+	if (!pt->used)
+		pt->first = l->rec.offset;
+	pt->used = 1;
+	pt->next = l->rec.offset + 1;
+	pt->records++;
+	m->res->records++;
+	m->res->payload_bytes += kt_record_payload_bytes(&l->rec);
+	uint64_t limit = m->o->segment_bytes ? m->o->segment_bytes : DEFAULT_SEGMENT_BYTES;
+	if (kt_archive_segment_raw_bytes(pt->seg) >= limit) {
+		if (pt->rolled_n == pt->rolled_cap) {
+			size_t cap = pt->rolled_cap ? pt->rolled_cap * 2 : 4;
+			struct kt_archive_segment **r = realloc(pt->rolled, cap * sizeof(*r));
+			if (!r)
+				return KT_ERR_NOMEM;
+			pt->rolled = r;
+			pt->rolled_cap = cap;
+		}
+		pt->rolled[pt->rolled_n++] = pt->seg;
+		pt->seg = NULL;
+	}
+	return KT_OK;
+}
+
+static enum kt_err read_all(struct imp *m, struct kt_diag *diag)
+{
+	for (;;) {
+		const char *s;
+		size_t n;
+		enum kt_err err = next_line(m, &s, &n, diag);
+		if (err || !s)
+			return err;
+		m->res->lines++;
+		if (!n)
+			continue; /* an empty line holds no record (console output never has one for a record) */
+		err = kt_import_parse(&m->o->fmt, s, n, &m->line, diag);
+		if (!err)
+			err = add_record(m, diag);
+		if (err && (err = bad_line(m, err, diag)))
+			return err;
+	}
+}
+
+/* Commits every partition's segments in offset order; the last one of a
+ * partition carries its progress row. */
+static enum kt_err commit_all(struct imp *m, struct kt_diag *diag)
+{
+	for (size_t i = 0; i < m->part_n; i++) {
+		struct part *pt = &m->parts[i];
+		if (!pt->used)
+			continue;
+		m->res->partitions++;
+		/* an imported partition's "log" is what the source held */
+		struct kt_catalog_prun pr = {m->run_id, m->o->topic, m->generation, pt->partition, pt->first,
+					     pt->next,	pt->first,   pt->next,	    pt->next,	   (int64_t)pt->records,
+					     -1,	-1};
+		size_t total = pt->rolled_n + (pt->seg ? 1 : 0);
+		for (size_t j = 0; j < total; j++) {
+			struct kt_archive_segment *s = j < pt->rolled_n ? pt->rolled[j] : pt->seg;
+			if (j < pt->rolled_n)
+				pt->rolled[j] = NULL;
+			else
+				pt->seg = NULL;
+			struct kt_segment_summary sum;
+			enum kt_err err =
+				kt_archive_segment_commit(m->a, s, m->run_id, j + 1 == total ? &pr : NULL, &sum, diag);
+			if (err)
+				return err;
+			m->res->segments++;
+			m->res->file_bytes += sum.file_bytes;
+		}
+	}
+	return KT_OK;
+}
+
+static void abort_all(struct imp *m)
+{
+	for (size_t i = 0; i < m->part_n; i++) {
+		struct part *pt = &m->parts[i];
+		for (size_t j = 0; j < pt->rolled_n; j++)
+			kt_archive_segment_abort(pt->rolled[j]);
+		kt_archive_segment_abort(pt->seg);
+		free(pt->rolled);
+	}
+	free(m->parts);
+	m->parts = NULL;
+	m->part_n = 0;
+}
+
+static const char *format_name(enum kt_import_kind k)
+{
+	return k == KT_IMPORT_JSON ? "json" : k == KT_IMPORT_KCAT_JSON ? "kcat-json" : "console";
+}
+
+/* What the run's message says: where the records came from and what the
+ * source lacked, so that ls --runs tells an imported offset or timestamp
+ * from one Kafka gave. */
+static void describe(struct imp *m)
+{
+	struct kt_import_result *r = m->res;
+	char ts[64];
+	time_t secs = (time_t)(r->import_time_ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + tl, sizeof(ts) - tl, ".%03dZ (@%" PRId64 ")", (int)(r->import_time_ms % 1000), r->import_time_ms);
+	int n = snprintf(r->message, sizeof(r->message), "imported %" PRIu64 " record(s) from %s (%s)", r->records,
+			 m->o->input_name, format_name(m->o->fmt.kind));
+	size_t off = n > 0 && (size_t)n < sizeof(r->message) ? (size_t)n : sizeof(r->message) - 1;
+	if (r->no_offset || r->no_partition || r->no_timestamp) {
+		n = snprintf(r->message + off, sizeof(r->message) - off, "; the source lacked");
+		off += n > 0 ? (size_t)n : 0;
+		const char *sep = " ";
+		if (r->no_offset && off < sizeof(r->message)) {
+			n = snprintf(r->message + off, sizeof(r->message) - off,
+				     "%soffsets of %" PRIu64 " (numbered on from the previous one, or 0)", sep,
+				     r->no_offset);
+			off += n > 0 ? (size_t)n : 0;
+			sep = ", ";
+		}
+		if (r->no_partition && off < sizeof(r->message)) {
+			n = snprintf(r->message + off, sizeof(r->message) - off,
+				     m->o->partitions > 0 ? "%spartitions of %" PRIu64
+							    " (murmur2 of the key over %" PRId32
+							    " partitions, 0 without a key)"
+							  : "%spartitions of %" PRIu64 " (no key: partition 0)%.0d",
+				     sep, r->no_partition, m->o->partitions);
+			off += n > 0 ? (size_t)n : 0;
+			sep = ", ";
+		}
+		if (r->no_timestamp && off < sizeof(r->message))
+			snprintf(r->message + off, sizeof(r->message) - off,
+				 "%stimestamps of %" PRIu64 " (given the import time %s, CreateTime)", sep,
+				 r->no_timestamp, ts);
+	}
+	if (r->skipped) {
+		size_t l = strlen(r->message);
+		snprintf(r->message + l, sizeof(r->message) - l, "; %" PRIu64 " bad line(s) skipped", r->skipped);
+	}
+}
+
+static enum kt_err end_run(struct imp *m, const char *status, const char *message, struct kt_diag *diag)
+{
+	int64_t records = 0, bytes = 0;
+	enum kt_err err = kt_catalog_begin(m->cat, diag);
+	if (!err)
+		err = kt_catalog_run_end(m->cat, m->run_id, status, 0, 0, message, kt_time_now_ms(), diag);
+	if (!err)
+		err = kt_catalog_run_recount(m->cat, m->run_id, &records, &bytes, diag);
+	if (err) {
+		kt_catalog_rollback(m->cat);
+		return err;
+	}
+	err = kt_catalog_commit(m->cat, diag);
+	return err ? err : kt_archive_write_run_meta(m->a, m->run_id, "import", diag);
+}
+
+/* Imports go into a topic the archive does not hold yet (generation 0),
+ * so that imported offsets never mix with dumped ones. */
+static enum kt_err check_topic(struct imp *m, struct kt_diag *diag)
+{
+	int found = 0;
+	uint32_t gen;
+	enum kt_err err = kt_catalog_current_generation(m->cat, m->o->topic, &gen, &found, diag);
+	if (err)
+		return err;
+	if (found)
+		return kt_diag_fail(diag, KT_ERR_EXISTS,
+				    "the archive already holds topic '%s': import into a new archive (or under "
+				    "another topic name with -t)",
+				    m->o->topic);
+	m->generation = 0;
+	return KT_OK;
+}
+
+/* Once the input is read: the topic's generation and snapshot (the
+ * partition count restore creates it with), in one transaction. */
+static enum kt_err put_topic(struct imp *m, struct kt_diag *diag)
+{
+	int32_t n = m->o->partitions > 0 ? m->o->partitions : (int32_t)m->part_n;
+	struct kt_catalog_topic t = {m->run_id, m->o->topic, m->generation, n, 0};
+	enum kt_err err = kt_catalog_begin(m->cat, diag);
+	if (!err)
+		err = kt_catalog_add_generation(m->cat, m->o->topic, m->generation, m->run_id, "import", diag);
+	if (!err)
+		err = kt_catalog_put_topic(m->cat, &t, diag);
+	return err ? (kt_catalog_rollback(m->cat), err) : kt_catalog_commit(m->cat, diag);
+}
+
+enum kt_err kt_import_run(const struct kt_import_opts *o, struct kt_import_result *res, struct kt_diag *diag)
+{
+	memset(res, 0, sizeof(*res));
+	struct imp m = {0};
+	m.o = o;
+	m.res = res;
+	int64_t t0 = kt_time_mono_ns();
+	res->import_time_ms = kt_time_now_ms();
+	kt_import_line_init(&m.line);
+	enum kt_err err = kt_segment_codec_new(&m.codec);
+	if (err)
+		goto out;
+	struct kt_archive_recovery rec;
+	err = kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &m.a, &rec, diag);
+	if (err)
+		goto out;
+	m.cat = kt_archive_catalog(m.a);
+	err = kt_archive_use_key(m.a, o->key, 1, diag);
+	if (err)
+		goto out;
+	struct kt_catalog_run run = {0};
+	run.kind = "import";
+	run.started_ms = res->import_time_ms;
+	run.args = o->args ? o->args : "";
+	run.tool_version = o->tool_version ? o->tool_version : "";
+	err = kt_catalog_begin(m.cat, diag);
+	if (!err)
+		err = kt_catalog_run_begin(m.cat, &run, &m.run_id, diag);
+	if (!err)
+		err = kt_catalog_commit(m.cat, diag);
+	else
+		kt_catalog_rollback(m.cat);
+	if (err) {
+		if (strstr(diag->msg, "CHECK constraint"))
+			kt_diag_fail(diag, KT_ERR_VERSION,
+				     "this archive's catalog was made before import runs existed: import into a new "
+				     "archive");
+		goto out;
+	}
+	res->run_id = m.run_id;
+	err = check_topic(&m, diag);
+	if (!err)
+		err = read_all(&m, diag);
+	if (!err && !res->records)
+		err = kt_diag_fail(diag, KT_ERR_INVALID, "%s: no records in %" PRIu64 " line(s)", o->input_name,
+				   res->lines);
+	if (!err)
+		err = put_topic(&m, diag);
+	if (!err)
+		err = commit_all(&m, diag);
+	abort_all(&m);
+	res->seconds = (double)(kt_time_mono_ns() - t0) / 1e9;
+	describe(&m);
+	struct kt_diag d2;
+	kt_diag_clear(&d2);
+	enum kt_err e2 = end_run(&m, err ? "failed" : "ok", err ? diag->msg : res->message, &d2);
+	if (!err && e2) {
+		err = e2;
+		*diag = d2;
+	}
+out:
+	abort_all(&m);
+	free(m.buf);
+	kt_import_line_free(&m.line);
+	kt_archive_close(m.a);
+	kt_segment_codec_free(m.codec);
+	return err;
+}
