@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# ktape import (issue #17): ktape cat's JSON lines, kcat -J and
+# kafka-console-consumer output into an archive, checked by restoring into
+# the real broker and reading back with Kafka's own console consumer.
+source "$(dirname "$0")/lib.sh"
+
+A="$WORK/a"
+T="it-im-$RUN_ID"
+B=$((($(date +%s) - 3600) * 1000))
+cat_all() { "$KTAPE" cat -a "$1" -t "$2" 2>"$WORK/cat.err" || fail "cat $1: $(cat "$WORK/cat.err")"; }
+
+# -- cat | import round-trips exactly: restored records are the produced ones --------
+create_topic "$T" 3
+cat >"$WORK/spec" <<SPEC
+0	$B	user-1	{"a":1,"email":"x@example.com"}	h=1	h=2	h=-	=
+0	$((B + 5000))	-	later-but-first
+0	$((B - 5000))		earlier-but-second
+1	$((B + 1000))	user-2	-	x=hex:00ff
+1	$((B + 2000))	hex:0001ff	hex:fffe00
+2	$((B + 3000))	user-1	{"a":2}
+2	$((B + 6000))	user-3	and "quotes" \\ and ünïcödé
+SPEC
+produce_spec "$T" "$WORK/spec" --plain
+"$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q || fail "dump"
+cat_all "$A" "$T" >"$WORK/a.jsonl"
+"$KTAPE" import -a "$WORK/b" -t "$T" -q <"$WORK/a.jsonl" || fail "import from stdin"
+cat_all "$WORK/b" "$T" >"$WORK/b.jsonl"
+cmp -s "$WORK/a.jsonl" "$WORK/b.jsonl" || fail "cat of the import differs: $(diff "$WORK/a.jsonl" "$WORK/b.jsonl" | head -5)"
+"$KTAPE" restore -b "$BS" -a "$WORK/b" -t "$T" --topic-prefix rt- --create-topics -q 2>"$WORK/r.err" ||
+    fail "restore of the import: $(cat "$WORK/r.err")"
+consume_all "rt-$T" "$WORK/rt.out" 7
+witness "$WORK/spec" "$WORK/rt.out"
+assert_eq "import|ok|7" "$(sql "$WORK/b" "SELECT kind, status, records FROM runs WHERE run_id = 1")" "the import run"
+"$KTAPE" ls -a "$WORK/b" --runs | grep -q " import .* ok " || fail "ls --runs does not show the import run"
+pass "cat | import | restore gives back the produced records exactly (null/empty, binary, headers)"
+
+# -- a jq filter replays exactly the selected records, edited ------------------------
+cat_all "$A" "$T" | jq -c 'select(.key == "user-1") | .value |= (if . then sub(",\"email\":\"[^\"]*\""; "") else . end)' |
+    "$KTAPE" import -a "$WORK/j" -t "$T" -q || fail "import of the jq output"
+"$KTAPE" restore -b "$BS" -a "$WORK/j" -t "$T" --topic-prefix jq- --create-topics -q 2>"$WORK/r.err" ||
+    fail "restore of the filtered import: $(cat "$WORK/r.err")"
+printf '0\t%s\tuser-1\t{"a":1}\th=1\th=2\th=-\t=\n2\t%s\tuser-1\t{"a":2}\n' $B $((B + 3000)) >"$WORK/spec-jq"
+consume_all "jq-$T" "$WORK/jq.out" 2
+witness "$WORK/spec-jq" "$WORK/jq.out"
+assert_eq 2 "$(wc -l <"$WORK/jq.out")" "records restored from the filtered import"
+pass "cat | jq select/edit | import | restore gives exactly the filtered records"
+
+# -- bad lines: the line named, exit 2, nothing committed; --skip-bad ----------------
+{
+    sed -n 1p "$WORK/a.jsonl"
+    echo '{"partition":0,"offset":99,"value":"x"'
+    sed -n 2p "$WORK/a.jsonl"
+} >"$WORK/bad.jsonl"
+assert_exit 2 "$KTAPE" import -a "$WORK/bad" -t "$T" "$WORK/bad.jsonl"
+grep -q "bad.jsonl: line 2: not JSON" "$WORK/last.err" || fail "bad line message: $(cat "$WORK/last.err")"
+assert_eq "failed|0" "$(sql "$WORK/bad" "SELECT status, records FROM runs")" "the failed run"
+assert_eq 0 "$(sql "$WORK/bad" "SELECT count(*) FROM segments")" "segments of the failed run"
+assert_eq "" "$(find "$WORK/bad/segments" "$WORK/bad/tmp" -type f)" "files left by the failed run"
+"$KTAPE" import -a "$WORK/bad" -t "$T" --skip-bad 1 -q "$WORK/bad.jsonl" 2>"$WORK/skip.err" || fail "--skip-bad 1"
+grep -q "line 2: .*skipped" "$WORK/skip.err" || fail "a skipped line is not reported: $(cat "$WORK/skip.err")"
+assert_eq 2 "$("$KTAPE" cat -a "$WORK/bad" -t "$T" | wc -l)" "records after --skip-bad"
+printf '{"partition":0,"offset":5,"value":"a"}\n{"partition":0,"offset":5,"value":"b"}\n' >"$WORK/dup.jsonl"
+assert_exit 2 "$KTAPE" import -a "$WORK/dup" -t "$T" "$WORK/dup.jsonl"
+grep -q "line 2: offset 5 of partition 0 does not follow offset 5" "$WORK/last.err" || fail "offset order: $(cat "$WORK/last.err")"
+assert_exit 9 "$KTAPE" import -a "$WORK/b" -t "$T" "$WORK/dup.jsonl"
+pass "a bad line fails with its number and commits nothing; --skip-bad reports and skips; offsets must increase"
+
+# -- without partition, offset, timestamp: Kafka's default partitioner ----------------
+J="java-$T"
+create_topic "$J" 5
+for i in $(seq 1 60); do echo "key-$i:value-$i"; done >"$WORK/keys.txt"
+kcli kafka-console-producer --bootstrap-server "$BS" --topic "$J" --property parse.key=true \
+    --property key.separator=: <"$WORK/keys.txt" >/dev/null 2>&1 || fail "console producer"
+kcat -b "$BS" -C -t "$J" -e -f '%k %p\n' 2>/dev/null | sort >"$WORK/java-parts"
+assert_eq 60 "$(wc -l <"$WORK/java-parts")" "records the Java producer wrote"
+jq -cR 'split(":") | {key: .[0], value: .[1]}' <"$WORK/keys.txt" >"$WORK/nopart.jsonl"
+"$KTAPE" import -a "$WORK/k" -t "$J" --partitions 5 -q "$WORK/nopart.jsonl" || fail "import without partitions"
+"$KTAPE" cat -a "$WORK/k" -t "$J" --format '%k %p\n' | sort >"$WORK/ktape-parts"
+cmp -s "$WORK/java-parts" "$WORK/ktape-parts" || fail "partitions differ from the Java producer's: $(diff "$WORK/java-parts" "$WORK/ktape-parts" | head -4)"
+msg=$(sql "$WORK/k" "SELECT message FROM runs")
+for w in "offsets of 60" "partitions of 60 (murmur2 of the key over 5 partitions" "timestamps of 60 (given the import time"; do
+    [[ $msg == *"$w"* ]] || fail "the run's message does not say '$w': $msg"
+done
+# offsets numbered from 0 per partition, consecutively
+"$KTAPE" cat -a "$WORK/k" -t "$J" --format '%p %o\n' | awk '{ if ($2 != n[$1]++) bad=1 } END { exit bad }' ||
+    fail "offsets are not consecutive from 0 per partition"
+assert_exit 2 "$KTAPE" import -a "$WORK/k2" -t "$J" "$WORK/nopart.jsonl"
+grep -q "line 1: .*--partitions" "$WORK/last.err" || fail "keyed records without --partitions: $(cat "$WORK/last.err")"
+pass "records without partition go where the Java producer puts their key; offsets and timestamps filled in and recorded"
+
+# -- kcat -J and kafka-console-consumer output, made by the real tools ---------------
+C="txt-$T"
+create_topic "$C" 2
+cat >"$WORK/spec-txt" <<SPEC
+0	$B	user-1	{"a":1}	h=1	h=2	h=-	=
+0	$((B + 5000))	-	later-but-first
+0	$((B - 5000))		empty-key
+1	$((B + 1000))	user-2	-	x=y
+1	$((B + 2000))	user-3	with | a separator	a=b
+SPEC
+produce_spec "$C" "$WORK/spec-txt" --plain
+"$KTAPE" dump -b "$BS" -a "$WORK/c" -t "$C" -q || fail "dump of the text topic"
+cat_all "$WORK/c" "$C" >"$WORK/c.jsonl"
+kcat -b "$BS" -C -J -e -t "$C" >"$WORK/kcat.json" 2>/dev/null || fail "kcat -J"
+assert_eq 5 "$(wc -l <"$WORK/kcat.json")" "kcat -J lines"
+"$KTAPE" import -a "$WORK/kc" -t "$C" --format kcat-json -q "$WORK/kcat.json" || fail "import of kcat -J"
+cat_all "$WORK/kc" "$C" >"$WORK/kc.jsonl"
+cmp -s "$WORK/c.jsonl" "$WORK/kc.jsonl" || fail "kcat -J import differs: $(diff "$WORK/c.jsonl" "$WORK/kc.jsonl" | head -6)"
+consume_all "$C" "$WORK/console.out" 5
+"$KTAPE" import -a "$WORK/cc" -t "$C" --format console -q "$WORK/console.out" \
+    --console-props 'print.key=true,print.headers=true,print.timestamp=true,print.partition=true,print.offset=true,null.literal=<NULL>,key.separator=|,headers.separator=;' ||
+    fail "import of the console output"
+cat_all "$WORK/cc" "$C" >"$WORK/cc.jsonl"
+cmp -s "$WORK/c.jsonl" "$WORK/cc.jsonl" || fail "console import differs: $(diff "$WORK/c.jsonl" "$WORK/cc.jsonl" | head -6)"
+# the console consumer's default: the value only
+kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$C" --partition 1 --from-beginning --max-messages 2 \
+    --timeout-ms 20000 >"$WORK/values.out" 2>/dev/null || true
+"$KTAPE" import -a "$WORK/cv" -t "$C" --format console -q "$WORK/values.out" || fail "import of plain values"
+assert_eq '[null,"with | a separator"]' "$("$KTAPE" cat -a "$WORK/cv" -t "$C" | jq -sc 'map(.value)')" "values of the default layout"
+pass "kcat -J and kafka-console-consumer output (all print.* properties, and the default) import to the dumped records"
