@@ -31,6 +31,7 @@ enum {
 	OPT_SEGMENT_SIZE,
 	OPT_BLOCK_SIZE,
 	OPT_COMMIT_INTERVAL,
+	OPT_FOLLOW,
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +58,7 @@ static const struct option long_opts[] = {
 	{"segment-size", required_argument, NULL, OPT_SEGMENT_SIZE},
 	{"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
 	{"commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL},
+	{"follow", no_argument, NULL, OPT_FOLLOW},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
@@ -290,6 +292,7 @@ int kt_cmd_dump(int argc, char **argv)
 			break;
 		}
 		case OPT_METRICS: metrics = optarg; break;
+		case OPT_FOLLOW: o.follow = 1; break;
 		case KT_CLI_OPT_KEY_FILE: key_file = optarg; break;
 		case OPT_COMMIT_INTERVAL: {
 			struct kt_diag d;
@@ -318,6 +321,8 @@ int kt_cmd_dump(int argc, char **argv)
 	}
 	if (!rc)
 		rc = kt_cli_check_args(CMD, argc, argv, o.bootstrap, 0, o.archive, &range);
+	if (!rc && o.follow && (range.to_offset >= 0 || range.to_time != INT64_MIN))
+		rc = kt_cli_usage_error(CMD, "--follow has no end: it cannot take --to-offset or --to-time");
 	if (!rc && key_file)
 		rc = kt_cli_load_key(CMD, key_file, &key);
 	o.key = key;

@@ -301,8 +301,8 @@ static enum kt_err plan_partition(struct dump *d, struct topic_state *t, struct 
 		if (err)
 			return err;
 	} else
-		p->end = p->high;
-	if (p->end > p->high)
+		p->end = o->follow ? INT64_MAX : p->high;
+	if (p->end > p->high && !o->follow)
 		p->end = p->high;
 	if (p->end < p->start)
 		p->end = p->start;
@@ -598,8 +598,11 @@ static void report_progress(struct dump *d, int done)
 				      done,
 				      (int)d->part_count,
 				      (double)(kt_time_mono_ns() - d->t0) / 1e9};
-	for (size_t i = 0; i < d->part_count; i++)
-		pr.expected_records += (uint64_t)(d->parts[i].end - d->parts[i].start);
+	for (size_t i = 0; i < d->part_count; i++) {
+		const struct part *p = &d->parts[i];
+		/* following: what is there now */
+		pr.expected_records += (uint64_t)((p->end == INT64_MAX ? p->high : p->end) - p->start);
+	}
 	d->o->on_progress(d->o->cb_ctx, &pr);
 }
 
@@ -619,7 +622,8 @@ static int64_t commit_interval_ns(const struct kt_dump_opts *o)
 {
 	if (o->commit_interval_ms < 0)
 		return INT64_MAX;
-	return (o->commit_interval_ms ? o->commit_interval_ms : KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS) * 1000000;
+	int64_t dflt = o->follow ? KT_DUMP_FOLLOW_COMMIT_INTERVAL_MS : KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS;
+	return (o->commit_interval_ms ? o->commit_interval_ms : dflt) * 1000000;
 }
 
 /* An error that concerns one partition's files (a directory that cannot
@@ -821,6 +825,12 @@ static enum kt_err on_event(struct dump *d, struct kt_kafka_batch *b, size_t i, 
 		int64_t pos = kt_kafka_position(d->k, p->t->name, p->partition);
 		if (pos > p->done_end)
 			p->done_end = pos < p->end ? pos : p->end;
+		if (d->o->follow && p->end == INT64_MAX) {
+			/* caught up: the partition goes on when more arrives */
+			if (pos > p->high)
+				p->high = pos;
+			return KT_OK;
+		}
 		if (pos >= 0 && pos < p->end)
 			warn(d,
 			     "%s [%d]: stopped at offset %" PRId64 " before the target end %" PRId64
@@ -978,7 +988,9 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 	while (!err && open > 0) {
 		if (d->o->stop && *d->o->stop) {
 			err = worker_wait(&w, &open, diag);
-			if (!err)
+			/* a follower's stop is its normal end (systemd stops it so):
+			 * what is open is committed below, and the run is ok */
+			if (!err && !d->o->follow)
 				err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 			break;
 		}
@@ -1011,7 +1023,9 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 				break;
 			if (kt_time_mono_ns() - t_poll >= POLL_MS * 900000ll)
 				d->res->empty_polls++;
-			if (kt_time_mono_ns() - last_activity > timeout_ns)
+			/* a follower that caught up waits for records: silence is
+			 * no failure (a cluster that is gone reports errors) */
+			if (!d->o->follow && kt_time_mono_ns() - last_activity > timeout_ns)
 				err = kt_diag_fail(
 					diag, KT_ERR_TIMEOUT,
 					"no data from the cluster for %lld s (--timeout); %d partitions unfinished",

@@ -10,7 +10,8 @@
  * the end offset, end excluded. The default start is where the previous dump
  * of the archive ended (or the log start the first time); the default end is
  * the high watermark read at the start of the run, so a run is a snapshot
- * and always ends.
+ * and always ends; with follow set, there is no end: the run archives what
+ * arrives until it is stopped.
  */
 #ifndef KT_DUMP_H
 #define KT_DUMP_H
@@ -24,6 +25,9 @@
 #include "kt_kafka.h"
 
 #define KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS 30000
+/* --follow commits more often: what the broker acknowledged is durable in
+ * the archive within this plus the fetch latency */
+#define KT_DUMP_FOLLOW_COMMIT_INTERVAL_MS 10000
 
 struct kt_dump_progress {
 	uint64_t records;
@@ -61,6 +65,10 @@ struct kt_dump_opts {
 	const char *args;	  /* command line for the run record, secrets redacted */
 	const char *tool_version;
 	volatile sig_atomic_t *stop; /* set by a signal handler: finish cleanly */
+	/* continuous backup: partitions never end at the high watermark; the
+	 * run goes on, committing every commit interval, until *stop (then it
+	 * ends "ok") or an error. Without an explicit end only. */
+	int follow;
 	void (*on_progress)(void *ctx, const struct kt_dump_progress *p);
 	void (*on_warning)(void *ctx, const char *msg);
 	void *cb_ctx;
