@@ -9,13 +9,15 @@
 #include "kt_cli_cmds.h"
 #include "kt_cli_inspect.h"
 #include "kt_cli_util.h"
+#include "kt_keyset.h"
 #include "kt_record_json.h"
 
 #define CAT_FLUSH ((size_t)256 << 10)
 
 const char kt_usage_cat[] = "  ktape cat -a DIR [-t TOPIC]... [-p N]... [--generation G]\n"
 			    "            [--from-offset N] [--to-offset N] [--from-time T] [--to-time T]\n"
-			    "            [--key K] [--format json|FMT] [-n COUNT] [--encrypt-key-file FILE]\n";
+			    "            [--key K] [--drop-keys FILE] [--format json|FMT] [-n COUNT]\n"
+			    "            [--encrypt-key-file FILE]\n";
 const char kt_help_cat[] = "\nPrints archived records, partition by partition (topics by name, partitions in\n"
 			   "order), each in offset order. Seeks through the catalog: only the blocks that can\n"
 			   "hold selected records are read. Takes no lock.\n\n"
@@ -31,6 +33,9 @@ const char kt_help_cat[] = "\nPrints archived records, partition by partition (t
 			   "                       Timestamps need not grow with offsets: a time window selects\n"
 			   "                       exactly the records whose timestamp lies in it, in offset order.\n"
 			   "      --key K          only records whose key is exactly K\n"
+			   "      --drop-keys FILE leave out the records whose key is in FILE, an erasure list\n"
+			   "                       as for restore --drop-keys (one key a line, base64:X for\n"
+			   "                       binary keys); what a replay with that list would carry\n"
 			   "  -f, --format FMT     json (default): one JSON object per line (topic, partition,\n"
 			   "                       offset, timestamp, timestamp_type, key, value, headers as\n"
 			   "                       [name, value] pairs; bytes that are not UTF-8 as\n"
@@ -63,6 +68,9 @@ const char kt_help_cat[] = "\nPrints archived records, partition by partition (t
 
 /* ---- cat ---- */
 
+/* past the shared inspect options (kt_cli_inspect.h) */
+#define OPT_DROP_KEYS 1500
+
 static const struct option cat_opts[] = {
 	{"archive", required_argument, NULL, 'a'},
 	KT_CLI_S3_OPTIONS,
@@ -74,6 +82,7 @@ static const struct option cat_opts[] = {
 	{"from-time", required_argument, NULL, OPT_FROM_TIME},
 	{"to-time", required_argument, NULL, OPT_TO_TIME},
 	{"key", required_argument, NULL, OPT_KEY},
+	{"drop-keys", required_argument, NULL, OPT_DROP_KEYS},
 	{"format", required_argument, NULL, 'f'},
 	{"count", required_argument, NULL, 'n'},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
@@ -147,6 +156,7 @@ struct cat_args {
 	const char *dir;
 	const char *format;
 	const char *key_file;
+	const char *drop_file;
 	const char **topics;
 	int32_t *parts;
 	struct kt_inspect_cat_opts o;
@@ -178,6 +188,7 @@ static int cat_parse_opt(struct cat_args *ca, int c)
 		break;
 	case 'f': ca->format = optarg; break;
 	case KT_CLI_OPT_KEY_FILE: ca->key_file = optarg; break;
+	case OPT_DROP_KEYS: ca->drop_file = optarg; break;
 	case 'n':
 		rc = kt_cli_parse_i64("cat", "--count", optarg, 1, INT64_MAX, &v);
 		o->limit = (uint64_t)v;
@@ -240,7 +251,11 @@ static int cat_run(struct cat_args *ca)
 	}
 	struct kt_archive *a = NULL;
 	struct kt_crypto_key *key = NULL;
+	struct kt_keyset *drop = NULL;
 	int rc = ca->key_file ? kt_cli_load_key("cat", ca->key_file, &key) : 0;
+	if (!rc && ca->drop_file && kt_keyset_load_file(ca->drop_file, &drop, NULL, NULL, &d))
+		rc = kt_cli_usage_error("cat", "--drop-keys: %s", d.msg);
+	ca->o.drop_keys = drop;
 	if (!rc)
 		rc = kt_cli_open_archive("cat", ca->dir, KT_ARCHIVE_READ, &a);
 	if (!rc) {
@@ -268,6 +283,7 @@ static int cat_run(struct cat_args *ca)
 	}
 	kt_archive_close(a);
 	kt_crypto_key_free(key);
+	kt_keyset_free(drop);
 	kt_inspect_fmt_free(co.fmt);
 	kt_buf_free(&co.buf);
 	return rc;

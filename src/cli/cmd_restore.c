@@ -10,7 +10,9 @@
 #include "kt_cli_cmds.h"
 #include "kt_cli_util.h"
 #include "kt_compare.h"
+#include "kt_crypto.h"
 #include "kt_json.h"
+#include "kt_keyset.h"
 #include "kt_parse.h"
 #include "kt_restore.h"
 
@@ -20,7 +22,7 @@ const char kt_usage_restore[] =
 	"               [--map SRC=DST]... [--topic-prefix PREFIX] [--partitioning same|key]\n"
 	"               [--create-topics] [--replication-factor N] [--allow-nonempty] [--allow-gaps]\n"
 	"               [--rate-msgs N] [--rate-bytes N[K|M|G]] [--pace original [--speed X] [--max-idle D]]\n"
-	"               [--groups [RE]] [--origin-headers] [--dry-run] [--generation G]\n"
+	"               [--groups [RE]] [--origin-headers] [--drop-keys FILE] [--dry-run] [--generation G]\n"
 	"               [-X prop=value]... [-F FILE] [--timeout D] [--json] [--progress | --no-progress]\n"
 	"               [--encrypt-key-file FILE] [-q] [-v]\n";
 
@@ -67,7 +69,14 @@ const char kt_help_restore[] =
 	"                          on the target, translated to the restored offsets; groups must\n"
 	"                          be inactive. Needs --partitioning same.\n"
 	"      --origin-headers    add ktape.source.topic/partition/offset headers\n"
-	"      --dry-run           print the plan (per partition: range, records, bytes); write nothing\n"
+	"      --drop-keys FILE    an erasure list: records whose key is in FILE are not written.\n"
+	"                          One key a line; base64:X for the key whose bytes are X in base64\n"
+	"                          (binary keys; base64: alone is the empty key); empty lines are\n"
+	"                          ignored; null keys are never dropped. The offset maps and\n"
+	"                          --groups stay exact. The run records the list's SHA-256 and the\n"
+	"                          count dropped ('ktape ls --runs'), never the list itself\n"
+	"      --dry-run           print the plan (per partition: range, records, bytes, and with\n"
+	"                          --drop-keys the records it would drop); write nothing\n"
 	"  -X, --property K=V      a librdkafka property, as for dump\n"
 	"  -F, --config FILE       librdkafka properties from a file, as for dump\n"
 	"      --encrypt-key-file FILE\n"
@@ -154,6 +163,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_IGNORE_TS,
 	OPT_MAX_REPORT,
+	OPT_DROP_KEYS,
 };
 
 static const struct option long_opts[] = {
@@ -178,6 +188,7 @@ static const struct option long_opts[] = {
 	{"max-idle", required_argument, NULL, OPT_MAX_IDLE},
 	{"groups", optional_argument, NULL, OPT_GROUPS},
 	{"origin-headers", no_argument, NULL, OPT_ORIGIN},
+	{"drop-keys", required_argument, NULL, OPT_DROP_KEYS},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"generation", required_argument, NULL, OPT_GENERATION},
 	{"property", required_argument, NULL, 'X'},
@@ -200,7 +211,7 @@ static const int compare_only[] = {OPT_IGNORE_TS, OPT_MAX_REPORT};
 static const int restore_only[] = {
 	OPT_TOPIC_REGEX, OPT_PARTITIONING, OPT_CREATE, OPT_RF,	     OPT_ALLOW_NONEMPTY, OPT_ALLOW_GAPS, OPT_RATE_MSGS,
 	OPT_RATE_BYTES,	 OPT_PACE,	   OPT_SPEED,  OPT_MAX_IDLE, OPT_GROUPS,	 OPT_ORIGIN,	 OPT_DRY_RUN,
-	OPT_PROGRESS,	 OPT_NO_PROGRESS,  'q'};
+	OPT_PROGRESS,	 OPT_NO_PROGRESS,  'q',	       OPT_DROP_KEYS};
 
 static int in_list(const int *v, size_t n, int ch)
 {
@@ -238,7 +249,30 @@ struct restore_cli {
 	int64_t max_report;
 	const char *key_file;
 	struct kt_crypto_key *key;
+	const char *drop_file;
+	struct kt_keyset *drop;
+	char drop_sum[8 + KT_CRYPTO_SHA256_HEX]; /* "sha256:" + hex */
 };
+
+static void drop_digest(void *ctx, const uint8_t *data, size_t len)
+{
+	char *sum = ctx;
+	memcpy(sum, "sha256:", 7);
+	kt_crypto_sha256_hex(data, len, sum + 7);
+}
+
+/* The erasure list: any failure to read it is the operator's to fix, and
+ * restoring without it would bring the erased records back. */
+static int load_drop_keys(struct restore_cli *c)
+{
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	if (kt_keyset_load_file(c->drop_file, &c->drop, drop_digest, c->drop_sum, &d))
+		return kt_cli_usage_error(c->cmd, "--drop-keys: %s", d.msg);
+	c->o.drop_keys = c->drop;
+	c->o.drop_keys_sum = c->drop_sum;
+	return 0;
+}
 
 static int parse_map(const char *cmd, const char *arg, struct kt_restore_map_arg *m)
 {
@@ -342,6 +376,7 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 				o->groups_regex = argv[optind++];
 			break;
 		case OPT_ORIGIN: o->origin_headers = 1; break;
+		case OPT_DROP_KEYS: c->drop_file = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_GENERATION:
 			rc = kt_cli_parse_i64(cmd, "--generation", optarg, 0, UINT32_MAX, &o->generation);
@@ -366,6 +401,8 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 		rc = kt_cli_check_args(cmd, argc, argv, o->bootstrap, o->dry_run, o->archive, &range);
 	if (!rc && c->key_file)
 		rc = kt_cli_load_key(cmd, c->key_file, &c->key);
+	if (!rc && c->drop_file)
+		rc = load_drop_keys(c);
 	o->key = c->key;
 	o->from_offset = range.from_offset;
 	o->to_offset = range.to_offset;
@@ -398,6 +435,7 @@ static void free_cli(struct restore_cli *c)
 	kt_kafka_conf_free(c->conf);
 	kt_buf_free(&c->kafka_log);
 	kt_crypto_key_free(c->key);
+	kt_keyset_free(c->drop);
 }
 
 static void on_plan(void *ctx, const struct kt_restore_plan_line *l)
@@ -410,12 +448,16 @@ static void on_plan(void *ctx, const struct kt_restore_plan_line *l)
 		snprintf(part, sizeof(part), "by key");
 	else
 		snprintf(part, sizeof(part), "%d", l->dst_partition);
+	char drop[64] = "";
+	if (c->drop)
+		snprintf(drop, sizeof(drop), ", %" PRIu64 " dropped by --drop-keys", l->dropped);
 	if (l->records)
-		printf("%s [%d] -> %s [%s]: offsets %" PRId64 "..%" PRId64 ", %" PRIu64 " records, %s\n", l->src_topic,
-		       l->src_partition, l->dst_topic, part, l->first_offset, l->last_offset, l->records,
-		       kt_parse_format_size(l->bytes, sz, sizeof(sz)));
+		printf("%s [%d] -> %s [%s]: offsets %" PRId64 "..%" PRId64 ", %" PRIu64 " records, %s%s\n",
+		       l->src_topic, l->src_partition, l->dst_topic, part, l->first_offset, l->last_offset, l->records,
+		       kt_parse_format_size(l->bytes, sz, sizeof(sz)), drop);
 	else
-		printf("%s [%d] -> %s [%s]: nothing selected\n", l->src_topic, l->src_partition, l->dst_topic, part);
+		printf("%s [%d] -> %s [%s]: nothing selected%s\n", l->src_topic, l->src_partition, l->dst_topic, part,
+		       drop);
 }
 
 static void on_progress(void *ctx, const struct kt_restore_progress *p)
@@ -466,12 +508,14 @@ int kt_cmd_restore(int argc, char **argv)
 			&b,
 			"{\"command\":\"restore\",\"dry_run\":%s,\"status\":\"%s\",\"exit_code\":%d,\"run_id\":%" PRId64
 			",\"resumed_from_run\":%" PRId64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
-			",\"skipped_on_resume\":%" PRIu64 ",\"topics_created\":%d,\"consumer_groups\":%d,"
+			",\"skipped_on_resume\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"topics_created\":%d,"
+			"\"consumer_groups\":%d,"
 			"\"duration_seconds\":%.3f,\"storage\":{\"requests\":%" PRIu64 ",\"bytes_fetched\":%" PRIu64
 			"},\"warnings\":[",
 			c.o.dry_run ? "true" : "false", err ? "failed" : "ok", kt_cli_exit_for(err), res.run_id,
-			res.resumed_from_run, res.records, res.bytes, res.skipped_on_resume, res.topics_created,
-			res.groups_restored, res.seconds, res.storage_requests, res.storage_bytes_fetched);
+			res.resumed_from_run, res.records, res.bytes, res.skipped_on_resume, res.dropped,
+			res.topics_created, res.groups_restored, res.seconds, res.storage_requests,
+			res.storage_bytes_fetched);
 		for (size_t i = 0; i < res.warning_count; i++) {
 			if (i)
 				kt_buf_append_u8(&b, ',');
@@ -486,16 +530,20 @@ int kt_cmd_restore(int argc, char **argv)
 		kt_cli_write_stdout(&b);
 		kt_buf_free(&b);
 	} else if (!c.quiet && !err) {
-		char sz[32];
+		char sz[32], drop[96] = "";
+		if (c.drop)
+			snprintf(drop, sizeof(drop), "; %" PRIu64 " record(s) %sdropped by --drop-keys", res.dropped,
+				 c.o.dry_run ? "would be " : "");
 		if (c.o.dry_run)
-			printf("dry run: %" PRIu64 " records, %s would be written\n", res.records,
-			       kt_parse_format_size(res.bytes, sz, sizeof(sz)));
+			printf("dry run: %" PRIu64 " records, %s would be written%s\n", res.records,
+			       kt_parse_format_size(res.bytes, sz, sizeof(sz)), drop);
 		else
 			printf("restore run %" PRId64 ": %" PRIu64 " records, %s in %.1f s (%.0f rec/s); %d topic(s) "
-			       "created, %d consumer group(s) set%s\n",
+			       "created, %d consumer group(s) set%s%s\n",
 			       res.run_id, res.records, kt_parse_format_size(res.bytes, sz, sizeof(sz)), res.seconds,
 			       res.seconds > 0 ? (double)res.records / res.seconds : 0, res.topics_created,
-			       res.groups_restored, res.resumed_from_run ? " (continued an interrupted run)" : "");
+			       res.groups_restored, drop,
+			       res.resumed_from_run ? " (continued an interrupted run)" : "");
 	}
 	kt_cli_kafka_log("restore", &c.kafka_log, c.verbose, err != KT_OK);
 	rc = err ? kt_cli_fail("restore", err, &diag) : KT_EXIT_OK;

@@ -125,6 +125,19 @@ const uint8_t *kt_crypto_key_id(const struct kt_crypto_key *key)
 	return key->id;
 }
 
+void kt_crypto_sha256_hex(const uint8_t *data, size_t len, char out[KT_CRYPTO_SHA256_HEX])
+{
+	static const char digits[] = "0123456789abcdef";
+	uint8_t h[crypto_hash_sha256_BYTES];
+	(void)crypto_init(); /* libsodium picks its implementation there */
+	crypto_hash_sha256(h, data, len);
+	for (size_t i = 0; i < sizeof(h); i++) {
+		out[2 * i] = digits[h[i] >> 4];
+		out[2 * i + 1] = digits[h[i] & 15];
+	}
+	out[2 * sizeof(h)] = '\0';
+}
+
 void kt_crypto_key_id_hex(const uint8_t id[KT_CRYPTO_KEY_ID_BYTES], char out[KT_CRYPTO_KEY_ID_HEX])
 {
 	static const char digits[] = "0123456789abcdef";

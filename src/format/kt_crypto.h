@@ -44,6 +44,11 @@ const uint8_t *kt_crypto_key_id(const struct kt_crypto_key *key);
 /* 16 lowercase hexadecimal digits, for messages. */
 void kt_crypto_key_id_hex(const uint8_t id[KT_CRYPTO_KEY_ID_BYTES], char out[KT_CRYPTO_KEY_ID_HEX]);
 
+/* SHA-256 of data as 64 lowercase hexadecimal digits (what sha256sum
+ * prints): the checksum a run records of an erasure list it applied. */
+#define KT_CRYPTO_SHA256_HEX 65
+void kt_crypto_sha256_hex(const uint8_t *data, size_t len, char out[KT_CRYPTO_SHA256_HEX]);
+
 /* Fills a fresh random nonce (libsodium's randombytes). */
 void kt_crypto_random_nonce(uint8_t nonce[KT_CRYPTO_NONCE_BYTES]);
 

@@ -159,7 +159,8 @@ struct kt_inspect_cat_opts {
 	int key_set;	     /* only records whose key is exactly key/key_len */
 	const uint8_t *key;
 	size_t key_len;
-	uint64_t limit; /* 0: no limit */
+	const struct kt_keyset *drop_keys; /* records whose key is in it are left out; NULL: none */
+	uint64_t limit;			   /* 0: no limit */
 	volatile sig_atomic_t *stop;
 	kt_inspect_record_cb on_record;
 	void *ctx;

@@ -8,6 +8,7 @@
 
 #include "kt_catalog.h"
 #include "kt_fileio.h"
+#include "kt_keyset.h"
 #include "kt_segment_reader.h"
 
 /* ---- cat ---- */
@@ -139,6 +140,8 @@ static enum kt_err cat_targets(const struct rows *r, const struct kt_inspect_cat
 
 static int key_matches(const struct kt_inspect_cat_opts *o, const struct kt_record *rec)
 {
+	if (o->drop_keys && !rec->key_null && kt_keyset_has(o->drop_keys, rec->key, rec->key_len))
+		return 0;
 	if (!o->key_set)
 		return 1;
 	return !rec->key_null && rec->key_len == o->key_len && (!o->key_len || !memcmp(rec->key, o->key, o->key_len));

@@ -46,6 +46,7 @@ struct src_part {
 	int resumed;	      /* the interrupted run had delivered records of it */
 	struct chunk *chunks; /* one per target partition */
 	uint64_t sent, acked;
+	uint64_t dropped; /* by the erasure list */
 };
 
 struct restore {
@@ -262,6 +263,10 @@ static char *selection_key(const struct restore *r)
 	kt_buf_init(&b, 1 << 20);
 	kt_buf_printf(&b, "v1 offsets=%" PRId64 ",%" PRId64 " times=%" PRId64 ",%" PRId64 " key=%d gen=%" PRId64,
 		      o->from_offset, o->to_offset, o->from_time, o->to_time, o->by_key, o->generation);
+	/* another erasure list selects other records: only the same list
+	 * resumes (nothing is added without one, so older runs still match) */
+	if (o->drop_keys)
+		kt_buf_printf(&b, " drop=%s", o->drop_keys_sum ? o->drop_keys_sum : "?");
 	for (size_t i = 0; i < r->part_count; i++)
 		kt_buf_printf(&b, " %s/%u/%d>%s", r->parts[i].t->name, r->parts[i].t->generation, r->parts[i].partition,
 			      r->parts[i].t->dst);
@@ -279,6 +284,21 @@ static void range_of(const struct restore *r, const struct src_part *sp, struct 
 					   o->to_offset >= 0 ? o->to_offset - 1 : INT64_MAX,
 					   o->from_time,
 					   o->to_time != INT64_MIN ? o->to_time : INT64_MAX};
+}
+
+/* The next selected record the erasure list keeps (NULL at the end);
+ * each one dropped on the way is counted in *dropped when it is given. */
+static enum kt_err next_kept(const struct restore *r, struct kt_archive_iter *it, const struct kt_record **rec,
+			     uint64_t *dropped, struct kt_diag *diag)
+{
+	for (;;) {
+		enum kt_err err = kt_archive_iter_next_strict(it, rec, diag);
+		if (err || !*rec || !r->o->drop_keys || (*rec)->key_null ||
+		    !kt_keyset_has(r->o->drop_keys, (*rec)->key, (*rec)->key_len))
+			return err;
+		if (dropped)
+			(*dropped)++;
+	}
 }
 
 /* A selection that spans offsets the archive lost would restore with a
@@ -314,13 +334,13 @@ static enum kt_err plan_partition(struct restore *r, struct src_part *sp, struct
 	struct kt_archive_range range;
 	range_of(r, sp, &range);
 	*line = (struct kt_restore_plan_line){
-		sp->t->name, sp->partition, sp->t->dst, r->o->by_key ? -1 : sp->partition, -1, -1, 0, 0};
+		sp->t->name, sp->partition, sp->t->dst, r->o->by_key ? -1 : sp->partition, -1, -1, 0, 0, 0};
 	struct kt_archive_iter *it;
 	enum kt_err err = kt_archive_iter_open(r->a, &range, &it, diag);
 	if (err)
 		return err;
 	const struct kt_record *rec;
-	while ((err = kt_archive_iter_next_strict(it, &rec, diag)) == KT_OK && rec) {
+	while ((err = next_kept(r, it, &rec, &line->dropped, diag)) == KT_OK && rec) {
 		if (line->first_offset < 0)
 			line->first_offset = rec->offset;
 		line->last_offset = rec->offset;
@@ -888,8 +908,8 @@ static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct
 		struct kt_archive_range range;
 		range_of(r, &r->parts[i], &range);
 		err = kt_archive_iter_open(r->a, &range, &its[i], diag);
-		while (!err && (err = kt_archive_iter_next_strict(its[i], &heads[i], diag)) == KT_OK && heads[i] &&
-		       r->parts[i].skip > 0)
+		while (!err && (err = next_kept(r, its[i], &heads[i], &r->parts[i].dropped, diag)) == KT_OK &&
+		       heads[i] && r->parts[i].skip > 0)
 			map_skipped(r, &r->parts[i], heads[i]->offset);
 	}
 	while (!err) {
@@ -907,7 +927,7 @@ static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct
 		r->res->bytes += kt_record_payload_bytes(heads[best]);
 		err = after_send(r, diag);
 		if (!err)
-			err = kt_archive_iter_next_strict(its[best], &heads[best], diag);
+			err = next_kept(r, its[best], &heads[best], &r->parts[best].dropped, diag);
 	}
 	for (size_t i = 0; its && i < n; i++)
 		kt_archive_iter_close(its[i]);
@@ -934,7 +954,7 @@ static enum kt_err restore_window(struct restore *r, size_t first, size_t n, str
 		struct kt_archive_range range;
 		range_of(r, sp, &range);
 		err = kt_archive_iter_open(r->a, &range, &its[i], diag);
-		while (!err && (err = kt_archive_iter_next_strict(its[i], &heads[i], diag)) == KT_OK && heads[i] &&
+		while (!err && (err = next_kept(r, its[i], &heads[i], &sp->dropped, diag)) == KT_OK && heads[i] &&
 		       sp->skip > 0)
 			map_skipped(r, sp, heads[i]->offset);
 	}
@@ -950,7 +970,7 @@ static enum kt_err restore_window(struct restore *r, size_t first, size_t n, str
 				r->res->bytes += kt_record_payload_bytes(heads[i]);
 				err = after_send(r, diag);
 				if (!err)
-					err = kt_archive_iter_next_strict(its[i], &heads[i], diag);
+					err = next_kept(r, its[i], &heads[i], &r->parts[first + i].dropped, diag);
 			}
 			active |= heads[i] != NULL;
 		}
@@ -1000,7 +1020,8 @@ static int translate_cb(void *ctx, const struct kt_catalog_restore_map *m)
 		c->done = 1;
 		return 1;
 	}
-	/* inside the chunk: count the restored records before `committed` */
+	/* inside the chunk: count the restored records before `committed`
+	 * (those the erasure list dropped were not restored) */
 	struct kt_archive_range range;
 	range_of(c->r, c->sp, &range);
 	range.from_offset = m->src_first;
@@ -1011,7 +1032,7 @@ static int translate_cb(void *ctx, const struct kt_catalog_restore_map *m)
 		return 1;
 	int64_t k = 0;
 	const struct kt_record *rec;
-	while ((c->err = kt_archive_iter_next_strict(it, &rec, c->diag)) == KT_OK && rec)
+	while ((c->err = next_kept(c->r, it, &rec, NULL, c->diag)) == KT_OK && rec)
 		k++;
 	kt_archive_iter_close(it);
 	c->result = m->dst_first + k;
@@ -1133,6 +1154,7 @@ static enum kt_err dry_run(struct restore *r, struct kt_diag *diag)
 		if (!err) {
 			r->res->records += line.records;
 			r->res->bytes += line.bytes;
+			r->res->dropped += line.dropped;
 		}
 	}
 	return err;
@@ -1250,7 +1272,19 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 	}
 	err = run(&r, diag);
 	res->seconds = (double)(kt_time_mono_ns() - r.t0) / 1e9;
+	for (size_t i = 0; i < r.part_count; i++)
+		res->dropped += r.parts[i].dropped;
 	if (r.run_id) {
+		/* what was erased stays on record: the list's checksum and the
+		 * count, so that an audit can match the run to the list */
+		char msg[1024];
+		const char *m = err ? diag->msg : NULL;
+		if (o->drop_keys) {
+			snprintf(msg, sizeof(msg), "drop-keys %s (%zu keys): %" PRIu64 " records dropped%s%s",
+				 o->drop_keys_sum ? o->drop_keys_sum : "", kt_keyset_count(o->drop_keys), res->dropped,
+				 err ? "; " : "", err ? diag->msg : "");
+			m = msg;
+		}
 		const char *status = err == KT_ERR_INTERRUPTED ? "interrupted" : err ? "failed" : "ok";
 		struct kt_diag d2;
 		kt_diag_clear(&d2);
@@ -1263,8 +1297,8 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		if (r.delivery_err == KT_ERR_TIMEOUT)
 			e2 = kt_catalog_drop_restore_bases(r.cat, r.run_id, &d2);
 		if (!e2)
-			e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes,
-						err ? diag->msg : NULL, kt_time_now_ms(), &d2);
+			e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes, m,
+						kt_time_now_ms(), &d2);
 		if (!e2)
 			e2 = kt_archive_write_run_meta(r.a, r.run_id, "restore", &d2);
 		if (!err && e2) {

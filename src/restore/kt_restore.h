@@ -12,6 +12,12 @@
  * [from_offset, to_offset) and whose timestamp is in [from_time, to_time), in
  * offset order. Timestamps need not grow, so a time window is exactly the
  * records whose timestamp lies in it, not an offset range.
+ *
+ * An erasure list (drop_keys): selected records whose key is in the set are
+ * read but not written. The offset maps then have holes in the source
+ * offsets only, so a group committed after a dropped record translates to
+ * the target offset of the next record kept. The list's checksum and the
+ * count dropped go into the run's message; the list is not stored.
  */
 #ifndef KT_RESTORE_H
 #define KT_RESTORE_H
@@ -23,6 +29,7 @@
 #include "kt_crypto.h"
 #include "kt_error.h"
 #include "kt_kafka.h"
+#include "kt_keyset.h"
 
 struct kt_restore_map_arg {
 	const char *src;
@@ -42,8 +49,9 @@ struct kt_restore_plan_line {
 	const char *dst_topic;
 	int32_t dst_partition;		   /* -1: by key */
 	int64_t first_offset, last_offset; /* of the selected records; -1 if none */
-	uint64_t records;
+	uint64_t records;		   /* that would be written */
 	uint64_t bytes;
+	uint64_t dropped; /* selected records the erasure list drops */
 };
 
 struct kt_restore_opts {
@@ -84,7 +92,9 @@ struct kt_restore_opts {
 	void (*on_progress)(void *ctx, const struct kt_restore_progress *p);
 	void (*on_warning)(void *ctx, const char *msg);
 	void *cb_ctx;
-	const struct kt_crypto_key *key; /* borrowed: reads encrypted segments */
+	const struct kt_crypto_key *key;   /* borrowed: reads encrypted segments */
+	const struct kt_keyset *drop_keys; /* borrowed; NULL: none */
+	const char *drop_keys_sum;	   /* the list's checksum, "sha256:HEX", for the run */
 };
 
 struct kt_restore_result {
@@ -93,6 +103,7 @@ struct kt_restore_result {
 	uint64_t records;
 	uint64_t bytes;
 	uint64_t skipped_on_resume;
+	uint64_t dropped; /* records the erasure list kept out (a dry run: would) */
 	double seconds;
 	int topics_created;
 	int groups_restored;
