@@ -14,10 +14,12 @@
 #include "kt_cli_inspect.h"
 #include "kt_cli_util.h"
 #include "kt_import.h"
+#include "kt_parse.h"
 
-const char kt_usage_import[] = "  ktape import -a DIR -t TOPIC [--format json|kcat-json|console]\n"
-			       "            [--console-props PROPS] [--partitions N] [--skip-bad N]\n"
-			       "            [--encrypt-key-file FILE] [--json] [FILE|-]\n";
+const char kt_usage_import[] =
+	"  ktape import -a DIR -t TOPIC [--format json|kcat-json|console]\n"
+	"            [--console-props PROPS] [--partitions N] [--skip-bad N] [--segment-size SIZE]\n"
+	"            [--encrypt-key-file FILE] [--json] [FILE|-]\n";
 const char kt_help_import[] = "\nReads records from FILE (or standard input) and writes them into the archive as\n"
 			      "topic TOPIC, as one run of kind import: afterwards ls, cat, verify and restore work\n"
 			      "on them as on dumped records. The archive is created if missing; it must not hold\n"
@@ -68,6 +70,7 @@ enum {
 	OPT_PARTITIONS,
 	OPT_SKIP_BAD,
 	OPT_IMPORT_JSON,
+	OPT_IMPORT_SEGMENT_SIZE,
 };
 
 static const struct option import_opts[] = {
@@ -78,6 +81,7 @@ static const struct option import_opts[] = {
 	{"console-props", required_argument, NULL, OPT_CONSOLE_PROPS},
 	{"partitions", required_argument, NULL, OPT_PARTITIONS},
 	{"skip-bad", required_argument, NULL, OPT_SKIP_BAD},
+	{"segment-size", required_argument, NULL, OPT_IMPORT_SEGMENT_SIZE},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{"json", no_argument, NULL, OPT_IMPORT_JSON},
 	{"quiet", no_argument, NULL, 'q'},
@@ -100,6 +104,7 @@ int kt_cmd_import(int argc, char **argv)
 	const char *dir = NULL, *topic = NULL, *format = "json", *key_file = NULL;
 	char *props = NULL;
 	int64_t partitions = 0, skip_bad = 0;
+	uint64_t segment_bytes = 0;
 	int json = 0, quiet = 0, rc = 0, c;
 	optind = 1;
 	while (!rc && (c = getopt_long(argc, argv, "a:t:f:q", import_opts, NULL)) != -1) {
@@ -114,6 +119,10 @@ int kt_cmd_import(int argc, char **argv)
 			break;
 		case OPT_SKIP_BAD:
 			rc = kt_cli_parse_i64("import", "--skip-bad", optarg, 0, INT64_MAX, &skip_bad);
+			break;
+		case OPT_IMPORT_SEGMENT_SIZE:
+			if (kt_parse_size(optarg, &segment_bytes, NULL) || !segment_bytes)
+				rc = kt_cli_usage_error("import", "--segment-size %s: want a size such as 64M", optarg);
 			break;
 		case KT_CLI_OPT_KEY_FILE: key_file = optarg; break;
 		case OPT_IMPORT_JSON: json = 1; break;
@@ -164,6 +173,7 @@ int kt_cmd_import(int argc, char **argv)
 	o.topic = topic;
 	o.partitions = (int32_t)partitions;
 	o.skip_bad = (uint64_t)skip_bad;
+	o.segment_bytes = segment_bytes;
 	o.read = read_fd;
 	o.read_ctx = &fd;
 	o.input_name = strcmp(input, "-") ? input : "stdin";

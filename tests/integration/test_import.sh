@@ -118,3 +118,20 @@ kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$C" --partition 1 
 "$KTAPE" import -a "$WORK/cv" -t "$C" --format console -q "$WORK/values.out" || fail "import of plain values"
 assert_eq '[null,"with | a separator"]' "$("$KTAPE" cat -a "$WORK/cv" -t "$C" | jq -sc 'map(.value)')" "values of the default layout"
 pass "kcat -J and kafka-console-consumer output (all print.* properties, and the default) import to the dumped records"
+
+# -- segments roll as dump's do; a bad line after rolled segments commits none -------
+for i in $(seq 1 3000); do printf '{"partition":%d,"value":"%0200d"}\n' $((i % 2)) "$i"; done >"$WORK/many.jsonl"
+"$KTAPE" import -a "$WORK/roll" -t "$T" --segment-size 64K -q "$WORK/many.jsonl" || fail "import with small segments"
+segs=$(sql "$WORK/roll" "SELECT count(*) FROM segments")
+((segs > 4)) || fail "3000 records of 200 bytes in 64 KiB segments made only $segs segment(s)"
+"$KTAPE" verify -a "$WORK/roll" >/dev/null || fail "verify of the rolled import"
+assert_eq 3000 "$("$KTAPE" cat -a "$WORK/roll" -t "$T" | jq -r .value | sort -u | wc -l)" "records of the rolled import"
+{
+    cat "$WORK/many.jsonl"
+    echo '{"partition":0,"value":"x","extra":1}'
+} >"$WORK/many-bad.jsonl"
+assert_exit 2 "$KTAPE" import -a "$WORK/roll-bad" -t "$T" --segment-size 64K "$WORK/many-bad.jsonl"
+grep -q "line 3001: unknown field \"extra\"" "$WORK/last.err" || fail "bad last line: $(cat "$WORK/last.err")"
+assert_eq 0 "$(sql "$WORK/roll-bad" "SELECT count(*) FROM segments")" "segments after a bad last line"
+assert_eq "" "$(find "$WORK/roll-bad/segments" "$WORK/roll-bad/tmp" -type f)" "files after a bad last line"
+pass "segments roll at --segment-size; a bad last line leaves none of $segs rolled segments behind"
