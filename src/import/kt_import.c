@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,6 @@ struct imp {
 	struct part *parts; /* indexed by partition */
 	size_t part_n;
 	struct kt_segment_codec *codec;
-	struct kt_import_line line;
 	/* the input */
 	char *buf;
 	size_t len, pos;
@@ -141,9 +141,8 @@ static enum kt_err bad_line(struct imp *m, enum kt_err err, struct kt_diag *diag
 	return KT_OK;
 }
 
-static enum kt_err add_record(struct imp *m, struct kt_diag *diag)
+static enum kt_err add_record(struct imp *m, struct kt_import_line *l, struct kt_diag *diag)
 {
-	struct kt_import_line *l = &m->line;
 	int32_t p = l->partition;
 	if (!l->has_partition) {
 		m->res->no_partition++;
@@ -214,9 +213,56 @@ static enum kt_err add_record(struct imp *m, struct kt_diag *diag)
 	return KT_OK;
 }
 
-static enum kt_err read_all(struct imp *m, struct kt_diag *diag)
+/* Parsing is most of an import's work (jansson builds a document per
+ * line), so lines are parsed in batches, half of each round on a second
+ * thread, and their records added in line order on this one: the same
+ * records, errors and line numbers as one line at a time. A batch holds at
+ * most BATCH_LINES lines and BATCH_BYTES of text, so memory stays bounded
+ * whatever the input. */
+#define BATCH_LINES 4096
+#define BATCH_BYTES (8u << 20)
+
+struct batch {
+	const struct kt_import_format *fmt;
+	char *text;
+	size_t text_len, text_cap;
+	size_t n;
+	size_t off[BATCH_LINES], len[BATCH_LINES];
+	uint64_t line_no[BATCH_LINES];
+	struct kt_import_line lines[BATCH_LINES];
+	enum kt_err err[BATCH_LINES];
+	char *msg[BATCH_LINES]; /* the parse error's message, owned */
+};
+
+static struct batch *batch_new(const struct kt_import_format *fmt)
 {
-	for (;;) {
+	struct batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->fmt = fmt;
+	for (size_t i = 0; i < BATCH_LINES; i++)
+		kt_import_line_init(&b->lines[i]);
+	return b;
+}
+
+static void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < BATCH_LINES; i++) {
+		kt_import_line_free(&b->lines[i]);
+		free(b->msg[i]);
+	}
+	free(b->text);
+	free(b);
+}
+
+/* Reads lines into b until it is full or the input ends. */
+static enum kt_err batch_fill(struct imp *m, struct batch *b, struct kt_diag *diag)
+{
+	b->n = 0;
+	b->text_len = 0;
+	while (b->n < BATCH_LINES && b->text_len < BATCH_BYTES) {
 		const char *s;
 		size_t n;
 		enum kt_err err = next_line(m, &s, &n, diag);
@@ -225,12 +271,85 @@ static enum kt_err read_all(struct imp *m, struct kt_diag *diag)
 		m->res->lines++;
 		if (!n)
 			continue; /* an empty line holds no record (console output never has one for a record) */
-		err = kt_import_parse(&m->o->fmt, s, n, &m->line, diag);
-		if (!err)
-			err = add_record(m, diag);
-		if (err && (err = bad_line(m, err, diag)))
-			return err;
+		if (b->text_len + n > b->text_cap) {
+			size_t cap = (b->text_len + n) * 2;
+			char *t = realloc(b->text, cap);
+			if (!t)
+				return KT_ERR_NOMEM;
+			b->text = t;
+			b->text_cap = cap;
+		}
+		memcpy(b->text + b->text_len, s, n);
+		b->off[b->n] = b->text_len;
+		b->len[b->n] = n;
+		b->line_no[b->n] = m->res->lines;
+		b->text_len += n;
+		b->n++;
 	}
+	return KT_OK;
+}
+
+static void *batch_parse(void *arg)
+{
+	struct batch *b = arg;
+	for (size_t i = 0; i < b->n; i++) {
+		struct kt_diag d;
+		kt_diag_clear(&d);
+		free(b->msg[i]);
+		b->msg[i] = NULL;
+		b->err[i] = kt_import_parse(b->fmt, b->text + b->off[i], b->len[i], &b->lines[i], &d);
+		if (b->err[i])
+			b->msg[i] = strdup(d.msg[0] ? d.msg : kt_err_str(b->err[i]));
+	}
+	return NULL;
+}
+
+static enum kt_err batch_add(struct imp *m, struct batch *b, struct kt_diag *diag)
+{
+	uint64_t lines = m->res->lines;
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; i < b->n && !err; i++) {
+		m->res->lines = b->line_no[i]; /* what bad_line names */
+		err = b->err[i];
+		if (err)
+			kt_diag_fail(diag, err, "%s", b->msg[i] ? b->msg[i] : kt_err_str(err));
+		else
+			err = add_record(m, &b->lines[i], diag);
+		if (err)
+			err = bad_line(m, err, diag);
+	}
+	if (!err)
+		m->res->lines = lines;
+	return err;
+}
+
+static enum kt_err read_all(struct imp *m, struct kt_diag *diag)
+{
+	struct batch *b[2] = {batch_new(&m->o->fmt), batch_new(&m->o->fmt)};
+	enum kt_err err = b[0] && b[1] ? KT_OK : KT_ERR_NOMEM;
+	kt_import_parse_init();
+	while (!err) {
+		err = batch_fill(m, b[0], diag);
+		if (!err && b[0]->n == BATCH_LINES)
+			err = batch_fill(m, b[1], diag);
+		else
+			b[1]->n = 0;
+		if (err || !b[0]->n)
+			break;
+		pthread_t t;
+		int threaded = b[1]->n && !pthread_create(&t, NULL, batch_parse, b[1]);
+		batch_parse(b[0]);
+		if (threaded)
+			pthread_join(t, NULL);
+		else
+			batch_parse(b[1]);
+		err = batch_add(m, b[0], diag);
+		if (!err)
+			err = batch_add(m, b[1], diag);
+	}
+	batch_free(b[0]);
+	batch_free(b[1]);
+	return err;
 }
 
 /* Commits every partition's segments in offset order; the last one of a
@@ -387,7 +506,6 @@ enum kt_err kt_import_run(const struct kt_import_opts *o, struct kt_import_resul
 	m.res = res;
 	int64_t t0 = kt_time_mono_ns();
 	res->import_time_ms = kt_time_now_ms();
-	kt_import_line_init(&m.line);
 	enum kt_err err = kt_segment_codec_new(&m.codec);
 	if (err)
 		goto out;
@@ -442,7 +560,6 @@ enum kt_err kt_import_run(const struct kt_import_opts *o, struct kt_import_resul
 out:
 	abort_all(&m);
 	free(m.buf);
-	kt_import_line_free(&m.line);
 	kt_archive_close(m.a);
 	kt_segment_codec_free(m.codec);
 	return err;

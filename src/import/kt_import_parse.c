@@ -89,6 +89,11 @@ enum kt_err kt_import_format_console_props(struct kt_import_format *f, char *pro
 	return KT_OK;
 }
 
+void kt_import_parse_init(void)
+{
+	json_object_seed(0);
+}
+
 void kt_import_line_init(struct kt_import_line *l)
 {
 	memset(l, 0, sizeof(*l));

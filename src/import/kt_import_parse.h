@@ -51,6 +51,9 @@ struct kt_import_line {
 	size_t header_cap;
 	struct kt_buf scratch; /* decoded base64 */
 };
+/* Once, before parsing on several threads: jansson seeds its hash function
+ * on first use, which must not happen on two threads at once. */
+void kt_import_parse_init(void);
 void kt_import_line_init(struct kt_import_line *l);
 void kt_import_line_free(struct kt_import_line *l);
 /* Parses one line (without its newline). KT_ERR_INVALID with what is wrong
