@@ -98,6 +98,7 @@ void kt_import_line_init(struct kt_import_line *l)
 {
 	memset(l, 0, sizeof(*l));
 	kt_buf_init(&l->scratch, SCRATCH_MAX);
+	kt_buf_init(&l->mapped, SCRATCH_MAX);
 }
 
 void kt_import_line_free(struct kt_import_line *l)
@@ -108,6 +109,7 @@ void kt_import_line_free(struct kt_import_line *l)
 	free(l->headers);
 	l->headers = NULL;
 	kt_buf_free(&l->scratch);
+	kt_buf_free(&l->mapped);
 }
 
 static void reset(struct kt_import_line *l)
@@ -325,14 +327,116 @@ static enum kt_err parse_json(struct kt_import_line *l, const char *line, size_t
 
 /* ---- kcat -J ---- */
 
+/* kcat writes a key or payload's bytes into its JSON strings as they are
+ * (escaping only quotes, backslashes and control characters), so bytes that
+ * are not UTF-8 make a line jansson refuses. Such bytes are handed to
+ * jansson as the code points U+10FF80 + (b - 0x80), escaped, and turned back
+ * into the bytes after parsing; bytes that already spell one of those code
+ * points are passed the same way, so that the mapping is exact. */
+
+/* The length of the valid UTF-8 sequence at p (RFC 3629), 0 if none. */
+static size_t utf8_seq(const uint8_t *p, size_t left)
+{
+	if (p[0] < 0x80)
+		return 1;
+	size_t n = p[0] >= 0xC2 && p[0] <= 0xDF	  ? 2
+		   : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+		   : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
+						  : 0;
+	if (!n || n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) || (p[0] == 0xF0 && p[1] < 0x90) ||
+	    (p[0] == 0xF4 && p[1] > 0x8F))
+		return 0;
+	return n;
+}
+
+/* U+10FF80..U+10FFFF in UTF-8: F4 8F BE|BF 80..BF. */
+static int is_mapped(const uint8_t *p, size_t left)
+{
+	return left >= 4 && p[0] == 0xF4 && p[1] == 0x8F && (p[2] == 0xBE || p[2] == 0xBF);
+}
+
+/* The line with every byte that is not part of valid UTF-8 (or is part of
+ * a mapped code point) escaped as its code point; 0 when nothing needed it. */
+static enum kt_err kcat_map(struct kt_buf *out, const char *line, size_t len, int *mapped)
+{
+	const uint8_t *p = (const uint8_t *)line;
+	*mapped = 0;
+	kt_buf_reset(out);
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq(p + i, len - i);
+		if (n && !is_mapped(p + i, len - i)) {
+			enum kt_err err = kt_buf_append(out, p + i, n);
+			if (err)
+				return err;
+			i += n;
+			continue;
+		}
+		size_t k = n ? n : 1; /* a mapped code point: each of its bytes */
+		for (size_t j = 0; j < k; j++) {
+			enum kt_err err = kt_buf_printf(out, "\\uDBFF\\u%04X", 0xDF80u + (p[i + j] - 0x80u));
+			if (err)
+				return err;
+		}
+		i += k;
+		*mapped = 1;
+	}
+	return KT_OK;
+}
+
+/* The bytes of a field parsed from a mapped line, into scratch. */
+static void kcat_unmap(struct kt_buf *scratch, const uint8_t **p, size_t *n)
+{
+	if (!*p)
+		return;
+	uint8_t *o = scratch->data + scratch->len, *start = o;
+	for (size_t i = 0; i < *n;) {
+		if (is_mapped(*p + i, *n - i)) {
+			*o++ = (uint8_t)(0x80u + (((*p)[i + 2] & 1u) << 6) + ((*p)[i + 3] & 0x3Fu));
+			i += 4;
+		} else {
+			*o++ = (*p)[i++];
+		}
+	}
+	*p = start;
+	*n = (size_t)(o - start);
+	scratch->len += *n;
+}
+
 /* kcat prints key, payload and header values as JSON strings of the
  * bytes (or null); "broker" is where it read the record from, not part of
  * the record. */
+static enum kt_err parse_kcat_doc(struct kt_import_line *l, struct kt_diag *diag);
+
 static enum kt_err parse_kcat(struct kt_import_line *l, const char *line, size_t len, struct kt_diag *diag)
 {
-	enum kt_err err = load(l, line, len, diag);
+	int mapped = 0;
+	enum kt_err err = kcat_map(&l->mapped, line, len, &mapped);
+	if (err)
+		return kt_diag_fail(diag, err, "a line of %zu bytes is too long", len);
+	err = mapped ? load(l, (const char *)l->mapped.data, l->mapped.len, diag) : load(l, line, len, diag);
+	if (!err && mapped)
+		err = parse_kcat_doc(l, diag);
+	else if (!err)
+		return parse_kcat_doc(l, diag);
 	if (err)
 		return err;
+	kcat_unmap(&l->scratch, &l->rec.key, &l->rec.key_len);
+	kcat_unmap(&l->scratch, &l->rec.value, &l->rec.value_len);
+	for (size_t i = 0; i < l->rec.header_count; i++) {
+		kcat_unmap(&l->scratch, &l->headers[i].name, &l->headers[i].name_len);
+		kcat_unmap(&l->scratch, &l->headers[i].value, &l->headers[i].value_len);
+	}
+	return KT_OK;
+}
+
+static enum kt_err parse_kcat_doc(struct kt_import_line *l, struct kt_diag *diag)
+{
+	enum kt_err err;
 	static const char *const ts_names[3] = {"create", "logappend", "none"};
 	const char *name;
 	json_t *v;

@@ -49,7 +49,8 @@ struct kt_import_line {
 	void *doc; /* the jansson document */
 	struct kt_header *headers;
 	size_t header_cap;
-	struct kt_buf scratch; /* decoded base64 */
+	struct kt_buf scratch; /* decoded base64, kcat's bytes that are not UTF-8 */
+	struct kt_buf mapped;  /* a kcat line with those bytes escaped for jansson */
 };
 /* Once, before parsing on several threads: jansson seeds its hash function
  * on first use, which must not happen on two threads at once. */

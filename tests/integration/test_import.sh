@@ -106,6 +106,11 @@ assert_eq 5 "$(wc -l <"$WORK/kcat.json")" "kcat -J lines"
 "$KTAPE" import -a "$WORK/kc" -t "$C" --format kcat-json -q "$WORK/kcat.json" || fail "import of kcat -J"
 cat_all "$WORK/kc" "$C" >"$WORK/kc.jsonl"
 cmp -s "$WORK/c.jsonl" "$WORK/kc.jsonl" || fail "kcat -J import differs: $(diff "$WORK/c.jsonl" "$WORK/kc.jsonl" | head -6)"
+# kcat writes bytes that are not UTF-8 into its strings as they are
+kcat -b "$BS" -C -J -e -t "$T" >"$WORK/kcat-bin.json" 2>/dev/null || fail "kcat -J of the binary topic"
+"$KTAPE" import -a "$WORK/kb" -t "$T" --format kcat-json -q "$WORK/kcat-bin.json" || fail "import of kcat -J with binary"
+cat_all "$WORK/kb" "$T" >"$WORK/kb.jsonl"
+cmp -s "$WORK/a.jsonl" "$WORK/kb.jsonl" || fail "binary kcat -J import differs: $(diff "$WORK/a.jsonl" "$WORK/kb.jsonl" | head -6)"
 consume_all "$C" "$WORK/console.out" 5
 "$KTAPE" import -a "$WORK/cc" -t "$C" --format console -q "$WORK/console.out" \
     --console-props 'print.key=true,print.headers=true,print.timestamp=true,print.partition=true,print.offset=true,null.literal=<NULL>,key.separator=|,headers.separator=;' ||
@@ -117,7 +122,7 @@ kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$C" --partition 1 
     --timeout-ms 20000 >"$WORK/values.out" 2>/dev/null || true
 "$KTAPE" import -a "$WORK/cv" -t "$C" --format console -q "$WORK/values.out" || fail "import of plain values"
 assert_eq '[null,"with | a separator"]' "$("$KTAPE" cat -a "$WORK/cv" -t "$C" | jq -sc 'map(.value)')" "values of the default layout"
-pass "kcat -J and kafka-console-consumer output (all print.* properties, and the default) import to the dumped records"
+pass "kcat -J (binary bytes too) and kafka-console-consumer output (all print.* properties, and the default) import to the dumped records"
 
 # -- segments roll as dump's do; a bad line after rolled segments commits none -------
 for i in $(seq 1 3000); do printf '{"partition":%d,"value":"%0200d"}\n' $((i % 2)) "$i"; done >"$WORK/many.jsonl"
