@@ -26,7 +26,7 @@ src, work, cmds = sys.argv[1], sys.argv[2], sys.argv[3:]
 # the file that holds each command's getopt table; compare shares restore's
 table_file = {"dump": "cmd_dump.c", "restore": "cmd_restore.c", "compare": "cmd_restore.c", "ls": "cmd_ls.c",
               "cat": "cmd_cat.c", "verify": "cmd_verify.c", "prune": "cmd_prune.c", "reindex": "cmd_reindex.c",
-              "import": "cmd_import.c"}
+              "import": "cmd_import.c", "groups": "cmd_groups.c"}
 bad = []
 for c in cmds:
     if c not in table_file:

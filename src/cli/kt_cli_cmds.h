@@ -8,6 +8,7 @@ int kt_cmd_version(int argc, char **argv);
 int kt_cmd_dump(int argc, char **argv);
 int kt_cmd_restore(int argc, char **argv);
 int kt_cmd_compare(int argc, char **argv);
+int kt_cmd_groups(int argc, char **argv);
 int kt_cmd_ls(int argc, char **argv);
 int kt_cmd_cat(int argc, char **argv);
 int kt_cmd_verify(int argc, char **argv);
@@ -17,6 +18,7 @@ int kt_cmd_import(int argc, char **argv);
 
 extern const char kt_usage_restore[], kt_help_restore[];
 extern const char kt_usage_compare[], kt_help_compare[];
+extern const char kt_usage_groups[], kt_help_groups[];
 extern const char kt_usage_ls[], kt_help_ls[];
 extern const char kt_usage_cat[], kt_help_cat[];
 extern const char kt_usage_verify[], kt_help_verify[];

@@ -89,6 +89,8 @@ const struct kt_command kt_commands[] = {
 	 kt_cmd_verify},
 	{"compare", "compare a topic in a cluster with the archive, record by record", kt_usage_compare,
 	 kt_help_compare, kt_cmd_compare},
+	{"groups", "set consumer group offsets translated by earlier restores", kt_usage_groups, kt_help_groups,
+	 kt_cmd_groups},
 	{"prune", "remove segments no longer needed under a retention policy", kt_usage_prune, kt_help_prune,
 	 kt_cmd_prune},
 	{"reindex", "rebuild catalog.db from the segment and metadata files", kt_usage_reindex, kt_help_reindex,

@@ -1231,7 +1231,14 @@ static enum kt_err alter_group_once(struct kt_kafka *k, const char *group, const
 		}
 		const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[i]);
 		for (int p = 0; parts && p < parts->cnt && !err; p++)
-			if (parts->elems[p].err) {
+			if (parts->elems[p].err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+				/* what the broker answers for a group with members:
+				 * refused, as Kafka's own tool refuses it */
+				err = kt_diag_fail(diag, KT_ERR_EXISTS,
+						   "%s: the group has active members on the target (stop its "
+						   "consumers first)",
+						   what);
+			} else if (parts->elems[p].err) {
 				char dn[64];
 				pending |= coordinator_pending(parts->elems[p].err);
 				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s (partition %d): %s%s", what,

@@ -18,9 +18,11 @@
 #include "kt_time.h"
 
 #define CHECKPOINT_NS 1000000000LL
-/* the delivery opaque packs (source partition index, source offset) */
+/* the delivery opaque packs (source partition index, a break bit, source
+ * offset): the bit says records were dropped just before this one */
 #define OPAQUE_OFFSET_BITS 44
-#define OPAQUE_OFFSET_MASK ((UINT64_C(1) << OPAQUE_OFFSET_BITS) - 1)
+#define OPAQUE_BREAK	   (UINT64_C(1) << (OPAQUE_OFFSET_BITS - 1))
+#define OPAQUE_OFFSET_MASK (OPAQUE_BREAK - 1)
 
 struct chunk {
 	int64_t src_first, src_last, dst_first, records; /* records == 0: none open */
@@ -36,6 +38,11 @@ struct src_topic {
 	const char *dst;
 	char *dst_owned;
 	int32_t dst_partitions;
+	/* ktape groups: the earlier restore run whose maps translate this
+	 * topic (0: this run; -1: none, the topic is skipped) and that run's
+	 * selection, which the records counted inside a chunk must match */
+	int64_t map_run;
+	int64_t sel_from_offset, sel_to_offset, sel_from_time, sel_to_time;
 };
 
 struct src_part {
@@ -47,6 +54,11 @@ struct src_part {
 	struct chunk *chunks; /* one per target partition */
 	uint64_t sent, acked;
 	uint64_t dropped; /* by the erasure list */
+	/* records were dropped since the last one written: the next starts a
+	 * new offset-map chunk, so that a chunk spans only written records and
+	 * a later translation (ktape groups) can count archived records in it
+	 * without the list */
+	int dropped_gap;
 };
 
 struct restore {
@@ -277,19 +289,23 @@ static char *selection_key(const struct restore *r)
 static void range_of(const struct restore *r, const struct src_part *sp, struct kt_archive_range *range)
 {
 	const struct kt_restore_opts *o = r->o;
-	*range = (struct kt_archive_range){sp->t->name,
-					   sp->t->generation,
+	const struct src_topic *t = sp->t;
+	int64_t fo = t->map_run ? t->sel_from_offset : o->from_offset,
+		to = t->map_run ? t->sel_to_offset : o->to_offset;
+	int64_t ft = t->map_run ? t->sel_from_time : o->from_time, tt = t->map_run ? t->sel_to_time : o->to_time;
+	*range = (struct kt_archive_range){t->name,
+					   t->generation,
 					   sp->partition,
-					   o->from_offset >= 0 ? o->from_offset : 0,
-					   o->to_offset >= 0 ? o->to_offset - 1 : INT64_MAX,
-					   o->from_time,
-					   o->to_time != INT64_MIN ? o->to_time : INT64_MAX};
+					   fo >= 0 ? fo : 0,
+					   to >= 0 ? to - 1 : INT64_MAX,
+					   ft,
+					   tt != INT64_MIN ? tt : INT64_MAX};
 }
 
 /* The next selected record the erasure list keeps (NULL at the end);
  * each one dropped on the way is counted in *dropped when it is given. */
 static enum kt_err next_kept(const struct restore *r, struct kt_archive_iter *it, const struct kt_record **rec,
-			     uint64_t *dropped, struct kt_diag *diag)
+			     uint64_t *dropped, int *gap, struct kt_diag *diag)
 {
 	for (;;) {
 		enum kt_err err = kt_archive_iter_next_strict(it, rec, diag);
@@ -298,6 +314,8 @@ static enum kt_err next_kept(const struct restore *r, struct kt_archive_iter *it
 			return err;
 		if (dropped)
 			(*dropped)++;
+		if (gap)
+			*gap = 1;
 	}
 }
 
@@ -340,7 +358,7 @@ static enum kt_err plan_partition(struct restore *r, struct src_part *sp, struct
 	if (err)
 		return err;
 	const struct kt_record *rec;
-	while ((err = next_kept(r, it, &rec, &line->dropped, diag)) == KT_OK && rec) {
+	while ((err = next_kept(r, it, &rec, &line->dropped, NULL, diag)) == KT_OK && rec) {
 		if (line->first_offset < 0)
 			line->first_offset = rec->offset;
 		line->last_offset = rec->offset;
@@ -386,9 +404,12 @@ static int mem_map_cmp(const void *x, const void *y)
 }
 
 /* kt_catalog_each_restore_map of this run, from the catalog or memory. */
-static enum kt_err each_run_map(struct restore *r, const char *src_topic, int32_t src_partition, kt_catalog_map_cb cb,
-				void *ctx, struct kt_diag *diag)
+static enum kt_err each_run_map(struct restore *r, const struct src_topic *t, int32_t src_partition,
+				kt_catalog_map_cb cb, void *ctx, struct kt_diag *diag)
 {
+	const char *src_topic = t->name;
+	if (t->map_run > 0) /* ktape groups: an earlier run's */
+		return kt_catalog_each_restore_map(r->cat, t->map_run, src_topic, src_partition, cb, ctx, diag);
 	if (r->recording)
 		return kt_catalog_each_restore_map(r->cat, r->run_id, src_topic, src_partition, cb, ctx, diag);
 	const struct kt_catalog_restore_map **sel = malloc((r->mem_map_count + 1) * sizeof(*sel));
@@ -442,10 +463,11 @@ static enum kt_err checkpoint(struct restore *r, struct kt_diag *diag)
 }
 
 /* A delivered record extends its chunk when both offsets follow on. */
-static void map_delivery(struct restore *r, struct src_part *sp, int32_t dst_p, int64_t src_off, int64_t dst_off)
+static void map_delivery(struct restore *r, struct src_part *sp, int32_t dst_p, int64_t src_off, int64_t dst_off,
+			 int brk)
 {
 	struct chunk *c = &sp->chunks[dst_p];
-	if (c->records && dst_off == c->dst_first + c->records && src_off > c->src_last) {
+	if (!brk && c->records && dst_off == c->dst_first + c->records && src_off > c->src_last) {
 		c->src_last = src_off;
 		c->records++;
 		c->dirty = 1;
@@ -470,6 +492,7 @@ static void on_delivery(void *ctx, enum kt_err err, const char *errmsg, int32_t 
 	uint64_t v = (uint64_t)(uintptr_t)opaque;
 	size_t idx = (size_t)(v >> OPAQUE_OFFSET_BITS);
 	int64_t src_off = (int64_t)(v & OPAQUE_OFFSET_MASK);
+	int brk = (v & OPAQUE_BREAK) != 0;
 	if (idx >= r->part_count)
 		return;
 	struct src_part *sp = &r->parts[idx];
@@ -484,7 +507,7 @@ static void on_delivery(void *ctx, enum kt_err err, const char *errmsg, int32_t 
 	}
 	sp->acked++;
 	if (partition >= 0 && partition < sp->t->dst_partitions)
-		map_delivery(r, sp, partition, src_off, offset);
+		map_delivery(r, sp, partition, src_off, offset, brk);
 }
 
 /* ---- resume ---- */
@@ -849,7 +872,9 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 					       (size_t)ol, 0};
 		norigin = 3;
 	}
-	void *opaque = (void *)(uintptr_t)(((uint64_t)idx << OPAQUE_OFFSET_BITS) | (uint64_t)rec->offset);
+	void *opaque = (void *)(uintptr_t)(((uint64_t)idx << OPAQUE_OFFSET_BITS) |
+					   (sp->dropped_gap ? OPAQUE_BREAK : 0) | (uint64_t)rec->offset);
+	sp->dropped_gap = 0;
 	for (;;) {
 		enum kt_err err = kt_kafka_produce(r->k, sp->t->dst, dst_p, rec, origin, norigin, opaque, diag);
 		if (err && err != KT_ERR_LIMIT) {
@@ -891,7 +916,8 @@ static enum kt_err after_send(struct restore *r, struct kt_diag *diag)
 /* Marks the records skipped on resume as mapped, in order. */
 static void map_skipped(struct restore *r, struct src_part *sp, int64_t src_off)
 {
-	map_delivery(r, sp, sp->partition, src_off, sp->skip_dst++);
+	map_delivery(r, sp, sp->partition, src_off, sp->skip_dst++, sp->dropped_gap);
+	sp->dropped_gap = 0;
 	sp->skip--;
 	r->res->skipped_on_resume++;
 }
@@ -908,7 +934,9 @@ static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct
 		struct kt_archive_range range;
 		range_of(r, &r->parts[i], &range);
 		err = kt_archive_iter_open(r->a, &range, &its[i], diag);
-		while (!err && (err = next_kept(r, its[i], &heads[i], &r->parts[i].dropped, diag)) == KT_OK &&
+		while (!err &&
+		       (err = next_kept(r, its[i], &heads[i], &r->parts[i].dropped, &r->parts[i].dropped_gap, diag)) ==
+			       KT_OK &&
 		       heads[i] && r->parts[i].skip > 0)
 			map_skipped(r, &r->parts[i], heads[i]->offset);
 	}
@@ -927,7 +955,8 @@ static enum kt_err restore_paced(struct restore *r, struct kt_rate *rate, struct
 		r->res->bytes += kt_record_payload_bytes(heads[best]);
 		err = after_send(r, diag);
 		if (!err)
-			err = next_kept(r, its[best], &heads[best], &r->parts[best].dropped, diag);
+			err = next_kept(r, its[best], &heads[best], &r->parts[best].dropped,
+					&r->parts[best].dropped_gap, diag);
 	}
 	for (size_t i = 0; its && i < n; i++)
 		kt_archive_iter_close(its[i]);
@@ -954,8 +983,8 @@ static enum kt_err restore_window(struct restore *r, size_t first, size_t n, str
 		struct kt_archive_range range;
 		range_of(r, sp, &range);
 		err = kt_archive_iter_open(r->a, &range, &its[i], diag);
-		while (!err && (err = next_kept(r, its[i], &heads[i], &sp->dropped, diag)) == KT_OK && heads[i] &&
-		       sp->skip > 0)
+		while (!err && (err = next_kept(r, its[i], &heads[i], &sp->dropped, &sp->dropped_gap, diag)) == KT_OK &&
+		       heads[i] && sp->skip > 0)
 			map_skipped(r, sp, heads[i]->offset);
 	}
 	for (int active = 1; !err && active;) {
@@ -970,7 +999,8 @@ static enum kt_err restore_window(struct restore *r, size_t first, size_t n, str
 				r->res->bytes += kt_record_payload_bytes(heads[i]);
 				err = after_send(r, diag);
 				if (!err)
-					err = next_kept(r, its[i], &heads[i], &r->parts[first + i].dropped, diag);
+					err = next_kept(r, its[i], &heads[i], &r->parts[first + i].dropped,
+							&r->parts[first + i].dropped_gap, diag);
 			}
 			active |= heads[i] != NULL;
 		}
@@ -1032,7 +1062,7 @@ static int translate_cb(void *ctx, const struct kt_catalog_restore_map *m)
 		return 1;
 	int64_t k = 0;
 	const struct kt_record *rec;
-	while ((c->err = next_kept(c->r, it, &rec, NULL, c->diag)) == KT_OK && rec)
+	while ((c->err = next_kept(c->r, it, &rec, NULL, NULL, c->diag)) == KT_OK && rec)
 		k++;
 	kt_archive_iter_close(it);
 	c->result = m->dst_first + k;
@@ -1056,8 +1086,15 @@ static enum kt_err commit_group(struct groups_ctx *g)
 {
 	if (!g->n)
 		return KT_OK;
-	enum kt_err err =
-		kt_kafka_alter_group_offsets(g->r->k, g->group, g->t->dst, g->parts, g->offsets, g->n, g->diag);
+	const struct kt_restore_opts *o = g->r->o;
+	/* a plan (ktape groups --dry-run) sets nothing */
+	enum kt_err err = o->dry_run ? KT_OK
+				     : kt_kafka_alter_group_offsets(g->r->k, g->group, g->t->dst, g->parts, g->offsets,
+								    g->n, g->diag);
+	for (size_t i = 0; !err && o->on_group_offset && i < g->n; i++) {
+		struct kt_restore_group_offset go = {g->group, g->t->dst, g->parts[i], g->offsets[i]};
+		o->on_group_offset(o->cb_ctx, &go);
+	}
 	if (!err)
 		g->r->res->groups_restored++;
 	g->n = 0;
@@ -1089,7 +1126,7 @@ static int group_offset_cb(void *ctx, const struct kt_catalog_group_offset *go)
 		return 1;
 	}
 	struct translate_ctx tc = {g->r, sp, go->offset, -1, 0, KT_OK, g->diag};
-	g->err = each_run_map(g->r, g->t->name, go->partition, translate_cb, &tc, g->diag);
+	g->err = each_run_map(g->r, g->t, go->partition, translate_cb, &tc, g->diag);
 	if (!g->err)
 		g->err = tc.err;
 	if (g->err)
@@ -1123,6 +1160,8 @@ static enum kt_err restore_groups(struct restore *r, struct kt_diag *diag)
 	}
 	enum kt_err err = KT_OK;
 	for (size_t i = 0; !err && i < r->topic_count; i++) {
+		if (r->topics[i].map_run < 0)
+			continue; /* ktape groups: never restored into this cluster */
 		struct groups_ctx *g = calloc(1, sizeof(*g));
 		if (!g) {
 			err = KT_ERR_NOMEM;
@@ -1328,6 +1367,164 @@ out:
 		res->storage_requests = ss.requests;
 		res->storage_bytes_fetched = ss.bytes_fetched;
 	}
+	kt_archive_close(r.a);
+	return err;
+}
+
+/* ---- ktape groups: translation after the fact ---- */
+
+struct map_run {
+	int64_t run_id;
+	int64_t from_offset, to_offset, from_time, to_time;
+};
+
+struct map_runs_ctx {
+	const char *cluster;
+	struct map_run *v;
+	size_t n;
+	int nomem;
+};
+
+/* Restore runs into the target cluster whose maps can translate: finished
+ * ("ok"), with same-partition placement (key partitioning has no
+ * per-partition correspondence). Their selection says which archived
+ * records were candidates, as translate_cb counts them. */
+static int map_run_cb(void *ctx, const struct kt_catalog_run *run)
+{
+	struct map_runs_ctx *c = ctx;
+	if (strcmp(run->kind, "restore") || strcmp(run->status, "ok") || !run->selection || !run->cluster_id ||
+	    strcmp(run->cluster_id, c->cluster))
+		return 0;
+	struct map_run m = {run->run_id, -1, -1, INT64_MIN, INT64_MIN};
+	int by_key = 1;
+	long long g;
+	long long fo, to, ft, tt;
+	if (sscanf(run->selection, "v1 offsets=%lld,%lld times=%lld,%lld key=%d gen=%lld", &fo, &to, &ft, &tt, &by_key,
+		   &g) != 6 ||
+	    by_key)
+		return 0;
+	m.from_offset = fo;
+	m.to_offset = to;
+	m.from_time = ft;
+	m.to_time = tt;
+	struct map_run *nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	if (!nv) {
+		c->nomem = 1;
+		return 1;
+	}
+	c->v = nv;
+	c->v[c->n++] = m;
+	return 0;
+}
+
+struct first_map_ctx {
+	char *dst;
+	uint32_t generation;
+	int found;
+};
+
+static int first_map_cb(void *ctx, const struct kt_catalog_restore_map *m)
+{
+	struct first_map_ctx *c = ctx;
+	c->dst = strdup(m->dst_topic);
+	c->generation = m->src_generation;
+	c->found = 1;
+	return 1;
+}
+
+/* For each selected topic, the newest usable run that restored it. */
+static enum kt_err find_map_runs(struct restore *r, const char *cluster, struct kt_diag *diag)
+{
+	struct map_runs_ctx mc = {cluster, NULL, 0, 0};
+	enum kt_err err = kt_catalog_each_run(r->cat, map_run_cb, &mc, diag);
+	if (!err && mc.nomem)
+		err = KT_ERR_NOMEM;
+	size_t usable = 0;
+	for (size_t i = 0; !err && i < r->topic_count; i++) {
+		struct src_topic *t = &r->topics[i];
+		t->map_run = -1;
+		const struct map_run *best = NULL;
+		struct first_map_ctx fc = {NULL, 0, 0};
+		for (size_t k = 0; !err && k < mc.n; k++) {
+			if (best && mc.v[k].run_id < best->run_id)
+				continue;
+			struct first_map_ctx c = {NULL, 0, 0};
+			for (int32_t p = 0; !err && !c.found && p < t->partitions; p++)
+				err = kt_catalog_each_restore_map(r->cat, mc.v[k].run_id, t->name, p, first_map_cb, &c,
+								  diag);
+			if (!c.found)
+				continue;
+			free(fc.dst);
+			fc = c;
+			best = &mc.v[k];
+		}
+		if (err || !best) {
+			free(fc.dst);
+			if (!err)
+				warn(r,
+				     "%s: no finished restore into this cluster recorded (--partitioning same): its "
+				     "groups are not set",
+				     t->name);
+			continue;
+		}
+		if (!fc.dst)
+			err = KT_ERR_NOMEM;
+		free(t->dst_owned);
+		t->dst_owned = fc.dst;
+		t->dst = fc.dst;
+		t->generation = fc.generation;
+		t->map_run = best->run_id;
+		t->sel_from_offset = best->from_offset;
+		t->sel_to_offset = best->to_offset;
+		t->sel_from_time = best->from_time;
+		t->sel_to_time = best->to_time;
+		usable++;
+	}
+	free(mc.v);
+	if (!err && !usable)
+		err = kt_diag_fail(diag, KT_ERR_NOT_FOUND,
+				   "the archive records no finished restore into this cluster (id %s) of the selected "
+				   "topics: restore first, then set the groups",
+				   cluster[0] ? cluster : "unknown");
+	return err;
+}
+
+enum kt_err kt_restore_groups(const struct kt_restore_opts *o, struct kt_restore_result *res, struct kt_diag *diag)
+{
+	memset(res, 0, sizeof(*res));
+	struct restore r = {0};
+	r.o = o;
+	r.res = res;
+	r.t0 = kt_time_mono_ns();
+	enum kt_err err = kt_archive_open(o->archive, KT_ARCHIVE_READ, &r.a, NULL, diag);
+	if (err)
+		goto out;
+	r.cat = kt_archive_catalog(r.a);
+	err = kt_archive_use_key(r.a, o->key, 0, diag);
+	if (!err)
+		err = select_sources(&r, diag);
+	struct kt_kafka_opts ko = {o->bootstrap,  KT_KAFKA_PRODUCER, 0, 1, o->timeout_ms > 0 ? o->timeout_ms : 60000,
+				   "ktape-groups"};
+	if (!err)
+		err = kt_kafka_open(o->conf, &ko, &r.k, diag);
+	char cluster[128] = "";
+	if (!err && kt_kafka_cluster_id(r.k, cluster, sizeof(cluster), NULL) != KT_OK)
+		cluster[0] = '\0';
+	/* the maps name the cluster they were written into: another cluster's
+	 * offsets mean nothing here */
+	if (!err)
+		err = find_map_runs(&r, cluster, diag);
+	if (!err)
+		err = restore_groups(&r, diag);
+out:
+	res->seconds = (double)(kt_time_mono_ns() - r.t0) / 1e9;
+	kt_kafka_close(r.k);
+	free(r.parts);
+	for (size_t i = 0; i < r.topic_count; i++) {
+		free(r.topics[i].name);
+		free(r.topics[i].dst_owned);
+	}
+	free(r.topics);
 	kt_archive_close(r.a);
 	return err;
 }

@@ -54,6 +54,15 @@ struct kt_restore_plan_line {
 	uint64_t dropped; /* selected records the erasure list drops */
 };
 
+/* One translated group offset: what is set on the target (or, in a plan,
+ * would be). */
+struct kt_restore_group_offset {
+	const char *group;
+	const char *topic; /* the target topic */
+	int32_t partition;
+	int64_t offset;
+};
+
 struct kt_restore_opts {
 	const char *bootstrap;
 	const char *archive;
@@ -95,6 +104,8 @@ struct kt_restore_opts {
 	const struct kt_crypto_key *key;   /* borrowed: reads encrypted segments */
 	const struct kt_keyset *drop_keys; /* borrowed; NULL: none */
 	const char *drop_keys_sum;	   /* the list's checksum, "sha256:HEX", for the run */
+	/* each group offset set (kt_restore_groups with dry_run: planned) */
+	void (*on_group_offset)(void *ctx, const struct kt_restore_group_offset *g);
 };
 
 struct kt_restore_result {
@@ -117,5 +128,16 @@ struct kt_restore_result {
 
 enum kt_err kt_restore_run(const struct kt_restore_opts *opts, struct kt_restore_result *res, struct kt_diag *diag);
 void kt_restore_result_free(struct kt_restore_result *res);
+
+/* ktape groups: sets the archived consumer groups' offsets (the latest
+ * group snapshot; groups_regex selects) on the target cluster, translated
+ * with the offset maps of the newest successful restore into that cluster
+ * (same cluster id, --partitioning same) of each topic, by the same code
+ * as restore --groups. Uses bootstrap, archive, topics, groups_regex,
+ * dry_run (translate and report through on_group_offset, set nothing),
+ * conf, timeout_ms, key, on_group_offset, on_warning. A group with active
+ * members on the target is KT_ERR_EXISTS naming it. res->groups_restored
+ * counts the groups set (or planned). */
+enum kt_err kt_restore_groups(const struct kt_restore_opts *opts, struct kt_restore_result *res, struct kt_diag *diag);
 
 #endif

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# ktape groups: consumer groups that committed after the dump and after the
+# restore are set later, translated exactly with the restore's offset maps
+# (across records the restore dropped with --drop-keys): the next record
+# each group reads on the target is the one it would read on the source.
+# --dry-run prints the plan as kafka-consumer-groups CSV, which Kafka's own
+# tool applies to the same offsets; a group active on the target is refused
+# (exit 9).
+source "$(dirname "$0")/lib.sh"
+
+B=$((($(date +%s) - 60) * 1000))
+T="grp-$RUN_ID"
+create_topic "$T" 2
+# partition 0: k0 k1 k2 erased k4 k5 k6 erased k8 k9; partition 1: m0 m1 m2
+{
+    for i in 0 1 2 3 4 5 6 7 8 9; do
+        k=k$i
+        [[ $i == 3 || $i == 7 ]] && k=erased
+        printf '0\t%s\t%s\tv%d\n' $((B + i)) "$k" "$i"
+    done
+    for i in 0 1 2; do printf '1\t%s\tm%d\tw%d\n' $((B + i)) "$i" "$i"; done
+} >"$WORK/spec"
+produce_spec "$T" "$WORK/spec" --plain
+printf 'erased\n' >"$WORK/keys"
+A="$WORK/archive"
+D="dst-$T"
+"$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q || fail "dump 1"
+"$KTAPE" restore -b "$BS" -a "$A" -t "$T" --map "$T=$D" --create-topics --drop-keys "$WORK/keys" -q ||
+    fail "restore"
+
+# the groups commit only now, after the dump and the restore (set with
+# Kafka's own tool): G1 at 4 (after the dropped record 3), G2 at 8 (after
+# the dropped 7) and partition 1 at 3 (the end), G3 at 1
+setgroup() { # group topic:partition offset
+    kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$1" --reset-offsets --topic "$2" \
+        --to-offset "$3" --execute >/dev/null 2>&1 || fail "could not set $1"
+}
+G="grp-g-$RUN_ID"
+setgroup "$G-1" "$T:0" 4
+setgroup "$G-2" "$T:0" 8
+setgroup "$G-2" "$T:1" 3
+setgroup "$G-3" "$T:0" 1
+# not yet in the archive: nothing to set
+"$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-" --dry-run >"$WORK/none.csv" 2>"$WORK/none.err" || fail "groups before dump 2"
+[[ ! -s $WORK/none.csv ]] || fail "a plan before the groups were archived: $(cat "$WORK/none.csv")"
+grep -q "^0 consumer group(s)" "$WORK/none.err" || fail "before dump 2: $(cat "$WORK/none.err")"
+"$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q || fail "dump 2 (archives the groups)"
+
+# -- the plan, in kafka-consumer-groups' CSV ----------------------------------------------
+"$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-" --dry-run >"$WORK/plan.csv" 2>"$WORK/plan.err" ||
+    fail "groups --dry-run: $(cat "$WORK/plan.err")"
+# target: k0 0, k1 1, k2 2, k4 3, k5 4, k6 5, k8 6, k9 7; m0..m2 0..2
+printf '%s\n' "$G-1,$D,0,3" "$G-2,$D,0,6" "$G-2,$D,1,3" "$G-3,$D,0,1" >"$WORK/want.csv"
+assert_eq "$(sort "$WORK/want.csv")" "$(sort "$WORK/plan.csv")" "the plan"
+[[ -z $(kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$G-1" 2>/dev/null |
+    awk -v t="$D" '$2==t') ]] || fail "--dry-run set an offset"
+pass "--dry-run prints GROUP,TOPIC,PARTITION,OFFSET and sets nothing"
+
+committed() { # group topic partition
+    kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$1" 2>/dev/null |
+        awk -v t="$2" -v p="$3" '$2==t && $3==p {print $4}'
+}
+# -- Kafka's own tool applies the plan: the same offsets -------------------------------------
+kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$G-1" --group "$G-2" --group "$G-3" \
+    --reset-offsets --from-file "$WORK/plan.csv" --execute >"$WORK/apply.out" 2>&1 ||
+    fail "kafka-consumer-groups --from-file: $(tail -3 "$WORK/apply.out")"
+got="$(committed "$G-1" "$D" 0) $(committed "$G-2" "$D" 0) $(committed "$G-2" "$D" 1) $(committed "$G-3" "$D" 0)"
+assert_eq "3 6 3 1" "$got" "offsets applied by kafka-consumer-groups --from-file"
+pass "kafka-consumer-groups --reset-offsets --from-file applies the plan"
+
+# -- ktape groups sets the same offsets ------------------------------------------------------
+for g in 1 2 3; do
+    kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$G-$g" --delete-offsets --topic "$D" \
+        >/dev/null 2>&1 || fail "delete the offsets of $G-$g"
+    [[ -z $(committed "$G-$g" "$D" 0) ]] || fail "$G-$g still has an offset"
+done
+"$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-" >"$WORK/set.out" 2>"$WORK/set.err" ||
+    fail "groups: $(cat "$WORK/set.err")"
+grep -q "^3 consumer group(s), 4 partition offset(s) set$" "$WORK/set.out" || fail "summary: $(cat "$WORK/set.out")"
+got="$(committed "$G-1" "$D" 0) $(committed "$G-2" "$D" 0) $(committed "$G-2" "$D" 1) $(committed "$G-3" "$D" 0)"
+assert_eq "3 6 3 1" "$got" "offsets set by ktape groups"
+# the next record on both sides: the group itself on the target, the
+# source from the committed offset
+next_in_group() { # group topic
+    kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$2" --group "$1" --max-messages 1 \
+        --timeout-ms 15000 --property print.key=true --property key.separator='|' 2>/dev/null || true
+}
+assert_eq "k4 v4" "$(kcat -b "$BS" -C -t "$T" -p 0 -o 4 -c 1 -e -f '%k %s' 2>/dev/null)" "source at 4"
+assert_eq "k4|v4" "$(next_in_group "$G-1" "$D")" "G1's next record on the target"
+assert_eq "k8 v8" "$(kcat -b "$BS" -C -t "$T" -p 0 -o 8 -c 1 -e -f '%k %s' 2>/dev/null)" "source at 8"
+assert_eq "k1 v1" "$(kcat -b "$BS" -C -t "$T" -p 0 -o 1 -c 1 -e -f '%k %s' 2>/dev/null)" "source at 1"
+assert_eq "k1|v1" "$(next_in_group "$G-3" "$D")" "G3's next record on the target"
+assert_eq "k8 v8" "$(kcat -b "$BS" -C -t "$D" -p 0 -o "$(committed "$G-2" "$D" 0)" -c 1 -e -f '%k %s' 2>/dev/null)" \
+    "G2's next record on the target"
+pass "groups committed after the dump and the restore translated exactly (4->3, 8->6, 1->1, end->end)"
+
+# -- a group active on the target is refused, named -------------------------------------------
+kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$D" --group "$G-2" --timeout-ms 60000 \
+    >/dev/null 2>&1 &
+cpid=$!
+for _ in $(seq 1 60); do
+    kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$G-2" --members 2>/dev/null |
+        grep -q consumer && break
+    sleep 0.5
+done
+rc=0
+"$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-2\$" 2>"$WORK/active.err" || rc=$?
+kill "$cpid" 2>/dev/null || true
+wait "$cpid" 2>/dev/null || true
+assert_eq 9 "$rc" "exit code for an active group ($(cat "$WORK/active.err"))"
+# one line names the group and why (librdkafka's own log is only counted)
+assert_eq 1 "$(grep -c "consumer group $G-2.*has active members on the target" "$WORK/active.err")" \
+    "the refusal: $(cat "$WORK/active.err")"
+pass "a group active on the target is refused naming it (exit 9)"
