@@ -15,8 +15,8 @@
 #include "kt_restore.h"
 
 const char kt_usage_groups[] =
-	"  ktape groups -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--groups RE] [--dry-run]\n"
-	"               [-X prop=value]... [-F FILE] [--timeout D] [--encrypt-key-file FILE] [-q] [-v]\n";
+	"  ktape groups -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--groups RE] [--offsets FILE]\n"
+	"               [--dry-run] [-X prop=value]... [-F FILE] [--timeout D] [--encrypt-key-file FILE] [-q] [-v]\n";
 
 const char kt_help_groups[] =
 	"\nSets the archived consumer groups' committed offsets on a cluster that earlier\n"
@@ -33,6 +33,10 @@ const char kt_help_groups[] =
 	"  -a, --archive DIR       the archive, a directory or s3://BUCKET/PREFIX (read only)\n" KT_CLI_S3_HELP
 	"  -t, --topic NAME        only groups' offsets of archived topic NAME (repeatable)\n"
 	"      --groups RE         only groups whose id matches RE (default: every archived group)\n"
+	"      --offsets FILE      the source offsets from FILE instead of the archive: lines\n"
+	"                          GROUP,TOPIC,PARTITION,OFFSET (kafka-consumer-groups\n"
+	"                          --reset-offsets --export of several groups, or --describe\n"
+	"                          turned into that layout), TOPIC the archived topic\n"
 	"      --dry-run           print the plan and set nothing: one line per partition,\n"
 	"                          GROUP,TOPIC,PARTITION,OFFSET, the CSV that kafka-consumer-groups\n"
 	"                          --reset-offsets --export writes and --from-file reads\n"
@@ -56,6 +60,7 @@ enum {
 	OPT_GROUPS = 1000,
 	OPT_DRY_RUN,
 	OPT_TIMEOUT,
+	OPT_OFFSETS,
 };
 
 static const struct option long_opts[] = {
@@ -65,6 +70,7 @@ static const struct option long_opts[] = {
 	{"topic", required_argument, NULL, 't'},
 	{"groups", required_argument, NULL, OPT_GROUPS},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"offsets", required_argument, NULL, OPT_OFFSETS},
 	{"property", required_argument, NULL, 'X'},
 	{"config", required_argument, NULL, 'F'},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -122,6 +128,7 @@ static int parse_args(struct groups_cli *c, int argc, char **argv)
 		case 't': c->topics[o->topic_count++] = optarg; break;
 		case OPT_GROUPS: o->groups_regex = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
+		case OPT_OFFSETS: o->group_offsets_file = optarg; break;
 		case 'X':
 		case 'F': rc = kt_cli_conf_add("groups", c->conf, ch, optarg); break;
 		case OPT_TIMEOUT:

@@ -88,6 +88,10 @@ struct restore {
 	int recording;
 	struct kt_catalog_restore_map *mem_maps;
 	size_t mem_map_count, mem_map_cap;
+	/* ktape groups --offsets FILE: its entries, pointing into its text */
+	struct file_offset *file_offsets;
+	size_t file_offset_count;
+	char *file_text;
 };
 
 static void warn(struct restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1144,6 +1148,98 @@ static int group_offset_cb(void *ctx, const struct kt_catalog_group_offset *go)
 	return 0;
 }
 
+/* ---- group offsets from a file (ktape groups --offsets) ---- */
+
+struct file_offset {
+	struct kt_catalog_group_offset go;
+	size_t line;
+};
+
+static int file_offset_cmp(const void *x, const void *y)
+{
+	const struct file_offset *a = x, *b = y;
+	int c = strcmp(a->go.topic, b->go.topic);
+	if (!c)
+		c = strcmp(a->go.group_id, b->go.group_id);
+	return c ? c : (a->line > b->line) - (a->line < b->line);
+}
+
+/* GROUP,TOPIC,PARTITION,OFFSET lines (what kafka-consumer-groups
+ * --reset-offsets --export writes for several groups), source offsets of
+ * the archived topics. Sorted by topic and group: group_offset_cb sets a
+ * group when the next one begins. */
+static enum kt_err load_offsets_file(struct restore *r, const char *path, struct kt_diag *diag)
+{
+	uint8_t *data;
+	size_t len;
+	enum kt_err err = kt_read_file(path, (size_t)1 << 30, &data, &len, diag);
+	if (err)
+		return err;
+	char *text = realloc(data, len + 1);
+	if (!text) {
+		free(data);
+		return KT_ERR_NOMEM;
+	}
+	text[len] = '\0';
+	size_t line = 0;
+	char *save = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l && !err; l = strtok_r(NULL, "\n", &save)) {
+		line++;
+		size_t n = strlen(l);
+		if (n && l[n - 1] == '\r')
+			l[--n] = '\0';
+		if (!n)
+			continue;
+		char *f[4], *p = l;
+		int k = 0;
+		for (; k < 4 && p; k++) {
+			f[k] = p;
+			p = strchr(p, ',');
+			if (p)
+				*p++ = '\0';
+		}
+		char *end1 = NULL, *end2 = NULL;
+		long long part = k == 4 ? strtoll(f[2], &end1, 10) : -1;
+		long long off = k == 4 ? strtoll(f[3], &end2, 10) : -1;
+		if (k != 4 || p || !f[0][0] || !f[1][0] || !end1 || *end1 || end1 == f[2] || !end2 || *end2 ||
+		    end2 == f[3] || part < 0 || part > INT32_MAX || off < 0) {
+			err = kt_diag_fail(diag, KT_ERR_INVALID,
+					   "%s line %zu: expected GROUP,TOPIC,PARTITION,OFFSET (the layout of "
+					   "kafka-consumer-groups --reset-offsets --export for several groups)",
+					   path, line);
+			break;
+		}
+		struct file_offset *nv = realloc(r->file_offsets, (r->file_offset_count + 1) * sizeof(*nv));
+		if (!nv) {
+			err = KT_ERR_NOMEM;
+			break;
+		}
+		r->file_offsets = nv;
+		nv[r->file_offset_count++] =
+			(struct file_offset){{0, f[0], f[1], 0, (int32_t)part, (int64_t)off, NULL}, line};
+	}
+	if (err) {
+		free(text);
+		return err;
+	}
+	r->file_text = text; /* the entries point into it */
+	qsort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
+	return KT_OK;
+}
+
+static enum kt_err each_file_offset(struct restore *r, struct src_topic *t, kt_catalog_group_cb cb, void *ctx)
+{
+	for (size_t i = 0; i < r->file_offset_count; i++) {
+		struct kt_catalog_group_offset go = r->file_offsets[i].go;
+		if (strcmp(go.topic, t->name))
+			continue;
+		go.generation = t->generation; /* the file knows no generations: the restored one */
+		if (cb(ctx, &go))
+			break;
+	}
+	return KT_OK;
+}
+
 static enum kt_err restore_groups(struct restore *r, struct kt_diag *diag)
 {
 	if (r->o->by_key)
@@ -1168,7 +1264,10 @@ static enum kt_err restore_groups(struct restore *r, struct kt_diag *diag)
 			break;
 		}
 		*g = (struct groups_ctx){r, &r->topics[i], has_re ? &re : NULL, "", {0}, {0}, 0, KT_OK, diag};
-		err = kt_catalog_each_latest_group_offset(r->cat, r->topics[i].name, group_offset_cb, g, diag);
+		err = r->file_offsets || r->o->group_offsets_file
+			      ? each_file_offset(r, &r->topics[i], group_offset_cb, g)
+			      : kt_catalog_each_latest_group_offset(r->cat, r->topics[i].name, group_offset_cb, g,
+								    diag);
 		if (!err)
 			err = g->err;
 		if (!err)
@@ -1501,6 +1600,8 @@ enum kt_err kt_restore_groups(const struct kt_restore_opts *o, struct kt_restore
 		goto out;
 	r.cat = kt_archive_catalog(r.a);
 	err = kt_archive_use_key(r.a, o->key, 0, diag);
+	if (!err && o->group_offsets_file)
+		err = load_offsets_file(&r, o->group_offsets_file, diag);
 	if (!err)
 		err = select_sources(&r, diag);
 	struct kt_kafka_opts ko = {o->bootstrap,  KT_KAFKA_PRODUCER, 0, 1, o->timeout_ms > 0 ? o->timeout_ms : 60000,
@@ -1525,6 +1626,8 @@ out:
 		free(r.topics[i].dst_owned);
 	}
 	free(r.topics);
+	free(r.file_offsets);
+	free(r.file_text);
 	kt_archive_close(r.a);
 	return err;
 }

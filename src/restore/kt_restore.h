@@ -106,6 +106,9 @@ struct kt_restore_opts {
 	const char *drop_keys_sum;	   /* the list's checksum, "sha256:HEX", for the run */
 	/* each group offset set (kt_restore_groups with dry_run: planned) */
 	void (*on_group_offset)(void *ctx, const struct kt_restore_group_offset *g);
+	/* kt_restore_groups: the source offsets from this GROUP,TOPIC,PARTITION,
+	 * OFFSET file instead of the archive's snapshot; NULL: the archive's */
+	const char *group_offsets_file;
 };
 
 struct kt_restore_result {
@@ -134,6 +137,7 @@ void kt_restore_result_free(struct kt_restore_result *res);
  * with the offset maps of the newest successful restore into that cluster
  * (same cluster id, --partitioning same) of each topic, by the same code
  * as restore --groups. Uses bootstrap, archive, topics, groups_regex,
+ * group_offsets_file,
  * dry_run (translate and report through on_group_offset, set nothing),
  * conf, timeout_ms, key, on_group_offset, on_warning. A group with active
  * members on the target is KT_ERR_EXISTS naming it. res->groups_restored

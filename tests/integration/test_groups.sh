@@ -94,6 +94,17 @@ assert_eq "k8 v8" "$(kcat -b "$BS" -C -t "$D" -p 0 -o "$(committed "$G-2" "$D" 0
     "G2's next record on the target"
 pass "groups committed after the dump and the restore translated exactly (4->3, 8->6, 1->1, end->end)"
 
+# -- --offsets FILE: source offsets from a file instead of the archive -------------------------
+printf '%s\r\n' "$G-4,$T,0,5" "$G-4,$T,1,2" "$G-5,$T,0,7" >"$WORK/src.csv"
+"$KTAPE" groups -b "$BS" -a "$A" --offsets "$WORK/src.csv" --dry-run >"$WORK/fplan.csv" 2>"$WORK/fplan.err" ||
+    fail "groups --offsets: $(cat "$WORK/fplan.err")"
+# 5 (k5) -> 4; 7 (dropped) -> the next kept, k8 at 6; partition 1: 2 -> 2
+assert_eq "$G-4,$D,0,4|$G-4,$D,1,2|$G-5,$D,0,6" "$(sort "$WORK/fplan.csv" | paste -sd'|')" "plan from --offsets"
+printf '%s\n' "$G-4,$T,zero,5" >"$WORK/bad.csv"
+assert_exit 2 "$KTAPE" groups -b "$BS" -a "$A" --offsets "$WORK/bad.csv" --dry-run
+grep -q "bad.csv line 1: expected GROUP,TOPIC,PARTITION,OFFSET" "$WORK/last.err" || fail "bad file: $(cat "$WORK/last.err")"
+pass "--offsets FILE: the source offsets from kafka-consumer-groups' CSV; a bad line is exit 2"
+
 # -- a group active on the target is refused, named -------------------------------------------
 kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$D" --group "$G-2" --timeout-ms 60000 \
     >/dev/null 2>&1 &
