@@ -14,9 +14,9 @@
 #include "kt_parse.h"
 #include "kt_restore.h"
 
-const char kt_usage_groups[] =
-	"  ktape groups -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--groups RE] [--offsets FILE]\n"
-	"               [--dry-run] [-X prop=value]... [-F FILE] [--timeout D] [--encrypt-key-file FILE] [-q] [-v]\n";
+const char kt_usage_groups[] = "  ktape groups -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--groups RE]\n"
+			       "               [--offsets FILE | --from-cluster SRC_HOSTS] [--dry-run] [-X "
+			       "prop=value]... [-F FILE] [--timeout D] [--encrypt-key-file FILE] [-q] [-v]\n";
 
 const char kt_help_groups[] =
 	"\nSets the archived consumer groups' committed offsets on a cluster that earlier\n"
@@ -37,6 +37,9 @@ const char kt_help_groups[] =
 	"                          GROUP,TOPIC,PARTITION,OFFSET (kafka-consumer-groups\n"
 	"                          --reset-offsets --export of several groups, or --describe\n"
 	"                          turned into that layout), TOPIC the archived topic\n"
+	"      --from-cluster SRC_HOSTS\n"
+	"                          the source offsets as the live source cluster has them now\n"
+	"                          (its groups matching --groups; the same -X/-F properties)\n"
 	"      --dry-run           print the plan and set nothing: one line per partition,\n"
 	"                          GROUP,TOPIC,PARTITION,OFFSET, the CSV that kafka-consumer-groups\n"
 	"                          --reset-offsets --export writes and --from-file reads\n"
@@ -61,6 +64,7 @@ enum {
 	OPT_DRY_RUN,
 	OPT_TIMEOUT,
 	OPT_OFFSETS,
+	OPT_FROM_CLUSTER,
 };
 
 static const struct option long_opts[] = {
@@ -71,6 +75,7 @@ static const struct option long_opts[] = {
 	{"groups", required_argument, NULL, OPT_GROUPS},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"offsets", required_argument, NULL, OPT_OFFSETS},
+	{"from-cluster", required_argument, NULL, OPT_FROM_CLUSTER},
 	{"property", required_argument, NULL, 'X'},
 	{"config", required_argument, NULL, 'F'},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -129,6 +134,7 @@ static int parse_args(struct groups_cli *c, int argc, char **argv)
 		case OPT_GROUPS: o->groups_regex = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_OFFSETS: o->group_offsets_file = optarg; break;
+		case OPT_FROM_CLUSTER: o->group_source_bootstrap = optarg; break;
 		case 'X':
 		case 'F': rc = kt_cli_conf_add("groups", c->conf, ch, optarg); break;
 		case OPT_TIMEOUT:

@@ -92,6 +92,7 @@ struct restore {
 	struct file_offset *file_offsets;
 	size_t file_offset_count;
 	char *file_text;
+	int file_owned; /* --from-cluster: each entry's strings are its own */
 };
 
 static void warn(struct restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1227,6 +1228,75 @@ static enum kt_err load_offsets_file(struct restore *r, const char *path, struct
 	return KT_OK;
 }
 
+/* --from-cluster: the source cluster's committed offsets now, as if read
+ * from a file (the strings are owned: file_owned). */
+struct cluster_ctx {
+	struct restore *r;
+	regex_t *re;
+	int nomem;
+};
+
+static int cluster_filter(void *ctx, const char *group)
+{
+	struct cluster_ctx *c = ctx;
+	return !c->re || regexec(c->re, group, 0, NULL, 0) == 0;
+}
+
+static int cluster_offset_cb(void *ctx, const struct kt_kafka_group_offset *g)
+{
+	struct cluster_ctx *c = ctx;
+	struct restore *r = c->r;
+	if (g->offset < 0)
+		return 0; /* no commit for that partition */
+	struct file_offset *nv = realloc(r->file_offsets, (r->file_offset_count + 1) * sizeof(*nv));
+	char *gid = strdup(g->group_id), *topic = strdup(g->topic);
+	if (!nv || !gid || !topic) {
+		if (nv)
+			r->file_offsets = nv;
+		free(gid);
+		free(topic);
+		c->nomem = 1;
+		return 1;
+	}
+	r->file_offsets = nv;
+	nv[r->file_offset_count] =
+		(struct file_offset){{0, gid, topic, 0, g->partition, g->offset, NULL}, r->file_offset_count};
+	r->file_offset_count++;
+	return 0;
+}
+
+static enum kt_err load_cluster_offsets(struct restore *r, struct kt_diag *diag)
+{
+	const struct kt_restore_opts *o = r->o;
+	regex_t re;
+	int has_re = 0;
+	if (o->groups_regex) {
+		if (regcomp(&re, o->groups_regex, REG_EXTENDED | REG_NOSUB))
+			return kt_diag_fail(diag, KT_ERR_INVALID, "--groups '%s' is not a valid regular expression",
+					    o->groups_regex);
+		has_re = 1;
+	}
+	struct kt_kafka_opts ko = {
+		o->group_source_bootstrap, KT_KAFKA_PRODUCER, 0, 1, o->timeout_ms > 0 ? o->timeout_ms : 60000,
+		"ktape-groups-source"};
+	struct kt_kafka *src = NULL;
+	r->file_owned = 1;
+	enum kt_err err = kt_kafka_open(o->conf, &ko, &src, diag);
+	struct cluster_ctx c = {r, has_re ? &re : NULL, 0};
+	if (!err)
+		err = kt_kafka_list_group_offsets(src, cluster_filter, cluster_offset_cb, &c, diag);
+	if (!err && c.nomem)
+		err = KT_ERR_NOMEM;
+	if (err)
+		kt_diag_prefix(diag, "reading the group offsets of the source cluster %s", o->group_source_bootstrap);
+	kt_kafka_close(src);
+	if (has_re)
+		regfree(&re);
+	if (!err)
+		qsort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
+	return err;
+}
+
 static enum kt_err each_file_offset(struct restore *r, struct src_topic *t, kt_catalog_group_cb cb, void *ctx)
 {
 	for (size_t i = 0; i < r->file_offset_count; i++) {
@@ -1264,7 +1334,7 @@ static enum kt_err restore_groups(struct restore *r, struct kt_diag *diag)
 			break;
 		}
 		*g = (struct groups_ctx){r, &r->topics[i], has_re ? &re : NULL, "", {0}, {0}, 0, KT_OK, diag};
-		err = r->file_offsets || r->o->group_offsets_file
+		err = r->file_offsets || r->o->group_offsets_file || r->o->group_source_bootstrap
 			      ? each_file_offset(r, &r->topics[i], group_offset_cb, g)
 			      : kt_catalog_each_latest_group_offset(r->cat, r->topics[i].name, group_offset_cb, g,
 								    diag);
@@ -1600,8 +1670,12 @@ enum kt_err kt_restore_groups(const struct kt_restore_opts *o, struct kt_restore
 		goto out;
 	r.cat = kt_archive_catalog(r.a);
 	err = kt_archive_use_key(r.a, o->key, 0, diag);
+	if (!err && o->group_offsets_file && o->group_source_bootstrap)
+		err = kt_diag_fail(diag, KT_ERR_INVALID, "--offsets and --from-cluster exclude each other");
 	if (!err && o->group_offsets_file)
 		err = load_offsets_file(&r, o->group_offsets_file, diag);
+	if (!err && o->group_source_bootstrap)
+		err = load_cluster_offsets(&r, diag);
 	if (!err)
 		err = select_sources(&r, diag);
 	struct kt_kafka_opts ko = {o->bootstrap,  KT_KAFKA_PRODUCER, 0, 1, o->timeout_ms > 0 ? o->timeout_ms : 60000,
@@ -1626,6 +1700,10 @@ out:
 		free(r.topics[i].dst_owned);
 	}
 	free(r.topics);
+	for (size_t i = 0; r.file_owned && i < r.file_offset_count; i++) {
+		free((char *)r.file_offsets[i].go.group_id);
+		free((char *)r.file_offsets[i].go.topic);
+	}
 	free(r.file_offsets);
 	free(r.file_text);
 	kt_archive_close(r.a);

@@ -109,6 +109,9 @@ struct kt_restore_opts {
 	/* kt_restore_groups: the source offsets from this GROUP,TOPIC,PARTITION,
 	 * OFFSET file instead of the archive's snapshot; NULL: the archive's */
 	const char *group_offsets_file;
+	/* kt_restore_groups: or the committed offsets of this (source) cluster
+	 * now, read with the same client properties */
+	const char *group_source_bootstrap;
 };
 
 struct kt_restore_result {

@@ -105,6 +105,17 @@ assert_exit 2 "$KTAPE" groups -b "$BS" -a "$A" --offsets "$WORK/bad.csv" --dry-r
 grep -q "bad.csv line 1: expected GROUP,TOPIC,PARTITION,OFFSET" "$WORK/last.err" || fail "bad file: $(cat "$WORK/last.err")"
 pass "--offsets FILE: the source offsets from kafka-consumer-groups' CSV; a bad line is exit 2"
 
+# -- --from-cluster: the live source cluster's offsets now (never archived) ---------------------
+setgroup "$G-6" "$T:0" 7
+setgroup "$G-6" "$T:1" 1
+"$KTAPE" groups -b "$BS" -a "$A" --from-cluster "$BS" --groups "^$G-6\$" >"$WORK/cl.out" 2>"$WORK/cl.err" ||
+    fail "groups --from-cluster: $(cat "$WORK/cl.err")"
+got="$(committed "$G-6" "$D" 0) $(committed "$G-6" "$D" 1)"
+assert_eq "6 1" "$got" "offsets set from the source cluster (7, dropped -> 6; 1 -> 1)"
+assert_eq "k8 v8" "$(kcat -b "$BS" -C -t "$D" -p 0 -o 6 -c 1 -e -f '%k %s' 2>/dev/null)" "target at 6"
+assert_exit 2 "$KTAPE" groups -b "$BS" -a "$A" --from-cluster "$BS" --offsets "$WORK/src.csv"
+pass "--from-cluster: the source cluster's current offsets translated exactly"
+
 # -- a group active on the target is refused, named -------------------------------------------
 kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$D" --group "$G-2" --timeout-ms 60000 \
     >/dev/null 2>&1 &
