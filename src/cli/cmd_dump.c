@@ -66,7 +66,19 @@ static const struct option long_opts[] = {
 struct dump_cli {
 	int quiet;
 	int progress;
+	const char *metrics; /* --metrics-file, rewritten at each commit when following */
 };
+
+static void write_metrics(const char *path, const struct kt_dump_result *r, enum kt_err err);
+
+/* A follower's metrics say it is alive: its last commit counts as its last
+ * success, so a stalled follower shows as an old timestamp. */
+static void on_commit(void *ctx, const struct kt_dump_result *r)
+{
+	struct dump_cli *c = ctx;
+	if (c->metrics)
+		write_metrics(c->metrics, r, KT_OK);
+}
 
 static void on_progress(void *ctx, const struct kt_dump_progress *p)
 {
@@ -336,7 +348,7 @@ int kt_cmd_dump(int argc, char **argv)
 		kt_kafka_conf_free(conf);
 		return rc;
 	}
-	struct dump_cli cli = {quiet, !quiet && !json && kt_cli_progress_wanted(progress)};
+	struct dump_cli cli = {quiet, !quiet && !json && kt_cli_progress_wanted(progress), metrics};
 	o.topics = topics;
 	o.partitions = parts;
 	o.conf = conf;
@@ -346,6 +358,7 @@ int kt_cmd_dump(int argc, char **argv)
 	o.stop = &kt_cli_stop;
 	o.on_progress = on_progress;
 	o.on_warning = on_warning;
+	o.on_commit = on_commit;
 	o.cb_ctx = &cli;
 	struct kt_buf kafka_log;
 	kt_buf_init(&kafka_log, 1 << 20);

@@ -822,7 +822,11 @@ static enum kt_err on_event(struct dump *d, struct kt_kafka_batch *b, size_t i, 
 		 * the next dump continues from here. Markers and aborted
 		 * records at the end are skipped, so the position may pass
 		 * the last record. */
-		int64_t pos = kt_kafka_position(d->k, p->t->name, p->partition);
+		/* The end as the event says, not the consumer's position: a
+		 * batch polled at once may hold the partition's next records
+		 * after its end event, and the position is past them already
+		 * (a follower skipped them as archived). */
+		int64_t pos = m.rec.offset >= 0 ? m.rec.offset : kt_kafka_position(d->k, p->t->name, p->partition);
 		if (pos > p->done_end)
 			p->done_end = pos < p->end ? pos : p->end;
 		if (d->o->follow && p->end == INT64_MAX) {
@@ -1000,6 +1004,10 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			if (!err)
 				err = commit_open_segments(d, diag);
 			last_commit = kt_time_mono_ns();
+			if (!err && d->o->follow && d->o->on_commit) {
+				d->res->seconds = (double)(last_commit - d->t0) / 1e9;
+				d->o->on_commit(d->o->cb_ctx, d->res);
+			}
 			if (err)
 				break;
 		}

@@ -29,6 +29,8 @@
  * the archive within this plus the fetch latency */
 #define KT_DUMP_FOLLOW_COMMIT_INTERVAL_MS 10000
 
+struct kt_dump_result;
+
 struct kt_dump_progress {
 	uint64_t records;
 	uint64_t payload_bytes;
@@ -71,6 +73,9 @@ struct kt_dump_opts {
 	int follow;
 	void (*on_progress)(void *ctx, const struct kt_dump_progress *p);
 	void (*on_warning)(void *ctx, const char *msg);
+	/* following: after each commit interval's commit, with the result so
+	 * far (records, bytes, seconds), e.g. to rewrite a metrics file */
+	void (*on_commit)(void *ctx, const struct kt_dump_result *r);
 	void *cb_ctx;
 	/* borrowed: encrypts every segment (format 2.1); the archive must be
 	 * empty or encrypted with the same key (kt_archive_use_key) */

@@ -1675,6 +1675,7 @@ enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_ms
 		msg->event = KT_KAFKA_EOF;
 		msg->topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
 		msg->partition = m->partition;
+		msg->rec.offset = m->offset;
 		k->held = m;
 		return KT_OK;
 	}
@@ -1840,7 +1841,10 @@ enum kt_err kt_kafka_batch_msg(struct kt_kafka_batch *b, size_t i, struct kt_kaf
 	msg->topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
 	msg->partition = m->partition;
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		/* where the end was reached: the consumer's position may be past
+		 * it already, by records later in the same batch */
 		msg->event = KT_KAFKA_EOF;
+		msg->rec.offset = m->offset;
 		return KT_OK;
 	}
 	if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt) {

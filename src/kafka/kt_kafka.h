@@ -196,7 +196,7 @@ int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partiti
 enum kt_kafka_event {
 	KT_KAFKA_NONE,	      /* nothing within the timeout */
 	KT_KAFKA_RECORD,      /* msg->rec holds a record */
-	KT_KAFKA_EOF,	      /* reached the end of msg->partition */
+	KT_KAFKA_EOF,	      /* reached the end of msg->partition, at msg->rec.offset */
 	KT_KAFKA_OFFSET_GONE, /* the next offset of msg->partition no longer exists (retention) */
 };
 struct kt_kafka_msg {
