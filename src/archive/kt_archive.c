@@ -550,10 +550,12 @@ static enum kt_err open_catalog_recording(struct kt_archive *a, const char *path
 	return a->norecord_why ? kt_catalog_open(path, KT_CATALOG_READ, &a->cat, diag) : KT_ERR_NOMEM;
 }
 
-/* Dump runs with a given status, by id. */
+/* Runs that write segments under the writer lock (dump, import) with a
+ * given status, by id, with whether each is an import. */
 struct run_ids {
 	const char *status;
 	int64_t *ids;
+	uint8_t *is_import;
 	size_t n;
 	int nomem;
 };
@@ -561,14 +563,19 @@ struct run_ids {
 static int collect_dump_run(void *ctx, const struct kt_catalog_run *run)
 {
 	struct run_ids *r = ctx;
-	if (strcmp(run->kind, "dump") || strcmp(run->status, r->status))
+	int import = !strcmp(run->kind, "import");
+	if ((strcmp(run->kind, "dump") && !import) || strcmp(run->status, r->status))
 		return 0;
 	int64_t *ids = realloc(r->ids, (r->n + 1) * sizeof(*ids));
-	if (!ids) {
+	if (ids)
+		r->ids = ids;
+	uint8_t *imp = ids ? realloc(r->is_import, r->n + 1) : NULL;
+	if (!imp) {
 		r->nomem = 1;
 		return 1;
 	}
-	r->ids = ids;
+	r->is_import = imp;
+	r->is_import[r->n] = (uint8_t)import;
 	r->ids[r->n++] = run->run_id;
 	return 0;
 }
@@ -581,12 +588,13 @@ static int has_id(const struct run_ids *r, int64_t id)
 	return 0;
 }
 
-/* A dump run that died committed segments all the same: its records and
- * bytes are those segments, and its metadata file must exist for reindex
- * to know the run. Only the runs this open found crashed are touched. */
+/* A dump (or import) run that died committed segments all the same: its
+ * records and bytes are those segments, and its metadata file must exist
+ * for reindex to know the run. Only the runs this open found crashed are
+ * touched. */
 static enum kt_err recount_crashed(struct kt_archive *a, const struct run_ids *was_running, struct kt_diag *diag)
 {
-	struct run_ids crashed = {"crashed", NULL, 0, 0};
+	struct run_ids crashed = {"crashed", NULL, NULL, 0, 0};
 	enum kt_err err = kt_catalog_each_run(a->cat, collect_dump_run, &crashed, diag);
 	if (!err && crashed.nomem)
 		err = KT_ERR_NOMEM;
@@ -595,9 +603,11 @@ static enum kt_err recount_crashed(struct kt_archive *a, const struct run_ids *w
 			continue;
 		err = kt_catalog_run_recount(a->cat, crashed.ids[i], NULL, NULL, diag);
 		if (!err)
-			err = kt_archive_write_run_meta(a, crashed.ids[i], "dump", diag);
+			err = kt_archive_write_run_meta(a, crashed.ids[i], crashed.is_import[i] ? "import" : "dump",
+							diag);
 	}
 	free(crashed.ids);
+	free(crashed.is_import);
 	return err;
 }
 
@@ -606,7 +616,7 @@ static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec
 	enum kt_err err = clear_tmp(a, &rec->temp_files_removed, diag);
 	if (err)
 		return err;
-	struct run_ids running = {"running", NULL, 0, 0};
+	struct run_ids running = {"running", NULL, NULL, 0, 0};
 	err = kt_catalog_each_run(a->cat, collect_dump_run, &running, diag);
 	if (!err && running.nomem)
 		err = KT_ERR_NOMEM;
@@ -615,6 +625,7 @@ static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec
 	if (!err && running.n)
 		err = recount_crashed(a, &running, diag);
 	free(running.ids);
+	free(running.is_import);
 	if (err)
 		return err;
 	return walk_segments(a, recover_one, rec, diag);
@@ -678,11 +689,9 @@ enum kt_err kt_archive_list(struct kt_archive *a, const char *prefix, kt_archive
 	return kt_store_list(a->store, prefix, cb, ctx, diag);
 }
 
-enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct kt_archive **out,
-			    struct kt_archive_recovery *out_recovery, struct kt_diag *diag)
+/* An archive object over its store; nothing read or written yet. */
+static enum kt_err archive_new(const char *dir, struct kt_archive **out, struct kt_diag *diag)
 {
-	*out = NULL;
-	struct kt_archive_recovery rec = {0};
 	struct kt_archive *a = calloc(1, sizeof(*a));
 	if (!a)
 		return KT_ERR_NOMEM;
@@ -693,6 +702,19 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 		return err;
 	}
 	a->dir = kt_store_location(a->store);
+	*out = a;
+	return KT_OK;
+}
+
+enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct kt_archive **out,
+			    struct kt_archive_recovery *out_recovery, struct kt_diag *diag)
+{
+	*out = NULL;
+	struct kt_archive_recovery rec = {0};
+	struct kt_archive *a;
+	enum kt_err err = archive_new(dir, &a, diag);
+	if (err)
+		return err;
 	int local = kt_archive_is_local(a);
 	int version = 0;
 	err = check_marker(a->store, &version, diag);
@@ -1130,16 +1152,10 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 {
 	memset(res, 0, sizeof(*res));
 	struct reindex_ctx rc = {res, warn, warn_ctx};
-	struct kt_archive *a = calloc(1, sizeof(*a));
-	if (!a)
-		return KT_ERR_NOMEM;
-	a->run_lock_fd = -1;
-	enum kt_err err = kt_store_open(dir, &store_opts, &a->store, diag);
-	if (err) {
-		free(a);
+	struct kt_archive *a;
+	enum kt_err err = archive_new(dir, &a, diag);
+	if (err)
 		return err;
-	}
-	a->dir = kt_store_location(a->store);
 	int version;
 	char path[PATH_BUF], newpath[PATH_BUF] = "";
 	err = check_marker(a->store, &version, diag);
