@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kt_parse.h"
+
 enum kt_err kt_s3_uri_encode(struct kt_buf *out, const char *s, size_t len, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -105,15 +107,9 @@ static int64_t numeric_entity(const char *s, size_t len)
 		return -1;
 	int64_t v = 0;
 	for (; i < len; i++) {
-		char c = s[i];
-		int d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (base == 16 && c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (base == 16 && c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
+		unsigned char c = (unsigned char)s[i];
+		int d = base == 16 ? kt_parse_hex_digit(c) : c >= '0' && c <= '9' ? c - '0' : -1;
+		if (d < 0)
 			return -1;
 		v = v * base + d;
 	}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kt_buf.h"
+#include "kt_parse.h"
 
 struct kt_crypto_key {
 	uint8_t key[KT_CRYPTO_KEY_BYTES];
@@ -50,17 +51,6 @@ enum kt_err kt_crypto_key_from_bytes(const uint8_t bytes[KT_CRYPTO_KEY_BYTES], s
 	return key_new(bytes, out);
 }
 
-static int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 enum kt_err kt_crypto_key_load(const char *path, struct kt_crypto_key **out, struct kt_diag *diag)
 {
 	*out = NULL;
@@ -92,7 +82,7 @@ enum kt_err kt_crypto_key_load(const char *path, struct kt_crypto_key **out, str
 	int ok = len == 2 * KT_CRYPTO_KEY_BYTES;
 	uint8_t any = 0;
 	for (size_t i = 0; ok && i < KT_CRYPTO_KEY_BYTES; i++) {
-		int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+		int hi = kt_parse_hex_digit(text[2 * i]), lo = kt_parse_hex_digit(text[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			ok = 0;
 		else

@@ -7,6 +7,7 @@
 
 #include "kt_catalog.h"
 #include "kt_fileio.h"
+#include "kt_parse.h"
 #include "kt_segment_reader.h"
 
 /* ---- record formats ---- */
@@ -40,17 +41,6 @@ static enum kt_err fmt_lit(struct kt_inspect_fmt *f, const void *bytes, size_t l
 	return kt_buf_append(&f->lit, bytes, len);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A backslash escape at s (after the backslash); returns the bytes used. */
 static size_t fmt_escape(const char *s, uint8_t *out)
 {
@@ -62,8 +52,8 @@ static size_t fmt_escape(const char *s, uint8_t *out)
 		/* as kcat: all hex digits that follow, the low byte of the value */
 		size_t i = 1;
 		unsigned v = 0;
-		while (hexval(s[i]) >= 0)
-			v = v * 16 + (unsigned)hexval(s[i++]);
+		while (kt_parse_hex_digit((unsigned char)s[i]) >= 0)
+			v = v * 16 + (unsigned)kt_parse_hex_digit((unsigned char)s[i++]);
 		if (i == 1) {
 			*out = 'x';
 			return 1;

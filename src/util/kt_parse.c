@@ -268,3 +268,14 @@ char *kt_parse_format_size(uint64_t bytes, char *buf, size_t bufsize)
 		snprintf(buf, bufsize, "%.1f %s", v, units[u]);
 	return buf;
 }
+
+int kt_parse_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

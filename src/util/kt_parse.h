@@ -12,6 +12,8 @@
 
 #include "kt_error.h"
 
+/* The value of one hexadecimal digit (0-9, a-f, A-F), -1 for any other character. */
+int kt_parse_hex_digit(int c);
 enum kt_err kt_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, struct kt_diag *diag);
 /* A size: digits with an optional K, M or G suffix (powers of 1024). */
 enum kt_err kt_parse_size(const char *s, uint64_t *out, struct kt_diag *diag);
