@@ -70,6 +70,7 @@ struct kt_kafka {
 	 * why the cluster cannot be used, for the message of the call that
 	 * gives up. */
 	int64_t down_since; /* mono ns when every broker was down; 0 once one answers */
+	uint64_t errors;    /* error_cb calls, for a follower's metrics (kt_kafka_error_count) */
 	struct broker_err berr[BROKER_ERR_MAX];
 	size_t nberr;
 	char auth_err[400];
@@ -354,6 +355,7 @@ static void note_broker_err(struct kt_kafka *k, const char *text)
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct kt_kafka *k = opaque;
+	__atomic_fetch_add(&k->errors, 1, __ATOMIC_RELAXED);
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
 		if (!k->down_since)
 			k->down_since = kt_time_mono_ns();
@@ -1581,6 +1583,20 @@ enum kt_err kt_kafka_reassign_one(struct kt_kafka *k, const char *topic, int32_t
 		rd_kafka_error_destroy(e);
 	}
 	return err;
+}
+
+int64_t kt_kafka_cached_end(struct kt_kafka *k, const char *topic, int32_t partition)
+{
+	int64_t low = -1, high = -1;
+	if (rd_kafka_get_watermark_offsets(fetcher_of(k, topic, partition), topic, partition, &low, &high) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		return -1;
+	return high;
+}
+
+uint64_t kt_kafka_error_count(struct kt_kafka *k)
+{
+	return k ? __atomic_load_n(&k->errors, __ATOMIC_RELAXED) : 0;
 }
 
 int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partition)

@@ -192,6 +192,14 @@ enum kt_err kt_kafka_reassign_one(struct kt_kafka *k, const char *topic, int32_t
 				  struct kt_diag *diag);
 /* The consumer's position in a partition (next offset to fetch), -1 if unknown. */
 int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partition);
+/* The end of an assigned partition as its last fetch response said, -1 if
+ * none came yet: the high watermark, or the last stable offset for a
+ * read_committed consumer (what it can read). Asks the cluster nothing, so
+ * a follower can watch its lag at no cost. */
+int64_t kt_kafka_cached_end(struct kt_kafka *k, const char *topic, int32_t partition);
+/* How many errors librdkafka reported (error_cb: brokers down, transport,
+ * authentication) since the client was opened; the client retries most. */
+uint64_t kt_kafka_error_count(struct kt_kafka *k);
 
 enum kt_kafka_event {
 	KT_KAFKA_NONE,	      /* nothing within the timeout */
