@@ -8,6 +8,7 @@
 #include "kt_buf.h"
 #include "kt_cli.h"
 #include "kt_cli_cmds.h"
+#include "kt_cli_monitor.h"
 #include "kt_cli_util.h"
 #include "kt_dump.h"
 #include "kt_fileio.h"
@@ -32,6 +33,8 @@ enum {
 	OPT_BLOCK_SIZE,
 	OPT_COMMIT_INTERVAL,
 	OPT_FOLLOW,
+	OPT_METRICS_LISTEN,
+	OPT_LOG_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -59,6 +62,8 @@ static const struct option long_opts[] = {
 	{"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
 	{"commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL},
 	{"follow", no_argument, NULL, OPT_FOLLOW},
+	{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+	{"log-file", required_argument, NULL, OPT_LOG_FILE},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
@@ -66,10 +71,18 @@ static const struct option long_opts[] = {
 struct dump_cli {
 	int quiet;
 	int progress;
-	const char *metrics; /* --metrics-file, rewritten at each commit when following */
+	const char *metrics;	    /* --metrics-file, rewritten at each commit when following */
+	struct kt_cli_monitor *mon; /* --metrics-listen */
+	int64_t start_ms;
 };
 
-static void write_metrics(const char *path, const struct kt_dump_result *r, enum kt_err err);
+/* /health turns 503 when the last commit is older than this many commit
+ * intervals: a follower that stopped committing, not one slow commit */
+#define HEALTH_INTERVALS 3
+
+static void write_metrics(const char *path, const struct kt_dump_result *r, enum kt_err err, int64_t start_ms);
+static void render_metrics(struct kt_buf *b, const struct kt_dump_result *r, enum kt_err err, double last_ok,
+			   int64_t now);
 
 /* A follower's metrics say it is alive: its last commit counts as its last
  * success, so a stalled follower shows as an old timestamp. */
@@ -77,7 +90,15 @@ static void on_commit(void *ctx, const struct kt_dump_result *r)
 {
 	struct dump_cli *c = ctx;
 	if (c->metrics)
-		write_metrics(c->metrics, r, KT_OK);
+		write_metrics(c->metrics, r, KT_OK, c->start_ms);
+	if (c->mon) {
+		struct kt_buf b;
+		kt_buf_init(&b, 64u << 20);
+		int64_t now = kt_time_now_ms();
+		render_metrics(&b, r, KT_OK, (double)now / 1000.0, now);
+		kt_cli_monitor_publish(c->mon, b.data ? (const char *)b.data : "", b.len, r->last_commit_ms);
+		kt_buf_free(&b);
+	}
 }
 
 static void on_progress(void *ctx, const struct kt_dump_progress *p)
@@ -182,11 +203,87 @@ static void print_human(const struct kt_dump_result *r, const struct kt_crypto_k
 		       r->topics[i].generation, r->topics[i].partitions, r->topics[i].records);
 }
 
+/* A label value as the Prometheus text format escapes it. */
+static void label_value(struct kt_buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\n') {
+			kt_buf_append(b, "\\n", 2);
+			continue;
+		}
+		if (*v == '\\' || *v == '"')
+			kt_buf_append_u8(b, '\\');
+		kt_buf_append_u8(b, (uint8_t)*v);
+	}
+}
+
+static void topic_label(struct kt_buf *b, const char *metric, const char *topic)
+{
+	kt_buf_printf(b, "%s{topic=\"", metric);
+	label_value(b, topic);
+	kt_buf_append_u8(b, '"');
+}
+
+/* Per topic and per partition, and the follower's own: what a continuous
+ * backup is watched by (issue #15). */
+static void render_detail(struct kt_buf *b, const struct kt_dump_result *r)
+{
+	kt_buf_printf(b, "# HELP ktape_dump_topic_records Records archived by the run, per topic.\n"
+			 "# TYPE ktape_dump_topic_records gauge\n");
+	for (size_t i = 0; i < r->topic_count; i++) {
+		topic_label(b, "ktape_dump_topic_records", r->topics[i].topic);
+		kt_buf_printf(b, "} %" PRIu64 "\n", r->topics[i].records);
+	}
+	kt_buf_printf(b, "# HELP ktape_dump_topic_bytes Bytes of the run per topic: payload read, archive written.\n"
+			 "# TYPE ktape_dump_topic_bytes gauge\n");
+	for (size_t i = 0; i < r->topic_count; i++)
+		for (int k = 0; k < 2; k++) {
+			topic_label(b, "ktape_dump_topic_bytes", r->topics[i].topic);
+			kt_buf_printf(b, ",kind=\"%s\"} %" PRIu64 "\n", k ? "archived" : "payload",
+				      k ? r->topics[i].file_bytes : r->topics[i].payload_bytes);
+		}
+	kt_buf_printf(b, "# HELP ktape_dump_topic_lost_records Records lost to retention before the run read them, "
+			 "per topic.\n"
+			 "# TYPE ktape_dump_topic_lost_records gauge\n");
+	for (size_t i = 0; i < r->topic_count; i++) {
+		topic_label(b, "ktape_dump_topic_lost_records", r->topics[i].topic);
+		kt_buf_printf(b, "} %" PRIu64 "\n", r->topics[i].lost_records);
+	}
+	static const char *const part_metrics[3][2] = {
+		{"ktape_dump_partition_lag_records", "Readable records of the partition not archived yet."},
+		{"ktape_dump_partition_archived_offset", "Offset up to which the partition is archived (exclusive)."},
+		{"ktape_dump_partition_end_offset",
+		 "Readable end of the partition last seen: the high watermark, or the last stable offset."},
+	};
+	for (int k = 0; k < 3; k++) {
+		kt_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", part_metrics[k][0], part_metrics[k][1],
+			      part_metrics[k][0]);
+		for (size_t i = 0; i < r->part_count; i++) {
+			const struct kt_dump_partition_result *p = &r->parts[i];
+			if (p->topic >= r->topic_count)
+				continue;
+			int64_t v = k == 0 ? p->end - p->archived_end : k == 1 ? p->archived_end : p->end;
+			topic_label(b, part_metrics[k][0], r->topics[p->topic].topic);
+			kt_buf_printf(b, ",partition=\"%d\"} %" PRId64 "\n", p->partition, v < 0 ? 0 : v);
+		}
+	}
+	kt_buf_printf(b,
+		      "# HELP ktape_dump_last_commit_timestamp_seconds Time of the run's last successful commit.\n"
+		      "# TYPE ktape_dump_last_commit_timestamp_seconds gauge\n"
+		      "ktape_dump_last_commit_timestamp_seconds %.3f\n"
+		      "# HELP ktape_dump_errors_total Errors of the run: librdkafka's (it retries them), partitions "
+		      "given up.\n"
+		      "# TYPE ktape_dump_errors_total counter\n"
+		      "ktape_dump_errors_total{kind=\"kafka\"} %" PRIu64 "\n"
+		      "ktape_dump_errors_total{kind=\"partition\"} %d\n",
+		      (double)r->last_commit_ms / 1000.0, r->kafka_errors, r->failed_partitions);
+}
+
 /* Prometheus textfile-collector metrics, written atomically. */
-static void write_metrics(const char *path, const struct kt_dump_result *r, enum kt_err err)
+static void write_metrics(const char *path, const struct kt_dump_result *r, enum kt_err err, int64_t start_ms)
 {
 	struct kt_buf b;
-	kt_buf_init(&b, 1 << 20);
+	kt_buf_init(&b, 64u << 20);
 	int64_t now = kt_time_now_ms();
 	/* keep the previous success time when this run failed */
 	double last_ok = 0;
@@ -205,7 +302,18 @@ static void write_metrics(const char *path, const struct kt_dump_result *r, enum
 	int ok = err == KT_OK || err == KT_ERR_DATA_LOST;
 	if (ok)
 		last_ok = (double)now / 1000.0;
-	kt_buf_printf(&b,
+	render_metrics(&b, r, err, last_ok, now);
+	kt_cli_monitor_age_metric(&b, r->last_commit_ms, start_ms, now);
+	struct kt_diag d;
+	if (kt_write_file_atomic(path, b.data, b.len, &d))
+		fprintf(stderr, "ktape dump: warning: cannot write metrics file: %s\n", d.msg);
+	kt_buf_free(&b);
+}
+
+static void render_metrics(struct kt_buf *b, const struct kt_dump_result *r, enum kt_err err, double last_ok,
+			   int64_t now)
+{
+	kt_buf_printf(b,
 		      "# HELP ktape_dump_last_success_timestamp_seconds End of the last dump that completed.\n"
 		      "# TYPE ktape_dump_last_success_timestamp_seconds gauge\n"
 		      "ktape_dump_last_success_timestamp_seconds %.3f\n"
@@ -235,16 +343,13 @@ static void write_metrics(const char *path, const struct kt_dump_result *r, enum
 	uint64_t lost = 0;
 	for (size_t i = 0; i < r->topic_count; i++)
 		lost += r->topics[i].lost_records;
-	kt_buf_printf(&b, "ktape_dump_lost_records %" PRIu64 "\n", lost);
-	kt_buf_printf(&b,
+	kt_buf_printf(b, "ktape_dump_lost_records %" PRIu64 "\n", lost);
+	kt_buf_printf(b,
 		      "# HELP ktape_dump_unreadable_records Records behind open transactions at the end.\n"
 		      "# TYPE ktape_dump_unreadable_records gauge\n"
 		      "ktape_dump_unreadable_records %" PRId64 "\n",
 		      r->unreadable);
-	struct kt_diag d;
-	if (kt_write_file_atomic(path, b.data, b.len, &d))
-		fprintf(stderr, "ktape dump: warning: cannot write metrics file: %s\n", d.msg);
-	kt_buf_free(&b);
+	render_detail(b, r);
 }
 
 int kt_cmd_dump(int argc, char **argv)
@@ -259,6 +364,7 @@ int kt_cmd_dump(int argc, char **argv)
 	kt_kafka_conf_new(&conf);
 	int json = 0, progress = -1, quiet = 0, verbose = 0, rc = 0;
 	const char *metrics = NULL, *key_file = NULL;
+	const char *listen_addr = NULL, *log_file = NULL;
 	struct kt_crypto_key *key = NULL;
 	int64_t v;
 	int c;
@@ -305,6 +411,14 @@ int kt_cmd_dump(int argc, char **argv)
 		}
 		case OPT_METRICS: metrics = optarg; break;
 		case OPT_FOLLOW: o.follow = 1; break;
+		case OPT_METRICS_LISTEN: {
+			struct kt_diag d;
+			listen_addr = optarg;
+			if (kt_cli_monitor_parse(optarg, &d))
+				rc = kt_cli_usage_error(CMD, "--metrics-listen %s", d.msg);
+			break;
+		}
+		case OPT_LOG_FILE: log_file = optarg; break;
 		case KT_CLI_OPT_KEY_FILE: key_file = optarg; break;
 		case OPT_COMMIT_INTERVAL: {
 			struct kt_diag d;
@@ -335,8 +449,21 @@ int kt_cmd_dump(int argc, char **argv)
 		rc = kt_cli_check_args(CMD, argc, argv, o.bootstrap, 0, o.archive, &range);
 	if (!rc && o.follow && (range.to_offset >= 0 || range.to_time != INT64_MIN))
 		rc = kt_cli_usage_error(CMD, "--follow has no end: it cannot take --to-offset or --to-time");
+	/* a follower is a service: SIGHUP opens its log again (logrotate) */
+	if (!rc && (log_file || o.follow))
+		rc = kt_cli_log_file(CMD, log_file);
 	if (!rc && key_file)
 		rc = kt_cli_load_key(CMD, key_file, &key);
+	struct kt_cli_monitor *mon = NULL;
+	if (!rc && listen_addr) {
+		struct kt_diag d;
+		int64_t every = o.commit_interval_ms > 0 ? o.commit_interval_ms
+				: o.follow		 ? KT_DUMP_FOLLOW_COMMIT_INTERVAL_MS
+							 : KT_DUMP_DEFAULT_COMMIT_INTERVAL_MS;
+		enum kt_err e = kt_cli_monitor_start(listen_addr, HEALTH_INTERVALS * every, &mon, &d);
+		if (e)
+			rc = kt_cli_fail(CMD, e, &d);
+	}
 	o.key = key;
 	o.from_offset = range.from_offset;
 	o.to_offset = range.to_offset;
@@ -346,9 +473,11 @@ int kt_cmd_dump(int argc, char **argv)
 		free(topics);
 		free(parts);
 		kt_kafka_conf_free(conf);
+		kt_crypto_key_free(key);
 		return rc;
 	}
-	struct dump_cli cli = {quiet, !quiet && !json && kt_cli_progress_wanted(progress), metrics};
+	struct dump_cli cli = {quiet, !quiet && !json && kt_cli_progress_wanted(progress), metrics, mon,
+			       kt_time_now_ms()};
 	o.topics = topics;
 	o.partitions = parts;
 	o.conf = conf;
@@ -373,7 +502,8 @@ int kt_cmd_dump(int argc, char **argv)
 	else if (!quiet && (err == KT_OK || err == KT_ERR_DATA_LOST))
 		print_human(&res, key);
 	if (metrics)
-		write_metrics(metrics, &res, err);
+		write_metrics(metrics, &res, err, cli.start_ms);
+	kt_cli_monitor_stop(mon);
 	kt_cli_kafka_log(CMD, &kafka_log, verbose, err && err != KT_ERR_DATA_LOST);
 	kt_buf_free(&kafka_log);
 	rc = err ? kt_cli_fail(CMD, err, &diag) : KT_EXIT_OK;

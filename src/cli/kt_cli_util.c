@@ -1,5 +1,7 @@
 #include "kt_cli_util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -30,6 +32,54 @@ void kt_cli_install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+static char log_path[4096]; /* --log-file, for on_hup */
+
+/* open, dup2 and close are async-signal-safe: the new file replaces fd 2
+ * at once, and a message being written goes to the old or the new one */
+static void on_hup(int sig)
+{
+	(void)sig;
+	if (!log_path[0])
+		return;
+	int saved = errno;
+	int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	} else {
+		static const char msg[] = "ktape: warning: SIGHUP: cannot open the log file again; still writing the "
+					  "old one\n";
+		ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)n;
+	}
+	errno = saved;
+}
+
+int kt_cli_log_file(const char *cmd, const char *path)
+{
+	if (path) {
+		if (strlen(path) >= sizeof(log_path))
+			return kt_cli_usage_error(cmd, "--log-file: the path is too long");
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			struct kt_diag d;
+			kt_diag_fail(&d, KT_ERR_IO, "cannot open log file %s: %s", path, strerror(errno));
+			return kt_cli_fail(cmd, KT_ERR_IO, &d);
+		}
+		fflush(stderr);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+		snprintf(log_path, sizeof(log_path), "%s", path);
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	return 0;
 }
 
 /* The key=value part of argument i if it is a -X property, else NULL:

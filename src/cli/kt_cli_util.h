@@ -14,6 +14,11 @@
 /* Set by SIGINT/SIGTERM; engines poll it and stop cleanly. */
 extern volatile sig_atomic_t kt_cli_stop;
 void kt_cli_install_signals(void);
+/* Sends stderr to path (appending; NULL: stderr stays) and makes SIGHUP
+ * open path again, for logrotate; without a path SIGHUP is ignored (a
+ * service's terminal went away). 0, or the exit code of a file that cannot
+ * be opened, after printing why. */
+int kt_cli_log_file(const char *cmd, const char *path);
 
 /* The command line as one string with the values of secret -X properties
  * replaced by "(redacted)". Caller frees. */

@@ -30,6 +30,7 @@ struct part {
 	int64_t lost_from, lost_end;
 	struct kt_archive_segment *seg;
 	int64_t seg_done_end; /* done_end when seg began: where progress falls back if seg is lost */
+	int64_t seen_end;     /* the readable end compute_lag read, for the metrics */
 	uint64_t records;
 	int finished;
 	int failed; /* its archive writes failed: given up, the others go on */
@@ -94,6 +95,7 @@ void kt_dump_result_free(struct kt_dump_result *res)
 		free(res->topics[i].topic);
 	free(res->topics);
 	kt_strv_free(res->warnings, res->warning_count);
+	free(res->parts);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -508,6 +510,8 @@ static enum kt_err flush_part(struct dump *d, struct part *p, struct kt_diag *di
 	d->res->segments++;
 	d->res->raw_bytes += sum.raw_bytes;
 	d->res->file_bytes += sum.file_bytes;
+	p->t->res->file_bytes += sum.file_bytes;
+	d->res->last_commit_ms = kt_time_now_ms();
 	return KT_OK;
 }
 
@@ -616,6 +620,38 @@ static enum kt_err commit_open_segments(struct dump *d, struct kt_diag *diag)
 		if (!d->parts[i].finished && d->parts[i].seg)
 			err = flush_part(d, &d->parts[i], diag);
 	return err;
+}
+
+/* The partitions' positions for the result (the metrics): what is
+ * archived, and the readable end as the fetcher last heard of it (every
+ * fetch response carries it, so this asks the cluster nothing), or as
+ * compute_lag read it, or the high watermark at the start. */
+static void snapshot_parts(struct dump *d, int following)
+{
+	struct kt_dump_partition_result *np = realloc(d->res->parts, (d->part_count + 1) * sizeof(*np));
+	if (!np)
+		return;
+	d->res->parts = np;
+	d->res->part_count = d->part_count;
+	int64_t lag = 0;
+	for (size_t i = 0; i < d->part_count; i++) {
+		const struct part *p = &d->parts[i];
+		int64_t end = p->assigned && !p->finished ? kt_kafka_cached_end(d->k, p->t->name, p->partition) : -1;
+		if (end < p->seen_end)
+			end = p->seen_end;
+		if (end < p->high)
+			end = p->high;
+		if (end < p->done_end)
+			end = p->done_end;
+		np[i] = (struct kt_dump_partition_result){(size_t)(p->t->res - d->res->topics), p->partition,
+							  p->done_end, end};
+		lag += end - p->done_end;
+	}
+	/* a follower's lag is the partitions' (compute_lag sets the end's) */
+	if (following)
+		d->res->lag = lag;
+	d->res->kafka_errors = kt_kafka_error_count(d->k);
+	d->res->failed_partitions = d->failed_parts;
 }
 
 static int64_t commit_interval_ns(const struct kt_dump_opts *o)
@@ -1006,6 +1042,8 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			last_commit = kt_time_mono_ns();
 			if (!err && d->o->follow && d->o->on_commit) {
 				d->res->seconds = (double)(last_commit - d->t0) / 1e9;
+				d->res->last_commit_ms = kt_time_now_ms();
+				snapshot_parts(d, 1);
 				d->o->on_commit(d->o->cb_ctx, d->res);
 			}
 			if (err)
@@ -1099,6 +1137,7 @@ static void compute_lag(struct dump *d)
 		if (kt_kafka_offset_ends(d->k, p->t->name, p->partition, &low, &stable, &high, NULL) != KT_OK)
 			continue;
 		int64_t readable_end = stable > p->done_end ? stable : p->done_end;
+		p->seen_end = readable_end;
 		d->res->lag += readable_end - p->done_end;
 		if (high > readable_end) {
 			d->res->unreadable += high - readable_end;
@@ -1219,6 +1258,7 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	 * query does not always honour its timeout then */
 	if (!err)
 		compute_lag(&d);
+	snapshot_parts(&d, 0);
 	res->seconds = (double)(kt_time_mono_ns() - d.t0) / 1e9;
 	/* the run's outcome, then its metadata file, so reindex keeps it */
 	const char *status = err == KT_ERR_INTERRUPTED ? "interrupted"

@@ -89,6 +89,15 @@ struct kt_dump_topic_result {
 	uint64_t records;
 	uint64_t payload_bytes;
 	uint64_t lost_records; /* lost to retention before this run */
+	uint64_t file_bytes;   /* bytes of the segments this run committed */
+};
+
+/* One partition's position, for monitoring: lag = end - archived_end. */
+struct kt_dump_partition_result {
+	size_t topic; /* index into kt_dump_result.topics */
+	int32_t partition;
+	int64_t archived_end; /* everything before it is archived */
+	int64_t end;	      /* readable end last seen (the last stable offset in read_committed) */
 };
 
 struct kt_dump_result {
@@ -116,6 +125,13 @@ struct kt_dump_result {
 	/* librdkafka clients that fetched: 2 once the records proved large
 	 * (kt_dump.c, FETCHERS) */
 	int fetchers;
+	/* filled at every commit of a follower (before on_commit) and at the
+	 * end of the run */
+	struct kt_dump_partition_result *parts;
+	size_t part_count;
+	int64_t last_commit_ms; /* wall time of the last successful commit, 0: none yet */
+	uint64_t kafka_errors;	/* errors librdkafka reported (it retries them) */
+	int failed_partitions;	/* partitions given up on (their archive writes failed) */
 };
 
 enum kt_err kt_dump_run(const struct kt_dump_opts *opts, struct kt_dump_result *res, struct kt_diag *diag);
