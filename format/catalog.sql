@@ -1,4 +1,4 @@
--- ktape catalog schema, version 2.
+-- ktape catalog schema, version 3.
 --
 -- catalog.db indexes an archive directory's segment files by topic,
 -- partition, offset and time, and records what every run did. It is an
@@ -7,9 +7,12 @@
 -- configs, group offsets, watermarks) is also written to meta/*.ktm files,
 -- so `ktape reindex` rebuilds this database from the directory alone.
 --
--- The schema version is PRAGMA user_version (2). A catalog with a higher
--- version is refused; a version 1 catalog is upgraded by the next writer
--- (it adds the tables marked "version 2"), and read as it is by readers. All times are milliseconds since the Unix epoch, UTC.
+-- The schema version is PRAGMA user_version (3). A catalog with a higher
+-- version is refused; an older one is upgraded by the next writer and read
+-- as it is by readers. Version 1 -> 2 adds the tables marked "version 2";
+-- 2 -> 3 rebuilds `runs` (its kinds gained 'import'), adds the columns
+-- marked "version 3" (NULL in old rows) and the tables after the
+-- "Version 3." line. All times are milliseconds since the Unix epoch, UTC.
 -- Offsets are Kafka offsets; ranges are inclusive unless a name says "end"
 -- (exclusive).
 
@@ -57,7 +60,11 @@ CREATE TABLE segments (
     payload_bytes INTEGER NOT NULL,
     footer_crc   INTEGER NOT NULL,    -- CRC-32C of the footer frame: identifies the file's content
     block_count  INTEGER NOT NULL,
-    run_id       INTEGER REFERENCES runs(run_id)  -- NULL when found by recovery or reindex
+    run_id       INTEGER REFERENCES runs(run_id), -- NULL when found by recovery or reindex
+    committed_ms INTEGER                -- version 3: when the catalog commit that recorded the
+                                        -- file was made (a file that replaced others: the newest
+                                        -- of theirs); NULL when not known (older rows, found by
+                                        -- recovery, reindexed from a metadata 1.0/1.1 file)
 );
 CREATE INDEX segments_by_partition ON segments(topic, generation, partition, first_offset);
 
@@ -133,7 +140,9 @@ CREATE TABLE topic_configs (
     PRIMARY KEY (run_id, topic, name)
 );
 
--- Committed consumer group offsets at dump time.
+-- Committed consumer group offsets at dump time: the run's latest capture
+-- (a following dump replaces its rows at each capture; every capture is in
+-- group_snapshots).
 CREATE TABLE group_offsets (
     run_id    INTEGER NOT NULL REFERENCES runs(run_id),
     group_id  TEXT NOT NULL,
@@ -186,6 +195,7 @@ CREATE TABLE run_segments (
     last_offset  INTEGER NOT NULL,
     records      INTEGER NOT NULL,
     footer_crc   INTEGER NOT NULL,
+    committed_ms INTEGER,             -- version 3: as in segments
     PRIMARY KEY (run_id, path)
 );
 
@@ -211,3 +221,21 @@ CREATE TABLE pruned_segments (
     path   TEXT NOT NULL,
     PRIMARY KEY (run_id, path)
 );
+
+-- Version 3. Every capture of consumer group offsets with its time: a
+-- batch dump makes one, a following dump one every --groups-interval.
+-- "The groups as of T" (restore --at, groups --at) is the newest capture
+-- taken at or before T; a run without rows here (before version 3)
+-- counts its group_offsets as taken at its started_ms.
+CREATE TABLE group_snapshots (
+    run_id    INTEGER NOT NULL REFERENCES runs(run_id),
+    taken_ms  INTEGER NOT NULL,
+    group_id  TEXT NOT NULL,
+    topic     TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    partition INTEGER NOT NULL,
+    committed_offset INTEGER NOT NULL,
+    metadata  TEXT,
+    PRIMARY KEY (run_id, taken_ms, group_id, topic, partition)
+);
+CREATE INDEX group_snapshots_by_time ON group_snapshots(taken_ms);

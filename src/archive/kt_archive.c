@@ -382,7 +382,8 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 	}
 	for (uint32_t i = 0; i < n; i++)
 		blocks[i] = *kt_segment_reader_block(r, i);
-	struct kt_catalog_segment cs = {0, rel, info->topic, info->generation, info->partition, info->summary, run_id};
+	struct kt_catalog_segment cs = {0,	rel, info->topic, info->generation, info->partition, info->summary,
+					run_id, 0};
 	if (info->footer_err != KT_OK)
 		cs.sum.file_crc = 0; /* no footer: the file has no identity of its own */
 	err = kt_catalog_add_segment(a->cat, &cs, blocks, n, NULL, diag);
@@ -905,7 +906,7 @@ enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_se
 	err = kt_catalog_begin(a->cat, diag);
 	if (err)
 		goto out;
-	struct kt_catalog_segment seg = {0, rel, s->topic, s->generation, s->partition, sum, run_id};
+	struct kt_catalog_segment seg = {0, rel, s->topic, s->generation, s->partition, sum, run_id, kt_time_now_ms()};
 	err = kt_catalog_add_segment(a->cat, &seg, blocks, nblocks, NULL, diag);
 	if (!err && prun)
 		err = kt_catalog_put_prun(a->cat, prun, diag);
@@ -950,7 +951,7 @@ enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, cons
 	err = err ? err : kt_buf_append_u32le(&b, 0); /* size, patched below */
 	err = err ? err : kt_buf_append(&b, "KTMD", 4);
 	err = err ? err : kt_buf_append_u8(&b, 1); /* major */
-	err = err ? err : kt_buf_append_u8(&b, 1); /* minor: 1.1 adds tables 8 to 10 (SPEC 11) */
+	err = err ? err : kt_buf_append_u8(&b, 2); /* minor: 1.1 adds tables 8 to 10, 1.2 table 11 (SPEC 11) */
 	err = err ? err : kt_buf_append_u16le(&b, 0);
 	err = err ? err : kt_buf_append_u64le(&b, (uint64_t)run_id);
 	err = err ? err : kt_catalog_export_run(a->cat, run_id, &b, diag);

@@ -207,29 +207,119 @@ fail:;
 	return err;
 }
 
-/* Version 1 -> 2: the tables after the upgrade marker in catalog.sql,
- * which only adds tables, so the one SQL text serves both. */
-static enum kt_err upgrade_schema(struct kt_catalog *cat, struct kt_diag *diag)
+static enum kt_err upgrade_fail(struct kt_catalog *cat, struct kt_diag *diag, char *errmsg, const char *why)
+{
+	enum kt_err err = kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: cannot upgrade the schema to version %d: %s",
+				       KT_CATALOG_SCHEMA_VERSION,
+				       errmsg ? errmsg
+				       : why  ? why
+					      : sqlite3_errmsg(cat->db));
+	sqlite3_free(errmsg);
+	return err;
+}
+
+/* 1 when table has the column, 0 when not, -1 on error. */
+static int has_column(struct kt_catalog *cat, const char *table, const char *column)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(cat->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Version 2 -> 3, part one: `runs` is made again from its CREATE TABLE in
+ * catalog.sql, because SQLite cannot change a CHECK constraint in place
+ * (its kinds gained 'import'). Runs inside the upgrade's transaction, with
+ * foreign keys off (dropping the old table would otherwise check every
+ * reference to it). */
+static enum kt_err rebuild_runs(struct kt_catalog *cat, struct kt_diag *diag)
+{
+	const char *start = strstr(kt_catalog_schema_sql, "CREATE TABLE runs (");
+	const char *end = start ? strstr(start, "\n);") : NULL;
+	if (!end)
+		return upgrade_fail(cat, diag, NULL, "catalog.sql has no CREATE TABLE runs");
+	const char *cols = "run_id, kind, started_ms, ended_ms, status, args, tool_version, cluster_id, bootstrap, "
+			   "records, bytes, message, selection";
+	size_t create_len = (size_t)(end + 3 - start);
+	size_t n = create_len + 2 * strlen(cols) + 256;
+	char *sql = malloc(n);
+	if (!sql)
+		return KT_ERR_NOMEM;
+	snprintf(sql, n,
+		 "CREATE TABLE runs_v3 %.*s; INSERT INTO runs_v3 (%s) SELECT %s FROM runs; DROP TABLE runs; "
+		 "ALTER TABLE runs_v3 RENAME TO runs;",
+		 (int)(create_len - strlen("CREATE TABLE runs ")), start + strlen("CREATE TABLE runs "), cols, cols);
+	char *errmsg = NULL;
+	int rc = sqlite3_exec(cat->db, sql, NULL, NULL, &errmsg);
+	free(sql);
+	return rc == SQLITE_OK ? KT_OK : upgrade_fail(cat, diag, errmsg, NULL);
+}
+
+/* Adds a version 3 column to a table that may already have it (a version 1
+ * catalog gets run_segments from the current catalog.sql text). */
+static enum kt_err add_column(struct kt_catalog *cat, const char *table, const char *column, struct kt_diag *diag)
+{
+	int has = has_column(cat, table, column);
+	if (has < 0)
+		return upgrade_fail(cat, diag, NULL, NULL);
+	if (has)
+		return KT_OK;
+	char sql[256];
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s INTEGER", table, column);
+	char *errmsg = NULL;
+	return sqlite3_exec(cat->db, sql, NULL, NULL, &errmsg) == SQLITE_OK ? KT_OK
+									    : upgrade_fail(cat, diag, errmsg, NULL);
+}
+
+/* Upgrades a catalog of version `from` in one transaction: 1 -> 2 runs the
+ * text between the "Version 2." and "Version 3." markers of catalog.sql
+ * (tables only); 2 -> 3 rebuilds runs, adds the committed_ms columns and
+ * runs the text after the "Version 3." marker. */
+static enum kt_err upgrade_schema(struct kt_catalog *cat, int from, struct kt_diag *diag)
 {
 	const char *v2 = strstr(kt_catalog_schema_sql, "-- Version 2.");
+	const char *v3 = v2 ? strstr(v2, "-- Version 3.") : NULL;
+	if (!v3)
+		return upgrade_fail(cat, diag, NULL, "no upgrade text");
 	char *errmsg = NULL;
+	sqlite3_exec(cat->db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
+	if (sqlite3_exec(cat->db, "BEGIN IMMEDIATE", NULL, NULL, &errmsg) != SQLITE_OK) {
+		sqlite3_exec(cat->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+		return upgrade_fail(cat, diag, errmsg, NULL);
+	}
+	enum kt_err err = KT_OK;
+	if (from < 2) {
+		char *text = strndup(v2, (size_t)(v3 - v2));
+		if (!text)
+			err = KT_ERR_NOMEM;
+		else if (sqlite3_exec(cat->db, text, NULL, NULL, &errmsg) != SQLITE_OK)
+			err = upgrade_fail(cat, diag, errmsg, NULL);
+		free(text);
+	}
+	if (!err)
+		err = rebuild_runs(cat, diag);
+	if (!err)
+		err = add_column(cat, "segments", "committed_ms", diag);
+	if (!err)
+		err = add_column(cat, "run_segments", "committed_ms", diag);
+	if (!err && sqlite3_exec(cat->db, v3, NULL, NULL, &errmsg) != SQLITE_OK)
+		err = upgrade_fail(cat, diag, errmsg, NULL);
 	char pragma[64];
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", KT_CATALOG_SCHEMA_VERSION);
-	if (!v2 || sqlite3_exec(cat->db, "BEGIN IMMEDIATE", NULL, NULL, &errmsg) != SQLITE_OK ||
-	    sqlite3_exec(cat->db, v2, NULL, NULL, &errmsg) != SQLITE_OK ||
-	    sqlite3_exec(cat->db, pragma, NULL, NULL, &errmsg) != SQLITE_OK ||
-	    sqlite3_exec(cat->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK) {
-		enum kt_err err =
-			kt_diag_fail(diag, KT_ERR_CATALOG, "catalog: cannot upgrade the schema to version %d: %s",
-				     KT_CATALOG_SCHEMA_VERSION,
-				     errmsg ? errmsg
-				     : v2   ? sqlite3_errmsg(cat->db)
-					    : "no upgrade text");
-		sqlite3_free(errmsg);
+	errmsg = NULL;
+	if (!err && sqlite3_exec(cat->db, pragma, NULL, NULL, &errmsg) != SQLITE_OK)
+		err = upgrade_fail(cat, diag, errmsg, NULL);
+	if (!err && sqlite3_exec(cat->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK)
+		err = upgrade_fail(cat, diag, errmsg, NULL);
+	if (err)
 		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
-		return err;
-	}
-	return KT_OK;
+	sqlite3_exec(cat->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+	return err;
 }
 
 /* The first read of the catalog: where SQLite opens (or creates) the -wal
@@ -447,7 +537,7 @@ enum kt_err kt_catalog_open(const char *path, enum kt_catalog_mode mode, struct 
 		goto fail;
 	}
 	if (version < KT_CATALOG_SCHEMA_VERSION && !cat->readonly) {
-		err = upgrade_schema(cat, diag);
+		err = upgrade_schema(cat, version, diag);
 		if (err)
 			goto fail;
 		version = KT_CATALOG_SCHEMA_VERSION;
@@ -692,12 +782,12 @@ enum kt_err kt_catalog_add_segment(struct kt_catalog *cat, const struct kt_catal
 	enum kt_err err = exec(
 		cat, diag,
 		"INSERT INTO segments(path, topic, generation, partition, first_offset, last_offset, min_ts, max_ts, "
-		"records, file_bytes, raw_bytes, payload_bytes, footer_crc, block_count, run_id) "
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"ttudiiiiiiiiiin", seg->path, seg->topic, seg->generation, seg->partition, s->first_offset,
+		"records, file_bytes, raw_bytes, payload_bytes, footer_crc, block_count, run_id, committed_ms) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ttudiiiiiiiiiinn", seg->path, seg->topic, seg->generation, seg->partition, s->first_offset,
 		s->last_offset, s->min_timestamp, s->max_timestamp, (int64_t)s->record_count, (int64_t)s->file_bytes,
 		(int64_t)s->raw_bytes, (int64_t)s->payload_bytes, (int64_t)s->file_crc, (int64_t)block_count,
-		seg->run_id > 0 ? seg->run_id : (int64_t)-1);
+		seg->run_id > 0 ? seg->run_id : (int64_t)-1, seg->committed_ms > 0 ? seg->committed_ms : (int64_t)-1);
 	if (err)
 		return err;
 	int64_t id = sqlite3_last_insert_rowid(cat->db);
@@ -756,12 +846,21 @@ enum kt_err kt_catalog_has_segment(struct kt_catalog *cat, const char *path, int
 enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, kt_catalog_segment_cb cb, void *ctx,
 				    struct kt_diag *diag)
 {
-	sqlite3_stmt *st = query(cat, diag,
-				 "SELECT segment_id, path, topic, generation, partition, first_offset, last_offset, "
-				 "min_ts, max_ts, records, file_bytes, raw_bytes, payload_bytes, footer_crc, "
-				 "block_count, run_id FROM segments WHERE ?1 IS NULL OR topic = ?1 "
-				 "ORDER BY topic, generation, partition, first_offset",
-				 "t", topic);
+	/* a reader may open an older catalog as it is: no committed_ms there */
+	sqlite3_stmt *st =
+		cat->version >= 3
+			? query(cat, diag,
+				"SELECT segment_id, path, topic, generation, partition, first_offset, last_offset, "
+				"min_ts, max_ts, records, file_bytes, raw_bytes, payload_bytes, footer_crc, "
+				"block_count, run_id, committed_ms FROM segments WHERE ?1 IS NULL OR topic = ?1 "
+				"ORDER BY topic, generation, partition, first_offset",
+				"t", topic)
+			: query(cat, diag,
+				"SELECT segment_id, path, topic, generation, partition, first_offset, last_offset, "
+				"min_ts, max_ts, records, file_bytes, raw_bytes, payload_bytes, footer_crc, "
+				"block_count, run_id, NULL FROM segments WHERE ?1 IS NULL OR topic = ?1 "
+				"ORDER BY topic, generation, partition, first_offset",
+				"t", topic);
 	if (!st)
 		return KT_ERR_CATALOG;
 	int rc;
@@ -783,6 +882,7 @@ enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, k
 		s.sum.file_crc = (uint32_t)sqlite3_column_int64(st, 13);
 		s.sum.block_count = (uint32_t)sqlite3_column_int64(st, 14);
 		s.run_id = col_i64_or(st, 15, 0);
+		s.committed_ms = col_i64_or(st, 16, 0);
 		if (cb(ctx, &s)) {
 			sqlite3_reset(st);
 			return KT_OK;
@@ -1004,6 +1104,76 @@ enum kt_err kt_catalog_each_config(struct kt_catalog *cat, int64_t run_id, const
 	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
 }
 
+enum kt_err kt_catalog_put_group_snapshot(struct kt_catalog *cat, int64_t taken_ms,
+					  const struct kt_catalog_group_offset *g, struct kt_diag *diag)
+{
+	return exec(cat, diag,
+		    "INSERT OR REPLACE INTO group_snapshots(run_id, taken_ms, group_id, topic, generation, partition, "
+		    "committed_offset, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		    "iittudit", g->run_id, taken_ms, g->group_id, g->topic, g->generation, g->partition, g->offset,
+		    g->metadata);
+}
+
+/* Captures of schema 3 and, for runs without any, their group_offsets at
+ * the run's start: one relation (run_id, taken_ms, row...). */
+#define GROUP_CAPTURES                                                                                                 \
+	"(SELECT run_id, taken_ms, group_id, topic, generation, partition, committed_offset, metadata "                \
+	"FROM group_snapshots UNION ALL SELECT g.run_id, r.started_ms, g.group_id, g.topic, g.generation, "            \
+	"g.partition, g.committed_offset, g.metadata FROM group_offsets g JOIN runs r ON r.run_id = g.run_id "         \
+	"WHERE NOT EXISTS (SELECT 1 FROM group_snapshots s WHERE s.run_id = g.run_id))"
+#define GROUP_CAPTURES_V2                                                                                              \
+	"(SELECT g.run_id, r.started_ms AS taken_ms, g.group_id, g.topic, g.generation, g.partition, "                 \
+	"g.committed_offset, g.metadata FROM group_offsets g JOIN runs r ON r.run_id = g.run_id)"
+
+enum kt_err kt_catalog_each_group_snapshot_at(struct kt_catalog *cat, const char *topic, int64_t at_ms,
+					      kt_catalog_group_cb cb, void *ctx, int64_t *out_taken_ms,
+					      struct kt_diag *diag)
+{
+	*out_taken_ms = -1;
+	/* the newest capture at or before at_ms: (taken_ms, run_id) ordered */
+	const char *newest = cat->version >= 3 ? "SELECT taken_ms, run_id FROM " GROUP_CAPTURES
+						 " WHERE taken_ms <= ?1 ORDER BY taken_ms DESC, run_id DESC LIMIT 1"
+					       : "SELECT taken_ms, run_id FROM " GROUP_CAPTURES_V2
+						 " WHERE taken_ms <= ?1 ORDER BY taken_ms DESC, run_id DESC LIMIT 1";
+	sqlite3_stmt *st = query(cat, diag, newest, "i", at_ms);
+	if (!st)
+		return KT_ERR_CATALOG;
+	int rc = step(cat, st, diag);
+	if (rc <= 0) {
+		sqlite3_reset(st);
+		return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+	}
+	int64_t taken = sqlite3_column_int64(st, 0), run_id = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	const char *rows =
+		cat->version >= 3 ? "SELECT run_id, group_id, topic, generation, partition, committed_offset, metadata "
+				    "FROM " GROUP_CAPTURES " WHERE run_id = ?1 AND taken_ms = ?2 AND (?3 IS NULL OR "
+				    "topic = ?3) ORDER BY group_id, topic, partition"
+				  : "SELECT run_id, group_id, topic, generation, partition, committed_offset, metadata "
+				    "FROM " GROUP_CAPTURES_V2 " WHERE run_id = ?1 AND taken_ms = ?2 AND (?3 IS NULL OR "
+				    "topic = ?3) ORDER BY group_id, topic, partition";
+	st = query(cat, diag, rows, "iit", run_id, taken, topic);
+	if (!st)
+		return KT_ERR_CATALOG;
+	*out_taken_ms = taken;
+	while ((rc = step(cat, st, diag)) == 1) {
+		struct kt_catalog_group_offset g = {
+			sqlite3_column_int64(st, 0),
+			col_text(st, 1),
+			col_text(st, 2),
+			(uint32_t)sqlite3_column_int64(st, 3),
+			(int32_t)sqlite3_column_int64(st, 4),
+			sqlite3_column_int64(st, 5),
+			col_text(st, 6),
+		};
+		if (cb(ctx, &g)) {
+			sqlite3_reset(st);
+			return KT_OK;
+		}
+	}
+	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
 enum kt_err kt_catalog_each_latest_group_offset(struct kt_catalog *cat, const char *topic, kt_catalog_group_cb cb,
 						void *ctx, struct kt_diag *diag)
 {
@@ -1155,6 +1325,13 @@ enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, s
 			       "WHERE c.path = segments.path) "
 			       "WHERE run_id IS NULL AND path IN (SELECT path FROM run_segments)",
 			       "");
+	/* and its commit time, when the metadata file (1.2) had it */
+	if (!err)
+		err = exec(cat, diag,
+			   "UPDATE segments SET committed_ms = (SELECT max(c.committed_ms) FROM run_segments c "
+			   "WHERE c.path = segments.path) WHERE committed_ms IS NULL AND path IN (SELECT path FROM "
+			   "run_segments)",
+			   "");
 	if (err)
 		return err;
 	err = exec(
@@ -1200,6 +1377,9 @@ struct meta_table {
 	const char *cols;
 	int ncols;
 	const char *source; /* the table rows are exported from, when not name */
+	/* rows of older minor versions may have fewer: the columns a later
+	 * minor added come last and are NULL when absent (0: ncols) */
+	int min_ncols;
 };
 
 /* Table ids are the 1-based positions in this list: part of the metadata
@@ -1208,26 +1388,30 @@ static const struct meta_table meta_tables[] = {
 	{"runs", "run_id",
 	 "run_id, kind, started_ms, ended_ms, status, args, tool_version, cluster_id, bootstrap, records, bytes, "
 	 "message, selection",
-	 13, NULL},
+	 13, NULL, 0},
 	{"partition_runs", "run_id",
 	 "run_id, topic, generation, partition, log_start, high_watermark, from_offset, to_end, done_end, records, "
 	 "lost_from, lost_end",
-	 12, NULL},
-	{"topic_generations", "first_run", "topic, generation, first_run, reason", 4, NULL},
-	{"topic_snapshots", "run_id", "run_id, topic, generation, partitions, replication_factor", 5, NULL},
-	{"topic_configs", "run_id", "run_id, topic, name, value, source", 5, NULL},
+	 12, NULL, 0},
+	{"topic_generations", "first_run", "topic, generation, first_run, reason", 4, NULL, 0},
+	{"topic_snapshots", "run_id", "run_id, topic, generation, partitions, replication_factor", 5, NULL, 0},
+	{"topic_configs", "run_id", "run_id, topic, name, value, source", 5, NULL, 0},
 	{"group_offsets", "run_id", "run_id, group_id, topic, generation, partition, committed_offset, metadata", 7,
-	 NULL},
+	 NULL, 0},
 	{"restore_maps", "run_id",
 	 "run_id, src_topic, src_generation, src_partition, dst_topic, dst_partition, src_first, src_last, "
 	 "dst_first, records",
-	 10, NULL},
-	{"restore_bases", "run_id", "run_id, dst_topic, dst_partition, base_offset", 4, NULL},
+	 10, NULL, 0},
+	{"restore_bases", "run_id", "run_id, dst_topic, dst_partition, base_offset", 4, NULL, 0},
 	/* a run's committed segments come back as claims, not as segments:
 	 * only a file that is there is a segment */
 	{"run_segments", "run_id",
-	 "run_id, path, topic, generation, partition, first_offset, last_offset, records, footer_crc", 9, "segments"},
-	{"pruned_segments", "run_id", "run_id, path", 2, NULL},
+	 "run_id, path, topic, generation, partition, first_offset, last_offset, records, footer_crc, committed_ms", 10,
+	 "segments", 9},
+	{"pruned_segments", "run_id", "run_id, path", 2, NULL, 0},
+	/* metadata 1.2 */
+	{"group_snapshots", "run_id",
+	 "run_id, taken_ms, group_id, topic, generation, partition, committed_offset, metadata", 8, NULL, 0},
 };
 #define META_TABLES (int)(sizeof(meta_tables) / sizeof(meta_tables[0]))
 
@@ -1297,7 +1481,7 @@ enum kt_err kt_catalog_import_rows(struct kt_catalog *cat, const uint8_t *data, 
 		/* an unknown table (newer minor version) is skipped, a known one
 		 * needs at least its known columns; extra columns are ignored */
 		const struct meta_table *mt = table <= META_TABLES ? &meta_tables[table - 1] : NULL;
-		if (mt && ncols < (uint64_t)mt->ncols) {
+		if (mt && ncols < (uint64_t)(mt->min_ncols ? mt->min_ncols : mt->ncols)) {
 			err = kt_diag_fail(diag, KT_ERR_FORMAT, "metadata row of %s has too few columns", mt->name);
 			break;
 		}
@@ -1348,6 +1532,7 @@ enum kt_err kt_catalog_import_rows(struct kt_catalog *cat, const uint8_t *data, 
 			if (sqlite3_step(st) != SQLITE_DONE)
 				err = db_fail(cat, diag, "import");
 			sqlite3_reset(st);
+			sqlite3_clear_bindings(st); /* the next row may have fewer columns */
 		}
 	}
 	for (int t = 0; t < META_TABLES; t++)

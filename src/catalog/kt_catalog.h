@@ -19,7 +19,7 @@
 #include "kt_error.h"
 #include "kt_segment.h"
 
-#define KT_CATALOG_SCHEMA_VERSION 2
+#define KT_CATALOG_SCHEMA_VERSION 3
 
 enum kt_catalog_mode {
 	KT_CATALOG_READ,   /* read-only; fails if the file is missing */
@@ -101,6 +101,10 @@ struct kt_catalog_segment {
 	int32_t partition;
 	struct kt_segment_summary sum;
 	int64_t run_id; /* 0 when unknown (recovered or reindexed) */
+	/* schema 3: when the catalog commit that recorded it was made (ms);
+	 * 0 when unknown (older rows, recovered, reindexed from metadata
+	 * before 1.2) */
+	int64_t committed_ms;
 };
 typedef int (*kt_catalog_segment_cb)(void *ctx, const struct kt_catalog_segment *seg);
 
@@ -206,6 +210,17 @@ enum kt_err kt_catalog_each_latest_topic(struct kt_catalog *cat, const char *top
 					 struct kt_diag *diag);
 enum kt_err kt_catalog_each_config(struct kt_catalog *cat, int64_t run_id, const char *topic, kt_catalog_config_cb cb,
 				   void *ctx, struct kt_diag *diag);
+/* Schema 3: one capture of group offsets, taken at taken_ms (run_id from g). */
+enum kt_err kt_catalog_put_group_snapshot(struct kt_catalog *cat, int64_t taken_ms,
+					  const struct kt_catalog_group_offset *g, struct kt_diag *diag);
+/* The group offsets as of at_ms: the rows of the newest capture taken at or
+ * before at_ms (runs without captures, from before schema 3, count their
+ * group_offsets as taken at their start), for one topic (NULL: all), by
+ * group, topic, partition. *out_taken_ms is that capture's time, -1 when
+ * there is none. */
+enum kt_err kt_catalog_each_group_snapshot_at(struct kt_catalog *cat, const char *topic, int64_t at_ms,
+					      kt_catalog_group_cb cb, void *ctx, int64_t *out_taken_ms,
+					      struct kt_diag *diag);
 /* Group offsets of the newest run that recorded any for the topic. */
 enum kt_err kt_catalog_each_latest_group_offset(struct kt_catalog *cat, const char *topic, kt_catalog_group_cb cb,
 						void *ctx, struct kt_diag *diag);

@@ -419,6 +419,7 @@ struct group_ctx {
 	enum kt_err err;
 	struct kt_diag *diag;
 	char last_group[256];
+	int64_t taken_ms; /* the capture's time (group_snapshots) */
 };
 
 static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
@@ -432,6 +433,8 @@ static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
 						     g->partition, g->offset,	g->metadata};
 		if (!c->err) /* the first error stays */
 			c->err = kt_catalog_put_group_offset(d->cat, &go, c->diag);
+		if (!c->err)
+			c->err = kt_catalog_put_group_snapshot(d->cat, c->taken_ms, &go, c->diag);
 		if (strcmp(c->last_group, g->group_id)) {
 			snprintf(c->last_group, sizeof(c->last_group), "%s", g->group_id);
 			d->res->groups++;
@@ -455,7 +458,7 @@ static enum kt_err capture_metadata(struct dump *d, struct kt_diag *diag)
 			err = c.err;
 	}
 	if (!err) {
-		struct group_ctx g = {d, KT_OK, diag, ""};
+		struct group_ctx g = {d, KT_OK, diag, "", kt_time_now_ms()};
 		err = kt_kafka_list_group_offsets(d->k, group_filter, group_cb, &g, diag);
 		if (!err)
 			err = g.err;

@@ -529,13 +529,8 @@ enum kt_err kt_import_run(const struct kt_import_opts *o, struct kt_import_resul
 		err = kt_catalog_commit(m.cat, diag);
 	else
 		kt_catalog_rollback(m.cat);
-	if (err) {
-		if (strstr(diag->msg, "CHECK constraint"))
-			kt_diag_fail(diag, KT_ERR_VERSION,
-				     "this archive's catalog was made before import runs existed: import into a new "
-				     "archive");
+	if (err)
 		goto out;
-	}
 	res->run_id = m.run_id;
 	err = check_topic(&m, diag);
 	if (!err)

@@ -1,7 +1,8 @@
 /* Unit tests of the catalog (src/catalog/kt_catalog.c) on its own: runs,
  * segments and the block lookups by offset and time, resume points,
  * missing ranges and claims, the metadata export/import round trip and its
- * compatibility rules, and the upgrade of a version 1 catalog. */
+ * compatibility rules (metadata 1.2), and the upgrades of version 1 and 2
+ * catalogs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,7 +79,7 @@ static void add_seg(struct kt_catalog *cat, const char *path, int64_t first, int
 					 ts0 + last,
 					 n,
 					 7};
-	struct kt_catalog_segment seg = {0, path, "t", 0, 0, sum, run};
+	struct kt_catalog_segment seg = {0, path, "t", 0, 0, sum, run, 0};
 	struct kt_diag d;
 	assert_int_equal(kt_catalog_add_segment(cat, &seg, b, n, NULL, &d), KT_OK);
 }
@@ -235,7 +236,7 @@ static void test_upgrade_from_version_1(void **state)
 	char cmd[4400];
 	snprintf(cmd, sizeof(cmd),
 		 "sqlite3 '%s' 'DROP TABLE run_segments; DROP TABLE missing_ranges; DROP TABLE pruned_segments; "
-		 "PRAGMA user_version = 1'",
+		 "DROP TABLE group_snapshots; ALTER TABLE segments DROP COLUMN committed_ms; PRAGMA user_version = 1'",
 		 f->db);
 	assert_int_equal(system(cmd), 0);
 	struct kt_diag d;
@@ -251,6 +252,154 @@ static void test_upgrade_from_version_1(void **state)
 	m = missing_text(f->cat);
 	assert_string_equal(m, "5..9 segments/t/g0/p0/x.kts|");
 	free(m);
+}
+
+static int group_text_cb(void *ctx, const struct kt_catalog_group_offset *g)
+{
+	kt_buf_printf(ctx, "%s/%s/%d=%lld ", g->group_id, g->topic, (int)g->partition, (long long)g->offset);
+	return 0;
+}
+
+static char *groups_at(struct kt_catalog *cat, int64_t at_ms, int64_t *taken)
+{
+	struct kt_buf b;
+	kt_buf_init(&b, 4096);
+	struct kt_diag d;
+	assert_int_equal(kt_catalog_each_group_snapshot_at(cat, NULL, at_ms, group_text_cb, &b, taken, &d), KT_OK);
+	kt_buf_append_u8(&b, 0);
+	char *s = strdup((char *)b.data);
+	kt_buf_free(&b);
+	return s;
+}
+
+static int committed_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	kt_buf_printf(ctx, "%s:%lld ", s->path, (long long)s->committed_ms);
+	return 0;
+}
+
+static char *committed_text(struct kt_catalog *cat)
+{
+	struct kt_buf b;
+	kt_buf_init(&b, 4096);
+	struct kt_diag d;
+	assert_int_equal(kt_catalog_each_segment(cat, NULL, committed_cb, &b, &d), KT_OK);
+	kt_buf_append_u8(&b, 0);
+	char *s = strdup((char *)b.data);
+	kt_buf_free(&b);
+	return s;
+}
+
+/* A version 2 catalog (runs without the kind 'import', no commit times, no
+ * group captures) is read as it is, its group offsets counting as taken at
+ * the run's start, and upgraded by the first writer: nothing is lost, an
+ * import run can be recorded, new segments get their commit time. */
+static void test_upgrade_from_version_2(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_diag d;
+	int64_t run = new_run(f->cat, "dump");
+	add_seg(f->cat, "segments/t/g0/p0/a.kts", 0, 9, 10000, run);
+	struct kt_catalog_group_offset g = {run, "g1", "t", 0, 0, 7, NULL};
+	assert_int_equal(kt_catalog_put_group_offset(f->cat, &g, &d), KT_OK);
+	kt_catalog_close(f->cat);
+	f->cat = NULL;
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd),
+		 "sqlite3 '%s' \"DROP TABLE group_snapshots; ALTER TABLE segments DROP COLUMN committed_ms; "
+		 "ALTER TABLE run_segments DROP COLUMN committed_ms; "
+		 "CREATE TABLE runs_v2 (run_id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('dump', "
+		 "'restore', 'prune', 'reindex')), started_ms INTEGER NOT NULL, ended_ms INTEGER, status TEXT NOT "
+		 "NULL, args TEXT NOT NULL, tool_version TEXT NOT NULL, cluster_id TEXT, bootstrap TEXT, records "
+		 "INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, message TEXT, selection TEXT); "
+		 "INSERT INTO runs_v2 SELECT * FROM runs; DROP TABLE runs; ALTER TABLE runs_v2 RENAME TO runs; "
+		 "PRAGMA user_version = 2\"",
+		 f->db);
+	assert_int_equal(system(cmd), 0);
+
+	struct kt_catalog *cat;
+	assert_int_equal(kt_catalog_open(f->db, KT_CATALOG_READ, &cat, &d), KT_OK);
+	char *c = committed_text(cat);
+	assert_string_equal(c, "segments/t/g0/p0/a.kts:0 ");
+	free(c);
+	int64_t taken;
+	char *gs = groups_at(cat, 999, &taken);
+	assert_string_equal(gs, "");
+	assert_int_equal(taken, -1);
+	free(gs);
+	gs = groups_at(cat, 1000, &taken);
+	assert_string_equal(gs, "g1/t/0=7 ");
+	assert_int_equal(taken, 1000);
+	free(gs);
+	kt_catalog_close(cat);
+
+	assert_int_equal(kt_catalog_open(f->db, KT_CATALOG_WRITE, &f->cat, &d), KT_OK);
+	int64_t imp = new_run(f->cat, "import");
+	assert_true(imp > run);
+	struct kt_segment_summary sum = {1, 100, 164, 100, 10, 10, 20000, 20000, 1, 9};
+	struct kt_block_info b = {0, 0, 1, 50, 100, 10, 10, 20000, 20000, 20000, 0};
+	struct kt_catalog_segment seg = {0, "segments/t/g0/p0/b.kts", "t", 0, 0, sum, imp, 123456};
+	assert_int_equal(kt_catalog_add_segment(f->cat, &seg, &b, 1, NULL, &d), KT_OK);
+	c = committed_text(f->cat);
+	assert_string_equal(c, "segments/t/g0/p0/a.kts:0 segments/t/g0/p0/b.kts:123456 ");
+	free(c);
+	/* captures: the old run's offsets at its start, then two of a follower */
+	struct kt_catalog_group_offset g2 = {imp, "g1", "t", 0, 0, 9, NULL};
+	assert_int_equal(kt_catalog_put_group_snapshot(f->cat, 5000, &g2, &d), KT_OK);
+	g2.offset = 11;
+	assert_int_equal(kt_catalog_put_group_snapshot(f->cat, 6000, &g2, &d), KT_OK);
+	gs = groups_at(f->cat, 1500, &taken);
+	assert_string_equal(gs, "g1/t/0=7 ");
+	free(gs);
+	gs = groups_at(f->cat, 5999, &taken);
+	assert_string_equal(gs, "g1/t/0=9 ");
+	assert_int_equal(taken, 5000);
+	free(gs);
+	gs = groups_at(f->cat, INT64_MAX, &taken);
+	assert_string_equal(gs, "g1/t/0=11 ");
+	assert_int_equal(taken, 6000);
+	free(gs);
+}
+
+/* Metadata 1.2 carries commit times and group captures; a 1.1 row of
+ * run_segments (9 columns) still imports, its commit time unknown. */
+static void test_export_import_1_2(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_diag d;
+	int64_t run = new_run(f->cat, "dump");
+	struct kt_segment_summary sum = {1, 100, 164, 100, 0, 0, 20000, 20000, 1, 9};
+	struct kt_block_info b = {0, 0, 1, 50, 100, 0, 0, 20000, 20000, 20000, 0};
+	struct kt_catalog_segment seg = {0, "segments/t/g0/p0/a.kts", "t", 0, 0, sum, run, 4242};
+	assert_int_equal(kt_catalog_add_segment(f->cat, &seg, &b, 1, NULL, &d), KT_OK);
+	struct kt_catalog_group_offset g = {run, "g1", "t", 0, 0, 3, "m"};
+	assert_int_equal(kt_catalog_put_group_snapshot(f->cat, 3000, &g, &d), KT_OK);
+	struct kt_buf out;
+	kt_buf_init(&out, 1 << 20);
+	assert_int_equal(kt_catalog_export_run(f->cat, run, &out, &d), KT_OK);
+
+	char db2[4200];
+	snprintf(db2, sizeof(db2), "%s/two.db", f->dir);
+	struct kt_catalog *c2;
+	assert_int_equal(kt_catalog_open(db2, KT_CATALOG_CREATE, &c2, &d), KT_OK);
+	assert_int_equal(kt_catalog_import_rows(c2, out.data, out.len, &d), KT_OK);
+	/* the claim came back with its time: a reindexed file gets it */
+	add_seg(c2, "segments/t/g0/p0/a.kts", 0, 0, 20000, 0);
+	int missing;
+	assert_int_equal(kt_catalog_settle_claims(c2, &missing, &d), KT_OK);
+	assert_int_equal(missing, 0);
+	char *c = committed_text(c2);
+	assert_string_equal(c, "segments/t/g0/p0/a.kts:4242 ");
+	free(c);
+	int64_t taken;
+	char *gs = groups_at(c2, 3000, &taken);
+	assert_string_equal(gs, "g1/t/0=3 ");
+	free(gs);
+	/* a 1.1 row: table 9 with 9 columns */
+	uint8_t old_row[] = {9, 9, 1, 2, 2, 1, 'x', 2, 1, 't', 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 1, 0};
+	assert_int_equal(kt_catalog_import_rows(c2, old_row, sizeof(old_row), &d), KT_OK);
+	kt_catalog_close(c2);
+	kt_buf_free(&out);
 }
 
 /* A dead process's running runs become crashed; live ones stay. */
@@ -290,6 +439,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_claims_and_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_version_2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_import_1_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_crashed, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
