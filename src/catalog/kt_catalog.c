@@ -843,6 +843,9 @@ enum kt_err kt_catalog_has_segment(struct kt_catalog *cat, const char *path, int
 	return query_i64(cat, diag, &one, out_found, "SELECT 1 FROM segments WHERE path = ?", "t", path);
 }
 
+static enum kt_err each_segment_row(struct kt_catalog *cat, sqlite3_stmt *st, kt_catalog_segment_cb cb, void *ctx,
+				    struct kt_diag *diag);
+
 enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, kt_catalog_segment_cb cb, void *ctx,
 				    struct kt_diag *diag)
 {
@@ -863,6 +866,14 @@ enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, k
 				"t", topic);
 	if (!st)
 		return KT_ERR_CATALOG;
+	return each_segment_row(cat, st, cb, ctx, diag);
+}
+
+/* Calls cb with each row of st (the columns of kt_catalog_each_segment's
+ * query). */
+static enum kt_err each_segment_row(struct kt_catalog *cat, sqlite3_stmt *st, kt_catalog_segment_cb cb, void *ctx,
+				    struct kt_diag *diag)
+{
 	int rc;
 	while ((rc = step(cat, st, diag)) == 1) {
 		struct kt_catalog_segment s = {0};
@@ -889,6 +900,31 @@ enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, k
 		}
 	}
 	return rc < 0 ? KT_ERR_CATALOG : KT_OK;
+}
+
+enum kt_err kt_catalog_each_segment_overlapping(struct kt_catalog *cat, const char *topic, uint32_t generation,
+						int32_t partition, int64_t first, int64_t last,
+						kt_catalog_segment_cb cb, void *ctx, struct kt_diag *diag)
+{
+	/* listed segments do not overlap: those that start in [first, last],
+	 * and the one before first if it reaches into it (two index lookups,
+	 * however many segments the partition has) */
+#define OVERLAP_SQL(COMMITTED)                                                                                         \
+	"SELECT * FROM (SELECT segment_id, path, topic, generation, partition, first_offset, last_offset, "            \
+	"min_ts, max_ts, records, file_bytes, raw_bytes, payload_bytes, footer_crc, block_count, run_id, " COMMITTED   \
+	" FROM segments WHERE topic = ?1 AND generation = ?2 AND partition = ?3 AND first_offset < ?4 "                \
+	"ORDER BY first_offset DESC LIMIT 1) WHERE last_offset >= ?4 "                                                 \
+	"UNION ALL SELECT segment_id, path, topic, generation, partition, first_offset, last_offset, "                 \
+	"min_ts, max_ts, records, file_bytes, raw_bytes, payload_bytes, footer_crc, block_count, run_id, " COMMITTED   \
+	" FROM segments WHERE topic = ?1 AND generation = ?2 AND partition = ?3 AND first_offset >= ?4 "               \
+	"AND first_offset <= ?5 ORDER BY 6"
+	/* the statement cache knows a query by its text's address: literals */
+	const char *sql = cat->version >= 3 ? OVERLAP_SQL("committed_ms") : OVERLAP_SQL("NULL");
+#undef OVERLAP_SQL
+	sqlite3_stmt *st = query(cat, diag, sql, "tudii", topic, generation, partition, first, last);
+	if (!st)
+		return KT_ERR_CATALOG;
+	return each_segment_row(cat, st, cb, ctx, diag);
 }
 
 enum kt_err kt_catalog_blocks_in_range(struct kt_catalog *cat, const char *topic, uint32_t generation,
@@ -1340,7 +1376,12 @@ enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, s
 		"reason) SELECT topic, generation, partition, first_offset, last_offset, path, "
 		"'segment file is gone (committed by run ' || run_id || ', ' || records || ' records)' "
 		"FROM run_segments c WHERE NOT EXISTS (SELECT 1 FROM segments s WHERE s.path = c.path) "
-		"AND NOT EXISTS (SELECT 1 FROM pruned_segments p WHERE p.path = c.path)",
+		"AND NOT EXISTS (SELECT 1 FROM pruned_segments p WHERE p.path = c.path) "
+		/* a file merged into another (compaction) is gone, its records
+		 * are not: a segment there holds all of its offsets */
+		"AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.topic = c.topic AND s.generation = c.generation "
+		"AND s.partition = c.partition AND s.first_offset <= c.first_offset AND s.last_offset >= "
+		"c.last_offset)",
 		"");
 	if (!err)
 		*out_missing = sqlite3_changes(cat->db);

@@ -121,6 +121,12 @@ enum kt_err kt_catalog_has_segment(struct kt_catalog *cat, const char *path, int
  * for all topics. */
 enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, kt_catalog_segment_cb cb, void *ctx,
 				    struct kt_diag *diag);
+/* Segments of one partition that hold offsets in [first, last], in offset
+ * order: how a file the catalog does not list relates to those it does
+ * (recovery and reindex, after a compaction was interrupted). */
+enum kt_err kt_catalog_each_segment_overlapping(struct kt_catalog *cat, const char *topic, uint32_t generation,
+						int32_t partition, int64_t first, int64_t last,
+						kt_catalog_segment_cb cb, void *ctx, struct kt_diag *diag);
 
 struct kt_catalog_block {
 	const char *path; /* of the segment */
