@@ -1,8 +1,10 @@
 #include "kt_archive.h"
+#include "kt_archive_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +57,10 @@ struct kt_archive {
 	char *run_lock_path; /* live/RUN.lock held by this process, or NULL */
 	int run_lock_fd;
 	const struct kt_crypto_key *key; /* borrowed: reads encrypted segments (kt_archive_set_key) */
+	/* a bucket's objects the catalog no longer names, removed after the
+	 * next publish (kt_archive_remove_unlisted) */
+	char **pending_rm;
+	size_t n_pending_rm;
 };
 
 struct kt_archive_segment {
@@ -332,15 +338,73 @@ static enum kt_err record_damage(struct kt_archive *a, const char *rel, const st
 	return err;
 }
 
+/* The listed segments of a partition that hold offsets of [first, last]. */
+struct overlap {
+	size_t n;
+	int64_t min_first, max_last;
+	int inside_one; /* [first, last] lies within one of them */
+	int64_t first, last;
+	int64_t *ids;
+	char **paths;
+	int nomem;
+};
+
+static int overlap_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct overlap *o = ctx;
+	int64_t *ids = realloc(o->ids, (o->n + 1) * sizeof(*ids));
+	if (ids)
+		o->ids = ids;
+	char **paths = ids ? realloc(o->paths, (o->n + 1) * sizeof(*paths)) : NULL;
+	if (paths)
+		o->paths = paths;
+	if (!paths || !(paths[o->n] = strdup(s->path))) {
+		o->nomem = 1;
+		return 1;
+	}
+	ids[o->n++] = s->segment_id;
+	if (o->n == 1 || s->sum.first_offset < o->min_first)
+		o->min_first = s->sum.first_offset;
+	if (o->n == 1 || s->sum.last_offset > o->max_last)
+		o->max_last = s->sum.last_offset;
+	if (s->sum.first_offset <= o->first && o->last <= s->sum.last_offset)
+		o->inside_one = 1;
+	return 0;
+}
+
+static void overlap_free(struct overlap *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		free(o->paths[i]);
+	free(o->paths);
+	free(o->ids);
+}
+
+/* What became of a file index_segment_file was given. */
+struct index_out {
+	int damaged;		      /* indexed in part, or (on error) not at all */
+	int leftover;		      /* not indexed: 1, listed segments of its partition hold
+				       * all its offsets (an interrupted compaction's merged
+				       * file or parts); 2, they hold some of them */
+	int replaced;		      /* reindex: listed segments it holds whole, unlisted again */
+	char other[KT_DIAG_PATH_MAX]; /* a listed segment it met */
+};
+
 /* Indexes one segment file: from its footer, or, when the file is damaged
  * (footer or header), from the blocks a scan finds, with what they do not
  * hold recorded as missing. KT_ERR_FORMAT (and nothing indexed, the whole
  * file recorded as missing when its name says which offsets it held) when
- * no block can be read. *out_damaged: whether the file was damaged. */
-static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int64_t run_id, int *out_damaged,
-				      struct kt_diag *diag)
+ * no block can be read. A file whose offsets the catalog already lists in
+ * other files of its partition is not indexed (readers must never get a
+ * record twice): out->leftover says so. With reindex set, a file that
+ * holds every listed segment it meets whole replaces them instead: reindex
+ * meets a merged file and its parts in name order, and keeps the merged
+ * one. */
+static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int64_t run_id, int reindex,
+				      struct index_out *out, struct kt_diag *diag)
 {
-	*out_damaged = 0;
+	memset(out, 0, sizeof(*out));
+	int *out_damaged = &out->damaged;
 	char topic[KT_SEG_TOPIC_MAX + 1];
 	struct kt_segment_identity id = {topic, 0, 0};
 	int64_t name_first = 0, name_last = -1;
@@ -375,6 +439,29 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 		return kt_diag_fail(diag, KT_ERR_FORMAT, "%s has no readable block: %s", rel, detail);
 	}
 	const struct kt_segment_info *info = kt_segment_reader_info(r);
+	struct overlap ov = {.first = named ? name_first : info->summary.first_offset,
+			     .last = named ? name_last : info->summary.last_offset};
+	err = kt_catalog_each_segment_overlapping(a->cat, info->topic, info->generation, info->partition, ov.first,
+						  ov.last, overlap_cb, &ov, diag);
+	if (!err && ov.nomem)
+		err = KT_ERR_NOMEM;
+	int replace = !err && ov.n && reindex && !ov.inside_one && ov.first <= ov.min_first && ov.last >= ov.max_last;
+	if (!err && ov.n && !replace) {
+		out->leftover = ov.first >= ov.min_first && ov.last <= ov.max_last ? 1 : 2;
+		snprintf(out->other, sizeof(out->other), "%s", ov.paths[0]);
+	}
+	for (size_t i = 0; !err && replace && i < ov.n; i++) {
+		err = kt_catalog_delete_segment(a->cat, ov.ids[i], diag);
+		if (!err)
+			err = kt_catalog_drop_missing_path(a->cat, ov.paths[i], diag);
+		out->replaced++;
+		snprintf(out->other, sizeof(out->other), "%s", ov.paths[i]);
+	}
+	overlap_free(&ov);
+	if (err || out->leftover) {
+		kt_store_segment_close(seg);
+		return err;
+	}
 	struct kt_block_info *blocks = malloc(n * sizeof(*blocks));
 	if (!blocks) {
 		kt_store_segment_close(seg);
@@ -412,8 +499,8 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 	err = kt_catalog_begin(a->cat, diag);
 	if (err)
 		return err;
-	int damaged;
-	err = index_segment_file(a, rel, 0, &damaged, &d2);
+	struct index_out io;
+	err = index_segment_file(a, rel, 0, 0, &io, &d2);
 	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG) {
 		kt_catalog_rollback(a->cat);
 		*diag = d2;
@@ -424,12 +511,22 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 	enum kt_err e2 = kt_catalog_commit(a->cat, diag);
 	if (e2)
 		return e2;
-	if (err)
+	if (io.leftover == 1) {
+		/* what an interrupted compaction left (SPEC 10.7): the catalog,
+		 * which holds these records in other files, is the truth. No
+		 * catalog a reader can have names this file. */
+		struct kt_diag ignore;
+		if (kt_store_remove(a->store, rel, &ignore) == KT_OK)
+			rec->leftovers_removed++;
+	} else if (io.leftover) {
+		rec->conflicting_files++;
+	} else if (err) {
 		rec->unusable_files++;
-	else if (damaged)
+	} else if (io.damaged) {
 		rec->damaged_files++;
-	else
+	} else {
 		rec->segments_recovered++;
+	}
 	return KT_OK;
 }
 
@@ -650,6 +747,15 @@ static enum kt_err publish(struct kt_archive *a, struct kt_diag *diag)
 	unlink(snap);
 	if (!err)
 		a->published_ms = kt_time_now_ms();
+	/* the catalog up there no longer names them: they can go. One that
+	 * cannot is a leftover the next writer's recovery removes. */
+	for (size_t i = 0; !err && i < a->n_pending_rm; i++) {
+		struct kt_diag ignore;
+		kt_store_remove(a->store, a->pending_rm[i], &ignore);
+		free(a->pending_rm[i]);
+	}
+	if (!err)
+		a->n_pending_rm = 0;
 	return err;
 }
 
@@ -671,6 +777,39 @@ enum kt_err kt_archive_remove_file(struct kt_archive *a, const char *rel, struct
 		a->published_for_remove = 1;
 	}
 	return kt_store_remove(a->store, rel, diag);
+}
+
+struct kt_store *kt_archive_store_of(struct kt_archive *a)
+{
+	return a->store;
+}
+
+int kt_archive_is_writer(const struct kt_archive *a)
+{
+	return a->writer;
+}
+
+enum kt_err kt_archive_remove_unlisted(struct kt_archive *a, const char *rel, struct kt_diag *diag)
+{
+	if (!a->writer)
+		return kt_diag_fail(diag, KT_ERR_STATE, "archive %s is open read-only", a->dir);
+	if (kt_archive_is_local(a))
+		return kt_store_remove(a->store, rel, diag);
+	char **np = realloc(a->pending_rm, (a->n_pending_rm + 1) * sizeof(*np));
+	if (!np)
+		return KT_ERR_NOMEM;
+	a->pending_rm = np;
+	if (!(np[a->n_pending_rm] = strdup(rel)))
+		return KT_ERR_NOMEM;
+	a->n_pending_rm++;
+	return KT_OK;
+}
+
+void kt_archive_crash_point(const char *point)
+{
+	const char *want = getenv("KTAPE_TEST_CRASH");
+	if (want && !strcmp(want, point))
+		raise(SIGKILL);
 }
 
 enum kt_err kt_archive_file_size(struct kt_archive *a, const char *rel, uint64_t *out_size, struct kt_diag *diag)
@@ -799,6 +938,15 @@ void kt_archive_close(struct kt_archive *a)
 {
 	if (!a)
 		return;
+	if (a->n_pending_rm && a->writer) {
+		/* removals waiting for a publish (a run ends with one; this is
+		 * for a writer that ends without) */
+		struct kt_diag ignore;
+		publish(a, &ignore);
+	}
+	for (size_t i = 0; i < a->n_pending_rm; i++)
+		free(a->pending_rm[i]);
+	free(a->pending_rm);
 	kt_catalog_close(a->cat);
 	if (a->run_lock_path) {
 		/* the run has ended: its catalog row says so already */
@@ -1118,11 +1266,31 @@ static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx,
 	struct reindex_ctx *rc = ctx;
 	struct kt_diag d2;
 	kt_diag_clear(&d2);
-	int damaged;
-	enum kt_err err = index_segment_file(a, rel, 0, &damaged, &d2);
+	struct index_out io;
+	enum kt_err err = index_segment_file(a, rel, 0, 1, &io, &d2);
+	int damaged = io.damaged;
 	if (err == KT_ERR_NOMEM || err == KT_ERR_CATALOG) {
 		*diag = d2;
 		return err;
+	}
+	if (io.leftover) {
+		reindex_warn(
+			rc,
+			io.leftover == 1
+				? "%s is not indexed: %s holds its records (a compaction was interrupted; the next "
+				  "writer removes the file)"
+				: "%s is not indexed: it overlaps %s and holds records that file does not",
+			rel, io.other);
+		rc->res->duplicate_files++;
+		return KT_OK;
+	}
+	if (io.replaced) {
+		reindex_warn(rc,
+			     "%s holds the records of %d segment file(s) indexed before it (%s...): a compaction was "
+			     "interrupted; the merged file is indexed, the next writer removes the others",
+			     rel, io.replaced, io.other);
+		rc->res->duplicate_files += io.replaced;
+		rc->res->segments -= io.replaced;
 	}
 	if (err) {
 		reindex_warn(rc, "%s; its offsets are recorded as missing", d2.msg);
@@ -1289,6 +1457,8 @@ struct kt_archive_iter {
 	struct kt_store_segment *seg;
 	struct kt_segment_reader *r; /* seg's */
 	size_t cur_seg;
+	int64_t delivered; /* offset of the last record returned; from_offset - 1 before the first */
+	int refreshed;	   /* looked again for the files of cur_seg's offsets */
 };
 
 struct iter_collect {
@@ -1329,6 +1499,7 @@ enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_r
 	it->a = a;
 	it->range = *range;
 	it->range.topic = strdup(range->topic);
+	it->delivered = range->from_offset - 1;
 	enum kt_err err = KT_OK;
 	if (range->from_ts != INT64_MIN) {
 		/* straight to the first block that can hold a timestamp >= from_ts */
@@ -1464,6 +1635,100 @@ static enum kt_err iter_check_end(struct kt_archive_iter *it, struct kt_diag *di
 			    s->path, (unsigned long long)info->file_size, (long long)(have + 1), (long long)s->last);
 }
 
+/* Segments of one topic from the catalog as it is now: the archive's own
+ * connection for a directory (each query sees the last commit), a fresh
+ * download for a bucket, whose catalog a reader otherwise sees as of its
+ * open. */
+static enum kt_err fresh_segments(struct kt_archive *a, const char *topic, kt_catalog_segment_cb cb, void *ctx,
+				  struct kt_diag *diag)
+{
+	if (kt_archive_is_local(a) || a->writer)
+		return kt_catalog_each_segment(a->cat, topic, cb, ctx, diag);
+	char path[PATH_BUF];
+	char name[64];
+	snprintf(name, sizeof(name), "catalog.db.fresh-%u", a->tmp_seq++);
+	work_path(a, name, path, sizeof(path));
+	struct kt_catalog *cat = NULL;
+	enum kt_err err = kt_store_fetch_file(a->store, "catalog.db", path, diag);
+	if (!err)
+		err = kt_catalog_open(path, KT_CATALOG_READ, &cat, diag);
+	if (!err)
+		err = kt_catalog_each_segment(cat, topic, cb, ctx, diag);
+	kt_catalog_close(cat);
+	unlink(path);
+	return err;
+}
+
+struct listed_ctx {
+	const char *path;
+	int found;
+};
+
+static int listed_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct listed_ctx *c = ctx;
+	if (!strcmp(s->path, c->path)) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+enum kt_err kt_archive_listed_now(struct kt_archive *a, const char *rel, int *out_found, struct kt_diag *diag)
+{
+	if (kt_archive_is_local(a) || a->writer)
+		return kt_catalog_has_segment(a->cat, rel, out_found, diag);
+	char topic[KT_SEG_TOPIC_MAX + 1];
+	uint32_t g;
+	int32_t p;
+	int64_t f, l;
+	struct listed_ctx c = {rel, 0};
+	enum kt_err err = fresh_segments(
+		a, kt_archive_segment_parse_relpath(rel, topic, sizeof(topic), &g, &p, &f, &l) ? topic : NULL,
+		listed_cb, &c, diag);
+	*out_found = c.found;
+	return err;
+}
+
+/* The file of cur_seg is gone: a compaction merged it into another (SPEC
+ * 10.7) after the iterator listed it. The catalog as it is now says which
+ * files hold the offsets after the last record returned; *out_changed is 0
+ * when it still names the missing one (the archive is damaged). */
+static enum kt_err iter_refresh(struct kt_archive_iter *it, int *out_changed, struct kt_diag *diag)
+{
+	*out_changed = 0;
+	if (it->refreshed >= 3)
+		return KT_OK; /* without a record in between: gone is gone */
+	it->refreshed++;
+	struct kt_archive_iter fresh = {0};
+	fresh.a = it->a;
+	fresh.range = it->range;
+	if (it->delivered + 1 > fresh.range.from_offset)
+		fresh.range.from_offset = it->delivered + 1;
+	struct iter_collect c = {&fresh, KT_OK};
+	enum kt_err err = fresh_segments(it->a, it->range.topic, iter_collect_cb, &c, diag);
+	if (!err)
+		err = c.err;
+	int same = fresh.seg_count && !strcmp(fresh.segs[0].path, it->segs[it->cur_seg].path);
+	if (err || same) {
+		for (size_t i = 0; i < fresh.seg_count; i++)
+			free(fresh.segs[i].path);
+		free(fresh.segs);
+		return err;
+	}
+	for (size_t i = 0; i < it->seg_count; i++)
+		free(it->segs[i].path);
+	free(it->segs);
+	it->segs = fresh.segs;
+	it->seg_count = fresh.seg_count;
+	it->next_seg = 0;
+	it->cur_seg = 0;
+	/* records already returned are not returned again */
+	it->range.from_offset = fresh.range.from_offset;
+	*out_changed = 1;
+	return KT_OK;
+}
+
 /* One step of the iterator; with strict set, a segment read to its end that
  * lacks records the catalog says it holds is an error (iter_check_end). */
 static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record **out_rec, int strict,
@@ -1485,6 +1750,18 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 				kt_store_segment_open(it->a->store, it->segs[it->cur_seg].path, &ro, &it->seg, diag);
 			it->r = err ? NULL : kt_store_segment_reader(it->seg);
 			if (err == KT_ERR_NOT_FOUND) {
+				int changed;
+				struct kt_diag d2;
+				kt_diag_clear(&d2);
+				enum kt_err e2 = iter_refresh(it, &changed, &d2);
+				if (e2) {
+					*diag = d2;
+					return e2;
+				}
+				if (changed) {
+					kt_diag_clear(diag);
+					continue;
+				}
 				/* the archive is damaged, not the selection wrong: the
 				 * same exit code for every reader (5) */
 				kt_diag_set_path(diag, it->segs[it->cur_seg].path);
@@ -1503,13 +1780,36 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 				kt_segment_reader_seek_offset(it->r, it->range.from_offset);
 		}
 		enum kt_err err = kt_segment_reader_next(it->r, out_rec, diag);
+		if (err == KT_ERR_NOT_FOUND) {
+			/* a bucket's object removed while it was read */
+			int changed;
+			struct kt_diag d2;
+			kt_diag_clear(&d2);
+			kt_store_segment_close(it->seg);
+			it->seg = NULL;
+			it->r = NULL;
+			enum kt_err e2 = iter_refresh(it, &changed, &d2);
+			if (e2 || changed) {
+				if (e2)
+					*diag = d2;
+				else
+					kt_diag_clear(diag);
+				if (e2)
+					return e2;
+				continue;
+			}
+			it->next_seg = it->cur_seg + 1;
+		}
 		if (err) {
 			kt_diag_set_path(diag, it->segs[it->cur_seg].path);
 			kt_diag_prefix(diag, "%s", it->segs[it->cur_seg].path);
 			return err;
 		}
-		if (*out_rec)
+		if (*out_rec) {
+			it->delivered = (*out_rec)->offset;
+			it->refreshed = 0;
 			return KT_OK;
+		}
 		err = strict ? iter_check_end(it, diag) : KT_OK;
 		kt_store_segment_close(it->seg);
 		it->seg = NULL;

@@ -55,6 +55,13 @@ struct kt_archive_recovery {
 	int runs_crashed;	/* runs left 'running' by a dead process */
 	int damaged_files;	/* unknown damaged files: their readable blocks indexed, the rest missing */
 	int unusable_files;	/* unknown files with no readable block: recorded as missing */
+	/* unknown files whose records listed segments of their partition
+	 * hold (what an interrupted compaction leaves): removed */
+	int leftovers_removed;
+	/* unknown files that overlap listed segments and hold records they
+	 * do not: neither indexed (a record must never be read twice) nor
+	 * removed; 'ktape verify' lists them */
+	int conflicting_files;
 };
 
 struct kt_archive;
@@ -152,6 +159,7 @@ struct kt_archive_reindex_result {
 	int damaged_files;    /* indexed in part */
 	int unreadable_files; /* no readable block: not indexed */
 	int bad_meta_files;   /* metadata files that failed their checks: that run's history is lost */
+	int duplicate_files;  /* not indexed: other files hold their records (an interrupted compaction) */
 	int missing_ranges;
 	int64_t missing_offsets;
 };
@@ -217,6 +225,11 @@ enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_r
  * block is an error naming the file, block and byte position; the next call
  * continues after it. */
 enum kt_err kt_archive_iter_next(struct kt_archive_iter *it, const struct kt_record **out_rec, struct kt_diag *diag);
+/* Whether the catalog lists a segment file now: for a bucket, in the
+ * catalog object as it is now (a reader's own copy is as of its open). A
+ * reader that finds a listed file gone asks before it calls it missing:
+ * a compaction may have merged it into another since (SPEC 10.7). */
+enum kt_err kt_archive_listed_now(struct kt_archive *a, const char *rel, int *out_found, struct kt_diag *diag);
 /* Path (relative) of the segment the last record came from. */
 const char *kt_archive_iter_segment(const struct kt_archive_iter *it);
 void kt_archive_iter_close(struct kt_archive_iter *it);
