@@ -19,7 +19,7 @@
 const char kt_usage_import[] =
 	"  ktape import -a DIR -t TOPIC [--format json|kcat-json|console]\n"
 	"            [--console-props PROPS] [--partitions N] [--skip-bad N] [--segment-size SIZE]\n"
-	"            [--encrypt-key-file FILE] [--json] [FILE|-]\n";
+	"            [--threads N] [--encrypt-key-file FILE] [--json] [FILE|-]\n";
 const char kt_help_import[] = "\nReads records from FILE (or standard input) and writes them into the archive as\n"
 			      "topic TOPIC, as one run of kind import: afterwards ls, cat, verify and restore work\n"
 			      "on them as on dumped records. The archive is created if missing; it must not hold\n"
@@ -54,6 +54,9 @@ const char kt_help_import[] = "\nReads records from FILE (or standard input) and
 			      "      --segment-size SIZE\n"
 			      "                         start a new segment file after SIZE bytes of records\n"
 			      "                         (default 256M, as dump)\n"
+			      "      --threads N        parse on N threads (default: one per CPU), besides a reader\n"
+			      "                         and a writer; 1: all on one thread. The archive is the same\n"
+			      "                         whatever N\n"
 			      "      --encrypt-key-file FILE\n"
 			      "                         encrypt every block with the key in FILE (see ktape dump)\n"
 			      "      --json             print a JSON summary on stdout\n"
@@ -74,6 +77,7 @@ enum {
 	OPT_SKIP_BAD,
 	OPT_IMPORT_JSON,
 	OPT_IMPORT_SEGMENT_SIZE,
+	OPT_IMPORT_THREADS,
 };
 
 static const struct option import_opts[] = {
@@ -85,6 +89,7 @@ static const struct option import_opts[] = {
 	{"partitions", required_argument, NULL, OPT_PARTITIONS},
 	{"skip-bad", required_argument, NULL, OPT_SKIP_BAD},
 	{"segment-size", required_argument, NULL, OPT_IMPORT_SEGMENT_SIZE},
+	{"threads", required_argument, NULL, OPT_IMPORT_THREADS},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{"json", no_argument, NULL, OPT_IMPORT_JSON},
 	{"quiet", no_argument, NULL, 'q'},
@@ -106,7 +111,7 @@ int kt_cmd_import(int argc, char **argv)
 {
 	const char *dir = NULL, *topic = NULL, *format = "json", *key_file = NULL;
 	char *props = NULL;
-	int64_t partitions = 0, skip_bad = 0;
+	int64_t partitions = 0, skip_bad = 0, threads = 0;
 	uint64_t segment_bytes = 0;
 	int json = 0, quiet = 0, rc = 0, c;
 	optind = 1;
@@ -127,6 +132,7 @@ int kt_cmd_import(int argc, char **argv)
 			if (kt_parse_size(optarg, &segment_bytes, NULL) || !segment_bytes)
 				rc = kt_cli_usage_error("import", "--segment-size %s: want a size such as 64M", optarg);
 			break;
+		case OPT_IMPORT_THREADS: rc = kt_cli_parse_i64("import", "--threads", optarg, 1, 16, &threads); break;
 		case KT_CLI_OPT_KEY_FILE: key_file = optarg; break;
 		case OPT_IMPORT_JSON: json = 1; break;
 		default: rc = kt_cli_s3_opt("import", c, optarg); break;
@@ -177,6 +183,7 @@ int kt_cmd_import(int argc, char **argv)
 	o.partitions = (int32_t)partitions;
 	o.skip_bad = (uint64_t)skip_bad;
 	o.segment_bytes = segment_bytes;
+	o.threads = (int)threads;
 	o.read = read_fd;
 	o.read_ctx = &fd;
 	o.input_name = strcmp(input, "-") ? input : "stdin";

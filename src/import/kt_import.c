@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kt_archive.h"
 #include "kt_catalog.h"
@@ -48,10 +49,15 @@ struct imp {
 	struct part *parts; /* indexed by partition */
 	size_t part_n;
 	struct kt_segment_codec *codec;
-	/* the input */
+};
+
+/* The input, read in chunks; lines are numbered here. */
+struct reader {
+	const struct kt_import_opts *o;
 	char *buf;
 	size_t len, pos;
 	int eof;
+	uint64_t lines; /* lines read so far */
 };
 
 static void warn(struct imp *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -68,44 +74,49 @@ static void warn(struct imp *m, const char *fmt, ...)
 }
 
 /* The next line without its newline (and a CR before it), NULL at the end. */
-static enum kt_err next_line(struct imp *m, const char **out, size_t *out_len, struct kt_diag *diag)
+static enum kt_err next_line(struct reader *r, const char **out, size_t *out_len, struct kt_diag *diag)
 {
 	for (;;) {
-		char *nl = memchr(m->buf + m->pos, '\n', m->len - m->pos);
-		if (nl || (m->eof && m->pos < m->len)) {
-			size_t end = nl ? (size_t)(nl - m->buf) : m->len;
-			*out = m->buf + m->pos;
-			*out_len = end - m->pos;
-			m->pos = nl ? end + 1 : end;
+		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		if (nl || (r->eof && r->pos < r->len)) {
+			size_t end = nl ? (size_t)(nl - r->buf) : r->len;
+			*out = r->buf + r->pos;
+			*out_len = end - r->pos;
+			r->pos = nl ? end + 1 : end;
 			if (*out_len && (*out)[*out_len - 1] == '\r')
 				(*out_len)--;
 			return KT_OK;
 		}
-		if (m->eof) {
+		if (r->eof) {
 			*out = NULL;
 			return KT_OK;
 		}
 		/* keep the partial line, read more behind it */
-		memmove(m->buf, m->buf + m->pos, m->len - m->pos);
-		m->len -= m->pos;
-		m->pos = 0;
-		size_t cap = m->len + READ_CHUNK + 1;
-		if (m->len > LINE_MAX_BYTES)
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+		size_t cap = r->len + READ_CHUNK + 1;
+		if (r->len > LINE_MAX_BYTES)
 			return kt_diag_fail(diag, KT_ERR_LIMIT, "%s: line %" PRIu64 " is longer than %u MiB",
-					    m->o->input_name, m->res->lines + 1, LINE_MAX_BYTES >> 20);
-		char *nb = realloc(m->buf, cap);
+					    r->o->input_name, r->lines + 1, LINE_MAX_BYTES >> 20);
+		char *nb = realloc(r->buf, cap);
 		if (!nb)
 			return KT_ERR_NOMEM;
-		m->buf = nb;
+		r->buf = nb;
 		ssize_t n;
+		/* the one place a reader thread may be cancelled (the import
+		 * failed while it waited for input that may never come) */
+		int old;
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
 		do
-			n = m->o->read(m->o->read_ctx, m->buf + m->len, READ_CHUNK);
+			n = r->o->read(r->o->read_ctx, r->buf + r->len, READ_CHUNK);
 		while (n < 0 && errno == EINTR);
+		pthread_setcancelstate(old, NULL);
 		if (n < 0)
-			return kt_diag_fail(diag, KT_ERR_IO, "%s: read: %s", m->o->input_name, strerror(errno));
+			return kt_diag_fail(diag, KT_ERR_IO, "%s: read: %s", r->o->input_name, strerror(errno));
 		if (n == 0)
-			m->eof = 1;
-		m->len += (size_t)n;
+			r->eof = 1;
+		r->len += (size_t)n;
 	}
 }
 
@@ -214,16 +225,19 @@ static enum kt_err add_record(struct imp *m, struct kt_import_line *l, struct kt
 }
 
 /* Parsing is most of an import's work (jansson builds a document per
- * line), so lines are parsed in batches, half of each round on a second
- * thread, and their records added in line order on this one: the same
- * records, errors and line numbers as one line at a time. A batch holds at
- * most BATCH_LINES lines and BATCH_BYTES of text, so memory stays bounded
- * whatever the input. */
-#define BATCH_LINES 4096
-#define BATCH_BYTES (8u << 20)
+ * line), so lines go in batches through a pipeline: a reader thread fills
+ * batches, parser threads parse them (each batch on one thread), and this
+ * thread adds their records in input order. Errors, line numbers, offsets
+ * and --skip-bad come out as with one line at a time, and with --threads 1
+ * the same batches are filled, parsed and added on this thread alone. A
+ * batch holds at most BATCH_LINES lines and BATCH_BYTES of text (or one
+ * longer line), and the pipeline a fixed number of batches, so memory
+ * stays bounded whatever the input. */
+#define BATCH_LINES 1024
+#define BATCH_BYTES (1u << 20)
+#define MAX_THREADS 16
 
 struct batch {
-	const struct kt_import_format *fmt;
 	char *text;
 	size_t text_len, text_cap;
 	size_t n;
@@ -232,14 +246,18 @@ struct batch {
 	struct kt_import_line lines[BATCH_LINES];
 	enum kt_err err[BATCH_LINES];
 	char *msg[BATCH_LINES]; /* the parse error's message, owned */
+	/* after its lines: the end of the input, or the reader's failure */
+	int last;
+	enum kt_err read_err;
+	struct kt_diag read_diag;
+	uint64_t lines_read; /* the reader's count after this batch */
 };
 
-static struct batch *batch_new(const struct kt_import_format *fmt)
+static struct batch *batch_new(void)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
-	b->fmt = fmt;
 	for (size_t i = 0; i < BATCH_LINES; i++)
 		kt_import_line_init(&b->lines[i]);
 	return b;
@@ -257,56 +275,65 @@ static void batch_free(struct batch *b)
 	free(b);
 }
 
-/* Reads lines into b until it is full or the input ends. */
-static enum kt_err batch_fill(struct imp *m, struct batch *b, struct kt_diag *diag)
+/* Reads lines into b until it is full or the input ends (or fails: the
+ * failure is the batch's, after its lines). */
+static void batch_fill(struct reader *r, struct batch *b)
 {
 	b->n = 0;
 	b->text_len = 0;
+	b->last = 0;
+	b->read_err = KT_OK;
+	kt_diag_clear(&b->read_diag);
 	while (b->n < BATCH_LINES && b->text_len < BATCH_BYTES) {
 		const char *s;
 		size_t n;
-		enum kt_err err = next_line(m, &s, &n, diag);
-		if (err || !s)
-			return err;
-		m->res->lines++;
+		enum kt_err err = next_line(r, &s, &n, &b->read_diag);
+		if (err || !s) {
+			b->read_err = err;
+			b->last = 1;
+			break;
+		}
+		r->lines++;
 		if (!n)
 			continue; /* an empty line holds no record (console output never has one for a record) */
 		if (b->text_len + n > b->text_cap) {
 			size_t cap = (b->text_len + n) * 2;
 			char *t = realloc(b->text, cap);
-			if (!t)
-				return KT_ERR_NOMEM;
+			if (!t) {
+				b->read_err = KT_ERR_NOMEM;
+				b->last = 1;
+				break;
+			}
 			b->text = t;
 			b->text_cap = cap;
 		}
 		memcpy(b->text + b->text_len, s, n);
 		b->off[b->n] = b->text_len;
 		b->len[b->n] = n;
-		b->line_no[b->n] = m->res->lines;
+		b->line_no[b->n] = r->lines;
 		b->text_len += n;
 		b->n++;
 	}
-	return KT_OK;
+	b->lines_read = r->lines;
 }
 
-static void *batch_parse(void *arg)
+static void batch_parse(struct kt_import_parser *p, struct batch *b)
 {
-	struct batch *b = arg;
 	for (size_t i = 0; i < b->n; i++) {
 		struct kt_diag d;
 		kt_diag_clear(&d);
 		free(b->msg[i]);
 		b->msg[i] = NULL;
-		b->err[i] = kt_import_parse(b->fmt, b->text + b->off[i], b->len[i], &b->lines[i], &d);
+		b->err[i] = kt_import_parse(p, b->text + b->off[i], b->len[i], &b->lines[i], &d);
 		if (b->err[i])
 			b->msg[i] = strdup(d.msg[0] ? d.msg : kt_err_str(b->err[i]));
 	}
-	return NULL;
 }
 
+/* Adds a parsed batch's records in line order; its reader's failure after
+ * them. */
 static enum kt_err batch_add(struct imp *m, struct batch *b, struct kt_diag *diag)
 {
-	uint64_t lines = m->res->lines;
 	enum kt_err err = KT_OK;
 	for (size_t i = 0; i < b->n && !err; i++) {
 		m->res->lines = b->line_no[i]; /* what bad_line names */
@@ -318,37 +345,172 @@ static enum kt_err batch_add(struct imp *m, struct batch *b, struct kt_diag *dia
 		if (err)
 			err = bad_line(m, err, diag);
 	}
-	if (!err)
-		m->res->lines = lines;
+	if (err)
+		return err;
+	m->res->lines = b->lines_read;
+	if (b->read_err) {
+		*diag = b->read_diag;
+		return b->read_err;
+	}
+	return KT_OK;
+}
+
+static enum kt_err read_all_single(struct imp *m, struct reader *r, struct kt_diag *diag)
+{
+	struct kt_import_parser *p = NULL;
+	struct batch *b = batch_new();
+	enum kt_err err = b ? kt_import_parser_new(&m->o->fmt, &p) : KT_ERR_NOMEM;
+	while (!err) {
+		batch_fill(r, b);
+		batch_parse(p, b);
+		err = batch_add(m, b, diag);
+		if (b->last)
+			break;
+	}
+	kt_import_parser_free(p);
+	batch_free(b);
 	return err;
+}
+
+/* The pipeline's shared state. Batch number s lives in ring[s % nb]; the
+ * reader fills s once s - consumed < nb, a parser takes the next filled
+ * one, the writer (this thread) takes s once parsed. */
+struct pipeline {
+	struct imp *m;
+	struct reader *r;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *ring[2 * MAX_THREADS + 2];
+	int parsed[2 * MAX_THREADS + 2];
+	size_t nb;
+	uint64_t filled, next_parse, consumed;
+	int reader_done; /* the last batch is filled */
+	int stop;	 /* the writer failed: every thread ends */
+};
+
+static void *reader_main(void *arg)
+{
+	struct pipeline *pl = arg;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	for (uint64_t s = 0;; s++) {
+		pthread_mutex_lock(&pl->mu);
+		while (!pl->stop && s - pl->consumed >= pl->nb)
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		int stop = pl->stop;
+		pthread_mutex_unlock(&pl->mu);
+		if (stop)
+			return NULL;
+		struct batch *b = pl->ring[s % pl->nb];
+		batch_fill(pl->r, b);
+		pthread_mutex_lock(&pl->mu);
+		pl->filled = s + 1;
+		pl->reader_done = b->last;
+		pthread_cond_broadcast(&pl->cv);
+		pthread_mutex_unlock(&pl->mu);
+		if (b->last)
+			return NULL;
+	}
+}
+
+struct worker {
+	struct pipeline *pl;
+	struct kt_import_parser *parser;
+	pthread_t t;
+};
+
+static void *parser_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pipeline *pl = w->pl;
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		while (!pl->stop && pl->next_parse == pl->filled && !pl->reader_done)
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		if (pl->stop || pl->next_parse == pl->filled)
+			break;
+		uint64_t s = pl->next_parse++;
+		pthread_mutex_unlock(&pl->mu);
+		batch_parse(w->parser, pl->ring[s % pl->nb]);
+		pthread_mutex_lock(&pl->mu);
+		pl->parsed[s % pl->nb] = 1;
+		pthread_cond_broadcast(&pl->cv);
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return NULL;
+}
+
+static enum kt_err write_all(struct pipeline *pl, struct kt_diag *diag)
+{
+	for (uint64_t s = 0;; s++) {
+		size_t slot = s % pl->nb;
+		pthread_mutex_lock(&pl->mu);
+		while (!pl->parsed[slot])
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		pthread_mutex_unlock(&pl->mu);
+		struct batch *b = pl->ring[slot];
+		enum kt_err err = batch_add(pl->m, b, diag);
+		if (err || b->last)
+			return err;
+		pthread_mutex_lock(&pl->mu);
+		pl->parsed[slot] = 0;
+		pl->consumed = s + 1;
+		pthread_cond_broadcast(&pl->cv);
+		pthread_mutex_unlock(&pl->mu);
+	}
 }
 
 static enum kt_err read_all(struct imp *m, struct kt_diag *diag)
 {
-	struct batch *b[2] = {batch_new(&m->o->fmt), batch_new(&m->o->fmt)};
-	enum kt_err err = b[0] && b[1] ? KT_OK : KT_ERR_NOMEM;
-	kt_import_parse_init();
-	while (!err) {
-		err = batch_fill(m, b[0], diag);
-		if (!err && b[0]->n == BATCH_LINES)
-			err = batch_fill(m, b[1], diag);
-		else
-			b[1]->n = 0;
-		if (err || !b[0]->n)
-			break;
-		pthread_t t;
-		int threaded = b[1]->n && !pthread_create(&t, NULL, batch_parse, b[1]);
-		batch_parse(b[0]);
-		if (threaded)
-			pthread_join(t, NULL);
-		else
-			batch_parse(b[1]);
-		err = batch_add(m, b[0], diag);
-		if (!err)
-			err = batch_add(m, b[1], diag);
+	struct reader r = {.o = m->o};
+	int threads = m->o->threads;
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (int)n : 1;
 	}
-	batch_free(b[0]);
-	batch_free(b[1]);
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	enum kt_err err = KT_OK;
+	struct pipeline pl = {.m = m, .r = &r, .nb = 2 * (size_t)threads + 2};
+	struct worker w[MAX_THREADS] = {0};
+	int started = 0, reader = 0;
+	pthread_t rt;
+	if (threads > 1) {
+		pthread_mutex_init(&pl.mu, NULL);
+		pthread_cond_init(&pl.cv, NULL);
+		for (size_t i = 0; i < pl.nb && !err; i++)
+			if (!(pl.ring[i] = batch_new()))
+				err = KT_ERR_NOMEM;
+		for (int i = 0; i < threads && !err; i++) {
+			w[i].pl = &pl;
+			err = kt_import_parser_new(&m->o->fmt, &w[i].parser);
+			if (!err && pthread_create(&w[i].t, NULL, parser_main, &w[i]))
+				break; /* fewer parsers */
+			started += !err;
+		}
+		/* without threads (none could start), all on this one */
+		reader = !err && started && !pthread_create(&rt, NULL, reader_main, &pl);
+		if (!err && reader)
+			err = write_all(&pl, diag);
+		pthread_mutex_lock(&pl.mu);
+		pl.stop = 1;
+		pthread_cond_broadcast(&pl.cv);
+		pthread_mutex_unlock(&pl.mu);
+		if (reader) {
+			pthread_cancel(rt); /* only where it waits for input */
+			pthread_join(rt, NULL);
+		}
+		for (int i = 0; i < started; i++)
+			pthread_join(w[i].t, NULL);
+		for (int i = 0; i < threads; i++)
+			kt_import_parser_free(w[i].parser);
+		for (size_t i = 0; i < pl.nb; i++)
+			batch_free(pl.ring[i]);
+		pthread_cond_destroy(&pl.cv);
+		pthread_mutex_destroy(&pl.mu);
+	}
+	if (!err && !reader)
+		err = read_all_single(m, &r, diag);
+	free(r.buf);
 	return err;
 }
 
@@ -554,7 +716,6 @@ enum kt_err kt_import_run(const struct kt_import_opts *o, struct kt_import_resul
 	}
 out:
 	abort_all(&m);
-	free(m.buf);
 	kt_archive_close(m.a);
 	kt_segment_codec_free(m.codec);
 	return err;

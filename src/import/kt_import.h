@@ -31,6 +31,7 @@ struct kt_import_opts {
 	int zstd_level;
 	size_t block_bytes;
 	uint64_t segment_bytes; /* raw bytes per segment before rolling over; 0: 256 MiB */
+	int threads;		/* parser threads; 1: all on the calling thread; 0: one per CPU */
 	/* reads up to n bytes into buf: the count, 0 at the end, -1 on error
 	 * (errno set) */
 	ssize_t (*read)(void *ctx, void *buf, size_t n);

@@ -4,9 +4,10 @@
  * Java default partitioner gives a key (murmur2).
  *
  * Owns: struct kt_import_line, the parsed record and the memory its fields
- * point into (the jansson document, decoded base64, headers), valid until
+ * point into (its scratch: strings, decoded base64; headers), valid until
  * the next parse or kt_import_line_free. Console lines point into the input
- * line itself, which the caller keeps until the next parse.
+ * line itself, which the caller keeps until the next parse. struct
+ * kt_import_parser: jansson's memory while a line is parsed.
  */
 #ifndef KT_IMPORT_PARSE_H
 #define KT_IMPORT_PARSE_H
@@ -46,20 +47,27 @@ struct kt_import_line {
 	int has_offset, has_partition, has_timestamp;
 	int32_t partition;
 	/* owned */
-	void *doc; /* the jansson document */
 	struct kt_header *headers;
 	size_t header_cap;
-	struct kt_buf scratch; /* decoded base64, kcat's bytes that are not UTF-8 */
-	struct kt_buf mapped;  /* a kcat line with those bytes escaped for jansson */
+	struct kt_buf scratch; /* the record's bytes: strings, decoded base64, kcat's bytes */
+	struct kt_buf mapped;  /* a kcat line with bytes that are not UTF-8 escaped for jansson */
+	/* only while a parse runs */
+	void *doc;	 /* the jansson document */
+	int doc_strings; /* leave strings in the document (kcat_unmap copies them) */
 };
-/* Once, before parsing on several threads: jansson seeds its hash function
- * on first use, which must not happen on two threads at once. */
-void kt_import_parse_init(void);
 void kt_import_line_init(struct kt_import_line *l);
 void kt_import_line_free(struct kt_import_line *l);
-/* Parses one line (without its newline). KT_ERR_INVALID with what is wrong
- * (without the line number, which the caller adds). */
-enum kt_err kt_import_parse(const struct kt_import_format *f, const char *line, size_t len, struct kt_import_line *out,
+
+/* A parser: the format, and the arena jansson allocates from while it
+ * parses. One per thread; lines parsed by one may be read on another. */
+struct kt_import_parser;
+enum kt_err kt_import_parser_new(const struct kt_import_format *f, struct kt_import_parser **out);
+void kt_import_parser_free(struct kt_import_parser *p); /* NULL: nothing */
+/* Parses one line (without its newline) into out, whose record stays valid
+ * until out's next parse (console fields point into the line, which the
+ * caller keeps as long). KT_ERR_INVALID with what is wrong (without the
+ * line number, which the caller adds). */
+enum kt_err kt_import_parse(struct kt_import_parser *p, const char *line, size_t len, struct kt_import_line *out,
 			    struct kt_diag *diag);
 
 /* MurmurHash2 (32-bit, seed 0x9747b28c) as Kafka's Utils.murmur2, and the

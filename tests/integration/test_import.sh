@@ -140,3 +140,94 @@ grep -q "line 3001: unknown field \"extra\"" "$WORK/last.err" || fail "bad last 
 assert_eq 0 "$(sql "$WORK/roll-bad" "SELECT count(*) FROM segments")" "segments after a bad last line"
 assert_eq "" "$(find "$WORK/roll-bad/segments" "$WORK/roll-bad/tmp" -type f)" "files after a bad last line"
 pass "segments roll at --segment-size; a bad last line leaves none of $segs rolled segments behind"
+
+# -- parsing on several threads: the same archive as on one, errors at the same line --
+# 30000 lines: many batches of the pipeline; partitions, keys and values of every kind
+awk -v b="$B" 'BEGIN {
+    for (i = 1; i <= 30000; i++) {
+        k = i % 11 == 0 ? "null" : sprintf("\"k-%d\"", i % 97)
+        if (i % 13 == 0) v = "null"
+        else if (i % 7 == 0) v = "{\"base64\":\"AAEC/w==\"}"
+        else if (i % 5 == 0) v = sprintf("\"quote \\\" back \\\\ tab \\t \\u00fc \\u0000 %d\"", i)
+        else v = sprintf("\"{\\\"n\\\":%d,\\\"pad\\\":\\\"%0" (i % 300) "d\\\"}\"", i, 0)
+        h = i % 4 == 0 ? "[[\"h\",\"v\"],[\"n\",null],[\"b\",{\"base64\":\"/w==\"}]]" : "[]"
+        printf "{\"partition\":%d,\"offset\":%d,\"timestamp\":%d,\"key\":%s,\"value\":%s,\"headers\":%s}\n", i % 3, i, b + i, k, v, h
+    }
+}' >"$WORK/big.jsonl"
+for t in 1 2 5; do
+    "$KTAPE" import -a "$WORK/t$t" -t "$T" --threads "$t" -q "$WORK/big.jsonl" || fail "import --threads $t"
+    cat_all "$WORK/t$t" "$T" >"$WORK/t$t.jsonl"
+    (cd "$WORK/t$t/segments" && find . -type f -name '*.kts*' -exec sha256sum {} + | sort -k 2) >"$WORK/t$t.sums"
+done
+"$KTAPE" import -a "$WORK/t0" -t "$T" -q "$WORK/big.jsonl" || fail "import with the default threads"
+cat_all "$WORK/t0" "$T" >"$WORK/t0.jsonl"
+assert_eq 30000 "$(wc -l <"$WORK/t1.jsonl")" "records imported on one thread"
+[[ -s $WORK/t1.sums ]] || fail "no segment files found in $WORK/t1/segments"
+for t in 2 5 0; do
+    cmp -s "$WORK/t1.jsonl" "$WORK/t$t.jsonl" || fail "--threads $t differs from --threads 1: $(diff "$WORK/t1.jsonl" "$WORK/t$t.jsonl" | head -4)"
+done
+for t in 2 5; do
+    cmp -s "$WORK/t1.sums" "$WORK/t$t.sums" || fail "--threads $t wrote other segment bytes than --threads 1"
+done
+assert_eq "$(sql "$WORK/t1" "SELECT partition, first_offset, last_offset, records FROM segments ORDER BY 1")" \
+    "$(sql "$WORK/t5" "SELECT partition, first_offset, last_offset, records FROM segments ORDER BY 1")" "segments of 5 threads"
+# the offsets, partitions and timestamps left to the import are numbered alike
+jq -c 'del(.offset)' "$WORK/big.jsonl" >"$WORK/nooff.jsonl"
+for t in 1 5; do
+    "$KTAPE" import -a "$WORK/n$t" -t "$T" --threads "$t" -q "$WORK/nooff.jsonl" || fail "import without offsets --threads $t"
+    cat_all "$WORK/n$t" "$T" >"$WORK/n$t.jsonl"
+done
+cmp -s "$WORK/n1.jsonl" "$WORK/n5.jsonl" || fail "offsets numbered differently on 5 threads"
+# a bad line in the middle: named, nothing committed, on any number of threads
+{
+    head -n 15000 "$WORK/big.jsonl"
+    echo '{"partition":1,"offset":15001,"value":"x",}'
+    tail -n +15002 "$WORK/big.jsonl"
+} >"$WORK/mid.jsonl"
+for t in 1 2 5; do
+    assert_exit 2 "$KTAPE" import -a "$WORK/mid$t" -t "$T" --threads "$t" "$WORK/mid.jsonl"
+    grep -q "mid.jsonl: line 15001: not JSON" "$WORK/last.err" || fail "--threads $t: bad middle line: $(cat "$WORK/last.err")"
+    assert_eq "failed|0|0" "$(sql "$WORK/mid$t" "SELECT status, records, (SELECT count(*) FROM segments) FROM runs")" \
+        "the failed run on $t threads"
+    assert_eq "" "$(find "$WORK/mid$t/segments" "$WORK/mid$t/tmp" -type f)" "files left by the failed run on $t threads"
+done
+# a failure ends the import at once, though the reader still waits for more input
+mkfifo "$WORK/fifo"
+(
+    head -n 17000 "$WORK/mid.jsonl"
+    exec sleep 60
+) >"$WORK/fifo" &
+writer=$!
+t0=$SECONDS
+assert_exit 2 "$KTAPE" import -a "$WORK/midpipe" -t "$T" "$WORK/fifo"
+took=$((SECONDS - t0))
+kill "$writer" 2>/dev/null || true
+wait "$writer" 2>/dev/null || true
+grep -q "fifo: line 15001: not JSON" "$WORK/last.err" || fail "bad line from a pipe: $(cat "$WORK/last.err")"
+((took < 20)) || fail "the import waited ${took} s for input after its bad line"
+# --skip-bad: every skipped line reported in order, the first one beyond it fails
+{
+    sed -n '1,999p' "$WORK/big.jsonl"
+    echo 'not json'
+    sed -n '1001,12000p' "$WORK/big.jsonl"
+    echo '{"partition":0,"offset":1,"value":"behind"}'
+    sed -n '12002,29000p' "$WORK/big.jsonl"
+    echo '{"partition":2,"value":"x","extra":1}'
+    sed -n '29002,30000p' "$WORK/big.jsonl"
+} >"$WORK/skip.jsonl"
+for t in 1 5; do
+    "$KTAPE" import -a "$WORK/s$t" -t "$T" --threads "$t" --skip-bad 3 -q "$WORK/skip.jsonl" 2>"$WORK/s$t.err" ||
+        fail "--skip-bad 3 --threads $t: $(cat "$WORK/s$t.err")"
+    cat_all "$WORK/s$t" "$T" >"$WORK/s$t.jsonl"
+done
+assert_eq 3 "$(grep -c skipped "$WORK/s1.err")" "lines skipped on one thread"
+grep -q "line 1000: not JSON.*skipped, 1 of --skip-bad 3" "$WORK/s1.err" || fail "skip report: $(cat "$WORK/s1.err")"
+grep -q "line 12001: offset 1 of partition 0 does not follow.*skipped, 2 of" "$WORK/s1.err" || fail "skip report: $(cat "$WORK/s1.err")"
+grep -q "line 29001: unknown field \"extra\".*skipped, 3 of" "$WORK/s1.err" || fail "skip report: $(cat "$WORK/s1.err")"
+cmp -s "$WORK/s1.err" "$WORK/s5.err" || fail "skip reports differ on 5 threads: $(diff "$WORK/s1.err" "$WORK/s5.err" | head -4)"
+cmp -s "$WORK/s1.jsonl" "$WORK/s5.jsonl" || fail "records after --skip-bad differ on 5 threads"
+assert_eq 29997 "$(wc -l <"$WORK/s5.jsonl")" "records after skipping 3 lines"
+assert_exit 2 "$KTAPE" import -a "$WORK/s2" -t "$T" --threads 5 --skip-bad 2 "$WORK/skip.jsonl"
+grep -q "skip.jsonl: line 29001: unknown field" "$WORK/last.err" || fail "the line beyond --skip-bad 2: $(cat "$WORK/last.err")"
+assert_eq "0" "$(sql "$WORK/s2" "SELECT count(*) FROM segments")" "segments after a line beyond --skip-bad"
+pass "--threads 1, 2, 5 and the default import the same records into the same segment bytes; a bad middle line and --skip-bad report the same lines on any count"
