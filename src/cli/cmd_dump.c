@@ -33,6 +33,8 @@ enum {
 	OPT_BLOCK_SIZE,
 	OPT_COMMIT_INTERVAL,
 	OPT_FOLLOW,
+	OPT_COMPACT_FANOUT,
+	OPT_SEGMENT_AGE,
 	OPT_METRICS_LISTEN,
 	OPT_LOG_FILE,
 };
@@ -62,6 +64,8 @@ static const struct option long_opts[] = {
 	{"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
 	{"commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL},
 	{"follow", no_argument, NULL, OPT_FOLLOW},
+	{"compact-fanout", required_argument, NULL, OPT_COMPACT_FANOUT},
+	{"segment-age", required_argument, NULL, OPT_SEGMENT_AGE},
 	{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
@@ -411,6 +415,20 @@ int kt_cmd_dump(int argc, char **argv)
 		}
 		case OPT_METRICS: metrics = optarg; break;
 		case OPT_FOLLOW: o.follow = 1; break;
+		case OPT_COMPACT_FANOUT:
+			rc = kt_cli_parse_i64(CMD, "--compact-fanout", optarg, 0, 1024, &v);
+			if (!rc && v == 1)
+				rc = kt_cli_usage_error(CMD, "--compact-fanout 1: expected 0 (never) or at least 2");
+			o.compact_fanout = v ? (int)v : -1; /* 0: never */
+			break;
+		case OPT_SEGMENT_AGE: {
+			struct kt_diag d;
+			if (kt_parse_duration_ms(optarg, &o.segment_age_ms, &d))
+				rc = kt_cli_usage_error(CMD, "--segment-age: %s", d.msg);
+			else if (o.segment_age_ms < 1000)
+				rc = kt_cli_usage_error(CMD, "--segment-age '%s': expected at least 1s", optarg);
+			break;
+		}
 		case OPT_METRICS_LISTEN: {
 			struct kt_diag d;
 			listen_addr = optarg;
@@ -449,6 +467,9 @@ int kt_cmd_dump(int argc, char **argv)
 		rc = kt_cli_check_args(CMD, argc, argv, o.bootstrap, 0, o.archive, &range);
 	if (!rc && o.follow && (range.to_offset >= 0 || range.to_time != INT64_MIN))
 		rc = kt_cli_usage_error(CMD, "--follow has no end: it cannot take --to-offset or --to-time");
+	if (!rc && !o.follow && (o.compact_fanout || o.segment_age_ms))
+		rc = kt_cli_usage_error(CMD, "--%s is for --follow: a batch dump's segments roll by size only",
+					o.compact_fanout ? "compact-fanout" : "segment-age");
 	/* a follower is a service: SIGHUP opens its log again (logrotate) */
 	if (!rc && (log_file || o.follow))
 		rc = kt_cli_log_file(CMD, log_file);

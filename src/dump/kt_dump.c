@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kt_archive.h"
+#include "kt_archive_compact.h"
 #include "kt_catalog.h"
 #include "kt_fileio.h"
 #include "kt_strv.h"
@@ -71,6 +72,8 @@ struct dump {
 	enum kt_err part_err;
 	struct kt_diag part_diag;
 	int spread_decided; /* maybe_spread has looked at the records' size */
+	/* following: merges small segments after each commit */
+	struct kt_archive_compactor *compactor;
 };
 
 static void warn(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -657,6 +660,34 @@ static void snapshot_parts(struct dump *d, int following)
 	d->res->failed_partitions = d->failed_parts;
 }
 
+/* Following: after each commit, the partitions' small segments are merged
+ * as the policy of kt_archive_compact.h says, so that a follower's files
+ * and catalog rows follow its data, not its commits. A window that cannot
+ * be merged (a damaged file) stays as it is, with a warning. */
+static enum kt_err compact_parts(struct dump *d, struct kt_diag *diag)
+{
+	if (!d->compactor)
+		return KT_OK;
+	kt_archive_compact_begin_pass(d->compactor);
+	int64_t now = kt_time_now_ms();
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; !err && i < d->part_count; i++) {
+		struct part *p = &d->parts[i];
+		uint64_t skipped = kt_archive_compact_stats(d->compactor)->skipped;
+		struct kt_diag d2;
+		kt_diag_clear(&d2);
+		err = kt_archive_compact_partition(d->compactor, p->t->name, p->t->generation, p->partition, now, &d2);
+		if (err)
+			*diag = d2;
+		else if (kt_archive_compact_stats(d->compactor)->skipped > skipped)
+			warn(d, "%s [%d]: segments not merged: %s", p->t->name, p->partition, d2.msg);
+	}
+	const struct kt_archive_compact_stats *st = kt_archive_compact_stats(d->compactor);
+	d->res->compactions = st->merges;
+	d->res->compacted_segments = st->parts;
+	return err;
+}
+
 static int64_t commit_interval_ns(const struct kt_dump_opts *o)
 {
 	if (o->commit_interval_ms < 0)
@@ -1043,6 +1074,8 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			if (!err)
 				err = commit_open_segments(d, diag);
 			last_commit = kt_time_mono_ns();
+			if (!err)
+				err = compact_parts(d, diag);
 			if (!err && d->o->follow && d->o->on_commit) {
 				d->res->seconds = (double)(last_commit - d->t0) / 1e9;
 				d->res->last_commit_ms = kt_time_now_ms();
@@ -1254,6 +1287,16 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	}
 	if (!err)
 		err = capture_metadata(&d, diag);
+	if (!err && o->follow && o->compact_fanout >= 0) {
+		struct kt_archive_compact_opts co = {
+			.segment_bytes = o->segment_bytes ? o->segment_bytes : DEFAULT_SEGMENT_BYTES,
+			.fanout = o->compact_fanout ? o->compact_fanout : KT_COMPACT_DEFAULT_FANOUT,
+			.age_ms = o->segment_age_ms ? o->segment_age_ms : KT_COMPACT_DEFAULT_AGE_MS,
+			.run_id = d.run_id,
+			.zstd_level = o->zstd_level,
+			.block_bytes = o->block_bytes};
+		err = kt_archive_compactor_new(d.a, &co, &d.compactor, diag);
+	}
 	if (!err)
 		err = consume(&d, diag);
 	salvage(&d);
@@ -1291,6 +1334,7 @@ out:
 		regfree(&d.groups_re);
 	kt_kafka_close(d.k);
 	kt_archive_close(d.a);
+	kt_archive_compactor_free(d.compactor);
 	kt_segment_codec_free(d.codec);
 	return err;
 }

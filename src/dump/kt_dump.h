@@ -71,6 +71,13 @@ struct kt_dump_opts {
 	 * run goes on, committing every commit interval, until *stop (then it
 	 * ends "ok") or an error. Without an explicit end only. */
 	int follow;
+	/* following: after each commit, fanout adjacent small segments of a
+	 * partition merge into one, never across an age window of
+	 * segment_age_ms of commit times, and a window that is over merges
+	 * whole (kt_archive_compact.h); 0 for the defaults (8, one hour),
+	 * compact_fanout negative for no merging */
+	int compact_fanout;
+	int64_t segment_age_ms;
 	void (*on_progress)(void *ctx, const struct kt_dump_progress *p);
 	void (*on_warning)(void *ctx, const char *msg);
 	/* following: after each commit interval's commit, with the result so
@@ -102,6 +109,8 @@ struct kt_dump_partition_result {
 
 struct kt_dump_result {
 	int64_t run_id;
+	uint64_t compactions;	     /* following: merged segments written */
+	uint64_t compacted_segments; /* the segments they replaced */
 	uint64_t records;
 	uint64_t payload_bytes;
 	uint64_t raw_bytes;

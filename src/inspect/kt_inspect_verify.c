@@ -216,12 +216,14 @@ static void verify_blocks(struct verify *v, struct vjob *j, struct kt_store_segm
 }
 
 /* Whether the catalog lists path now: a writer may have changed it since
- * verify read the list (readers see each commit; verify takes no lock). */
+ * verify read the list (a prune, or a follower's compaction that merged the
+ * file into another; verify takes no lock). For a bucket this is the
+ * catalog object as it is now, not verify's copy. */
 static int still_listed(struct verify *v, const char *path)
 {
 	int found = 1;
 	pthread_mutex_lock(&v->mu);
-	if (kt_catalog_has_segment(kt_archive_catalog(v->a), path, &found, NULL) != KT_OK)
+	if (kt_archive_listed_now(v->a, path, &found, NULL) != KT_OK)
 		found = 1; /* cannot tell: as the list said */
 	pthread_mutex_unlock(&v->mu);
 	return found;
@@ -262,7 +264,7 @@ static void verify_file(struct verify *v, struct vjob *j)
 	enum kt_err err = kt_archive_file_size(v->a, j->seg->path, &size, &d);
 	if (err) {
 		if (err == KT_ERR_NOT_FOUND && !still_listed(v, j->seg->path))
-			return; /* a prune removed it while we ran */
+			return; /* a prune or a compaction removed it while we ran */
 		j->missing = err == KT_ERR_NOT_FOUND;
 		vprob_add(j, j->missing ? "missing" : "io", err, -1, -1, "%s",
 			  j->missing ? "the catalog lists this file but it does not exist" : d.msg);
@@ -424,9 +426,13 @@ static enum kt_err verify_extra(struct verify *v, const struct rows *r)
 	}
 	if (nx)
 		usleep(500 * 1000);
-	for (size_t i = 0; !err && i < files.n; i++)
-		if (!still_listed(v, files.v[i]))
+	for (size_t i = 0; !err && i < files.n; i++) {
+		uint64_t size;
+		/* a compaction's parts are unlisted a moment before they go */
+		if (!still_listed(v, files.v[i]) &&
+		    kt_archive_file_size(v->a, files.v[i], &size, NULL) != KT_ERR_NOT_FOUND)
 			report_extra(v, files.v[i]);
+	}
 	for (size_t i = 0; i < files.n; i++)
 		free(files.v[i]);
 	free(files.v);
