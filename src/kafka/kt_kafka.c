@@ -1253,6 +1253,42 @@ static enum kt_err alter_group_once(struct kt_kafka *k, const char *group, const
 	return err;
 }
 
+enum kt_err kt_kafka_group_members(struct kt_kafka *k, const char *group, size_t *out_members, char *state,
+				   size_t state_size, struct kt_diag *diag)
+{
+	*out_members = 0;
+	snprintf(state, state_size, "Unknown");
+	rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+	const char *groups[1] = {group};
+	rd_kafka_DescribeConsumerGroups(k->rk, groups, 1, o, k->admin_q);
+	rd_kafka_AdminOptions_destroy(o);
+	enum kt_err err;
+	char what[512];
+	snprintf(what, sizeof(what), "cannot describe consumer group %s", group);
+	rd_kafka_event_t *ev = admin_wait(k, RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT, what, &err, diag);
+	if (!ev)
+		return err;
+	size_t n;
+	const rd_kafka_ConsumerGroupDescription_t **gd =
+		rd_kafka_DescribeConsumerGroups_result_groups(rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+	err = KT_OK;
+	if (n != 1) {
+		err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %zu descriptions in the answer", what, n);
+	} else if (rd_kafka_ConsumerGroupDescription_error(gd[0])) {
+		const rd_kafka_error_t *ge = rd_kafka_ConsumerGroupDescription_error(gd[0]);
+		char dn[64];
+		err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s%s", what, rd_kafka_error_string(ge),
+				   denial_suffix(rd_kafka_error_code(ge), dn, sizeof(dn)));
+	} else {
+		/* a group the target does not know is "Dead" with no members */
+		*out_members = rd_kafka_ConsumerGroupDescription_member_count(gd[0]);
+		snprintf(state, state_size, "%s",
+			 rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(gd[0])));
+	}
+	rd_kafka_event_destroy(ev);
+	return err;
+}
+
 enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, const char *topic,
 					 const int32_t *partitions, const int64_t *offsets, size_t count,
 					 struct kt_diag *diag)

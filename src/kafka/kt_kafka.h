@@ -146,6 +146,11 @@ struct kt_kafka_new_topic {
 	const char *const *config_values;
 };
 enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_topic *t, struct kt_diag *diag);
+/* A group's members and state on the cluster (DescribeConsumerGroups):
+ * Kafka sets the offsets of a group without members only. A group the
+ * cluster does not know has none, state "Dead". */
+enum kt_err kt_kafka_group_members(struct kt_kafka *k, const char *group, size_t *out_members, char *state,
+				   size_t state_size, struct kt_diag *diag);
 /* Commits offsets for a (inactive) group: AlterConsumerGroupOffsets. */
 enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, const char *topic,
 					 const int32_t *partitions, const int64_t *offsets, size_t count,

@@ -1092,10 +1092,21 @@ static enum kt_err commit_group(struct groups_ctx *g)
 	if (!g->n)
 		return KT_OK;
 	const struct kt_restore_opts *o = g->r->o;
-	/* a plan (ktape groups --dry-run) sets nothing */
-	enum kt_err err = o->dry_run ? KT_OK
-				     : kt_kafka_alter_group_offsets(g->r->k, g->group, g->t->dst, g->parts, g->offsets,
-								    g->n, g->diag);
+	/* a plan (ktape groups --dry-run) sets nothing, but says what the real
+	 * run would refuse: a group with members on the target */
+	enum kt_err err = KT_OK;
+	if (o->dry_run) {
+		size_t members;
+		char state[64];
+		err = kt_kafka_group_members(g->r->k, g->group, &members, state, sizeof(state), g->diag);
+		if (!err && members)
+			err = kt_diag_fail(g->diag, KT_ERR_EXISTS,
+					   "consumer group %s has active members on the target (%zu, state %s): its "
+					   "offsets cannot be set; stop its consumers first",
+					   g->group, members, state);
+	} else {
+		err = kt_kafka_alter_group_offsets(g->r->k, g->group, g->t->dst, g->parts, g->offsets, g->n, g->diag);
+	}
 	for (size_t i = 0; !err && o->on_group_offset && i < g->n; i++) {
 		struct kt_restore_group_offset go = {g->group, g->t->dst, g->parts[i], g->offsets[i]};
 		o->on_group_offset(o->cb_ctx, &go);

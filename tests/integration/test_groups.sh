@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # ktape groups: consumer groups that committed after the dump and after the
 # restore are set later, translated exactly with the restore's offset maps
-# (across records the restore dropped with --drop-keys): the next record
-# each group reads on the target is the one it would read on the source.
-# --dry-run prints the plan as kafka-consumer-groups CSV, which Kafka's own
-# tool applies to the same offsets; a group active on the target is refused
-# (exit 9).
+# (across records the restore dropped with --drop-keys, and across aborted
+# transactions at every source offset): the next record each group reads on
+# the target is the one it would read on the source; --dry-run prints the
+# plan as kafka-consumer-groups CSV, which Kafka's own tool applies to the
+# same offsets; a group active on the target is refused (exit 9), by
+# --dry-run too.
 source "$(dirname "$0")/lib.sh"
 
 B=$((($(date +%s) - 60) * 1000))
@@ -127,10 +128,71 @@ for _ in $(seq 1 60); do
 done
 rc=0
 "$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-2\$" 2>"$WORK/active.err" || rc=$?
+rcd=0
+"$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-2\$" --dry-run >"$WORK/active.csv" 2>"$WORK/active-dry.err" || rcd=$?
 kill "$cpid" 2>/dev/null || true
 wait "$cpid" 2>/dev/null || true
 assert_eq 9 "$rc" "exit code for an active group ($(cat "$WORK/active.err"))"
 # one line names the group and why (librdkafka's own log is only counted)
 assert_eq 1 "$(grep -c "consumer group $G-2.*has active members on the target" "$WORK/active.err")" \
     "the refusal: $(cat "$WORK/active.err")"
-pass "a group active on the target is refused naming it (exit 9)"
+# the plan refuses it too: a plan that prints is one that can be applied
+assert_eq 9 "$rcd" "--dry-run's exit code for an active group ($(cat "$WORK/active-dry.err"))"
+assert_eq 1 "$(grep -c "consumer group $G-2 has active members on the target (1, state Stable)" \
+    "$WORK/active-dry.err")" "the plan's refusal: $(cat "$WORK/active-dry.err")"
+[[ ! -s $WORK/active.csv ]] || fail "a plan line for an active group: $(cat "$WORK/active.csv")"
+pass "a group active on the target is refused naming it (exit 9), by --dry-run too"
+
+# -- across aborted transactions ------------------------------------------------------------
+# The source holds committed records, aborted ones and the markers of both;
+# the archive and the target hold the committed records only. A group
+# committed on an aborted record, on a marker or at the end reads on the
+# target the record it would read on the source (read_committed).
+X="grptx-$RUN_ID"
+create_topic "$X" 1
+{
+    printf '0\t%s\ta0\tc0\n0\t%s\ta1\tc1\n' $((B + 0)) $((B + 1))
+    printf '#begin\n0\t%s\tx0\td0\n0\t%s\tx1\td1\n#abort\n' $((B + 2)) $((B + 3))
+    printf '0\t%s\ta2\tc2\n' $((B + 4))
+    printf '#begin\n0\t%s\tx2\td2\n#abort\n' $((B + 5))
+    printf '0\t%s\ta3\tc3\n0\t%s\ta4\tc4\n' $((B + 6)) $((B + 7))
+} >"$WORK/tx.spec"
+produce_spec "$X" "$WORK/tx.spec"
+src_next() { # offset: the source's next committed record from there, "-" at the end
+    local r
+    r=$(kcat -b "$BS" -C -t "$X" -p 0 -o "$1" -c 1 -e -X isolation.level=read_committed -f '%k %s' 2>/dev/null)
+    echo "${r:--}"
+}
+# every offset of the source, records, markers and aborted ones alike
+hw=$(kcat -b "$BS" -Q -t "$X:0:-1" 2>/dev/null | awk '{print $NF}')
+[[ $hw -ge 13 ]] || fail "the transactional source has $hw offsets, want >= 13"
+# offsets of the aborted records, as read_uncommitted sees them
+aborted=$(kcat -b "$BS" -C -t "$X" -p 0 -o beginning -e -X isolation.level=read_uncommitted -f '%o %k\n' 2>/dev/null |
+    awk '$2 ~ /^x/ {print $1}' | paste -sd' ')
+[[ $(wc -w <<<"$aborted") == 3 ]] || fail "aborted records at: '$aborted'"
+DX="dst-$X"
+"$KTAPE" dump -b "$BS" -a "$A" -t "$X" -q || fail "dump of the transactional topic"
+"$KTAPE" restore -b "$BS" -a "$A" -t "$X" --map "$X=$DX" --create-topics -q || fail "restore of the transactional topic"
+assert_eq 5 "$(kcat -b "$BS" -C -t "$DX" -e -f '%k\n' 2>/dev/null | grep -c '^a')" "records on the target"
+# one group at every source offset, committed after the dump and the
+# restore (by Kafka's tool, in one call: a JVM start each would be slow)
+GX="grptx-g-$RUN_ID"
+gargs=()
+for off in $(seq 0 "$hw"); do
+    printf '%s\n' "$GX-$off,$X,0,$off"
+    gargs+=(--group "$GX-$off")
+done >"$WORK/tx-src.csv"
+kcli kafka-consumer-groups --bootstrap-server "$BS" "${gargs[@]}" --reset-offsets --from-file "$WORK/tx-src.csv" \
+    --execute >"$WORK/tx-set.out" 2>&1 || fail "set the source groups: $(tail -3 "$WORK/tx-set.out")"
+"$KTAPE" dump -b "$BS" -a "$A" -t "$X" -q || fail "dump 2 of the transactional topic (archives the groups)"
+"$KTAPE" groups -b "$BS" -a "$A" --groups "^$GX-" >"$WORK/tx.out" 2>"$WORK/tx.err" ||
+    fail "groups across transactions: $(cat "$WORK/tx.err")"
+kcli kafka-consumer-groups --bootstrap-server "$BS" --describe "${gargs[@]}" >"$WORK/tx-dst.txt" 2>/dev/null || true
+for off in $(seq 0 "$hw"); do
+    dst=$(awk -v g="$GX-$off" -v t="$DX" '$1==g && $2==t && $3==0 {print $4}' "$WORK/tx-dst.txt")
+    [[ -n $dst ]] || fail "$GX-$off has no offset on the target"
+    want=$(src_next "$off")
+    got=$(kcat -b "$BS" -C -t "$DX" -p 0 -o "$dst" -c 1 -e -f '%k %s' 2>/dev/null)
+    assert_eq "$want" "${got:--}" "next record of a group at source offset $off (target offset $dst)"
+done
+pass "groups at every offset of a transactional source (records, markers, aborted $aborted, end $hw) translated exactly"
