@@ -37,6 +37,8 @@ enum {
 	OPT_SEGMENT_AGE,
 	OPT_METRICS_LISTEN,
 	OPT_LOG_FILE,
+	OPT_METADATA_INTERVAL,
+	OPT_GROUPS_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +70,8 @@ static const struct option long_opts[] = {
 	{"segment-age", required_argument, NULL, OPT_SEGMENT_AGE},
 	{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
+	{"metadata-interval", required_argument, NULL, OPT_METADATA_INTERVAL},
+	{"groups-interval", required_argument, NULL, OPT_GROUPS_INTERVAL},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
@@ -446,6 +450,17 @@ int kt_cmd_dump(int argc, char **argv)
 				o.commit_interval_ms = -1; /* 0: only full segments and the end commit */
 			break;
 		}
+		case OPT_METADATA_INTERVAL:
+		case OPT_GROUPS_INTERVAL: {
+			struct kt_diag d;
+			int64_t *ms = c == OPT_METADATA_INTERVAL ? &o.metadata_interval_ms : &o.groups_interval_ms;
+			const char *name = c == OPT_METADATA_INTERVAL ? "--metadata-interval" : "--groups-interval";
+			if (kt_parse_duration_ms(optarg, ms, &d))
+				rc = kt_cli_usage_error(CMD, "%s: %s", name, d.msg);
+			else if (*ms < 100)
+				rc = kt_cli_usage_error(CMD, "%s '%s': expected at least 100ms", name, optarg);
+			break;
+		}
 		case OPT_SEGMENT_SIZE:
 		case OPT_BLOCK_SIZE: {
 			uint64_t sz;
@@ -470,6 +485,9 @@ int kt_cmd_dump(int argc, char **argv)
 	if (!rc && !o.follow && (o.compact_fanout || o.segment_age_ms))
 		rc = kt_cli_usage_error(CMD, "--%s is for --follow: a batch dump's segments roll by size only",
 					o.compact_fanout ? "compact-fanout" : "segment-age");
+	if (!rc && !o.follow && (o.metadata_interval_ms || o.groups_interval_ms))
+		rc = kt_cli_usage_error(CMD, "--%s-interval is for --follow: a batch dump reads them once",
+					o.metadata_interval_ms ? "metadata" : "groups");
 	/* a follower is a service: SIGHUP opens its log again (logrotate) */
 	if (!rc && (log_file || o.follow))
 		rc = kt_cli_log_file(CMD, log_file);

@@ -36,6 +36,9 @@ struct part {
 	int finished;
 	int failed; /* its archive writes failed: given up, the others go on */
 	int assigned;
+	/* a follower finished it for good: its topic was deleted, or recreated
+	 * (then another part of the new generation has its name) */
+	int retired;
 	/* offsets already archived (explicit ranges may overlap old dumps) */
 	int64_t *covered; /* pairs [first, last] */
 	size_t covered_n;
@@ -46,7 +49,8 @@ struct topic_state {
 	uint32_t generation;
 	int32_t partitions;
 	int32_t replication_factor;
-	struct kt_dump_topic_result *res;
+	struct kt_dump_topic_result *res; /* d->res->topics[i] for d->topics[i] */
+	int gone;			  /* a follower found it deleted: its parts are retired */
 };
 
 struct dump {
@@ -59,6 +63,7 @@ struct dump {
 	size_t topic_count;
 	struct part *parts;
 	size_t part_count;
+	size_t part_cap; /* parts has room for this many */
 	struct part *last_hit;
 	int64_t run_id;
 	regex_t groups_re;
@@ -74,6 +79,11 @@ struct dump {
 	int spread_decided; /* maybe_spread has looked at the records' size */
 	/* following: merges small segments after each commit */
 	struct kt_archive_compactor *compactor;
+	/* the topic selection, compiled (a follower applies it again to the
+	 * topics that appear while it runs) */
+	regex_t inc_re, exc_re;
+	int has_inc_re, has_exc_re;
+	size_t topic_cap; /* d->topics and d->res->topics have room for this many */
 };
 
 static void warn(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -114,34 +124,47 @@ static int wanted_partition(const struct kt_dump_opts *o, int32_t p)
 	return 0;
 }
 
+/* Whether a topic of the cluster is selected: named with -t, or matching
+ * --topic-regex (every non-internal topic without either), and not
+ * --exclude-regex. */
+static int topic_wanted(const struct dump *d, const char *name, int internal)
+{
+	const struct kt_dump_opts *o = d->o;
+	int named = 0;
+	for (size_t i = 0; i < o->topic_count; i++)
+		named |= !strcmp(name, o->topics[i]);
+	int pick;
+	if (named)
+		pick = 1;
+	else if (d->has_inc_re)
+		pick = !internal && regexec(&d->inc_re, name, 0, NULL, 0) == 0;
+	else
+		pick = !o->topic_count && !internal; /* no selection: every non-internal topic */
+	if (pick && d->has_exc_re && regexec(&d->exc_re, name, 0, NULL, 0) == 0)
+		pick = 0;
+	return pick;
+}
+
 static enum kt_err select_topics(struct dump *d, struct kt_diag *diag)
 {
 	const struct kt_dump_opts *o = d->o;
+	if (o->topic_regex) {
+		if (regcomp(&d->inc_re, o->topic_regex, REG_EXTENDED | REG_NOSUB))
+			return kt_diag_fail(diag, KT_ERR_INVALID,
+					    "--topic-regex '%s' is not a valid regular expression", o->topic_regex);
+		d->has_inc_re = 1;
+	}
+	if (o->exclude_regex) {
+		if (regcomp(&d->exc_re, o->exclude_regex, REG_EXTENDED | REG_NOSUB))
+			return kt_diag_fail(diag, KT_ERR_INVALID,
+					    "--exclude-regex '%s' is not a valid regular expression", o->exclude_regex);
+		d->has_exc_re = 1;
+	}
 	struct kt_kafka_topic *all;
 	size_t n;
 	enum kt_err err = kt_kafka_list_topics(d->k, &all, &n, diag);
 	if (err)
 		return err;
-	regex_t inc, exc;
-	int has_inc = 0, has_exc = 0;
-	if (o->topic_regex) {
-		if (regcomp(&inc, o->topic_regex, REG_EXTENDED | REG_NOSUB)) {
-			kt_kafka_topics_free(all, n);
-			return kt_diag_fail(diag, KT_ERR_INVALID,
-					    "--topic-regex '%s' is not a valid regular expression", o->topic_regex);
-		}
-		has_inc = 1;
-	}
-	if (o->exclude_regex) {
-		if (regcomp(&exc, o->exclude_regex, REG_EXTENDED | REG_NOSUB)) {
-			if (has_inc)
-				regfree(&inc);
-			kt_kafka_topics_free(all, n);
-			return kt_diag_fail(diag, KT_ERR_INVALID,
-					    "--exclude-regex '%s' is not a valid regular expression", o->exclude_regex);
-		}
-		has_exc = 1;
-	}
 	/* explicit names must exist */
 	for (size_t i = 0; i < o->topic_count && !err; i++) {
 		int found = 0;
@@ -151,20 +174,11 @@ static enum kt_err select_topics(struct dump *d, struct kt_diag *diag)
 			err = kt_kafka_topic_absent(d->k, o->topics[i], " in the cluster", diag);
 	}
 	d->topics = calloc(n ? n : 1, sizeof(*d->topics));
+	d->topic_cap = n ? n : 1;
+	if (!d->topics)
+		err = KT_ERR_NOMEM;
 	for (size_t j = 0; !err && j < n; j++) {
-		int named = 0;
-		for (size_t i = 0; i < o->topic_count; i++)
-			named |= !strcmp(all[j].name, o->topics[i]);
-		int pick;
-		if (named)
-			pick = 1;
-		else if (has_inc)
-			pick = !all[j].internal && regexec(&inc, all[j].name, 0, NULL, 0) == 0;
-		else
-			pick = !o->topic_count && !all[j].internal; /* no selection: every non-internal topic */
-		if (pick && has_exc && regexec(&exc, all[j].name, 0, NULL, 0) == 0)
-			pick = 0;
-		if (!pick)
+		if (!topic_wanted(d, all[j].name, all[j].internal))
 			continue;
 		struct topic_state *t = &d->topics[d->topic_count++];
 		t->name = all[j].name;
@@ -172,10 +186,6 @@ static enum kt_err select_topics(struct dump *d, struct kt_diag *diag)
 		t->partitions = all[j].partitions;
 		t->replication_factor = all[j].replication_factor;
 	}
-	if (has_inc)
-		regfree(&inc);
-	if (has_exc)
-		regfree(&exc);
 	kt_kafka_topics_free(all, n);
 	if (!err && d->topic_count == 0)
 		err = kt_diag_fail(diag, KT_ERR_NOT_FOUND, "no topic matches the selection");
@@ -338,7 +348,8 @@ static enum kt_err plan(struct dump *d, struct kt_diag *diag)
 	for (size_t i = 0; i < d->topic_count; i++)
 		total += (size_t)d->topics[i].partitions;
 	d->parts = calloc(total ? total : 1, sizeof(*d->parts));
-	d->res->topics = calloc(d->topic_count, sizeof(*d->res->topics));
+	d->part_cap = total ? total : 1;
+	d->res->topics = calloc(d->topic_cap, sizeof(*d->res->topics));
 	if (!d->parts || !d->res->topics)
 		return KT_ERR_NOMEM;
 	for (size_t i = 0; i < d->topic_count; i++) {
@@ -447,19 +458,23 @@ static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
 	return 0;
 }
 
+/* The topic's snapshot: partition count, replication factor, configs.
+ * Inside a catalog transaction. */
+static enum kt_err capture_topic(struct dump *d, struct topic_state *t, struct kt_diag *diag)
+{
+	struct kt_catalog_topic ct = {d->run_id, t->name, t->generation, t->partitions, t->replication_factor};
+	enum kt_err err = kt_catalog_put_topic(d->cat, &ct, diag);
+	struct config_ctx c = {d, t, KT_OK, diag};
+	if (!err)
+		err = kt_kafka_describe_topic_configs(d->k, t->name, config_cb, &c, diag);
+	return err ? err : c.err;
+}
+
 static enum kt_err capture_metadata(struct dump *d, struct kt_diag *diag)
 {
 	enum kt_err err = kt_catalog_begin(d->cat, diag);
-	for (size_t i = 0; !err && i < d->topic_count; i++) {
-		struct topic_state *t = &d->topics[i];
-		struct kt_catalog_topic ct = {d->run_id, t->name, t->generation, t->partitions, t->replication_factor};
-		err = kt_catalog_put_topic(d->cat, &ct, diag);
-		struct config_ctx c = {d, t, KT_OK, diag};
-		if (!err)
-			err = kt_kafka_describe_topic_configs(d->k, t->name, config_cb, &c, diag);
-		if (!err)
-			err = c.err;
-	}
+	for (size_t i = 0; !err && i < d->topic_count; i++)
+		err = capture_topic(d, &d->topics[i], diag);
 	if (!err) {
 		struct group_ctx g = {d, KT_OK, diag, "", kt_time_now_ms()};
 		err = kt_kafka_list_group_offsets(d->k, group_filter, group_cb, &g, diag);
@@ -479,8 +494,10 @@ static struct part *find_part(struct dump *d, const char *topic, int32_t partiti
 {
 	if (d->last_hit && d->last_hit->partition == partition && !strcmp(d->last_hit->t->name, topic))
 		return d->last_hit;
+	/* a recreated topic's old generation is retired: the new one gets its
+	 * records */
 	for (size_t i = 0; i < d->part_count; i++)
-		if (d->parts[i].partition == partition && !strcmp(d->parts[i].t->name, topic))
+		if (d->parts[i].partition == partition && !d->parts[i].retired && !strcmp(d->parts[i].t->name, topic))
 			return d->last_hit = &d->parts[i];
 	return NULL;
 }
@@ -660,6 +677,12 @@ static void snapshot_parts(struct dump *d, int following)
 	d->res->failed_partitions = d->failed_parts;
 }
 
+/* --metadata-interval, --groups-interval: 0 for the default */
+static int64_t follow_interval_ns(int64_t ms)
+{
+	return (ms > 0 ? ms : KT_DUMP_FOLLOW_META_INTERVAL_MS) * 1000000;
+}
+
 /* Following: after each commit, the partitions' small segments are merged
  * as the policy of kt_archive_compact.h says, so that a follower's files
  * and catalog rows follow its data, not its commits. A window that cannot
@@ -729,6 +752,325 @@ static void fail_part(struct dump *d, struct part *p, enum kt_err err, const str
 	struct kt_diag ignore;
 	kt_diag_clear(&ignore);
 	flush_part(d, p, &ignore); /* its progress up to what was committed */
+}
+
+/* ---- following: topics and partitions that appear, go or are recreated ----
+ * A follower reads the cluster's metadata again every --metadata-interval
+ * (and when a partition reports an error or lost offsets): new partitions
+ * of its topics, and new topics its selection picks, are planned as a dump
+ * would plan them (from the log start, or where the archive ends) and added
+ * to the assignment, the others undisturbed; a topic that is gone is
+ * finished; a topic recreated gets a new generation, as a batch dump gives
+ * it. All of it on the main thread with the worker idle. */
+
+static int count_open(const struct dump *d)
+{
+	int open = 0;
+	for (size_t i = 0; i < d->part_count; i++)
+		open += d->parts[i].assigned && !d->parts[i].finished;
+	return open;
+}
+
+/* Room for one more topic. d->topics[i] and d->res->topics[i] go together
+ * (plan makes them so); parts point into d->topics, topics into
+ * d->res->topics: both are moved and the pointers set again. */
+static enum kt_err grow_topics(struct dump *d)
+{
+	if (d->topic_count < d->topic_cap && d->res->topic_count < d->topic_cap)
+		return KT_OK;
+	size_t cap = d->topic_cap * 2 + 4;
+	struct topic_state *nt = calloc(cap, sizeof(*nt));
+	struct kt_dump_topic_result *nr = calloc(cap, sizeof(*nr));
+	if (!nt || !nr) {
+		free(nt);
+		free(nr);
+		return KT_ERR_NOMEM;
+	}
+	memcpy(nt, d->topics, d->topic_count * sizeof(*nt));
+	memcpy(nr, d->res->topics, d->res->topic_count * sizeof(*nr));
+	for (size_t i = 0; i < d->part_count; i++)
+		d->parts[i].t = nt + (d->parts[i].t - d->topics);
+	for (size_t i = 0; i < d->topic_count; i++)
+		nt[i].res = nr + (d->topics[i].res - d->res->topics);
+	free(d->topics);
+	free(d->res->topics);
+	d->topics = nt;
+	d->res->topics = nr;
+	d->topic_cap = cap;
+	return KT_OK;
+}
+
+/* A new part, zeroed; d->parts may move (find_part's cache is dropped). */
+static struct part *new_part(struct dump *d)
+{
+	if (d->part_count == d->part_cap) {
+		size_t cap = d->part_cap * 2 + 4;
+		struct part *np = realloc(d->parts, cap * sizeof(*np));
+		if (!np)
+			return NULL;
+		d->parts = np;
+		d->part_cap = cap;
+	}
+	d->last_hit = NULL;
+	struct part *p = &d->parts[d->part_count++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+/* Plans a partition found while following: from where the archive ends,
+ * or the log start (a new partition, a new topic): --from-offset and
+ * --from-time chose the start of the run's first partitions only. */
+static enum kt_err plan_found_partition(struct dump *d, struct topic_state *t, struct part *p, struct kt_diag *diag)
+{
+	struct kt_dump_opts o = *d->o;
+	o.from_offset = -1;
+	o.from_time = INT64_MIN;
+	const struct kt_dump_opts *saved = d->o;
+	d->o = &o;
+	enum kt_err err = plan_partition(d, t, p, diag);
+	d->o = saved;
+	return err;
+}
+
+/* Finishes the topic's partitions for good (deleted, or recreated): what
+ * they archived is committed, their progress recorded. */
+static enum kt_err retire_topic(struct dump *d, struct topic_state *t, struct kt_diag *diag)
+{
+	enum kt_err err = KT_OK;
+	t->gone = 1;
+	kt_kafka_topic_gone(d->k);
+	for (size_t i = 0; i < d->part_count; i++) {
+		struct part *p = &d->parts[i];
+		if (p->t != t)
+			continue;
+		p->retired = 1;
+		if (p->finished)
+			continue;
+		enum kt_err e = finish_part(d, p, diag);
+		if (e && partition_local(e) && !p->failed) {
+			fail_part(d, p, e, diag);
+			kt_diag_clear(diag);
+			e = KT_OK;
+		}
+		if (!err)
+			err = e;
+	}
+	d->last_hit = NULL;
+	return err;
+}
+
+/* Adds partitions [from, t->partitions) of t to the run and the assignment,
+ * and the topic's snapshot with its partition count. */
+static enum kt_err add_partitions(struct dump *d, struct topic_state *t, int32_t from, const int64_t *lows,
+				  const int64_t *highs, struct kt_diag *diag)
+{
+	size_t first = d->part_count;
+	enum kt_err err = kt_catalog_begin(d->cat, diag);
+	for (int32_t p = from; !err && p < t->partitions; p++) {
+		if (!wanted_partition(d->o, p))
+			continue;
+		struct part *pp = new_part(d);
+		if (!pp) {
+			err = KT_ERR_NOMEM;
+			break;
+		}
+		pp->t = t;
+		pp->partition = p;
+		pp->low = lows[p];
+		pp->high = highs[p];
+		err = plan_found_partition(d, t, pp, diag);
+	}
+	if (!err)
+		err = capture_topic(d, t, diag);
+	if (!err)
+		err = kt_catalog_commit(d->cat, diag);
+	else
+		kt_catalog_rollback(d->cat);
+	if (err)
+		return err;
+	size_t n = d->part_count - first;
+	struct kt_kafka_assignment *as = calloc(n + 1, sizeof(*as));
+	if (!as)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct part *p = &d->parts[first + i];
+		as[i] = (struct kt_kafka_assignment){t->name, p->partition, p->start};
+		p->assigned = 1;
+	}
+	err = kt_kafka_assign_more(d->k, as, n, diag);
+	free(as);
+	d->res->partitions = (int)d->part_count;
+	t->res->partitions = t->partitions;
+	return err;
+}
+
+static enum kt_err topic_watermarks(struct dump *d, const char *topic, int32_t partitions, int64_t **lows,
+				    int64_t **highs, struct kt_diag *diag)
+{
+	*lows = calloc((size_t)partitions + 1, sizeof(**lows));
+	*highs = calloc((size_t)partitions + 1, sizeof(**highs));
+	enum kt_err err = *lows && *highs ? KT_OK : KT_ERR_NOMEM;
+	for (int32_t p = 0; !err && p < partitions; p++)
+		err = kt_kafka_watermarks(d->k, topic, p, &(*lows)[p], &(*highs)[p], diag);
+	return err;
+}
+
+/* A topic the follower did not follow yet: new, or created again after it
+ * was found deleted or recreated (recreated: why, and then it is a new
+ * generation whatever its offsets say). */
+static enum kt_err add_topic(struct dump *d, const struct kt_kafka_topic *kt, const char *recreated,
+			     struct kt_diag *diag)
+{
+	enum kt_err err = grow_topics(d);
+	if (err)
+		return err;
+	struct topic_state *t = &d->topics[d->topic_count];
+	memset(t, 0, sizeof(*t));
+	t->name = strdup(kt->name);
+	t->partitions = kt->partitions;
+	t->replication_factor = kt->replication_factor;
+	t->res = &d->res->topics[d->res->topic_count];
+	memset(t->res, 0, sizeof(*t->res));
+	t->res->topic = strdup(kt->name);
+	if (!t->name || !t->res->topic) {
+		free(t->name);
+		free(t->res->topic);
+		return KT_ERR_NOMEM;
+	}
+	d->topic_count++;
+	d->res->topic_count++;
+	int64_t *lows = NULL, *highs = NULL;
+	err = topic_watermarks(d, t->name, t->partitions, &lows, &highs, diag);
+	if (!err)
+		err = kt_catalog_begin(d->cat, diag);
+	if (!err) {
+		if (recreated) {
+			uint32_t gen = 0;
+			int found = 0;
+			err = kt_catalog_current_generation(d->cat, t->name, &gen, &found, diag);
+			t->generation = found ? gen + 1 : 0;
+			if (!err)
+				err = kt_catalog_add_generation(d->cat, t->name, t->generation, d->run_id, recreated,
+								diag);
+			if (!err)
+				warn(d,
+				     "topic %s was deleted and recreated while following (%s): archiving it as "
+				     "generation %u, apart from the old records",
+				     t->name, recreated, t->generation);
+		} else {
+			err = plan_generation(d, t, lows, highs, diag);
+		}
+		if (!err)
+			err = kt_catalog_commit(d->cat, diag);
+		else
+			kt_catalog_rollback(d->cat);
+	}
+	t->res->generation = t->generation;
+	if (!err)
+		err = add_partitions(d, t, 0, lows, highs, diag);
+	free(lows);
+	free(highs);
+	return err;
+}
+
+/* Why t's partitions say it was recreated (NULL: they do not). */
+static const char *recreated_reason(struct dump *d, struct topic_state *t, int32_t partitions, char *buf, size_t size)
+{
+	if (partitions < t->partitions) {
+		snprintf(buf, size, "it had %d partitions and now has %d", t->partitions, partitions);
+		return buf;
+	}
+	for (size_t i = 0; i < d->part_count; i++) {
+		struct part *p = &d->parts[i];
+		if (p->t != t || p->finished)
+			continue;
+		int64_t low, high;
+		if (kt_kafka_watermarks(d->k, t->name, p->partition, &low, &high, NULL) != KT_OK)
+			continue; /* asked again at the next look */
+		if (high < p->done_end) {
+			snprintf(buf, size,
+				 "partition %d was archived up to offset %" PRId64 " but now ends at %" PRId64,
+				 p->partition, p->done_end, high);
+			return buf;
+		}
+		if (low < p->low) {
+			snprintf(buf, size, "partition %d started at offset %" PRId64 " but now starts at %" PRId64,
+				 p->partition, p->low, low);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/* The newest state of the topic of that name (NULL: never followed). */
+static struct topic_state *topic_named(struct dump *d, const char *name)
+{
+	for (size_t i = d->topic_count; i-- > 0;)
+		if (!strcmp(d->topics[i].name, name))
+			return &d->topics[i];
+	return NULL;
+}
+
+/* One look at the cluster's metadata. A cluster that does not answer is
+ * no reason to stop following: the next look asks again (a cluster that
+ * is gone fails the consumer anyway). */
+static enum kt_err refresh_topics(struct dump *d, struct kt_diag *diag)
+{
+	struct kt_kafka_topic *all;
+	size_t n;
+	struct kt_diag kd;
+	kt_diag_clear(&kd);
+	if (kt_kafka_list_topics(d->k, &all, &n, &kd) != KT_OK)
+		return KT_OK;
+	enum kt_err err = KT_OK;
+	/* the topics followed: gone, recreated, or with more partitions */
+	size_t followed = d->topic_count;
+	for (size_t i = 0; !err && i < followed; i++) {
+		struct topic_state *t = &d->topics[i];
+		if (t->gone)
+			continue;
+		const struct kt_kafka_topic *kt = NULL;
+		for (size_t j = 0; j < n && !kt; j++)
+			if (!strcmp(all[j].name, t->name))
+				kt = &all[j];
+		if (!kt) {
+			warn(d,
+			     "topic %s was deleted while following: its %d partition(s) are archived up to where they "
+			     "ended; a topic created again with its name is archived as a new generation",
+			     t->name, t->partitions);
+			err = retire_topic(d, t, diag);
+			continue;
+		}
+		char why[256];
+		const char *reason = recreated_reason(d, t, kt->partitions, why, sizeof(why));
+		if (reason) {
+			err = retire_topic(d, t, diag);
+			if (!err)
+				err = add_topic(d, kt, reason, diag); /* d->topics may move: t is not used after */
+			continue;
+		}
+		if (kt->partitions > t->partitions) {
+			int32_t from = t->partitions;
+			t->partitions = kt->partitions;
+			int64_t *lows = NULL, *highs = NULL;
+			err = topic_watermarks(d, t->name, t->partitions, &lows, &highs, diag);
+			if (!err)
+				err = add_partitions(d, t, from, lows, highs, diag);
+			free(lows);
+			free(highs);
+		}
+	}
+	/* topics the selection picks that are not followed (yet, or again) */
+	for (size_t j = 0; !err && j < n; j++) {
+		struct topic_state *t = topic_named(d, all[j].name);
+		if (t && !t->gone)
+			continue;
+		if (!topic_wanted(d, all[j].name, all[j].internal))
+			continue;
+		err = add_topic(d, &all[j], t ? "it was deleted while following and created again" : NULL, diag);
+	}
+	kt_kafka_topics_free(all, n);
+	return err;
 }
 
 /* ---- the archiving thread ----
@@ -871,10 +1213,31 @@ static enum kt_err on_event(struct dump *d, struct kt_kafka_batch *b, size_t i, 
 	struct kt_kafka_msg m;
 	enum kt_err err = kt_kafka_batch_msg(b, i, &m, diag);
 	struct part *p = find_part(d, m.topic, m.partition);
+	if (d->o->follow && p && !p->finished && (err == KT_ERR_KAFKA || m.event == KT_KAFKA_OFFSET_GONE)) {
+		/* a follower's topic may have been deleted or recreated: a look
+		 * at the metadata finishes its partitions (then the error was
+		 * that), or plans the new generation (the offsets lost were the
+		 * old topic's) */
+		size_t pi = (size_t)(p - d->parts);
+		struct kt_diag rd;
+		kt_diag_clear(&rd);
+		enum kt_err rerr = refresh_topics(d, &rd);
+		*open = count_open(d);
+		if (rerr) {
+			*diag = rd;
+			return rerr;
+		}
+		p = &d->parts[pi];
+		if (p->finished) {
+			kt_diag_clear(diag);
+			return KT_OK;
+		}
+	}
 	if (err == KT_ERR_KAFKA && p && !p->finished) {
 		/* an error of one partition (its topic's Read denied, the topic
 		 * deleted): that partition stops, the others are dumped; errors
 		 * of the whole cluster come without a partition */
+		kt_kafka_topic_gone(d->k); /* it may be deleted: closing may hang */
 		fail_part(d, p, err, diag);
 		kt_diag_clear(diag);
 		(*open)--;
@@ -1058,8 +1421,12 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 	int64_t last_report = 0;
 	int64_t commit_every = commit_interval_ns(d->o);
 	int64_t last_commit = kt_time_mono_ns();
+	int64_t meta_every = follow_interval_ns(d->o->metadata_interval_ms);
+	int64_t last_meta = kt_time_mono_ns();
 	int cur = 0;
-	while (!err && open > 0) {
+	/* a follower goes on with no partition open (its topics deleted): its
+	 * selection may pick topics created later */
+	while (!err && (open > 0 || d->o->follow)) {
 		if (d->o->stop && *d->o->stop) {
 			err = worker_wait(&w, &open, diag);
 			/* a follower's stop is its normal end (systemd stops it so):
@@ -1085,6 +1452,15 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			if (err)
 				break;
 		}
+		if (d->o->follow && now - last_meta >= meta_every) {
+			err = worker_wait(&w, &open, diag);
+			if (!err)
+				err = refresh_topics(d, diag);
+			open = count_open(d);
+			last_meta = kt_time_mono_ns();
+			if (err)
+				break;
+		}
 		if (now - last_report > 500000000) {
 			err = worker_wait(&w, &open, diag);
 			if (err)
@@ -1101,7 +1477,7 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		if (!n) {
 			/* woken by the worker (kt_kafka_wake), or a real wait */
 			err = worker_wait(&w, &open, diag);
-			if (err || !open)
+			if (err || (!open && !d->o->follow))
 				break;
 			if (kt_time_mono_ns() - t_poll >= POLL_MS * 900000ll)
 				d->res->empty_polls++;
@@ -1169,6 +1545,8 @@ static void compute_lag(struct dump *d)
 	d->res->unreadable = 0;
 	for (size_t i = 0; i < d->part_count; i++) {
 		struct part *p = &d->parts[i];
+		if (p->retired)
+			continue; /* deleted or recreated: the cluster no longer has it */
 		int64_t low, stable, high;
 		if (kt_kafka_offset_ends(d->k, p->t->name, p->partition, &low, &stable, &high, NULL) != KT_OK)
 			continue;
@@ -1332,6 +1710,10 @@ out:
 	free(d.topics);
 	if (d.has_groups_re)
 		regfree(&d.groups_re);
+	if (d.has_inc_re)
+		regfree(&d.inc_re);
+	if (d.has_exc_re)
+		regfree(&d.exc_re);
 	kt_kafka_close(d.k);
 	kt_archive_close(d.a);
 	kt_archive_compactor_free(d.compactor);

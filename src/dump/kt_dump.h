@@ -28,6 +28,9 @@
 /* --follow commits more often: what the broker acknowledged is durable in
  * the archive within this plus the fetch latency */
 #define KT_DUMP_FOLLOW_COMMIT_INTERVAL_MS 10000
+/* --follow reads the topics' metadata (new partitions and topics, topics
+ * deleted or recreated) and the consumer groups' offsets this often */
+#define KT_DUMP_FOLLOW_META_INTERVAL_MS 60000
 
 struct kt_dump_result;
 
@@ -78,6 +81,12 @@ struct kt_dump_opts {
 	 * compact_fanout negative for no merging */
 	int compact_fanout;
 	int64_t segment_age_ms;
+	/* following: the topics' metadata is read again this often (new
+	 * partitions, new topics the selection picks, topics deleted or
+	 * recreated), and the consumer groups' offsets are archived as a
+	 * snapshot this often; 0 for KT_DUMP_FOLLOW_META_INTERVAL_MS */
+	int64_t metadata_interval_ms;
+	int64_t groups_interval_ms;
 	void (*on_progress)(void *ctx, const struct kt_dump_progress *p);
 	void (*on_warning)(void *ctx, const char *msg);
 	/* following: after each commit interval's commit, with the result so

@@ -94,6 +94,7 @@ struct kt_kafka {
 	pthread_mutex_t q_mu;
 	pthread_cond_t q_cv;
 	int q_ready, q_woken;
+	int topic_gone; /* kt_kafka_topic_gone: closing may hang in librdkafka */
 };
 
 /* ---- configuration ---- */
@@ -726,10 +727,83 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 	return KT_OK;
 }
 
+/* The clients a close destroys, on a thread of their own when closing may
+ * hang (kt_kafka_topic_gone). */
+struct doomed {
+	rd_kafka_t *rk[KT_KAFKA_FETCHERS_MAX + 1];
+	int n;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, abandoned;
+};
+
+static void doomed_free(struct doomed *z)
+{
+	pthread_cond_destroy(&z->cv);
+	pthread_mutex_destroy(&z->mu);
+	free(z);
+}
+
+static void *destroy_main(void *arg)
+{
+	struct doomed *z = arg;
+	for (int i = 0; i < z->n; i++)
+		rd_kafka_destroy_flags(z->rk[i], RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	pthread_mutex_lock(&z->mu);
+	z->done = 1;
+	int abandoned = z->abandoned;
+	pthread_cond_signal(&z->cv);
+	pthread_mutex_unlock(&z->mu);
+	if (abandoned)
+		doomed_free(z);
+	return NULL;
+}
+
+/* librdkafka before 2.1 can keep a reference to a partition of a deleted
+ * topic, and rd_kafka_destroy then waits for it for ever (librdkafka issue
+ * #4187's fix, 2.1.0): a follower whose topic was deleted never exited on
+ * SIGTERM. The clients are destroyed on a thread that is given up on after
+ * CLOSE_WAIT_MS: their memory is the price, the process goes on (and
+ * exits). */
+#define CLOSE_WAIT_MS 3000
+
+static void destroy_bounded(struct doomed *z)
+{
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->cv, NULL);
+	pthread_t th;
+	if (pthread_create(&th, NULL, destroy_main, z)) {
+		destroy_main(z);
+		doomed_free(z);
+		return;
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CLOSE_WAIT_MS / 1000;
+	pthread_mutex_lock(&z->mu);
+	while (!z->done && pthread_cond_timedwait(&z->cv, &z->mu, &until) == 0)
+		;
+	int done = z->done;
+	z->abandoned = !done;
+	pthread_mutex_unlock(&z->mu);
+	if (done) {
+		pthread_join(th, NULL);
+		doomed_free(z);
+	} else {
+		pthread_detach(th);
+	}
+}
+
+void kt_kafka_topic_gone(struct kt_kafka *k)
+{
+	k->topic_gone = 1;
+}
+
 void kt_kafka_close(struct kt_kafka *k)
 {
 	if (!k)
 		return;
+	struct doomed *z = k->topic_gone ? calloc(1, sizeof(*z)) : NULL;
 	if (k->held)
 		rd_kafka_message_destroy(k->held);
 	if (k->admin_q)
@@ -740,12 +814,21 @@ void kt_kafka_close(struct kt_kafka *k)
 	for (int i = k->nfetch - 1; i >= 0; i--) {
 		rd_kafka_queue_cb_event_enable(k->fetch[i].q, NULL, NULL);
 		rd_kafka_queue_destroy(k->fetch[i].q);
-		if (i > 0)
+		if (i > 0 && z)
+			z->rk[z->n++] = k->fetch[i].rk;
+		else if (i > 0)
 			rd_kafka_destroy_flags(k->fetch[i].rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	}
-	rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	if (k->uncommitted)
-		rd_kafka_destroy_flags(k->uncommitted, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	if (z) {
+		z->rk[z->n++] = k->rk;
+		if (k->uncommitted)
+			z->rk[z->n++] = k->uncommitted;
+		destroy_bounded(z);
+	} else {
+		rd_kafka_destroy_flags(k->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+		if (k->uncommitted)
+			rd_kafka_destroy_flags(k->uncommitted, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	}
 	free(k->hdrs);
 	free_unopened(k);
 }
@@ -1616,6 +1699,57 @@ enum kt_err kt_kafka_reassign_one(struct kt_kafka *k, const char *topic, int32_t
 	if (e) {
 		err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot fetch %s/%d again: %s", topic, partition,
 				   rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	return err;
+}
+
+enum kt_err kt_kafka_assign_more(struct kt_kafka *k, const struct kt_kafka_assignment *parts, size_t count,
+				 struct kt_diag *diag)
+{
+	if (!count)
+		return KT_OK;
+	struct owner *own = realloc(k->owners, (k->nowners + count + 1) * sizeof(*own));
+	if (own)
+		k->owners = own;
+	struct owner *stale = realloc(k->stale, (k->nstale + count + 1) * sizeof(*stale));
+	if (stale)
+		k->stale = stale;
+	if (!own || !stale)
+		return KT_ERR_NOMEM;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)count);
+	enum kt_err err = KT_OK;
+	for (size_t i = 0; !err && i < count; i++) {
+		rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset = parts[i].offset;
+		struct owner *o = owner_find(k, parts[i].topic, parts[i].partition);
+		char *name = strdup(parts[i].topic);
+		char *name2 = o ? NULL : strdup(parts[i].topic);
+		if (!name || (!o && !name2)) {
+			free(name);
+			free(name2);
+			err = KT_ERR_NOMEM;
+			break;
+		}
+		/* a partition of that name fetched before by another client (a
+		 * topic recreated): what that one still has queued of it belongs
+		 * to the old topic and is never returned */
+		for (size_t j = 0; j < k->nstale; j++)
+			if (k->stale[j].f == 0 && k->stale[j].partition == parts[i].partition &&
+			    !strcmp(k->stale[j].topic, parts[i].topic))
+				k->stale[j].f = -1;
+		if (o && o->f != 0)
+			k->stale[k->nstale++] = (struct owner){name, parts[i].partition, o->f};
+		else
+			free(name);
+		if (o)
+			o->f = 0;
+		else
+			k->owners[k->nowners++] = (struct owner){name2, parts[i].partition, 0};
+	}
+	rd_kafka_error_t *e = err ? NULL : rd_kafka_incremental_assign(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e) {
+		err = kt_diag_fail(diag, KT_ERR_KAFKA, "cannot assign partitions: %s", rd_kafka_error_string(e));
 		rd_kafka_error_destroy(e);
 	}
 	return err;

@@ -72,6 +72,10 @@ struct kt_kafka;
 enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafka_opts *opts, struct kt_kafka **out,
 			  struct kt_diag *diag);
 void kt_kafka_close(struct kt_kafka *k);
+/* Says that a topic this client fetched from was deleted: librdkafka
+ * before 2.1 may then hang in its destroy, and kt_kafka_close waits for it
+ * only a few seconds. */
+void kt_kafka_topic_gone(struct kt_kafka *k);
 
 /* ---- metadata ---- */
 struct kt_kafka_topic {
@@ -195,6 +199,13 @@ enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t
 /* Starts fetching one partition again from offset. */
 enum kt_err kt_kafka_reassign_one(struct kt_kafka *k, const char *topic, int32_t partition, int64_t offset,
 				  struct kt_diag *diag);
+/* Adds partitions to the assignment (a follower found them while running),
+ * fetched by the first client from parts[i].offset; the others go on
+ * undisturbed. A partition of the same name fetched before by another
+ * client (a topic recreated) must have been unassigned: what that client
+ * still has queued of it is never returned. */
+enum kt_err kt_kafka_assign_more(struct kt_kafka *k, const struct kt_kafka_assignment *parts, size_t count,
+				 struct kt_diag *diag);
 /* The consumer's position in a partition (next offset to fetch), -1 if unknown. */
 int64_t kt_kafka_position(struct kt_kafka *k, const char *topic, int32_t partition);
 /* The end of an assigned partition as its last fetch response said, -1 if
