@@ -204,7 +204,7 @@ static void html_partition(struct kt_buf *b, const struct kt_inspect_topic *t, c
 
 static void html_runs(struct kt_buf *b, const struct kt_inspect_ls *ls)
 {
-	char t1[KT_TIME_STR_MAX], dur[32], size[32];
+	char t1[KT_TIME_STR_MAX], dur[32], size[32], msg[1024];
 	kt_cli_put(b, "<h2 id=\"runs\">Runs</h2>\n<table class=\"runs\">\n<tr><th>Run</th><th>Kind</th>"
 		      "<th>Started (UTC)</th><th>Duration</th><th>Status</th><th>Records</th><th>Bytes</th>"
 		      "<th>Message</th></tr>\n");
@@ -221,7 +221,7 @@ static void html_runs(struct kt_buf *b, const struct kt_inspect_ls *ls)
 		html_esc(b, r->status);
 		kt_buf_printf(b, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%s</td><td>", r->records,
 			      kt_parse_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)));
-		html_esc(b, r->message);
+		html_esc(b, kt_cli_run_message(r, msg, sizeof(msg)));
 		kt_cli_put(b, "</td></tr>\n");
 	}
 	kt_cli_put(b, "</table>\n");

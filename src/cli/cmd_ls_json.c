@@ -112,6 +112,8 @@ static void json_run(struct kt_buf *b, const struct kt_inspect_run *r)
 		kt_cli_put(b, "null");
 	kt_cli_json_i64(b, &f, "records", r->records);
 	kt_cli_json_i64(b, &f, "bytes", r->bytes);
+	kt_cli_json_ts(b, &f, "last_commit_ms", r->last_commit_ms, r->last_commit_ms > 0);
+	kt_cli_json_time(b, &f, "last_commit", r->last_commit_ms, r->last_commit_ms > 0);
 	kt_cli_json_key(b, &f, "message");
 	kt_cli_json_str(b, r->message);
 	kt_buf_append_u8(b, '}');

@@ -76,7 +76,7 @@ static void ls_runs_table(const struct kt_inspect_ls *ls, struct kt_buf *b)
 	kt_cli_table_row(&rt, "RUN", "KIND", "STARTED", "DURATION", "STATUS", "RECORDS", "BYTES", "MESSAGE");
 	for (size_t i = 0; i < ls->run_count; i++) {
 		const struct kt_inspect_run *r = &ls->runs[i];
-		char id[24], recs[24], dur[32];
+		char id[24], recs[24], dur[32], msg[1024];
 		snprintf(id, sizeof(id), "%" PRId64, r->run_id);
 		snprintf(recs, sizeof(recs), "%" PRId64, r->records);
 		kt_cli_table_row(
@@ -84,7 +84,7 @@ static void ls_runs_table(const struct kt_inspect_ls *ls, struct kt_buf *b)
 			kt_cli_duration_str(r->ended_ms >= 0 ? r->ended_ms - r->started_ms : -1, dur, sizeof(dur)),
 			r->status, recs,
 			kt_parse_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)),
-			r->message ? r->message : "");
+			kt_cli_run_message(r, msg, sizeof(msg)));
 	}
 	kt_cli_table_print(&rt, b);
 	kt_cli_table_free(&rt);

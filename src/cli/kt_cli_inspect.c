@@ -9,6 +9,7 @@
 #include "kt_cli_util.h"
 #include "kt_json.h"
 #include "kt_parse.h"
+#include "kt_time.h"
 
 /* ---- shared ---- */
 
@@ -102,6 +103,22 @@ const char *kt_cli_duration_str(int64_t ms, char *buf, size_t size)
 		snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s", ms / 60000, ms / 1000 % 60);
 	else
 		snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", ms / 3600000, ms / 60000 % 60);
+	return buf;
+}
+
+const char *kt_cli_run_message(const struct kt_inspect_run *r, char *buf, size_t size)
+{
+	const char *m = r->message ? r->message : "";
+	if (r->ended_ms >= 0)
+		return m;
+	char t[KT_TIME_STR_MAX], ago[32];
+	if (r->last_commit_ms > 0) {
+		int64_t age = kt_time_now_ms() - r->last_commit_ms;
+		snprintf(buf, size, "last commit %s (%s ago)%s%s", kt_parse_format_time(r->last_commit_ms, t),
+			 kt_cli_duration_str(age > 0 ? age : 0, ago, sizeof(ago)), *m ? "; " : "", m);
+	} else {
+		snprintf(buf, size, "no commit yet%s%s", *m ? "; " : "", m);
+	}
 	return buf;
 }
 

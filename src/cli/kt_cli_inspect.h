@@ -54,6 +54,9 @@ void kt_cli_json_ts(struct kt_buf *b, int *first, const char *key, int64_t ts, i
 void kt_cli_json_time(struct kt_buf *b, int *first, const char *key, int64_t ts, int valid);
 const char *kt_cli_time_or_dash(int64_t ts, int valid, char *buf);
 const char *kt_cli_duration_str(int64_t ms, char *buf, size_t size);
+/* A run's message; a running run's begins with its last commit ("last
+ * commit T (12.5s ago)"), how a follower shows it is alive. */
+const char *kt_cli_run_message(const struct kt_inspect_run *r, char *buf, size_t size);
 const char *kt_cli_ls_warning_text(const struct kt_inspect_sums *s, char *buf, size_t size);
 int kt_cli_span_has_ts(const struct kt_inspect_span *s);
 void kt_cli_table_row(struct kt_cli_table *t, ...); /* ncols strings */

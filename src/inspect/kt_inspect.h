@@ -101,8 +101,11 @@ struct kt_inspect_run {
 	char *message; /* NULL when none */
 	int64_t started_ms;
 	int64_t ended_ms; /* -1 while running */
+	/* what its committed segments hold: for a running run (a follower)
+	 * counted now, the runs table has them only once it ends */
 	int64_t records;
 	int64_t bytes;
+	int64_t last_commit_ms; /* newest committed_ms of its segments; 0: none or unknown */
 };
 
 struct kt_inspect_ls {

@@ -403,6 +403,26 @@ static int run_cb(void *ctx, const struct kt_catalog_run *run)
 	return nomem;
 }
 
+/* A run's segments: its records and bytes so far (a running run's row
+ * has them only once it ends), and when it last committed one. */
+static int run_seg_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct kt_inspect_ls *ls = ctx;
+	for (size_t i = 0; i < ls->run_count; i++) {
+		struct kt_inspect_run *r = &ls->runs[i];
+		if (r->run_id != s->run_id)
+			continue;
+		if (r->ended_ms < 0) {
+			r->records += (int64_t)s->sum.record_count;
+			r->bytes += (int64_t)s->sum.file_bytes;
+		}
+		if (s->committed_ms > r->last_commit_ms)
+			r->last_commit_ms = s->committed_ms;
+		break;
+	}
+	return 0;
+}
+
 /* A partition key seen in either list, in catalog order. */
 struct ls_build {
 	struct kt_inspect_ls *ls;
@@ -481,6 +501,11 @@ enum kt_err kt_inspect_ls(struct kt_archive *a, const char *const *topics, size_
 		err = kt_catalog_each_run(cat, run_cb, &rl, diag);
 	if (!err && rl.err)
 		err = rl.err;
+	for (size_t i = 0; !err && i < out->run_count; i++)
+		if (out->runs[i].ended_ms < 0)
+			out->runs[i].records = out->runs[i].bytes = 0;
+	if (!err)
+		err = kt_catalog_each_segment(cat, NULL, run_seg_cb, out, diag);
 	if (err == KT_ERR_NOMEM)
 		kt_diag_fail(diag, err, "out of memory while listing the archive");
 	kt_inspect_rows_free(&r);

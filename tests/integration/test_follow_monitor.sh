@@ -5,7 +5,8 @@
 # falls to 0; /health turns 503 while commits are stuck (another process
 # holds catalog.db's write lock) and 200 again once they go through;
 # records deleted by retention while it follows are counted as lost, named
-# in a warning and in the catalog, and the follower goes on; --log-file
+# in a warning and in the catalog, and the follower goes on; ls --runs shows
+# the running run with its records so far and its last commit; --log-file
 # takes stderr and SIGHUP opens it again after logrotate moved it; bad
 # addresses are exit 2, a port in use exit 1.
 source "$(dirname "$0")/lib.sh"
@@ -58,6 +59,15 @@ wait_metric "ktape_dump_topic_records{topic=\"$t\"}" 200 15
 wait_metric "ktape_dump_partition_lag_records{topic=\"$t\",partition=\"0\"}" 0 5
 assert_eq 200 "$(metric "ktape_dump_partition_archived_offset{topic=\"$t\",partition=\"0\"}")" "archived offset"
 assert_eq 0 "$(metric ktape_dump_exit_code)" "exit code metric while following"
+# ls: the run is running, with what it committed so far and its last commit
+"$KTAPE" ls -a "$A" --runs >"$WORK/ls.out"
+grep -Eq '^ +1 +dump .* running +200 .* last commit 20[0-9-]+T[0-9:.]+Z \([0-9.]+s ago\)' "$WORK/ls.out" ||
+    fail "ls --runs of a running follower: $(tail -n 2 "$WORK/ls.out")"
+"$KTAPE" ls -a "$A" --runs --json | python3 -c '
+import json, sys, time
+r = json.load(sys.stdin)["runs"][0]
+assert r["status"] == "running" and r["records"] == 200, r
+assert 0 < time.time() * 1000 - r["last_commit_ms"] < 10000, r' || fail "ls --runs --json of a running follower"
 age=$(metric ktape_dump_seconds_since_last_commit)
 python3 -c "import sys; sys.exit(0 if 0 <= $age <= $INTERVAL + 1 else 1)" ||
     fail "seconds since the last commit: $age (interval ${INTERVAL}s)"
