@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dump --follow (issue #15), against the real broker: a producer writes
-# continuously for 20 s while the follower runs, the follower is killed with
-# kill -9 at five random moments and started again each time; at the end
+# continuously for 10 s while the follower runs, the follower is killed with
+# kill -9 at two random moments and started again each time; at the end
 # every produced record is in the archive exactly once and verify passes.
 # Readers see each commit while it runs; a record produced at the end is
 # readable within the commit interval + 2 s; a second writer is refused;
@@ -29,12 +29,14 @@ produce_batch() { # count
 }
 
 start_follower
-# 20 s of records, 100 every 0.1 s, the follower killed at 5 random moments
-kills=$(python3 -c 'import random; print(" ".join(str(x) for x in sorted(random.sample(range(10, 190), 5))))')
+# 10 s of records, 100 every 0.1 s, the follower killed at 2 random moments
+# (tests/faults/test_follow.sh kills it 10 times in 60 s with tools/test
+# --long, and checks every record's delay)
+kills=$(python3 -c 'import random; print(" ".join(str(x) for x in sorted(random.sample(range(10, 90), 2))))')
 send() { # first last
     seq "$1" "$2" | awk '{printf "k%d\tv%d\n", $1 % 13, $1}' | kcat -P -b "$BS" -t "$t" -K '\t'
 }
-for tick in $(seq 1 200); do
+for tick in $(seq 1 100); do
     send $((produced + 1)) $((produced + 100)) &
     pp=$!
     produced=$((produced + 100))
@@ -102,5 +104,5 @@ assert_eq "$produced" "$(uniq <"$WORK/values" | wc -l)" "distinct records archiv
 assert_eq "$produced" "$(tail -n 1 "$WORK/values")" "the last record"
 "$KTAPE" verify -a "$A" >"$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
 runs=$("$KTAPE" ls -a "$A" --runs | awk '$2 == "dump"' | wc -l)
-((runs == 6)) || fail "expected 6 dump runs (5 killed and the last), found $runs"
-pass "follow: $produced records exactly once across 5 kill -9s, readable within ${delay_ms} ms, SIGTERM exit 0 in $stop_ms ms"
+((runs == 3)) || fail "expected 3 dump runs (2 killed and the last), found $runs"
+pass "follow: $produced records exactly once across 2 kill -9s, readable within ${delay_ms} ms, SIGTERM exit 0 in $stop_ms ms"
