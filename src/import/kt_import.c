@@ -236,6 +236,9 @@ static enum kt_err add_record(struct imp *m, struct kt_import_line *l, struct kt
 #define BATCH_LINES 1024
 #define BATCH_BYTES (1u << 20)
 #define MAX_THREADS 16
+/* The reader starts no batch while the ones not yet added hold this much
+ * text (long lines make few, large batches). */
+#define INFLIGHT_BYTES (32u << 20)
 
 struct batch {
 	char *text;
@@ -384,6 +387,7 @@ struct pipeline {
 	int parsed[2 * MAX_THREADS + 2];
 	size_t nb;
 	uint64_t filled, next_parse, consumed;
+	size_t inflight; /* text bytes of the batches filled and not yet added */
 	int reader_done; /* the last batch is filled */
 	int stop;	 /* the writer failed: every thread ends */
 };
@@ -394,7 +398,8 @@ static void *reader_main(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (uint64_t s = 0;; s++) {
 		pthread_mutex_lock(&pl->mu);
-		while (!pl->stop && s - pl->consumed >= pl->nb)
+		while (!pl->stop &&
+		       (s - pl->consumed >= pl->nb || (s > pl->consumed && pl->inflight >= INFLIGHT_BYTES)))
 			pthread_cond_wait(&pl->cv, &pl->mu);
 		int stop = pl->stop;
 		pthread_mutex_unlock(&pl->mu);
@@ -404,6 +409,7 @@ static void *reader_main(void *arg)
 		batch_fill(pl->r, b);
 		pthread_mutex_lock(&pl->mu);
 		pl->filled = s + 1;
+		pl->inflight += b->text_len;
 		pl->reader_done = b->last;
 		pthread_cond_broadcast(&pl->cv);
 		pthread_mutex_unlock(&pl->mu);
@@ -454,6 +460,7 @@ static enum kt_err write_all(struct pipeline *pl, struct kt_diag *diag)
 		pthread_mutex_lock(&pl->mu);
 		pl->parsed[slot] = 0;
 		pl->consumed = s + 1;
+		pl->inflight -= b->text_len;
 		pthread_cond_broadcast(&pl->cv);
 		pthread_mutex_unlock(&pl->mu);
 	}
