@@ -61,6 +61,7 @@ struct kt_archive {
 	 * next publish (kt_archive_remove_unlisted) */
 	char **pending_rm;
 	size_t n_pending_rm;
+	int format_version; /* the marker's (10.2) */
 };
 
 struct kt_archive_segment {
@@ -164,8 +165,10 @@ static enum kt_err write_marker(struct kt_archive *a, struct kt_diag *diag)
 	for (int i = 0; i < 16; i++)
 		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
 	char text[256];
+	/* a new archive is version 1 until it needs more (kt_archive_upgrade) */
 	int n = snprintf(text, sizeof(text), "ktape archive\nformat_version=%d\narchive_id=%s\n",
-			 KT_ARCHIVE_FORMAT_VERSION, id);
+			 KT_ARCHIVE_FORMAT_CREATED, id);
+	a->format_version = KT_ARCHIVE_FORMAT_CREATED;
 	/* a bucket's catalog is there, with the id, before the marker says
 	 * "archive" */
 	enum kt_err err = kt_catalog_set_meta(a->cat, "archive_id", id, diag);
@@ -805,6 +808,35 @@ enum kt_err kt_archive_remove_unlisted(struct kt_archive *a, const char *rel, st
 	return KT_OK;
 }
 
+enum kt_err kt_archive_upgrade(struct kt_archive *a, int version, struct kt_diag *diag)
+{
+	if (a->format_version >= version)
+		return KT_OK;
+	if (!a->writer || version > KT_ARCHIVE_FORMAT_VERSION)
+		return kt_diag_fail(diag, KT_ERR_STATE, "archive %s cannot be made version %d", a->dir, version);
+	char id[64];
+	enum kt_err err = kt_catalog_get_meta(a->cat, "archive_id", id, sizeof(id), diag);
+	char text[256], num[16];
+	int n = snprintf(text, sizeof(text), "ktape archive\nformat_version=%d\narchive_id=%s\n", version, id);
+	snprintf(num, sizeof(num), "%d", version);
+	/* the marker first: a catalog that says 2 beside a marker that says 1
+	 * would be the one lie that matters (an older ktape would write) */
+	if (!err)
+		err = kt_store_put(a->store, MARKER_FILE, text, (size_t)n, diag);
+	if (!err)
+		err = kt_catalog_begin(a->cat, diag);
+	if (!err) {
+		err = kt_catalog_set_meta(a->cat, "format_version", num, diag);
+		if (!err)
+			err = kt_catalog_commit(a->cat, diag);
+		else
+			kt_catalog_rollback(a->cat);
+	}
+	if (!err)
+		a->format_version = version;
+	return err;
+}
+
 void kt_archive_crash_point(const char *point)
 {
 	const char *want = getenv("KTAPE_TEST_CRASH");
@@ -858,6 +890,7 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 	int local = kt_archive_is_local(a);
 	int version = 0;
 	err = check_marker(a->store, &version, diag);
+	a->format_version = version;
 	int creating = 0;
 	if (err == KT_ERR_NOT_FOUND && mode == KT_ARCHIVE_CREATE) {
 		/* refuse to scatter an archive among other files */
@@ -906,7 +939,7 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 	}
 	if (creating) {
 		char num[16];
-		snprintf(num, sizeof(num), "%d", KT_ARCHIVE_FORMAT_VERSION);
+		snprintf(num, sizeof(num), "%d", KT_ARCHIVE_FORMAT_CREATED);
 		err = kt_catalog_set_meta(a->cat, "format_version", num, diag);
 		if (local) {
 			err = err ? err : kt_mkdirs(kt_archive_path(a, "segments", path, sizeof(path)), diag);
@@ -1406,7 +1439,7 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 		free(marker);
 	}
 	char num[16];
-	snprintf(num, sizeof(num), "%d", KT_ARCHIVE_FORMAT_VERSION);
+	snprintf(num, sizeof(num), "%d", version);
 	if (!err)
 		err = kt_catalog_set_meta(a->cat, "format_version", num, diag);
 	if (!err)

@@ -36,7 +36,11 @@
 #include "kt_segment_writer.h"
 #include "kt_store.h"
 
-#define KT_ARCHIVE_FORMAT_VERSION 1
+/* The newest archive format this code reads and writes (SPEC 10.2): 2 may
+ * hold merged segments (10.7), which recovery and reindex of version 1
+ * would index twice. A new archive is version 1 until its first merge. */
+#define KT_ARCHIVE_FORMAT_VERSION 2
+#define KT_ARCHIVE_FORMAT_CREATED 1
 
 enum kt_archive_mode {
 	KT_ARCHIVE_READ,   /* no lock; the catalog read-only */

@@ -41,6 +41,19 @@ struct kt_archive_compactor {
 	char **given_up; /* paths of windows that could not be merged: not tried again */
 	size_t n_given_up;
 	struct kt_archive_compact_stats stats;
+	/* per partition, the first offset a pass reads the catalog from: what
+	 * lies before it is in age windows that are over and merged, and
+	 * never merges again, so a pass costs what is recent, not the whole
+	 * partition's history */
+	struct horizon *horizons;
+	size_t n_horizons;
+};
+
+struct horizon {
+	char *topic;
+	uint32_t generation;
+	int32_t partition;
+	int64_t from;
 };
 
 /* ---- the mechanism ---- */
@@ -149,6 +162,11 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 					    p->path, p0->path);
 		records += p->sum.record_count;
 	}
+	/* a version 1 reader would index a merged file beside its parts
+	 * after a crash: such archives say 2 before the first one exists */
+	enum kt_err err = kt_archive_upgrade(a, 2, diag);
+	if (err)
+		return err;
 	struct kt_store *st = kt_archive_store_of(a);
 	char name[64], tmp[PATH_BUF];
 	snprintf(name, sizeof(name), "tmp/%d-compact-%u.kts", (int)getpid(), compact_seq++);
@@ -156,7 +174,7 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 	struct kt_segment_writer_opts wo = *wo_in;
 	wo.key = kt_archive_key(a); /* an archive is encrypted with one key or not at all */
 	struct kt_segment_writer *w;
-	enum kt_err err = kt_segment_writer_open(tmp, p0->topic, p0->partition, p0->generation, &wo, &w, diag);
+	err = kt_segment_writer_open(tmp, p0->topic, p0->partition, p0->generation, &wo, &w, diag);
 	if (err)
 		return err;
 	for (size_t i = 0; !err && i < n; i++)
@@ -252,6 +270,9 @@ void kt_archive_compactor_free(struct kt_archive_compactor *c)
 	for (size_t i = 0; i < c->n_given_up; i++)
 		free(c->given_up[i]);
 	free(c->given_up);
+	for (size_t i = 0; i < c->n_horizons; i++)
+		free(c->horizons[i].topic);
+	free(c->horizons);
 	kt_segment_codec_free(c->codec);
 	free(c);
 }
@@ -470,9 +491,49 @@ static enum kt_err give_up(struct kt_archive_compactor *c, const struct part_row
 	return KT_OK;
 }
 
+static struct horizon *find_horizon(struct kt_archive_compactor *c, const char *topic, uint32_t generation,
+				    int32_t partition)
+{
+	for (size_t i = 0; i < c->n_horizons; i++)
+		if (c->horizons[i].generation == generation && c->horizons[i].partition == partition &&
+		    !strcmp(c->horizons[i].topic, topic))
+			return &c->horizons[i];
+	struct horizon *nh = realloc(c->horizons, (c->n_horizons + 1) * sizeof(*nh));
+	if (!nh)
+		return NULL;
+	c->horizons = nh;
+	struct horizon *h = &nh[c->n_horizons];
+	*h = (struct horizon){strdup(topic), generation, partition, 0};
+	if (!h->topic)
+		return NULL;
+	c->n_horizons++;
+	return h;
+}
+
+/* Where the next pass may start reading: the first segment that may still
+ * merge (the compacting run's, not full, in an age window that is not
+ * over; once a pass found nothing to merge, nothing before it ever will),
+ * else after the last one. */
+static int64_t next_horizon(const struct kt_archive_compactor *c, const struct part_rows *pr, int64_t now_ms,
+			    int64_t from)
+{
+	for (size_t i = 0; i < pr->n; i++) {
+		const struct cseg *s = &pr->segs[i];
+		if (s->sum.first_offset < from || s->run_id != c->o.run_id || s->committed_ms <= 0 ||
+		    s->sum.raw_bytes >= c->o.segment_bytes)
+			continue;
+		if (c->o.age_ms <= 0 || now_ms < (age_window(c, s->committed_ms) + 1) * c->o.age_ms)
+			return s->sum.first_offset;
+	}
+	return pr->n && pr->segs[pr->n - 1].sum.last_offset + 1 > from ? pr->segs[pr->n - 1].sum.last_offset + 1 : from;
+}
+
 enum kt_err kt_archive_compact_partition(struct kt_archive_compactor *c, const char *topic, uint32_t generation,
 					 int32_t partition, int64_t now_ms, struct kt_diag *diag)
 {
+	struct horizon *h = find_horizon(c, topic, generation, partition);
+	if (!h)
+		return KT_ERR_NOMEM;
 	struct kt_catalog *cat = kt_archive_catalog(c->a);
 	struct kt_segment_writer_opts wo = {
 		.zstd_level = c->o.zstd_level, .block_bytes = c->o.block_bytes, .codec = c->codec};
@@ -484,13 +545,16 @@ enum kt_err kt_archive_compact_partition(struct kt_archive_compactor *c, const c
 	 * nothing is left to merge or the pass's budget is spent */
 	for (;;) {
 		struct part_rows pr = {.generation = generation, .partition = partition};
-		err = kt_catalog_each_segment(cat, topic, collect_seg, &pr, diag);
+		err = kt_catalog_each_segment_overlapping(cat, topic, generation, partition, h->from, INT64_MAX,
+							  collect_seg, &pr, diag);
 		if (!err)
 			err = kt_catalog_each_missing(cat, topic, collect_missing, &pr, diag);
 		if (!err && pr.nomem)
 			err = KT_ERR_NOMEM;
 		size_t start, count;
 		if (err || !choose_window(c, &pr, now_ms, &start, &count)) {
+			if (!err)
+				h->from = next_horizon(c, &pr, now_ms, h->from);
 			part_rows_free(&pr);
 			break;
 		}

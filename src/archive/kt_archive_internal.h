@@ -16,6 +16,11 @@ int kt_archive_is_writer(const struct kt_archive *a);
  * reader can download names a removed object. A writer only. */
 enum kt_err kt_archive_remove_unlisted(struct kt_archive *a, const char *rel, struct kt_diag *diag);
 
+/* Makes the archive format version at least version (SPEC 10.2): the
+ * marker, then the catalog's copy. Before a writer makes a file that older
+ * versions would misread (a merged segment: version 2). */
+enum kt_err kt_archive_upgrade(struct kt_archive *a, int version, struct kt_diag *diag);
+
 /* Fault tests (tests/faults/test_compact.sh): KTAPE_TEST_CRASH=POINT in
  * the environment makes the process kill itself with SIGKILL when it
  * reaches POINT, as a crash there would. Nothing happens without it. */

@@ -186,6 +186,14 @@ static void test_merge(void **state)
 	int64_t run = begin_run(a);
 	for (int i = 0; i < 10; i++)
 		add_segment(a, i * 20, i * 20 + 19, run);
+	char marker[4200];
+	snprintf(marker, sizeof(marker), "%s/ktape-archive", f->arch);
+	size_t mlen;
+	char *m = (char *)th_read(marker, &mlen);
+	m[mlen] = '\0'; /* th_read leaves room for it */
+	/* version 1 until the first merge: older ktape still reads it */
+	assert_non_null(strstr(m, "format_version=1\n"));
+	free(m);
 	struct segs x;
 	list_segs(a, &x);
 	assert_int_equal(x.n, 10);
@@ -206,6 +214,10 @@ static void test_merge(void **state)
 	assert_int_equal(x.v[0].sum.first_offset, 0);
 	assert_int_equal(x.v[0].sum.last_offset, 199);
 	assert_int_equal(count_files(a), 1);
+	m = (char *)th_read(marker, &mlen);
+	m[mlen] = '\0';
+	assert_non_null(strstr(m, "format_version=2\n"));
+	free(m);
 	struct kt_catalog *cat = kt_archive_catalog(a);
 	assert_int_equal(kt_catalog_run_end(cat, run, "ok", 0, 0, NULL, 2, &d), KT_OK);
 	assert_int_equal(kt_catalog_run_recount(cat, run, NULL, NULL, &d), KT_OK);
