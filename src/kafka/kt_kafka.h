@@ -108,6 +108,12 @@ enum kt_err kt_kafka_watermarks(struct kt_kafka *k, const char *topic, int32_t p
  * on the first call. For any other client stable == high. */
 enum kt_err kt_kafka_offset_ends(struct kt_kafka *k, const char *topic, int32_t partition, int64_t *out_low,
 				 int64_t *out_stable, int64_t *out_high, struct kt_diag *diag);
+/* kt_kafka_offset_ends of count partitions of one topic at once: lows[i],
+ * stables[i] and highs[i] for partitions[i]; any of the three may be NULL
+ * (not asked). stables are kt_kafka_watermarks' highs. After an error the
+ * ends not known are -1. */
+enum kt_err kt_kafka_offset_ends_many(struct kt_kafka *k, const char *topic, const int32_t *partitions, size_t count,
+				      int64_t *lows, int64_t *stables, int64_t *highs, struct kt_diag *diag);
 /* The first offset whose timestamp is >= ts, or the high watermark (-1 from
  * Kafka, translated) when no record is that new. */
 enum kt_err kt_kafka_offset_for_time(struct kt_kafka *k, const char *topic, int32_t partition, int64_t ts,
