@@ -398,6 +398,7 @@ static int run_cb(void *ctx, const struct kt_catalog_run *run)
 	r->ended_ms = run->ended_ms;
 	r->records = run->records;
 	r->bytes = run->bytes;
+	r->last_commit_ms = 0; /* run_seg_cb takes the newest of its segments' */
 	if (nomem)
 		rl->err = KT_ERR_NOMEM;
 	return nomem;
