@@ -105,8 +105,7 @@ static enum kt_err copy_part(struct kt_archive *a, const struct kt_catalog_segme
 	return err;
 }
 
-/* One transaction: the merged segment in, the parts out (noted as pruned
- * by by_run, so that reindex does not take their absence for a hole). */
+/* One transaction: the merged segment in, the parts out. */
 static enum kt_err swap_catalog(struct kt_archive *a, const struct kt_catalog_segment *parts, size_t n, int64_t by_run,
 				const char *rel, const struct kt_segment_summary *sum,
 				const struct kt_block_info *blocks, uint32_t nblocks, struct kt_diag *diag)
@@ -123,7 +122,12 @@ static enum kt_err swap_catalog(struct kt_archive *a, const struct kt_catalog_se
 			err = kt_diag_fail(diag, KT_ERR_STATE, "%s is no longer in the catalog", parts[i].path);
 		if (!err)
 			err = kt_catalog_delete_segment(cat, parts[i].segment_id, diag);
-		if (!err)
+		/* Another run's part may be claimed by its metadata file: noted,
+		 * so that reindex does not take its absence for a hole. The
+		 * merging run's own parts are claimed by no file (its own is
+		 * written at its end, from its segments as they are then), and
+		 * noting them would make rows of its commits again. */
+		if (!err && parts[i].run_id != by_run)
 			err = kt_catalog_note_pruned(cat, by_run, parts[i].path, diag);
 		if (parts[i].committed_ms > newest)
 			newest = parts[i].committed_ms;

@@ -11,7 +11,9 @@
  * encrypted with the archive's key when the archive is encrypted), fsynced
  * and committed to its final name through the store (a rename, or an
  * upload); then ONE catalog transaction inserts it and deletes the parts'
- * rows, noting their paths in pruned_segments under the compacting run;
+ * rows, noting the paths of another run's parts in pruned_segments under
+ * the compacting run (the compacting run's own parts are claimed by no
+ * metadata file yet: noting them would grow the catalog with the commits);
  * only then do the parts' files go (for a bucket: after the next publish of
  * the catalog, so that no catalog a reader can download names a removed
  * object). Recovery and reindex recognise what a crash at any point leaves
@@ -74,7 +76,7 @@ const struct kt_archive_compact_stats *kt_archive_compact_stats(const struct kt_
 /* The mechanism: merges parts[0..n) (n >= 2; one partition, in offset
  * order, adjacent in the catalog, all of run parts[0].run_id) into one
  * segment that the same run owns, committed_ms the newest of theirs, the
- * parts noted as pruned by by_run. wo: zstd level, block size, codec (its
+ * parts of a run other than by_run noted as pruned by by_run. wo: zstd level, block size, codec (its
  * key is the archive's, whatever wo says). KT_ERR_FORMAT (or the reader's
  * error) when a part cannot be read whole: nothing changed then.
  * *out_summary: the merged segment's. */

@@ -64,6 +64,8 @@ while kill -0 "$ppid" 2>/dev/null; do
     fi
     f=$(files)
     ((f > most_files)) && most_files=$f
+    # every segment the catalog listed at some point: the commits and merges
+    sql "$A" "select path from segments" >>"$WORK/seen" 2>/dev/null || true
     sleep 0.3
 done
 wait "$ppid" || fail "the producer failed"
@@ -111,13 +113,13 @@ for ((p = 0; p < P; p++)); do
     raw=$(sql "$A" "select sum(raw_bytes) from segments where topic='$t' and partition=$p")
     segs=$(sql "$A" "select count(*) from segments where topic='$t' and partition=$p")
     blocks=$(sql "$A" "select count(*) from blocks where topic='$t' and partition=$p")
-    commits=$(sql "$A" "select count(*) from pruned_segments where path like 'segments/$t/g0/p$p/%'")
+    commits=$(sort -u "$WORK/seen" | grep -c "^segments/$t/g0/p$p/" || true)
     bound=$((2 * (raw / SEG + 1) + 2 * windows + FANOUT * (raw / SEG + 1) + (FANOUT - 1) * 2))
     block_bound=$((raw / BLOCK + segs))
-    echo "partition $p: $raw raw bytes in $segs segments ($blocks blocks); $commits merged away; bound $bound segments, $block_bound blocks"
+    echo "partition $p: $raw raw bytes in $segs segments ($blocks blocks); readers saw $commits segment files; bound $bound segments, $block_bound blocks"
     ((segs <= bound)) || fail "partition $p holds $segs segments, more than $bound for $raw raw bytes"
     ((blocks <= block_bound)) || fail "partition $p has $blocks block rows, more than $block_bound for $raw raw bytes"
-    ((commits + segs >= 100)) || fail "partition $p: only $((commits + segs)) segments were ever committed: too few commits to test"
+    ((commits >= 40)) || fail "partition $p: readers saw only $commits segment files: too few commits to test"
 done
 ((most_files <= 2 * P * 30)) || fail "up to $most_files files while following"
 
@@ -128,4 +130,6 @@ assert_eq 0 "$(sql "$WORK/copy" "select count(*) from missing_ranges")" "missing
 assert_eq "$(sql "$A" "select count(*) from segments")" "$(sql "$WORK/copy" "select count(*) from segments")" "segments after reindex"
 assert_eq "$produced" "$("$KTAPE" cat -a "$WORK/copy" -t "$t" -f '%s\n' | sort -u | wc -l)" "distinct records after reindex"
 "$KTAPE" verify -a "$WORK/copy" >"$WORK/verify.out" 2>&1 || fail "verify after reindex: $(cat "$WORK/verify.out")"
-pass "follow with compaction: $produced records exactly once; $(sql "$A" "select count(*) from segments") segments and $(sql "$A" "select count(*) from blocks") blocks left of $(sql "$A" "select count(*) from pruned_segments") merged away; $reads cats, $verifies verifies and a restore of $restored records ran during merges"
+# the follower's own merged parts make no rows either: catalog rows follow the data
+assert_eq 0 "$(sql "$A" "select count(*) from pruned_segments")" "pruned_segments rows of a follower's own merges"
+pass "follow with compaction: $produced records exactly once; $(sql "$A" "select count(*) from segments") segments and $(sql "$A" "select count(*) from blocks") blocks left of $(sort -u "$WORK/seen" | wc -l) that readers saw; $reads cats, $verifies verifies and a restore of $restored records ran during merges"
