@@ -19,6 +19,8 @@
 #include "kt_archive.h"
 #include "kt_archive_compact.h"
 #include "kt_catalog.h"
+#include "kt_crypto.h"
+#include "kt_segment_reader.h"
 #include "test_helpers.h"
 
 struct fixture {
@@ -46,6 +48,8 @@ static int teardown(void **state)
 }
 
 static const struct kt_segment_writer_opts wopts = {.zstd_level = 1, .no_fsync = 1};
+/* set: the archive's segments are encrypted with it (and read with it) */
+static struct kt_crypto_key *seg_key;
 
 static void rec_at(int64_t off, struct kt_record *r, char *val)
 {
@@ -65,7 +69,9 @@ static void add_segment(struct kt_archive *a, int64_t first, int64_t last, int64
 {
 	struct kt_archive_segment *s;
 	struct kt_diag d;
-	assert_int_equal(kt_archive_segment_begin(a, "t", 0, 0, &wopts, &s, &d), KT_OK);
+	struct kt_segment_writer_opts o = wopts;
+	o.key = seg_key;
+	assert_int_equal(kt_archive_segment_begin(a, "t", 0, 0, &o, &s, &d), KT_OK);
 	for (int64_t o = first; o <= last; o++) {
 		struct kt_record r;
 		char val[128];
@@ -150,6 +156,7 @@ static void check_records(const char *arch, int64_t last)
 	struct kt_archive *a;
 	struct kt_diag d;
 	assert_int_equal(kt_archive_open(arch, KT_ARCHIVE_READ, &a, NULL, &d), KT_OK);
+	kt_archive_set_key(a, seg_key);
 	struct kt_archive_range rg = {"t", 0, 0, 0, INT64_MAX, INT64_MIN, INT64_MAX};
 	struct kt_archive_iter *it;
 	assert_int_equal(kt_archive_iter_open(a, &rg, &it, &d), KT_OK);
@@ -283,6 +290,44 @@ static void test_policy_bounds_files(void **state)
 	kt_archive_compactor_free(c);
 	kt_archive_close(a);
 	check_records(f->arch, 200 * 20 - 1);
+}
+
+/* An encrypted archive's parts merge into a segment encrypted with the
+ * same key: format 2.1, its blocks readable with the key only. */
+static void test_merge_encrypted(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t kb[KT_CRYPTO_KEY_BYTES];
+	for (size_t i = 0; i < sizeof(kb); i++)
+		kb[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(kt_crypto_key_from_bytes(kb, &seg_key), KT_OK);
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+	assert_int_equal(kt_archive_use_key(a, seg_key, 1, &d), KT_OK);
+	int64_t run = begin_run(a);
+	for (int i = 0; i < 5; i++)
+		add_segment(a, i * 40, i * 40 + 39, run);
+	struct segs x;
+	list_segs(a, &x);
+	assert_int_equal(kt_archive_merge_segments(a, x.v, x.n, run, &wopts, NULL, &d), KT_OK);
+	list_segs(a, &x);
+	assert_int_equal(x.n, 1);
+	struct kt_segment_reader_opts ro = {0};
+	struct kt_store_segment *seg;
+	assert_int_equal(kt_archive_segment_open(a, x.v[0].path, &ro, &seg, &d), KT_OK);
+	const struct kt_segment_info *info = kt_segment_reader_info(kt_store_segment_reader(seg));
+	assert_int_equal(info->encrypted, 1);
+	assert_int_equal(info->version_minor, 1);
+	assert_memory_equal(info->key_id, kt_crypto_key_id(seg_key), KT_SEG_KEY_ID_SIZE);
+	const struct kt_record *r;
+	/* without the key its blocks do not open */
+	assert_int_not_equal(kt_segment_reader_next(kt_store_segment_reader(seg), &r, &d), KT_OK);
+	kt_store_segment_close(seg);
+	kt_archive_close(a);
+	check_records(f->arch, 199);
+	kt_crypto_key_free(seg_key);
+	seg_key = NULL;
 }
 
 static const char *const points[] = {"compact-written", "compact-placed", "compact-swapped", "compact-removing"};
@@ -430,6 +475,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_encrypted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_bounds_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_across_swap, setup, teardown),
