@@ -1095,6 +1095,11 @@ enum kt_err kt_catalog_put_group_offset(struct kt_catalog *cat, const struct kt_
 		    "ittudit", g->run_id, g->group_id, g->topic, g->generation, g->partition, g->offset, g->metadata);
 }
 
+enum kt_err kt_catalog_drop_group_offsets(struct kt_catalog *cat, int64_t run_id, struct kt_diag *diag)
+{
+	return exec(cat, diag, "DELETE FROM group_offsets WHERE run_id = ?", "i", run_id);
+}
+
 enum kt_err kt_catalog_each_latest_topic(struct kt_catalog *cat, const char *topic, kt_catalog_topic_cb cb, void *ctx,
 					 struct kt_diag *diag)
 {

@@ -211,6 +211,9 @@ enum kt_err kt_catalog_put_topic(struct kt_catalog *cat, const struct kt_catalog
 enum kt_err kt_catalog_put_config(struct kt_catalog *cat, const struct kt_catalog_config *c, struct kt_diag *diag);
 enum kt_err kt_catalog_put_group_offset(struct kt_catalog *cat, const struct kt_catalog_group_offset *g,
 					struct kt_diag *diag);
+/* Removes the run's group_offsets rows: a follower's capture replaces the
+ * one before (its group_snapshots rows stay). */
+enum kt_err kt_catalog_drop_group_offsets(struct kt_catalog *cat, int64_t run_id, struct kt_diag *diag);
 /* The newest snapshot of each topic (topic NULL: all topics). */
 enum kt_err kt_catalog_each_latest_topic(struct kt_catalog *cat, const char *topic, kt_catalog_topic_cb cb, void *ctx,
 					 struct kt_diag *diag);

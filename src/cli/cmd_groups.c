@@ -15,7 +15,7 @@
 #include "kt_restore.h"
 
 const char kt_usage_groups[] = "  ktape groups -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--groups RE]\n"
-			       "               [--offsets FILE | --from-cluster SRC_HOSTS] [--dry-run] [-X "
+			       "               [--offsets FILE | --from-cluster SRC_HOSTS | --at T] [--dry-run] [-X "
 			       "prop=value]... [-F FILE] [--timeout D] [--encrypt-key-file FILE] [-q] [-v]\n";
 
 const char kt_help_groups[] =
@@ -40,6 +40,9 @@ const char kt_help_groups[] =
 	"      --from-cluster SRC_HOSTS\n"
 	"                          the source offsets as the live source cluster has them now\n"
 	"                          (its groups matching --groups; the same -X/-F properties)\n"
+	"      --at T              the offsets of the archive's newest group snapshot taken at\n"
+	"                          or before T (dump --follow takes one every --groups-interval;\n"
+	"                          a batch dump one at its start) instead of the latest\n"
 	"      --dry-run           print the plan and set nothing: one line per partition,\n"
 	"                          GROUP,TOPIC,PARTITION,OFFSET, the CSV that kafka-consumer-groups\n"
 	"                          --reset-offsets --export writes and --from-file reads\n"
@@ -66,6 +69,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_OFFSETS,
 	OPT_FROM_CLUSTER,
+	OPT_AT,
 };
 
 static const struct option long_opts[] = {
@@ -77,6 +81,7 @@ static const struct option long_opts[] = {
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"offsets", required_argument, NULL, OPT_OFFSETS},
 	{"from-cluster", required_argument, NULL, OPT_FROM_CLUSTER},
+	{"at", required_argument, NULL, OPT_AT},
 	{"property", required_argument, NULL, 'X'},
 	{"config", required_argument, NULL, 'F'},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -136,6 +141,10 @@ static int parse_args(struct groups_cli *c, int argc, char **argv)
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_OFFSETS: o->group_offsets_file = optarg; break;
 		case OPT_FROM_CLUSTER: o->group_source_bootstrap = optarg; break;
+		case OPT_AT:
+			o->at_given = 1;
+			rc = kt_cli_parse_time("groups", "--at", optarg, &o->at_ms);
+			break;
 		case 'X':
 		case 'F': rc = kt_cli_conf_add("groups", c->conf, ch, optarg); break;
 		case OPT_TIMEOUT:
@@ -152,6 +161,9 @@ static int parse_args(struct groups_cli *c, int argc, char **argv)
 	 * offset past every restored record is the target's end */
 	if (!rc)
 		rc = kt_cli_check_args("groups", argc, argv, o->bootstrap, 0, o->archive, &range);
+	if (!rc && o->at_given && (o->group_offsets_file || o->group_source_bootstrap))
+		rc = kt_cli_usage_error("groups", "--at picks an archived snapshot: it cannot take %s",
+					o->group_offsets_file ? "--offsets" : "--from-cluster");
 	if (!rc && c->key_file)
 		rc = kt_cli_load_key("groups", c->key_file, &c->key);
 	o->key = c->key;
@@ -175,9 +187,13 @@ int kt_cmd_groups(int argc, char **argv)
 		kt_diag_clear(&diag);
 		enum kt_err err = kt_restore_groups(&c.o, &res, &diag);
 		fflush(stdout);
+		char at[KT_TIME_STR_MAX], as_of[80] = "";
+		if (c.o.at_given && res.groups_snapshot_ms >= 0)
+			snprintf(as_of, sizeof(as_of), ", as of the snapshot taken at %s",
+				 kt_parse_format_time(res.groups_snapshot_ms, at));
 		if (!err && !c.quiet)
-			fprintf(c.o.dry_run ? stderr : stdout, "%d consumer group(s), %zu partition offset(s) %s\n",
-				res.groups_restored, c.offsets, c.o.dry_run ? "planned (nothing set)" : "set");
+			fprintf(c.o.dry_run ? stderr : stdout, "%d consumer group(s), %zu partition offset(s) %s%s\n",
+				res.groups_restored, c.offsets, c.o.dry_run ? "planned (nothing set)" : "set", as_of);
 		kt_cli_kafka_log("groups", &c.kafka_log, c.verbose, err != KT_OK);
 		rc = err ? kt_cli_fail("groups", err, &diag) : KT_EXIT_OK;
 		kt_restore_result_free(&res);

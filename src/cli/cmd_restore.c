@@ -18,7 +18,7 @@
 
 const char kt_usage_restore[] =
 	"  ktape restore -b HOST:PORT[,...] -a DIR [-t TOPIC]... [--topic-regex RE] [-p N]...\n"
-	"               [--from-offset N | --from-time T] [--to-offset N | --to-time T]\n"
+	"               [--from-offset N | --from-time T] [--to-offset N | --to-time T | --at T]\n"
 	"               [--map SRC=DST]... [--topic-prefix PREFIX] [--partitioning same|key]\n"
 	"               [--create-topics] [--replication-factor N] [--allow-nonempty] [--allow-gaps]\n"
 	"               [--rate-msgs N] [--rate-bytes N[K|M|G]] [--pace original [--speed X] [--max-idle D]]\n"
@@ -68,6 +68,11 @@ const char kt_help_restore[] =
 	"      --groups [RE]       set the archived consumer groups' offsets (groups matching RE)\n"
 	"                          on the target, translated to the restored offsets; groups must\n"
 	"                          be inactive. Needs --partitioning same.\n"
+	"      --at T              point in time: the topics as of T (records with a timestamp\n"
+	"                          before T, as --to-time T) and, with --groups, the groups'\n"
+	"                          offsets of the newest group snapshot taken at or before T\n"
+	"                          (dump --follow takes one every --groups-interval) instead of\n"
+	"                          the latest; no --to-time or --to-offset with it\n"
 	"      --origin-headers    add ktape.source.topic/partition/offset headers\n"
 	"      --drop-keys FILE    an erasure list: records whose key is in FILE are not written.\n"
 	"                          One key a line; base64:X for the key whose bytes are X in base64\n"
@@ -164,6 +169,7 @@ enum {
 	OPT_IGNORE_TS,
 	OPT_MAX_REPORT,
 	OPT_DROP_KEYS,
+	OPT_AT,
 };
 
 static const struct option long_opts[] = {
@@ -189,6 +195,7 @@ static const struct option long_opts[] = {
 	{"groups", optional_argument, NULL, OPT_GROUPS},
 	{"origin-headers", no_argument, NULL, OPT_ORIGIN},
 	{"drop-keys", required_argument, NULL, OPT_DROP_KEYS},
+	{"at", required_argument, NULL, OPT_AT},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"generation", required_argument, NULL, OPT_GENERATION},
 	{"property", required_argument, NULL, 'X'},
@@ -208,10 +215,25 @@ static const struct option long_opts[] = {
 /* restore and compare share one table; an option of the one is refused by
  * the other rather than ignored without a word. */
 static const int compare_only[] = {OPT_IGNORE_TS, OPT_MAX_REPORT};
-static const int restore_only[] = {
-	OPT_TOPIC_REGEX, OPT_PARTITIONING, OPT_CREATE, OPT_RF,	     OPT_ALLOW_NONEMPTY, OPT_ALLOW_GAPS, OPT_RATE_MSGS,
-	OPT_RATE_BYTES,	 OPT_PACE,	   OPT_SPEED,  OPT_MAX_IDLE, OPT_GROUPS,	 OPT_ORIGIN,	 OPT_DRY_RUN,
-	OPT_PROGRESS,	 OPT_NO_PROGRESS,  'q',	       OPT_DROP_KEYS};
+static const int restore_only[] = {OPT_TOPIC_REGEX,
+				   OPT_PARTITIONING,
+				   OPT_CREATE,
+				   OPT_RF,
+				   OPT_ALLOW_NONEMPTY,
+				   OPT_ALLOW_GAPS,
+				   OPT_RATE_MSGS,
+				   OPT_RATE_BYTES,
+				   OPT_PACE,
+				   OPT_SPEED,
+				   OPT_MAX_IDLE,
+				   OPT_GROUPS,
+				   OPT_ORIGIN,
+				   OPT_DRY_RUN,
+				   OPT_PROGRESS,
+				   OPT_NO_PROGRESS,
+				   'q',
+				   OPT_DROP_KEYS,
+				   OPT_AT};
 
 static int in_list(const int *v, size_t n, int ch)
 {
@@ -250,6 +272,7 @@ struct restore_cli {
 	const char *key_file;
 	struct kt_crypto_key *key;
 	const char *drop_file;
+	const char *at_arg; /* --at as typed */
 	struct kt_keyset *drop;
 	char drop_sum[8 + KT_CRYPTO_SHA256_HEX]; /* "sha256:" + hex */
 };
@@ -377,6 +400,11 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 			break;
 		case OPT_ORIGIN: o->origin_headers = 1; break;
 		case OPT_DROP_KEYS: c->drop_file = optarg; break;
+		case OPT_AT:
+			o->at_given = 1;
+			c->at_arg = optarg;
+			rc = kt_cli_parse_time(cmd, "--at", optarg, &o->at_ms);
+			break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_GENERATION:
 			rc = kt_cli_parse_i64(cmd, "--generation", optarg, 0, UINT32_MAX, &o->generation);
@@ -395,6 +423,13 @@ static int parse_args(struct restore_cli *c, int argc, char **argv)
 			break;
 		default: rc = kt_cli_s3_opt(cmd, ch, optarg); break;
 		}
+	}
+	/* --at T ends the selection at T, as --to-time T */
+	if (!rc && o->at_given && (range.to_time != INT64_MIN || range.to_offset >= 0))
+		rc = kt_cli_usage_error(cmd, "--at T ends the selection at T: it cannot take --to-time or --to-offset");
+	if (!rc && o->at_given) {
+		range.to_time = o->at_ms;
+		range.to_time_arg = c->at_arg;
 	}
 	/* a dry run needs no cluster */
 	if (!rc)
@@ -509,13 +544,13 @@ int kt_cmd_restore(int argc, char **argv)
 			"{\"command\":\"restore\",\"dry_run\":%s,\"status\":\"%s\",\"exit_code\":%d,\"run_id\":%" PRId64
 			",\"resumed_from_run\":%" PRId64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
 			",\"skipped_on_resume\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"topics_created\":%d,"
-			"\"consumer_groups\":%d,"
+			"\"consumer_groups\":%d,\"groups_snapshot_ms\":%" PRId64 ","
 			"\"duration_seconds\":%.3f,\"storage\":{\"requests\":%" PRIu64 ",\"bytes_fetched\":%" PRIu64
 			"},\"warnings\":[",
 			c.o.dry_run ? "true" : "false", err ? "failed" : "ok", kt_cli_exit_for(err), res.run_id,
 			res.resumed_from_run, res.records, res.bytes, res.skipped_on_resume, res.dropped,
-			res.topics_created, res.groups_restored, res.seconds, res.storage_requests,
-			res.storage_bytes_fetched);
+			res.topics_created, res.groups_restored, c.o.at_given ? res.groups_snapshot_ms : -1,
+			res.seconds, res.storage_requests, res.storage_bytes_fetched);
 		for (size_t i = 0; i < res.warning_count; i++) {
 			if (i)
 				kt_buf_append_u8(&b, ',');
@@ -544,6 +579,10 @@ int kt_cmd_restore(int argc, char **argv)
 			       res.seconds > 0 ? (double)res.records / res.seconds : 0, res.topics_created,
 			       res.groups_restored, drop,
 			       res.resumed_from_run ? " (continued an interrupted run)" : "");
+		char at[KT_TIME_STR_MAX];
+		if (c.o.at_given && c.o.restore_groups && res.groups_snapshot_ms >= 0)
+			printf("  consumer groups as of the snapshot taken at %s\n",
+			       kt_parse_format_time(res.groups_snapshot_ms, at));
 	}
 	kt_cli_kafka_log("restore", &c.kafka_log, c.verbose, err != KT_OK);
 	rc = err ? kt_cli_fail("restore", err, &diag) : KT_EXIT_OK;

@@ -461,7 +461,8 @@ static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
 {
 	struct group_ctx *c = ctx;
 	struct dump *d = c->d;
-	for (size_t i = 0; i < d->topic_count; i++) {
+	/* the newest state of a name: a recreated topic's new generation */
+	for (size_t i = d->topic_count; i-- > 0;) {
 		if (strcmp(d->topics[i].name, g->topic))
 			continue;
 		struct kt_catalog_group_offset go = {d->run_id,	   g->group_id, g->topic,   d->topics[i].generation,
@@ -773,6 +774,37 @@ static void fail_part(struct dump *d, struct part *p, enum kt_err err, const str
 	struct kt_diag ignore;
 	kt_diag_clear(&ignore);
 	flush_part(d, p, &ignore); /* its progress up to what was committed */
+}
+
+/* Following: the consumer groups' offsets now, archived as a snapshot with
+ * its time (group_snapshots: restore --at and groups --at pick the newest
+ * at or before their time); the run's group_offsets rows become this
+ * capture, the latest. A capture that fails is warned about and tried
+ * again at the next interval: the follower goes on. */
+static void snapshot_groups(struct dump *d)
+{
+	struct kt_diag diag;
+	kt_diag_clear(&diag);
+	int groups_before = d->res->groups;
+	d->res->groups = 0;
+	enum kt_err err = kt_catalog_begin(d->cat, &diag);
+	if (!err)
+		err = kt_catalog_drop_group_offsets(d->cat, d->run_id, &diag);
+	if (!err) {
+		struct group_ctx g = {d, KT_OK, &diag, "", kt_time_now_ms()};
+		err = kt_kafka_list_group_offsets(d->k, group_filter, group_cb, &g, &diag);
+		if (!err)
+			err = g.err;
+		if (!err)
+			err = kt_catalog_commit(d->cat, &diag);
+		else
+			kt_catalog_rollback(d->cat);
+	}
+	if (err) {
+		d->res->groups = groups_before;
+		warn(d, "consumer group offsets not archived this time (the next --groups-interval tries again): %s",
+		     diag.msg[0] ? diag.msg : kt_err_str(err));
+	}
 }
 
 /* ---- following: topics and partitions that appear, go or are recreated ----
@@ -1444,6 +1476,8 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 	int64_t last_commit = kt_time_mono_ns();
 	int64_t meta_every = follow_interval_ns(d->o->metadata_interval_ms);
 	int64_t last_meta = kt_time_mono_ns();
+	int64_t groups_every = follow_interval_ns(d->o->groups_interval_ms);
+	int64_t last_groups = kt_time_mono_ns();
 	int cur = 0;
 	/* a follower goes on with no partition open (its topics deleted): its
 	 * selection may pick topics created later */
@@ -1481,6 +1515,13 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			last_meta = kt_time_mono_ns();
 			if (err)
 				break;
+		}
+		if (d->o->follow && now - last_groups >= groups_every) {
+			err = worker_wait(&w, &open, diag);
+			if (err)
+				break;
+			snapshot_groups(d);
+			last_groups = kt_time_mono_ns();
 		}
 		if (now - last_report > 500000000) {
 			err = worker_wait(&w, &open, diag);

@@ -13,6 +13,7 @@
 #include "kt_archive.h"
 #include "kt_catalog.h"
 #include "kt_fileio.h"
+#include "kt_parse.h"
 #include "kt_strv.h"
 #include "kt_rate.h"
 #include "kt_time.h"
@@ -1321,8 +1322,29 @@ static enum kt_err each_file_offset(struct restore *r, struct src_topic *t, kt_c
 	return KT_OK;
 }
 
+/* --at T: the groups' offsets as the newest snapshot at or before T has
+ * them (a follower's every --groups-interval, a batch dump's at its start);
+ * the group positions an operator recovering "to T" wants, consistent
+ * with the records up to T. */
+static enum kt_err groups_at(struct restore *r, struct src_topic *t, struct groups_ctx *g, struct kt_diag *diag)
+{
+	int64_t taken = -1;
+	enum kt_err err =
+		kt_catalog_each_group_snapshot_at(r->cat, t->name, r->o->at_ms, group_offset_cb, g, &taken, diag);
+	if (err)
+		return err;
+	char at[KT_TIME_STR_MAX];
+	if (taken < 0)
+		warn(r, "%s: no consumer group snapshot at or before %s in the archive: no group offsets set", t->name,
+		     kt_parse_format_time(r->o->at_ms, at));
+	if (taken > r->res->groups_snapshot_ms)
+		r->res->groups_snapshot_ms = taken;
+	return KT_OK;
+}
+
 static enum kt_err restore_groups(struct restore *r, struct kt_diag *diag)
 {
+	r->res->groups_snapshot_ms = -1;
 	if (r->o->by_key)
 		return kt_diag_fail(diag, KT_ERR_INVALID,
 				    "--groups needs --partitioning same: with key partitioning a source partition's "
@@ -1345,10 +1367,12 @@ static enum kt_err restore_groups(struct restore *r, struct kt_diag *diag)
 			break;
 		}
 		*g = (struct groups_ctx){r, &r->topics[i], has_re ? &re : NULL, "", {0}, {0}, 0, KT_OK, diag};
-		err = r->file_offsets || r->o->group_offsets_file || r->o->group_source_bootstrap
-			      ? each_file_offset(r, &r->topics[i], group_offset_cb, g)
-			      : kt_catalog_each_latest_group_offset(r->cat, r->topics[i].name, group_offset_cb, g,
-								    diag);
+		if (r->file_offsets || r->o->group_offsets_file || r->o->group_source_bootstrap)
+			err = each_file_offset(r, &r->topics[i], group_offset_cb, g);
+		else if (r->o->at_given)
+			err = groups_at(r, &r->topics[i], g, diag);
+		else
+			err = kt_catalog_each_latest_group_offset(r->cat, r->topics[i].name, group_offset_cb, g, diag);
 		if (!err)
 			err = g->err;
 		if (!err)

@@ -112,6 +112,12 @@ struct kt_restore_opts {
 	/* kt_restore_groups: or the committed offsets of this (source) cluster
 	 * now, read with the same client properties */
 	const char *group_source_bootstrap;
+	/* restore --at, groups --at: the groups' offsets of the newest group
+	 * snapshot taken at or before at_ms (a follower takes one every
+	 * --groups-interval) instead of the latest (restore --at also ends the
+	 * selection there: to_time) */
+	int at_given;
+	int64_t at_ms;
 };
 
 struct kt_restore_result {
@@ -124,6 +130,9 @@ struct kt_restore_result {
 	double seconds;
 	int topics_created;
 	int groups_restored;
+	/* with at_given: when the group snapshot used was taken (the newest of
+	 * the topics'), -1 when there was none at or before at_ms */
+	int64_t groups_snapshot_ms;
 	/* an archive in a bucket: requests made and bytes fetched (zero for a
 	 * directory) */
 	uint64_t storage_requests;
