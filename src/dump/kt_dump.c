@@ -962,10 +962,9 @@ static enum kt_err topic_watermarks(struct dump *d, const char *topic, int32_t p
 {
 	*lows = calloc((size_t)partitions + 1, sizeof(**lows));
 	*highs = calloc((size_t)partitions + 1, sizeof(**highs));
-	enum kt_err err = *lows && *highs ? KT_OK : KT_ERR_NOMEM;
-	for (int32_t p = 0; !err && p < partitions; p++)
-		err = kt_kafka_watermarks(d->k, topic, p, &(*lows)[p], &(*highs)[p], diag);
-	return err;
+	if (!*lows || !*highs)
+		return KT_ERR_NOMEM;
+	return topic_ends(d, topic, partitions, *lows, *highs, diag);
 }
 
 /* A topic the follower did not follow yet: new, or created again after it
@@ -1033,26 +1032,30 @@ static const char *recreated_reason(struct dump *d, struct topic_state *t, int32
 		snprintf(buf, size, "it had %d partitions and now has %d", t->partitions, partitions);
 		return buf;
 	}
-	for (size_t i = 0; i < d->part_count; i++) {
+	int64_t *lows = NULL, *highs = NULL;
+	const char *why = NULL;
+	/* a cluster that does not answer now is asked again at the next look */
+	if (topic_watermarks(d, t->name, t->partitions, &lows, &highs, NULL) != KT_OK)
+		t = NULL;
+	for (size_t i = 0; t && !why && i < d->part_count; i++) {
 		struct part *p = &d->parts[i];
-		if (p->t != t || p->finished)
+		if (p->t != t || p->finished || p->partition >= t->partitions)
 			continue;
-		int64_t low, high;
-		if (kt_kafka_watermarks(d->k, t->name, p->partition, &low, &high, NULL) != KT_OK)
-			continue; /* asked again at the next look */
+		int64_t low = lows[p->partition], high = highs[p->partition];
 		if (high < p->done_end) {
 			snprintf(buf, size,
 				 "partition %d was archived up to offset %" PRId64 " but now ends at %" PRId64,
 				 p->partition, p->done_end, high);
-			return buf;
-		}
-		if (low < p->low) {
+			why = buf;
+		} else if (low < p->low) {
 			snprintf(buf, size, "partition %d started at offset %" PRId64 " but now starts at %" PRId64,
 				 p->partition, p->low, low);
-			return buf;
+			why = buf;
 		}
 	}
-	return NULL;
+	free(lows);
+	free(highs);
+	return why;
 }
 
 /* The newest state of the topic of that name (NULL: never followed). */

@@ -3,11 +3,13 @@
 # broker: a partition added while following (kafka-topics --alter) is
 # archived from its offset 0, a topic created while following that the
 # --topic-regex picks is archived whole, with its partition count and
-# configs, both within --metadata-interval; the consumer groups' offsets
-# are archived as a snapshot every --groups-interval; restore --at T puts a
-# group back where the snapshot at or before T had it, translated onto the
-# restored records (checked by the next record the group reads on the
-# target); groups --at T the same after the fact.
+# configs, both within --metadata-interval; a topic deleted while
+# following is finished, and created again it is a new generation; the
+# consumer groups' offsets are archived as a snapshot every
+# --groups-interval; restore --at T puts a group back where the snapshot at
+# or before T had it, translated onto the restored records (checked by the
+# next record the group reads on the target); groups --at T the same after
+# the fact.
 source "$(dirname "$0")/lib.sh"
 
 P="fm-$RUN_ID"
@@ -106,8 +108,33 @@ assert_eq "8" "$(sql "$A" "SELECT committed_offset FROM group_offsets WHERE grou
     "group_offsets: the latest capture"
 pass "group offsets archived every --groups-interval ($snaps snapshots; 3, then 8)"
 
+# -- a topic deleted while following, then created again: a new generation -----------------
+kcli kafka-topics --bootstrap-server "$BS" --delete --topic "$P-new" >/dev/null
+deadline=$((SECONDS + 30))
+until grep -q "topic $P-new was deleted while following" "$WORK/follower.err"; do
+    ((SECONDS < deadline)) || fail "no warning about the deleted topic: $(cat "$WORK/follower.err")"
+    sleep 0.3
+done
+until create_topic "$P-new" 1 2>/dev/null; do # until the broker has finished deleting it
+    ((SECONDS < deadline)) || fail "could not create $P-new again"
+    sleep 1
+done
+printf '0\t%s\tr1\trv1\n0\t%s\tr2\trv2\n' $(($(date +%s) * 1000)) $(($(date +%s) * 1000)) >"$WORK/re.spec"
+produce_spec "$P-new" "$WORK/re.spec" --plain
+deadline=$((SECONDS + 30))
+until [[ $(sql "$A" "SELECT coalesce(sum(records), 0) FROM segments WHERE topic = '$P-new' AND generation = 1") == 2 ]]; do
+    ((SECONDS < deadline)) || fail "the recreated topic is not archived as generation 1: $(sql "$A" "SELECT generation, partition, records FROM segments WHERE topic = '$P-new'")"
+    sleep 0.3
+done
+assert_eq "3" "$(sql "$A" "SELECT sum(records) FROM segments WHERE topic = '$P-new' AND generation = 0")" \
+    "the old generation's records"
+grep -q "topic $P-new was deleted and recreated while following" "$WORK/follower.err" ||
+    fail "no warning about the new generation: $(cat "$WORK/follower.err")"
+pass "a topic deleted while following is finished with a warning; created again, it is generation 1"
+
 stop_follower
-grep -q "warning" "$WORK/follower.err" && fail "the follower warned: $(cat "$WORK/follower.err")"
+grep -v "topic $P-new was deleted" "$WORK/follower.err" | grep -q "warning" &&
+    fail "the follower warned: $(cat "$WORK/follower.err")"
 "$KTAPE" verify -a "$A" >"$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
 
 # -- restore --at T1: the records up to T1, the group where the snapshot before T1 had it ------
@@ -126,7 +153,8 @@ assert_eq "7" "$(kcat -b "$BS" -C -t "$D" -p 1 -o beginning -e -f '%k\n' 2>/dev/
 committed() { # group topic partition (the tool's describe can come back empty: asked again)
     local got="" try
     for try in 1 2 3; do
-        kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$1" >"$WORK/describe.out" 2>&1 || true
+        kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$1" --timeout 30000 \
+            >"$WORK/describe.out" 2>&1 || true
         got=$(awk -v t="$2" -v p="$3" '$2==t && $3==p {print $4}' "$WORK/describe.out")
         [[ -n $got ]] && break
         sleep 1
