@@ -1482,9 +1482,10 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 	int64_t groups_every = follow_interval_ns(d->o->groups_interval_ms);
 	int64_t last_groups = kt_time_mono_ns();
 	int cur = 0;
-	/* a follower goes on with no partition open (its topics deleted): its
-	 * selection may pick topics created later */
-	while (!err && (open > 0 || d->o->follow)) {
+	/* a follower goes on with no partition open when its topics were
+	 * deleted (its selection may pick topics created later), not when its
+	 * partitions failed */
+	while (!err && (open > 0 || (d->o->follow && !d->failed_parts))) {
 		if (d->o->stop && *d->o->stop) {
 			err = worker_wait(&w, &open, diag);
 			/* a follower's stop is its normal end (systemd stops it so):
@@ -1542,7 +1543,7 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		if (!n) {
 			/* woken by the worker (kt_kafka_wake), or a real wait */
 			err = worker_wait(&w, &open, diag);
-			if (err || (!open && !d->o->follow))
+			if (err || (!open && (!d->o->follow || d->failed_parts)))
 				break;
 			if (kt_time_mono_ns() - t_poll >= POLL_MS * 900000ll)
 				d->res->empty_polls++;
