@@ -1054,71 +1054,111 @@ static int crashed_at(enum kt_archive_step step)
 	return kt_archive_crash_hook && kt_archive_crash_hook(step);
 }
 
+enum kt_err kt_archive_segment_commit_many(struct kt_archive *a, struct kt_archive_segment **segs,
+					   const struct kt_catalog_prun *pruns, size_t n, int64_t run_id,
+					   struct kt_segment_summary *sums, enum kt_err *errs, struct kt_diag *diags)
+{
+	char(*rels)[PATH_BUF] = calloc(n ? n : 1, sizeof(*rels));
+	struct kt_diag all;
+	kt_diag_clear(&all);
+	enum kt_err err = rels ? KT_OK : kt_diag_fail(&all, KT_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		errs[i] = KT_OK;
+		kt_diag_clear(&diags[i]);
+	}
+	/* 1. every file complete and fsynced under tmp/ */
+	for (size_t i = 0; !err && i < n; i++) {
+		struct kt_archive_segment *s = segs[i];
+		if (!s)
+			continue;
+		errs[i] = kt_segment_writer_finish(s->w, &sums[i], &diags[i]);
+		if (!errs[i])
+			kt_archive_segment_relpath(s->topic, s->generation, s->partition, sums[i].first_offset,
+						   sums[i].last_offset, rels[i], sizeof(rels[i]));
+	}
+	if (!err && crashed_at(KT_STEP_FINISHED))
+		err = kt_diag_fail(&all, KT_ERR_INTERRUPTED, "simulated crash after writing");
+	/* 2. renamed into segments/ (each directory fsynced), or uploaded whole */
+	for (size_t i = 0; !err && i < n; i++) {
+		if (!segs[i] || errs[i])
+			continue;
+		errs[i] = kt_store_commit_file(a->store, segs[i]->tmp_path, rels[i], &diags[i]);
+		if (errs[i] && !kt_archive_is_local(a))
+			unlink(segs[i]->tmp_path); /* the spooled copy of a failed upload */
+	}
+	if (!err && crashed_at(KT_STEP_RENAMED))
+		err = kt_diag_fail(&all, KT_ERR_INTERRUPTED, "simulated crash after rename");
+	/* 3. then one catalog transaction records them all */
+	if (!err)
+		err = kt_catalog_begin(a->cat, &all);
+	int began = !err;
+	int64_t now = kt_time_now_ms();
+	for (size_t i = 0; !err && i < n; i++) {
+		if (errs[i])
+			continue;
+		if (segs[i]) {
+			struct kt_archive_segment *s = segs[i];
+			uint32_t nblocks;
+			const struct kt_block_info *blocks = kt_segment_writer_blocks(s->w, &nblocks);
+			struct kt_catalog_segment seg = {0,	  rels[i], s->topic, s->generation, s->partition,
+							 sums[i], run_id,  now};
+			err = kt_catalog_add_segment(a->cat, &seg, blocks, nblocks, NULL, &all);
+		}
+		if (!err && pruns)
+			err = kt_catalog_put_prun(a->cat, &pruns[i], &all);
+	}
+	if (began) {
+		if (!err)
+			err = kt_catalog_commit(a->cat, &all);
+		else
+			kt_catalog_rollback(a->cat);
+	}
+	/* A failed catalog write leaves complete, renamed segments behind:
+	 * the next writer open indexes them, exactly as after a crash. But a
+	 * full disk is no crash: the catalog said no, so the files go too and
+	 * the archive is as before this commit (their records are read again by
+	 * the next dump, whose start the caller leaves before them). Unless
+	 * the catalog holds them after all (a commit that failed late). */
+	for (size_t i = 0; err == KT_ERR_NO_SPACE && began && i < n; i++) {
+		struct kt_diag ignore;
+		int found = 1;
+		if (segs[i] && !errs[i] && kt_catalog_has_segment(a->cat, rels[i], &found, &ignore) == KT_OK && !found)
+			kt_store_remove(a->store, rels[i], &ignore);
+	}
+	/* readers elsewhere see a long dump's progress */
+	if (!err && !kt_archive_is_local(a) && kt_time_now_ms() - a->published_ms >= PUBLISH_INTERVAL_MS)
+		err = publish(a, &all);
+	if (!err && crashed_at(KT_STEP_COMMITTED))
+		err = kt_diag_fail(&all, KT_ERR_INTERRUPTED, "simulated crash after commit");
+	for (size_t i = 0; i < n; i++) {
+		if (err && !errs[i]) {
+			errs[i] = err;
+			diags[i] = all;
+		}
+		if (!segs[i])
+			continue;
+		/* a finished writer removes nothing; an unfinished one its
+		 * temporary file */
+		kt_segment_writer_close(segs[i]->w);
+		free(segs[i]->topic);
+		free(segs[i]);
+	}
+	free(rels);
+	return err;
+}
+
 enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_segment *s, int64_t run_id,
 				      const struct kt_catalog_prun *prun, struct kt_segment_summary *out_summary,
 				      struct kt_diag *diag)
 {
 	struct kt_segment_summary sum;
-	enum kt_err err = kt_segment_writer_finish(s->w, &sum, diag);
-	if (err) {
-		kt_archive_segment_abort(s);
-		return err;
-	}
-	uint32_t nblocks;
-	const struct kt_block_info *blocks = kt_segment_writer_blocks(s->w, &nblocks);
-	char rel[PATH_BUF];
-	kt_archive_segment_relpath(s->topic, s->generation, s->partition, sum.first_offset, sum.last_offset, rel,
-				   sizeof(rel));
-	if (crashed_at(KT_STEP_FINISHED)) {
-		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after writing");
-		goto out;
-	}
-	/* renamed into segments/, or uploaded whole */
-	err = kt_store_commit_file(a->store, s->tmp_path, rel, diag);
-	if (err) {
-		if (!kt_archive_is_local(a))
-			unlink(s->tmp_path); /* the spooled copy of a failed upload */
-		goto out;
-	}
-	if (crashed_at(KT_STEP_RENAMED)) {
-		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after rename");
-		goto out;
-	}
-	err = kt_catalog_begin(a->cat, diag);
-	if (err)
-		goto out;
-	struct kt_catalog_segment seg = {0, rel, s->topic, s->generation, s->partition, sum, run_id, kt_time_now_ms()};
-	err = kt_catalog_add_segment(a->cat, &seg, blocks, nblocks, NULL, diag);
-	if (!err && prun)
-		err = kt_catalog_put_prun(a->cat, prun, diag);
-	if (!err)
-		err = kt_catalog_commit(a->cat, diag);
-	else
-		kt_catalog_rollback(a->cat);
-	/* A failed catalog write leaves a complete, renamed segment behind:
-	 * the next writer open indexes it, exactly as after a crash. But a
-	 * full disk is no crash: the catalog said no, so the file goes too and
-	 * the archive is as before this commit (its records are read again by
-	 * the next dump, whose start the caller leaves before them). Unless
-	 * the catalog holds it after all (a commit that failed late). */
-	if (err == KT_ERR_NO_SPACE) {
-		struct kt_diag ignore;
-		int found = 1;
-		if (kt_catalog_has_segment(a->cat, rel, &found, &ignore) == KT_OK && !found)
-			kt_store_remove(a->store, rel, &ignore);
-	}
-	/* readers elsewhere see a long dump's progress */
-	if (!err && !kt_archive_is_local(a) && kt_time_now_ms() - a->published_ms >= PUBLISH_INTERVAL_MS)
-		err = publish(a, diag);
-	if (!err && crashed_at(KT_STEP_COMMITTED))
-		err = kt_diag_fail(diag, KT_ERR_INTERRUPTED, "simulated crash after commit");
+	enum kt_err err;
+	struct kt_diag d1;
+	kt_archive_segment_commit_many(a, &s, prun, 1, run_id, &sum, &err, &d1);
+	if (err && diag)
+		*diag = d1;
 	if (!err && out_summary)
 		*out_summary = sum;
-out:
-	/* the writer is finished, so closing it removes nothing */
-	kt_segment_writer_close(s->w);
-	free(s->topic);
-	free(s);
 	return err;
 }
 

@@ -135,6 +135,17 @@ uint64_t kt_archive_segment_raw_bytes(const struct kt_archive_segment *s);
 enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_segment *s, int64_t run_id,
 				      const struct kt_catalog_prun *prun, struct kt_segment_summary *out_summary,
 				      struct kt_diag *diag);
+/* Commits n segments of one run together, each with its partition's
+ * progress pruns[i] (pruns may be NULL; segs[i] NULL records the progress
+ * only): every file finished and fsynced, then renamed (its directory
+ * fsynced), and only then ONE catalog transaction records all of them
+ * (SPEC 10.4). errs[i] and diags[i] say how segment i ended: a failure of
+ * its own file leaves the others committed; a failure of the transaction
+ * is everyone's and is also returned. sums[i] is filled for the committed.
+ * Frees every segment. */
+enum kt_err kt_archive_segment_commit_many(struct kt_archive *a, struct kt_archive_segment **segs,
+					   const struct kt_catalog_prun *pruns, size_t n, int64_t run_id,
+					   struct kt_segment_summary *sums, enum kt_err *errs, struct kt_diag *diags);
 /* Drops an unfinished segment and its temporary file. NULL is a no-op. */
 void kt_archive_segment_abort(struct kt_archive_segment *s);
 

@@ -531,11 +531,24 @@ static void fill_prun(struct dump *d, const struct part *p, struct kt_catalog_pr
 				       p->lost_from, p->lost_end};
 }
 
+/* What a committed segment adds to the run's figures. */
+static void count_commit(struct dump *d, struct part *p, const struct kt_segment_summary *sum)
+{
+	d->res->segments++;
+	d->res->raw_bytes += sum->raw_bytes;
+	d->res->file_bytes += sum->file_bytes;
+	p->t->res->file_bytes += sum->file_bytes;
+	d->res->last_commit_ms = kt_time_now_ms();
+}
+
+static enum kt_err flush_parts(struct dump *d, struct part **ps, size_t n, struct kt_diag *diag);
+
 /* Commits the partition's open segment (or only its progress). */
 static enum kt_err flush_part(struct dump *d, struct part *p, struct kt_diag *diag)
 {
 	struct kt_catalog_prun pr;
 	fill_prun(d, p, &pr);
+	p->commit_due = 0;
 	if (!p->seg) {
 		enum kt_err err = kt_catalog_begin(d->cat, diag);
 		if (!err)
@@ -552,11 +565,7 @@ static enum kt_err flush_part(struct dump *d, struct part *p, struct kt_diag *di
 		p->done_end = p->seg_done_end;
 		return err;
 	}
-	d->res->segments++;
-	d->res->raw_bytes += sum.raw_bytes;
-	d->res->file_bytes += sum.file_bytes;
-	p->t->res->file_bytes += sum.file_bytes;
-	d->res->last_commit_ms = kt_time_now_ms();
+	count_commit(d, p, &sum);
 	return KT_OK;
 }
 

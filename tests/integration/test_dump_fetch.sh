@@ -56,3 +56,38 @@ kcat -C -b "$BS" -t "$T2" -o beginning -e -q -f '%p %o %k %S %s\n' | sort >"$WOR
 assert_eq 4500 "$(wc -l <"$WORK/big.kcat")" "records kcat reads"
 cmp -s "$WORK/big.kcat" "$WORK/big.cat" || fail "the archive differs from the topic: $(diff "$WORK/big.kcat" "$WORK/big.cat" | cut -c1-80 | head -n 5)"
 pass "4500 records of 8 KiB fetched by two clients, each record archived exactly once"
+
+# Many partitions (issue #19): their ends are asked for in one request per
+# broker, and the partitions that end together are committed together: one
+# catalog transaction records every segment (one commit time), where one
+# commit per partition, one after the other, was the tail of such a dump.
+T3="fetch-many-$RUN_ID"
+create_topic "$T3" 40
+now=$(date +%s%3N)
+python3 - "$now" >"$WORK/many.spec" <<'PY'
+import sys
+now = int(sys.argv[1])
+for i in range(4000):
+    print(f"{i % 40}\t{now + i}\tk{i}\tv{i}")
+PY
+produce_spec "$T3" "$WORK/many.spec" --plain
+"$KTAPE" dump -b "$BS" -a "$WORK/many" -t "$T3" -q --json >"$WORK/many.json" || fail "dump of 40 partitions"
+read -r records segments lag < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["segments"], j["lag"])' "$WORK/many.json")
+assert_eq 4000 "$records" "records of 40 partitions dumped"
+assert_eq 40 "$segments" "segments of 40 partitions"
+assert_eq 0 "$lag" "lag after a full dump"
+assert_eq 1 "$(sql "$WORK/many" 'select count(distinct committed_ms) from segments')" "catalog commits of the 40 segments"
+assert_eq 40 "$(sql "$WORK/many" 'select count(*) from partition_runs where run_id = 1 and done_end = to_end and done_end = 100')" \
+    "partitions recorded as done"
+kcat -C -b "$BS" -t "$T3" -o beginning -e -q -f '%p %o %k %s\n' | sort >"$WORK/many.kcat"
+"$KTAPE" cat -a "$WORK/many" -t "$T3" --format '%p %o %k %s\n' | sort >"$WORK/many.cat"
+cmp -s "$WORK/many.kcat" "$WORK/many.cat" || fail "the archive of 40 partitions differs from the topic"
+"$KTAPE" verify -a "$WORK/many" >/dev/null || fail "verify of the archive of 40 partitions"
+# the lag, from the ends asked for all partitions at once: 50 of each
+# partition's 100 records are left
+"$KTAPE" dump -b "$BS" -a "$WORK/half" -t "$T3" --to-offset 50 -q --json >"$WORK/half.json" ||
+    fail "dump of 40 partitions to offset 50"
+read -r records lag < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["lag"])' "$WORK/half.json")
+assert_eq 2000 "$records" "records up to offset 50"
+assert_eq 2000 "$lag" "lag of 40 partitions at offset 50 of 100"
+pass "40 partitions: ends asked at once, 40 segments in one catalog commit, lag exact"

@@ -297,6 +297,86 @@ static void test_crash_each_step(void **state)
 	}
 }
 
+/* Segment [first, last] of topic/part, written and left open. */
+static struct kt_archive_segment *open_segment(struct kt_archive *a, const char *topic, int32_t part, int64_t first,
+					       int64_t last)
+{
+	struct kt_archive_segment *s;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_segment_begin(a, topic, 0, part, &small_blocks, &s, &d), KT_OK);
+	for (int64_t o = first; o <= last; o++) {
+		struct kt_record r;
+		char val[128];
+		rec_at(o, &r, val);
+		assert_int_equal(kt_archive_segment_add(s, &r, &d), KT_OK);
+	}
+	return s;
+}
+
+/* Segments committed together (a dump's partitions that end at once,
+ * issue #19): every file finished and renamed before ONE transaction
+ * records them all with every partition's progress (SPEC 10.4), so a
+ * crash at each step leaves all of them or none in the catalog, and the
+ * renamed ones for recovery to index. */
+static void test_commit_many_each_step(void **state)
+{
+	struct fixture *f = *state;
+	for (crash_step = 0; crash_step <= KT_STEP_COMMITTED; crash_step++) {
+		th_rmrf(f->arch);
+		struct kt_archive *a;
+		struct kt_diag d;
+		assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+		int64_t run = begin_run(a);
+		/* three segments and a partition with progress only */
+		struct kt_archive_segment *segs[4] = {open_segment(a, "alpha", 0, 0, 99),
+						      open_segment(a, "alpha", 1, 0, 49),
+						      open_segment(a, "beta", 0, 0, 9), NULL};
+		struct kt_catalog_prun pr[4] = {
+			{run, "alpha", 0, 0, 0, 100, 0, 100, 100, 100, -1, -1},
+			{run, "alpha", 0, 1, 0, 50, 0, 50, 50, 50, -1, -1},
+			{run, "beta", 0, 0, 0, 10, 0, 10, 10, 10, -1, -1},
+			{run, "beta", 0, 1, 7, 7, 7, 7, 7, 0, -1, -1},
+		};
+		struct kt_segment_summary sums[4];
+		enum kt_err errs[4];
+		struct kt_diag diags[4];
+		kt_archive_crash_hook = crash_step ? crash_at : NULL;
+		enum kt_err err = kt_archive_segment_commit_many(a, segs, pr, 4, run, sums, errs, diags);
+		kt_archive_crash_hook = NULL;
+		assert_int_equal(err, crash_step ? KT_ERR_INTERRUPTED : KT_OK);
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(errs[i], err);
+		if (!crash_step)
+			assert_int_equal(sums[1].record_count, 50);
+		kt_archive_close(a);
+
+		struct kt_archive_recovery rec;
+		assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_WRITE, &a, &rec, &d), KT_OK);
+		assert_int_equal(rec.segments_recovered, crash_step == KT_STEP_RENAMED ? 3 : 0);
+		struct kt_catalog *cat = kt_archive_catalog(a);
+		int committed = crash_step == 0 || crash_step == KT_STEP_COMMITTED;
+		int64_t end;
+		int found;
+		assert_int_equal(kt_catalog_resume_end(cat, "alpha", 0, 1, &end, &found, &d), KT_OK);
+		assert_int_equal(found, crash_step != KT_STEP_FINISHED);
+		if (found)
+			assert_int_equal(end, 50);
+		/* the progress rows went with the segments, all or none */
+		struct collect c;
+		kt_buf_init(&c.out, 1 << 20);
+		assert_int_equal(kt_catalog_each_prun(cat, NULL, prun_cb, &c, &d), KT_OK);
+		assert_int_equal(kt_catalog_each_segment(cat, NULL, seg_cb, &c, &d), KT_OK);
+		kt_buf_append_u8(&c.out, 0);
+		const char *text = (const char *)c.out.data;
+		assert_true((strstr(text, "prun 1 beta 1 done=7") != NULL) == committed);
+		assert_true((strstr(text, "prun 1 alpha 0 done=100") != NULL) == committed);
+		assert_true((strstr(text, " beta/0/0 0-9 ") != NULL) == (crash_step != KT_STEP_FINISHED));
+		assert_true((strstr(text, " alpha/0/0 0-99 ") != NULL) == (crash_step != KT_STEP_FINISHED));
+		kt_buf_free(&c.out);
+		kt_archive_close(a);
+	}
+}
+
 /* A catalog rebuilt from the files alone answers every query as the
  * original did, runs and partition progress included. */
 static void test_reindex_equality(void **state)
@@ -606,6 +686,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_each_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_many_each_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_equality, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_deleted_segment_is_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_damaged_footer_keeps_blocks, setup, teardown),
