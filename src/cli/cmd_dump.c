@@ -158,13 +158,14 @@ static void print_json(const struct kt_dump_result *r, enum kt_err err, const st
 		kt_json_cstr(&b, key_id_hex(key, id));
 	else
 		kt_buf_append(&b, "null", 4);
-	kt_buf_printf(&b,
-		      ",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
-		      ",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
-		      "\"lag\":%" PRId64 ",\"unreadable\":%" PRId64
-		      ",\"duration_seconds\":%.3f,\"empty_polls\":%" PRIu64 ",\"fetchers\":%d,\"topics\":[",
-		      r->records, r->payload_bytes, r->raw_bytes, r->file_bytes, r->segments, r->partitions, r->groups,
-		      r->lag, r->unreadable, r->seconds, r->empty_polls, r->fetchers);
+	kt_buf_printf(
+		&b,
+		",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
+		",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
+		"\"lag\":%" PRId64 ",\"unreadable\":%" PRId64 ",\"duration_seconds\":%.3f,\"empty_polls\":%" PRIu64
+		",\"fetchers\":%d,\"compactions\":%" PRIu64 ",\"compacted_segments\":%" PRIu64 ",\"topics\":[",
+		r->records, r->payload_bytes, r->raw_bytes, r->file_bytes, r->segments, r->partitions, r->groups,
+		r->lag, r->unreadable, r->seconds, r->empty_polls, r->fetchers, r->compactions, r->compacted_segments);
 	for (size_t i = 0; i < r->topic_count; i++) {
 		const struct kt_dump_topic_result *t = &r->topics[i];
 		kt_buf_append(&b, i ? ",{\"topic\":" : "{\"topic\":", i ? 10 : 9);

@@ -21,7 +21,8 @@ BLOCK=65536
 SECONDS_PRODUCING=30
 
 "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --follow --commit-interval 200ms --segment-size $SEG \
-    --block-size $BLOCK --compact-fanout $FANOUT --segment-age ${AGE}s -q 2>"$WORK/follower.err" &
+    --block-size $BLOCK --compact-fanout $FANOUT --segment-age ${AGE}s --json >"$WORK/follower.json" \
+    2>"$WORK/follower.err" &
 fpid=$!
 
 # a steady producer: 50 records of ~200 bytes every 0.1 s, values v1..vN
@@ -89,6 +90,8 @@ rc=0
 wait "$fpid" || rc=$?
 [[ $rc == 0 ]] || fail "the follower exited $rc on SIGTERM: $(tail -n 3 "$WORK/follower.err")"
 if grep -q warning "$WORK/follower.err"; then fail "the follower warned: $(grep warning "$WORK/follower.err" | head -3)"; fi
+read -r merges merged < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["compactions"], j["compacted_segments"])' "$WORK/follower.json")
+((merges >= 2 * P && merged >= 2 * merges)) || fail "the follower's summary counts $merges merges of $merged segments"
 
 # every record exactly once
 "$KTAPE" cat -a "$A" -t "$t" -f '%s\n' | awk '{print substr($1, 2)}' | sort -n >"$WORK/values"
