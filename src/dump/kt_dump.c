@@ -576,7 +576,14 @@ static enum kt_err finish_part(struct dump *d, struct part *p, struct kt_diag *d
 	p->finished = 1;
 	if (p->assigned)
 		kt_kafka_unassign_one(d->k, p->t->name, p->partition, NULL);
-	return flush_part(d, p, diag);
+	if (d->o->follow)
+		return flush_part(d, p, diag);
+	/* A batch dump's partitions end at about the same time, and their
+	 * commits one by one, each with its catalog transaction, were the
+	 * tail of a dump of many partitions (issue #19): they are committed
+	 * together when the last one ends, or at the next commit interval. */
+	p->commit_due = 1;
+	return KT_OK;
 }
 
 static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kafka_msg *m, struct kt_diag *diag)
@@ -669,10 +676,69 @@ static void report_progress(struct dump *d, int done)
  * instead of everything since its segments opened. */
 static enum kt_err commit_open_segments(struct dump *d, struct kt_diag *diag)
 {
-	enum kt_err err = KT_OK;
-	for (size_t i = 0; !err && i < d->part_count; i++)
-		if (!d->parts[i].finished && d->parts[i].seg)
-			err = flush_part(d, &d->parts[i], diag);
+	struct part **ps = calloc(d->part_count + 1, sizeof(*ps));
+	if (!ps)
+		return KT_ERR_NOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < d->part_count; i++) {
+		struct part *p = &d->parts[i];
+		if ((!p->finished && p->seg) || p->commit_due)
+			ps[n++] = p;
+	}
+	enum kt_err err = flush_parts(d, ps, n, diag);
+	free(ps);
+	return err;
+}
+
+static int partition_local(enum kt_err err);
+static void fail_part(struct dump *d, struct part *p, enum kt_err err, const struct kt_diag *diag);
+
+/* flush_part of n parts at once: their segments and every one's progress
+ * in one catalog transaction (kt_archive_segment_commit_many). A part
+ * whose own file failed with a partition-local error is given up on, the
+ * others are committed; any other failure is returned. */
+static enum kt_err flush_parts(struct dump *d, struct part **ps, size_t n, struct kt_diag *diag)
+{
+	if (!n)
+		return KT_OK;
+	struct kt_archive_segment **segs = calloc(n, sizeof(*segs));
+	struct kt_catalog_prun *prs = calloc(n, sizeof(*prs));
+	struct kt_segment_summary *sums = calloc(n, sizeof(*sums));
+	enum kt_err *errs = calloc(n, sizeof(*errs));
+	struct kt_diag *diags = calloc(n, sizeof(*diags));
+	enum kt_err err = segs && prs && sums && errs && diags ? KT_OK : KT_ERR_NOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		ps[i]->commit_due = 0;
+		fill_prun(d, ps[i], &prs[i]);
+		segs[i] = ps[i]->seg;
+		ps[i]->seg = NULL;
+	}
+	if (!err)
+		kt_archive_segment_commit_many(d->a, segs, prs, n, d->run_id, sums, errs, diags);
+	for (size_t i = 0; !err && i < n; i++) {
+		struct part *p = ps[i];
+		if (errs[i] == KT_OK) {
+			if (segs[i]) /* freed, but it was there */
+				count_commit(d, p, &sums[i]);
+			continue;
+		}
+		/* as flush_part: progress falls back to before the lost segment */
+		if (segs[i])
+			p->done_end = p->seg_done_end;
+		if (partition_local(errs[i]) && !p->failed)
+			fail_part(d, p, errs[i], &diags[i]);
+	}
+	for (size_t i = 0; !err && i < n; i++)
+		if (errs[i] && !(partition_local(errs[i]) && ps[i]->failed)) {
+			err = errs[i];
+			if (diag)
+				*diag = diags[i];
+		}
+	free(segs);
+	free(prs);
+	free(sums);
+	free(errs);
+	free(diags);
 	return err;
 }
 
@@ -1585,6 +1651,9 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 	enum kt_err werr = worker_wait(&w, &open, err ? &(struct kt_diag){0} : diag);
 	if (!err)
 		err = werr;
+	/* the partitions that finished since the last commit, at once */
+	if (!err)
+		err = commit_open_segments(d, diag);
 	worker_stop(&w);
 	kt_kafka_batch_free(b[0]);
 	kt_kafka_batch_free(b[1]);
@@ -1601,7 +1670,7 @@ static void salvage(struct dump *d)
 {
 	for (size_t i = 0; i < d->part_count; i++) {
 		struct part *p = &d->parts[i];
-		if (!p->finished && (p->seg || p->done_end > p->start)) {
+		if (p->commit_due || (!p->finished && (p->seg || p->done_end > p->start))) {
 			struct kt_diag ignore;
 			if (flush_part(d, p, &ignore)) {
 				kt_archive_segment_abort(p->seg);
