@@ -61,6 +61,16 @@ struct kt_archive {
 	 * next publish (kt_archive_remove_unlisted) */
 	char **pending_rm;
 	size_t n_pending_rm;
+	/* a sharded archive's reader: the union of the root and its shards'
+	 * catalogs (kt_archive_shard.c), which readers see as the catalog;
+	 * cat stays the root's own (RECORD mode writes its runs there) */
+	struct kt_catalog *view;
+	char *view_dir; /* the private directory that holds it */
+	char **shard_ids;
+	size_t n_shards;
+	/* a consumer group member's shard: recovery removes unlisted segment
+	 * files instead of indexing them (SPEC 10.8) */
+	int discard_unlisted;
 	int format_version; /* the marker's (10.2) */
 };
 
@@ -103,7 +113,74 @@ const char *kt_archive_dir(const struct kt_archive *a)
 
 struct kt_catalog *kt_archive_catalog(struct kt_archive *a)
 {
+	return a->view ? a->view : a->cat;
+}
+
+struct kt_catalog *kt_archive_record_catalog(struct kt_archive *a)
+{
 	return a->cat;
+}
+
+struct kt_catalog *kt_archive_root_catalog_of(struct kt_archive *a)
+{
+	return a->cat;
+}
+
+void kt_archive_set_view(struct kt_archive *a, struct kt_catalog *view, char *view_dir, char **ids, size_t n)
+{
+	a->view = view;
+	a->view_dir = view_dir;
+	a->shard_ids = ids;
+	a->n_shards = n;
+}
+
+size_t kt_archive_shard_count(const struct kt_archive *a)
+{
+	return a->n_shards;
+}
+
+const char *kt_archive_shard_id(const struct kt_archive *a, size_t i)
+{
+	return i < a->n_shards ? a->shard_ids[i] : NULL;
+}
+
+void kt_archive_set_discard_unlisted(struct kt_archive *a, int on)
+{
+	a->discard_unlisted = on;
+}
+
+const char *kt_archive_view_dir(const struct kt_archive *a)
+{
+	return a->view_dir;
+}
+
+const struct kt_store_opts *kt_archive_store_opts_of(void)
+{
+	return &store_opts;
+}
+
+void kt_archive_union_close(struct kt_archive *a)
+{
+	kt_catalog_close(a->view);
+	a->view = NULL;
+	if (a->view_dir) {
+		DIR *dh = opendir(a->view_dir);
+		struct dirent *de;
+		char path[PATH_BUF];
+		while (dh && (de = readdir(dh)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+				snprintf(path, sizeof(path), "%s/%s", a->view_dir, de->d_name);
+				unlink(path);
+			}
+		if (dh)
+			closedir(dh);
+		rmdir(a->view_dir);
+		free(a->view_dir);
+		a->view_dir = NULL;
+	}
+	kt_archive_shard_ids_free(a->shard_ids, a->n_shards);
+	a->shard_ids = NULL;
+	a->n_shards = 0;
 }
 
 void kt_archive_set_key(struct kt_archive *a, const struct kt_crypto_key *key)
@@ -497,6 +574,15 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 	enum kt_err err = kt_catalog_has_segment(a->cat, rel, &found, diag);
 	if (err || found)
 		return err;
+	if (a->discard_unlisted) {
+		/* a group member's shard (SPEC 10.8): the group never counted
+		 * these records as archived, and their next owner archives them
+		 * again from the group's offset */
+		err = kt_store_remove(a->store, rel, diag);
+		if (!err)
+			rec->unlisted_removed++;
+		return err;
+	}
 	struct kt_diag d2;
 	kt_diag_clear(&d2);
 	err = kt_catalog_begin(a->cat, diag);
@@ -858,6 +944,8 @@ enum kt_err kt_archive_segment_open(struct kt_archive *a, const char *rel, const
 enum kt_err kt_archive_list(struct kt_archive *a, const char *prefix, kt_archive_list_cb cb, void *ctx,
 			    struct kt_diag *diag)
 {
+	if (a->view && !strcmp(prefix, "segments/"))
+		return kt_archive_union_list_segments(a, cb, ctx, diag);
 	return kt_store_list(a->store, prefix, cb, ctx, diag);
 }
 
@@ -881,12 +969,19 @@ static enum kt_err archive_new(const char *dir, struct kt_archive **out, struct 
 enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct kt_archive **out,
 			    struct kt_archive_recovery *out_recovery, struct kt_diag *diag)
 {
+	return kt_archive_open_flags(dir, mode, 0, out, out_recovery, diag);
+}
+
+enum kt_err kt_archive_open_flags(const char *dir, enum kt_archive_mode mode, unsigned flags, struct kt_archive **out,
+				  struct kt_archive_recovery *out_recovery, struct kt_diag *diag)
+{
 	*out = NULL;
 	struct kt_archive_recovery rec = {0};
 	struct kt_archive *a;
 	enum kt_err err = archive_new(dir, &a, diag);
 	if (err)
 		return err;
+	a->discard_unlisted = (flags & KT_ARCHIVE_OPEN_DISCARD_UNLISTED) != 0;
 	int local = kt_archive_is_local(a);
 	int version = 0;
 	err = check_marker(a->store, &version, diag);
@@ -957,6 +1052,11 @@ enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct k
 		err = err ? err : recover(a, &rec, diag);
 		if (err)
 			goto fail;
+	} else {
+		/* a reader of a sharded archive reads the union (SPEC 10.8) */
+		err = kt_archive_union_open(a, diag);
+		if (err)
+			goto fail;
 	}
 	if (out_recovery)
 		*out_recovery = rec;
@@ -981,6 +1081,7 @@ void kt_archive_close(struct kt_archive *a)
 		free(a->pending_rm[i]);
 	free(a->pending_rm);
 	kt_catalog_close(a->cat);
+	kt_archive_union_close(a);
 	if (a->run_lock_path) {
 		/* the run has ended: its catalog row says so already */
 		unlink(a->run_lock_path);
@@ -1578,8 +1679,8 @@ enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_r
 		/* straight to the first block that can hold a timestamp >= from_ts */
 		int64_t first;
 		int found;
-		err = kt_catalog_first_block_at_time(a->cat, range->topic, range->generation, range->partition,
-						     range->from_ts, &first, &found, diag);
+		err = kt_catalog_first_block_at_time(kt_archive_catalog(a), range->topic, range->generation,
+						     range->partition, range->from_ts, &first, &found, diag);
 		if (!err && !found)
 			it->range.from_offset = INT64_MAX; /* nothing that new */
 		else if (!err && first > it->range.from_offset)
@@ -1587,12 +1688,12 @@ enum kt_err kt_archive_iter_open(struct kt_archive *a, const struct kt_archive_r
 	}
 	struct iter_collect c = {it, KT_OK};
 	if (!err && it->range.from_offset <= it->range.to_offset)
-		err = kt_catalog_each_segment(a->cat, range->topic, iter_collect_cb, &c, diag);
+		err = kt_catalog_each_segment(kt_archive_catalog(a), range->topic, iter_collect_cb, &c, diag);
 	if (!err)
 		err = c.err;
 	/* segments come in offset order; one that starts inside the previous
 	 * one would be read out of order */
-	for (size_t i = 1; !err && i < it->seg_count; i++)
+	for (size_t i = 1; !err && !a->view && i < it->seg_count; i++)
 		if (it->segs[i].first <= it->segs[i - 1].last)
 			err = kt_diag_fail(diag, KT_ERR_FORMAT, "segments %s and %s overlap (offsets %lld and %lld)",
 					   it->segs[i - 1].path, it->segs[i].path, (long long)it->segs[i - 1].last,
@@ -1653,7 +1754,7 @@ enum kt_err kt_archive_missing_in(struct kt_archive *a, const struct kt_archive_
 {
 	memset(out, 0, sizeof(*out));
 	struct missing_in_ctx c = {ranges, n, out};
-	return kt_catalog_each_missing(a->cat, NULL, missing_in_cb, &c, diag);
+	return kt_catalog_each_missing(kt_archive_catalog(a), NULL, missing_in_cb, &c, diag);
 }
 
 /* ---- reading ranges, strictly ---- */
@@ -1715,6 +1816,8 @@ static enum kt_err iter_check_end(struct kt_archive_iter *it, struct kt_diag *di
 static enum kt_err fresh_segments(struct kt_archive *a, const char *topic, kt_catalog_segment_cb cb, void *ctx,
 				  struct kt_diag *diag)
 {
+	if (a->view)
+		return kt_archive_union_fresh_segments(a, topic, cb, ctx, diag);
 	if (kt_archive_is_local(a) || a->writer)
 		return kt_catalog_each_segment(a->cat, topic, cb, ctx, diag);
 	char path[PATH_BUF];
@@ -1749,6 +1852,8 @@ static int listed_cb(void *ctx, const struct kt_catalog_segment *s)
 
 enum kt_err kt_archive_listed_now(struct kt_archive *a, const char *rel, int *out_found, struct kt_diag *diag)
 {
+	if (a->view)
+		return kt_archive_union_listed_now(a, rel, out_found, diag);
 	if (kt_archive_is_local(a) || a->writer)
 		return kt_catalog_has_segment(a->cat, rel, out_found, diag);
 	char topic[KT_SEG_TOPIC_MAX + 1];
@@ -1846,11 +1951,16 @@ static enum kt_err iter_step(struct kt_archive_iter *it, const struct kt_record 
 			}
 			if (err)
 				return err;
-			struct kt_segment_filter f = {it->range.from_offset, it->range.to_offset, it->range.from_ts,
-						      it->range.to_ts};
+			/* never a record twice: segments of a union's shards may
+			 * overlap (SPEC 10.8), and only offsets above the last
+			 * one returned are read */
+			int64_t from = it->range.from_offset;
+			if (it->delivered + 1 > from)
+				from = it->delivered + 1;
+			struct kt_segment_filter f = {from, it->range.to_offset, it->range.from_ts, it->range.to_ts};
 			kt_segment_reader_set_filter(it->r, &f);
-			if (it->range.from_offset > it->segs[it->cur_seg].first)
-				kt_segment_reader_seek_offset(it->r, it->range.from_offset);
+			if (from > it->segs[it->cur_seg].first)
+				kt_segment_reader_seek_offset(it->r, from);
 		}
 		enum kt_err err = kt_segment_reader_next(it->r, out_rec, diag);
 		if (err == KT_ERR_NOT_FOUND) {

@@ -66,6 +66,8 @@ struct kt_archive_recovery {
 	 * do not: neither indexed (a record must never be read twice) nor
 	 * removed; 'ktape verify' lists them */
 	int conflicting_files;
+	/* a group member's shard: unlisted files removed (SPEC 10.8) */
+	int unlisted_removed;
 };
 
 struct kt_archive;
@@ -74,7 +76,43 @@ struct kt_archive_segment;
 enum kt_err kt_archive_open(const char *dir, enum kt_archive_mode mode, struct kt_archive **out,
 			    struct kt_archive_recovery *out_recovery, struct kt_diag *diag);
 void kt_archive_close(struct kt_archive *a);
+/* The catalog readers query. For a reader of a sharded archive (SPEC
+ * 10.8) the union of the root's and the shards' catalogs, a private copy
+ * made at open: paths name the files in the archive, so every reader reads
+ * it as one archive. */
 struct kt_catalog *kt_archive_catalog(struct kt_archive *a);
+/* The catalog runs recorded without the writer lock go to (RECORD mode:
+ * a restore's run, maps and bases): the root's own, never the union. The
+ * same as kt_archive_catalog for an archive without shards. */
+struct kt_catalog *kt_archive_record_catalog(struct kt_archive *a);
+
+/* ---- shards (SPEC 10.8) ---- */
+/* kt_archive_open_flags: a group member's shard removes, instead of
+ * indexing, the segment files its catalog does not list */
+#define KT_ARCHIVE_OPEN_DISCARD_UNLISTED 1u
+enum kt_err kt_archive_open_flags(const char *dir, enum kt_archive_mode mode, unsigned flags, struct kt_archive **out,
+				  struct kt_archive_recovery *out_recovery, struct kt_diag *diag);
+#define KT_ARCHIVE_WORKER_ID_MAX 64
+/* Whether id is a valid worker id (1-64 of A-Za-z0-9._-, no leading '.'). */
+int kt_archive_worker_id_valid(const char *id);
+/* Opens the shard of worker id in the archive at root for writing (mode
+ * WRITE or CREATE; CREATE also creates the root when it does not exist),
+ * registering it so that readers find it. KT_ERR_LOCKED when another
+ * process writes this shard. */
+enum kt_err kt_archive_open_shard(const char *root, const char *id, enum kt_archive_mode mode, unsigned flags,
+				  struct kt_archive **out, struct kt_archive_recovery *out_recovery,
+				  struct kt_diag *diag);
+/* The shards a reader's union holds, in name order (none for a writer). */
+size_t kt_archive_shard_count(const struct kt_archive *a);
+const char *kt_archive_shard_id(const struct kt_archive *a, size_t i);
+/* The registered shard ids of the archive at a (reader or writer), in name
+ * order; the caller frees them with kt_archive_shard_ids_free. */
+enum kt_err kt_archive_list_shards(struct kt_archive *a, char ***out_ids, size_t *out_n, struct kt_diag *diag);
+void kt_archive_shard_ids_free(char **ids, size_t n);
+/* The locations of the shards of the archive at root (ROOT/shards/ID), in
+ * name order, for what works on each shard as an archive of its own
+ * (reindex, prune); freed with kt_archive_shard_ids_free. */
+enum kt_err kt_archive_shard_locations(const char *root, char ***out, size_t *out_n, struct kt_diag *diag);
 /* The key the archive's readers (the iterator) open encrypted segments
  * with (SPEC 4.6); borrowed until close, NULL for none. Recovery and
  * reindex need none: an encrypted file's index is in the clear. */

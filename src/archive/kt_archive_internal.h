@@ -26,4 +26,27 @@ enum kt_err kt_archive_upgrade(struct kt_archive *a, int version, struct kt_diag
  * reaches POINT, as a crash there would. Nothing happens without it. */
 void kt_archive_crash_point(const char *point);
 
+/* Sharded archives (kt_archive_shard.c, SPEC 10.8). */
+struct kt_catalog *kt_archive_root_catalog_of(struct kt_archive *a);
+/* Hands the union (its catalog, its private directory, the shard ids) to
+ * the archive, which frees them at close (kt_archive_union_close). */
+void kt_archive_set_view(struct kt_archive *a, struct kt_catalog *view, char *view_dir, char **ids, size_t n);
+void kt_archive_set_discard_unlisted(struct kt_archive *a, int on);
+/* How this process reaches buckets (kt_archive_set_store_opts). */
+const struct kt_store_opts *kt_archive_store_opts_of(void);
+/* The private directory of a reader's union (NULL: none). */
+const char *kt_archive_view_dir(const struct kt_archive *a);
+/* A reader's open: builds the union when the archive has shards. */
+enum kt_err kt_archive_union_open(struct kt_archive *a, struct kt_diag *diag);
+void kt_archive_union_close(struct kt_archive *a);
+/* The union's segments of topic as the catalogs are now (for a reader that
+ * finds a listed file gone), paths as in the union, in offset order per
+ * partition. */
+enum kt_err kt_archive_union_fresh_segments(struct kt_archive *a, const char *topic, kt_catalog_segment_cb cb,
+					    void *ctx, struct kt_diag *diag);
+enum kt_err kt_archive_union_listed_now(struct kt_archive *a, const char *rel, int *out_found, struct kt_diag *diag);
+/* Every segment file of the root and of each shard, names as in the union. */
+enum kt_err kt_archive_union_list_segments(struct kt_archive *a, kt_archive_list_cb cb, void *ctx,
+					   struct kt_diag *diag);
+
 #endif

@@ -1576,3 +1576,172 @@ enum kt_err kt_catalog_import_rows(struct kt_catalog *cat, const uint8_t *data, 
 		sqlite3_finalize(stmts[t]);
 	return err;
 }
+
+/* ---- the union of a sharded archive's catalogs (format/SPEC.md 10.8) ---- */
+
+/* The tables a union copies, parents before children (foreign keys). */
+static const char *const union_tables[] = {
+	"runs",
+	"segments",
+	"blocks",
+	"partition_runs",
+	"topic_generations",
+	"topic_snapshots",
+	"topic_configs",
+	"group_offsets",
+	"restore_maps",
+	"restore_bases",
+	"run_segments",
+	"missing_ranges",
+	"pruned_segments",
+	"group_snapshots",
+};
+
+static int table_has_column(sqlite3 *db, const char *schema, const char *table, const char *col)
+{
+	char *sql = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(%Q, %Q) WHERE name = %Q", table, schema, col);
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+	if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK)
+		found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	return found;
+}
+
+static int table_exists(sqlite3 *db, const char *schema, const char *table)
+{
+	char *sql = sqlite3_mprintf("SELECT 1 FROM %w.sqlite_master WHERE type = 'table' AND name = %Q", schema, table);
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+	if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK)
+		found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	sqlite3_free(sql);
+	return found;
+}
+
+/* INSERT OR IGNORE INTO main.T SELECT ... FROM src.T, column by column of
+ * main's table: a column the source lacks (an older schema) is NULL, run
+ * ids are shifted, paths prefixed, segment ids shifted. */
+static enum kt_err union_copy_table(struct kt_catalog *dst, const char *table, const char *prefix, int64_t run_off,
+				    int64_t seg_off, struct kt_diag *diag)
+{
+	if (!table_exists(dst->db, "src", table))
+		return KT_OK;
+	char *cols = sqlite3_mprintf("%s", "");
+	char *exprs = sqlite3_mprintf("%s", "");
+	char *q = sqlite3_mprintf("SELECT name FROM pragma_table_info(%Q, 'main') ORDER BY cid", table);
+	sqlite3_stmt *st = NULL;
+	enum kt_err err = cols && exprs && q ? KT_OK : KT_ERR_NOMEM;
+	if (!err && sqlite3_prepare_v2(dst->db, q, -1, &st, NULL) != SQLITE_OK)
+		err = db_fail(dst, diag, "union: columns");
+	int n = 0;
+	while (!err && sqlite3_step(st) == SQLITE_ROW) {
+		const char *c = col_text(st, 0);
+		char *e;
+		if (!table_has_column(dst->db, "src", table, c))
+			e = sqlite3_mprintf("NULL");
+		else if (!strcmp(c, "run_id") || !strcmp(c, "first_run"))
+			e = sqlite3_mprintf("(\"%w\" + %lld)", c, (long long)run_off);
+		else if (!strcmp(c, "segment_id"))
+			e = sqlite3_mprintf("(\"%w\" + %lld)", c, (long long)seg_off);
+		else if (!strcmp(c, "path"))
+			e = sqlite3_mprintf("(%Q || \"%w\")", prefix, c);
+		else
+			e = sqlite3_mprintf("\"%w\"", c);
+		char *nc = e ? sqlite3_mprintf("%s%s\"%w\"", cols, n ? ", " : "", c) : NULL;
+		char *ne = nc ? sqlite3_mprintf("%s%s%s", exprs, n ? ", " : "", e) : NULL;
+		sqlite3_free(e);
+		sqlite3_free(cols);
+		sqlite3_free(exprs);
+		cols = nc;
+		exprs = ne;
+		if (!cols || !exprs)
+			err = KT_ERR_NOMEM;
+		n++;
+	}
+	sqlite3_finalize(st);
+	char *ins = NULL;
+	if (!err) {
+		ins = sqlite3_mprintf("INSERT OR IGNORE INTO main.\"%w\" (%s) SELECT %s FROM src.\"%w\"", table, cols,
+				      exprs, table);
+		if (!ins)
+			err = KT_ERR_NOMEM;
+		else if (sqlite3_exec(dst->db, ins, NULL, NULL, NULL) != SQLITE_OK)
+			err = db_fail(dst, diag, "union: copy");
+	}
+	sqlite3_free(ins);
+	sqlite3_free(q);
+	sqlite3_free(cols);
+	sqlite3_free(exprs);
+	return err;
+}
+
+enum kt_err kt_catalog_union_add(struct kt_catalog *dst, const char *src_path, const char *prefix, int64_t run_off,
+				 struct kt_diag *diag)
+{
+	char *att = sqlite3_mprintf("ATTACH DATABASE %Q AS src", src_path);
+	if (!att)
+		return KT_ERR_NOMEM;
+	int rc = sqlite3_exec(dst->db, att, NULL, NULL, NULL);
+	sqlite3_free(att);
+	if (rc != SQLITE_OK)
+		return db_fail(dst, diag, "union: attach");
+	/* a copy, checked by its writer: rows come as they are */
+	sqlite3_exec(dst->db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
+	int64_t seg_off = 0;
+	int found = 0;
+	enum kt_err err = kt_catalog_begin(dst, diag);
+	if (!err)
+		err = query_i64(dst, diag, &seg_off, &found, "SELECT max(segment_id) FROM main.segments", "");
+	if (!found)
+		seg_off = 0;
+	for (size_t i = 0; !err && i < sizeof(union_tables) / sizeof(union_tables[0]); i++)
+		err = union_copy_table(dst, union_tables[i], prefix, run_off, seg_off, diag);
+	/* the root's identity is the union's */
+	if (!err && !prefix[0] &&
+	    sqlite3_exec(dst->db, "INSERT OR REPLACE INTO main.archive SELECT key, value FROM src.archive", NULL, NULL,
+			 NULL) != SQLITE_OK)
+		err = db_fail(dst, diag, "union: archive");
+	if (!err)
+		err = kt_catalog_commit(dst, diag);
+	else
+		kt_catalog_rollback(dst);
+	sqlite3_exec(dst->db, "DETACH DATABASE src", NULL, NULL, NULL);
+	sqlite3_exec(dst->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+	return err;
+}
+
+enum kt_err kt_catalog_union_settle(struct kt_catalog *dst, int64_t *out_dropped, struct kt_diag *diag)
+{
+	*out_dropped = 0;
+	enum kt_err err = kt_catalog_begin(dst, diag);
+	/* a segment an earlier one of its partition holds whole (order: first
+	 * offset, last offset descending, path) is not part of the union; the
+	 * running maximum of the earlier last offsets comes from one segment
+	 * that starts at or before this one, so it holds this one whole */
+	if (!err &&
+	    sqlite3_exec(dst->db,
+			 "DELETE FROM segments WHERE segment_id IN (SELECT segment_id FROM (SELECT segment_id, "
+			 "last_offset, max(last_offset) OVER (PARTITION BY topic, generation, partition ORDER BY "
+			 "first_offset, last_offset DESC, path ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
+			 "prev_max FROM segments) WHERE prev_max >= last_offset)",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		err = db_fail(dst, diag, "union: overlaps");
+	if (!err)
+		*out_dropped = sqlite3_changes(dst->db);
+	/* what one shard lost and another holds is no loss of the union */
+	if (!err && sqlite3_exec(dst->db,
+				 "DELETE FROM missing_ranges WHERE EXISTS (SELECT 1 FROM segments s WHERE s.topic = "
+				 "missing_ranges.topic AND s.generation = missing_ranges.generation AND s.partition = "
+				 "missing_ranges.partition AND s.first_offset <= missing_ranges.first_offset AND "
+				 "s.last_offset >= missing_ranges.last_offset)",
+				 NULL, NULL, NULL) != SQLITE_OK)
+		err = db_fail(dst, diag, "union: missing");
+	if (!err)
+		err = kt_catalog_commit(dst, diag);
+	else
+		kt_catalog_rollback(dst);
+	return err;
+}

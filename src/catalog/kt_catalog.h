@@ -307,4 +307,17 @@ enum kt_err kt_catalog_export_run(struct kt_catalog *cat, int64_t run_id, struct
 /* Inserts rows produced by kt_catalog_export_run (INSERT OR REPLACE). */
 enum kt_err kt_catalog_import_rows(struct kt_catalog *cat, const uint8_t *data, size_t len, struct kt_diag *diag);
 
+/* ---- the union of a sharded archive (format/SPEC.md 10.8) ---- */
+/* Copies every row of the catalog at src_path (a private copy, never a
+ * live catalog) into dst, a catalog made for the union: paths prefixed
+ * with prefix ("" for the root, "shards/ID/" for a shard), run ids shifted
+ * by run_off, segment ids renumbered; a row dst has already is kept. The
+ * root's archive table becomes dst's. */
+enum kt_err kt_catalog_union_add(struct kt_catalog *dst, const char *src_path, const char *prefix, int64_t run_off,
+				 struct kt_diag *diag);
+/* After every catalog is added: drops the segments an earlier one of their
+ * partition holds whole (SPEC 10.8's order), and the missing ranges a
+ * segment holds whole. *out_dropped: segments dropped. */
+enum kt_err kt_catalog_union_settle(struct kt_catalog *dst, int64_t *out_dropped, struct kt_diag *diag);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kt_archive.h"
 #include "kt_buf.h"
 #include "kt_cli.h"
 #include "kt_cli_cmds.h"
@@ -39,6 +40,7 @@ enum {
 	OPT_LOG_FILE,
 	OPT_METADATA_INTERVAL,
 	OPT_GROUPS_INTERVAL,
+	OPT_WORKER_ID,
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +74,7 @@ static const struct option long_opts[] = {
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
 	{"metadata-interval", required_argument, NULL, OPT_METADATA_INTERVAL},
 	{"groups-interval", required_argument, NULL, OPT_GROUPS_INTERVAL},
+	{"worker-id", required_argument, NULL, OPT_WORKER_ID},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
@@ -420,6 +423,14 @@ int kt_cmd_dump(int argc, char **argv)
 		}
 		case OPT_METRICS: metrics = optarg; break;
 		case OPT_FOLLOW: o.follow = 1; break;
+		case OPT_WORKER_ID:
+			o.worker_id = optarg;
+			if (!kt_archive_worker_id_valid(optarg))
+				rc = kt_cli_usage_error(CMD,
+							"--worker-id '%s': 1 to %d characters of A-Z a-z 0-9 . _ -, "
+							"not starting with '.'",
+							optarg, KT_ARCHIVE_WORKER_ID_MAX);
+			break;
 		case OPT_COMPACT_FANOUT:
 			rc = kt_cli_parse_i64(CMD, "--compact-fanout", optarg, 0, 1024, &v);
 			if (!rc && v == 1)

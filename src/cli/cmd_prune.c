@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kt_cli.h"
 #include "kt_cli_cmds.h"
@@ -196,6 +197,39 @@ int kt_cmd_prune(int argc, char **argv)
 	rc = err ? kt_cli_fail("prune", err, &d) : KT_EXIT_OK;
 	kt_inspect_prune_result_free(&res);
 	kt_archive_close(a);
+	/* a sharded archive (SPEC 10.8): the policy applies to each shard as
+	 * an archive of its own, under its lock (a dry run read the union
+	 * above, shards and all) */
+	char **shards = NULL;
+	size_t nshards = 0;
+	if (!rc && !pa.o.dry_run) {
+		err = kt_archive_shard_locations(pa.dir, &shards, &nshards, &d);
+		if (err)
+			rc = kt_cli_fail("prune", err, &d);
+	}
+	for (size_t i = 0; !rc && i < nshards; i++) {
+		rc = kt_cli_open_archive("prune", shards[i], KT_ARCHIVE_WRITE, &a);
+		if (rc)
+			break;
+		kt_diag_clear(&d);
+		err = kt_inspect_prune(a, &pa.o, &res, &d);
+		if (!err || res.run_id > 0) {
+			struct kt_buf b;
+			kt_buf_init(&b, OUT_MAX);
+			if (!pa.json)
+				kt_buf_printf(&b, "shard %s:\n", strrchr(shards[i], '/') + 1);
+			if (pa.json)
+				prune_json(&res, 0, &b);
+			else
+				prune_human(&res, 0, &b);
+			kt_cli_write_out(&b);
+			kt_buf_free(&b);
+		}
+		rc = err ? kt_cli_fail("prune", err, &d) : KT_EXIT_OK;
+		kt_inspect_prune_result_free(&res);
+		kt_archive_close(a);
+	}
+	kt_archive_shard_ids_free(shards, nshards);
 	free(args);
 	return rc;
 }

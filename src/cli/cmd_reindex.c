@@ -61,6 +61,26 @@ int kt_cmd_reindex(int argc, char **argv)
 	enum kt_err err = kt_archive_reindex(dir, &res, reindex_warning, NULL, &d);
 	if (err)
 		return kt_cli_fail("reindex", err, &d);
+	/* a sharded archive (SPEC 10.8): each shard is an archive of its own,
+	 * rebuilt as one; a shard a live writer holds is refused (exit 3) */
+	char **shards = NULL;
+	size_t nshards = 0;
+	err = kt_archive_shard_locations(dir, &shards, &nshards, &d);
+	for (size_t i = 0; !err && i < nshards; i++) {
+		struct kt_archive_reindex_result sr;
+		err = kt_archive_reindex(shards[i], &sr, reindex_warning, NULL, &d);
+		res.segments += sr.segments;
+		res.runs += sr.runs;
+		res.damaged_files += sr.damaged_files;
+		res.unreadable_files += sr.unreadable_files;
+		res.bad_meta_files += sr.bad_meta_files;
+		res.duplicate_files += sr.duplicate_files;
+		res.missing_ranges += sr.missing_ranges;
+		res.missing_offsets += sr.missing_offsets;
+	}
+	kt_archive_shard_ids_free(shards, nshards);
+	if (err)
+		return kt_cli_fail("reindex", err, &d);
 	int holes = res.missing_ranges || res.bad_meta_files || res.unreadable_files;
 	if (json) {
 		printf("{\"command\":\"reindex\",\"segments\":%d,\"runs\":%d,\"damaged_files\":%d,"
@@ -69,7 +89,11 @@ int kt_cmd_reindex(int argc, char **argv)
 		       res.segments, res.runs, res.damaged_files, res.unreadable_files, res.bad_meta_files,
 		       res.missing_ranges, (long long)res.missing_offsets);
 	} else {
-		printf("reindexed %s: %d segment(s), %d run(s)\n", dir, res.segments, res.runs);
+		if (nshards)
+			printf("reindexed %s and its %zu shard(s): %d segment(s), %d run(s)\n", dir, nshards,
+			       res.segments, res.runs);
+		else
+			printf("reindexed %s: %d segment(s), %d run(s)\n", dir, res.segments, res.runs);
 		if (holes)
 			printf("the archive has holes: %d missing range(s), %lld offset(s); %d damaged file(s) indexed "
 			       "in part, %d unreadable, %d bad metadata file(s); 'ktape ls' and 'ktape verify' name "

@@ -64,6 +64,10 @@ struct dump {
 	struct kt_dump_result *res;
 	struct kt_archive *a;
 	struct kt_catalog *cat;
+	/* where the archive ends: the union of a sharded archive as of the
+	 * run's start (a reader's view, SPEC 10.8), else cat; u owns it */
+	struct kt_archive *u;
+	struct kt_catalog *ucat;
 	struct kt_kafka *k;
 	struct topic_state *topics;
 	size_t topic_count;
@@ -200,6 +204,29 @@ static enum kt_err select_topics(struct dump *d, struct kt_diag *diag)
 
 /* ---- per-partition plan ---- */
 
+/* The catalog a run starts from: a shard's writer, or the root's writer of
+ * an archive that has shards, plans from the union (SPEC 10.8), so that no
+ * writer archives again what another shard holds. */
+static enum kt_err dump_open_union(struct dump *d, struct kt_diag *diag)
+{
+	d->cat = kt_archive_catalog(d->a);
+	d->ucat = d->cat;
+	size_t n = 0;
+	if (!d->o->worker_id) {
+		char **ids;
+		enum kt_err err = kt_archive_list_shards(d->a, &ids, &n, diag);
+		if (err)
+			return err;
+		kt_archive_shard_ids_free(ids, n);
+		if (!n)
+			return KT_OK;
+	}
+	enum kt_err err = kt_archive_open(d->o->archive, KT_ARCHIVE_READ, &d->u, NULL, diag);
+	if (!err)
+		d->ucat = kt_archive_catalog(d->u);
+	return err;
+}
+
 struct covered_ctx {
 	struct part *p;
 	uint32_t gen;
@@ -237,7 +264,7 @@ static enum kt_err plan_generation(struct dump *d, struct topic_state *t, const 
 {
 	uint32_t gen = 0;
 	int found;
-	enum kt_err err = kt_catalog_current_generation(d->cat, t->name, &gen, &found, diag);
+	enum kt_err err = kt_catalog_current_generation(d->ucat, t->name, &gen, &found, diag);
 	if (err)
 		return err;
 	if (!found) {
@@ -248,12 +275,12 @@ static enum kt_err plan_generation(struct dump *d, struct topic_state *t, const 
 	for (int32_t p = 0; p < t->partitions; p++) {
 		int64_t end;
 		int has;
-		err = kt_catalog_resume_end(d->cat, t->name, gen, p, &end, &has, diag);
+		err = kt_catalog_resume_end(d->ucat, t->name, gen, p, &end, &has, diag);
 		if (err)
 			return err;
 		int64_t prev_low = -1;
 		if (!err)
-			err = kt_catalog_last_log_start(d->cat, t->name, gen, p, &prev_low, diag);
+			err = kt_catalog_last_log_start(d->ucat, t->name, gen, p, &prev_low, diag);
 		if (err)
 			return err;
 		if ((has && end > highs[p]) || (prev_low > lows[p])) {
@@ -283,7 +310,7 @@ static enum kt_err plan_partition(struct dump *d, struct topic_state *t, struct 
 	int64_t resume = 0;
 	int has_resume = 0;
 	enum kt_err err =
-		kt_catalog_resume_end(d->cat, t->name, t->generation, p->partition, &resume, &has_resume, diag);
+		kt_catalog_resume_end(d->ucat, t->name, t->generation, p->partition, &resume, &has_resume, diag);
 	if (err)
 		return err;
 	p->lost_from = -1;
@@ -338,7 +365,7 @@ static enum kt_err plan_partition(struct dump *d, struct topic_state *t, struct 
 		/* an explicit range may reach into what is archived already:
 		 * those records are skipped, never written twice */
 		struct covered_ctx c = {p, t->generation};
-		err = kt_catalog_each_segment(d->cat, t->name, covered_cb, &c, diag);
+		err = kt_catalog_each_segment(d->ucat, t->name, covered_cb, &c, diag);
 		if (err)
 			return err;
 	} else if (has_resume && resume > p->start) {
@@ -1809,10 +1836,14 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	if (err)
 		goto out;
 	struct kt_archive_recovery rec;
-	err = kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &d.a, &rec, diag);
+	err = o->worker_id
+		      ? kt_archive_open_shard(o->archive, o->worker_id, KT_ARCHIVE_CREATE,
+					      o->worker_group ? KT_ARCHIVE_OPEN_DISCARD_UNLISTED : 0, &d.a, &rec, diag)
+		      : kt_archive_open(o->archive, KT_ARCHIVE_CREATE, &d.a, &rec, diag);
+	if (!err)
+		err = dump_open_union(&d, diag);
 	if (err)
 		goto out;
-	d.cat = kt_archive_catalog(d.a);
 	err = kt_archive_use_key(d.a, o->key, 1, diag);
 	if (err)
 		goto out;
@@ -1905,6 +1936,7 @@ out:
 	if (d.has_exc_re)
 		regfree(&d.exc_re);
 	kt_kafka_close(d.k);
+	kt_archive_close(d.u);
 	kt_archive_close(d.a);
 	kt_archive_compactor_free(d.compactor);
 	kt_segment_codec_free(d.codec);

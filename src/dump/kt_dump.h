@@ -96,6 +96,13 @@ struct kt_dump_opts {
 	/* borrowed: encrypts every segment (format 2.1); the archive must be
 	 * empty or encrypted with the same key (kt_archive_use_key) */
 	const struct kt_crypto_key *key;
+	/* writes the shard of this worker id (format/SPEC.md 10.8) instead
+	 * of the archive's root; NULL: the root. Either way a dump starts
+	 * where the union of the root and its shards ends. */
+	const char *worker_id;
+	/* following: a member of this Kafka consumer group, which assigns
+	 * the partitions (kt_dump_group.c); needs worker_id */
+	const char *worker_group;
 };
 
 struct kt_dump_topic_result {

@@ -67,6 +67,10 @@ struct restore {
 	struct kt_restore_result *res;
 	struct kt_archive *a;
 	struct kt_catalog *cat;
+	/* where this run's own rows go and earlier restores' are read: the
+	 * root's catalog of a sharded archive, whose reads (cat) are the
+	 * union (kt_archive_record_catalog) */
+	struct kt_catalog *rcat;
 	struct kt_kafka *k;
 	struct src_topic *topics;
 	size_t topic_count;
@@ -415,9 +419,9 @@ static enum kt_err each_run_map(struct restore *r, const struct src_topic *t, in
 {
 	const char *src_topic = t->name;
 	if (t->map_run > 0) /* ktape groups: an earlier run's */
-		return kt_catalog_each_restore_map(r->cat, t->map_run, src_topic, src_partition, cb, ctx, diag);
+		return kt_catalog_each_restore_map(r->rcat, t->map_run, src_topic, src_partition, cb, ctx, diag);
 	if (r->recording)
-		return kt_catalog_each_restore_map(r->cat, r->run_id, src_topic, src_partition, cb, ctx, diag);
+		return kt_catalog_each_restore_map(r->rcat, r->run_id, src_topic, src_partition, cb, ctx, diag);
 	const struct kt_catalog_restore_map **sel = malloc((r->mem_map_count + 1) * sizeof(*sel));
 	if (!sel)
 		return KT_ERR_NOMEM;
@@ -439,12 +443,12 @@ static enum kt_err put_chunk(struct restore *r, const struct src_part *sp, int32
 					   dst_p,     c->src_first, c->src_last,       c->dst_first,  c->records};
 	if (!r->recording)
 		return put_mem_map(r, &m) ? kt_diag_fail(diag, KT_ERR_NOMEM, "no memory for the offset maps") : KT_OK;
-	return kt_catalog_put_restore_map(r->cat, &m, diag);
+	return kt_catalog_put_restore_map(r->rcat, &m, diag);
 }
 
 static enum kt_err checkpoint(struct restore *r, struct kt_diag *diag)
 {
-	enum kt_err err = r->recording ? kt_catalog_begin(r->cat, diag) : KT_OK;
+	enum kt_err err = r->recording ? kt_catalog_begin(r->rcat, diag) : KT_OK;
 	for (size_t i = 0; !err && i < r->part_count; i++) {
 		struct src_part *sp = &r->parts[i];
 		for (int32_t q = 0; sp->chunks && q < sp->t->dst_partitions && !err; q++)
@@ -458,14 +462,14 @@ static enum kt_err checkpoint(struct restore *r, struct kt_diag *diag)
 		return err;
 	}
 	if (!err)
-		err = kt_catalog_run_end(r->cat, r->run_id, "running", (int64_t)r->res->records, (int64_t)r->res->bytes,
-					 NULL, kt_time_now_ms(), diag);
+		err = kt_catalog_run_end(r->rcat, r->run_id, "running", (int64_t)r->res->records,
+					 (int64_t)r->res->bytes, NULL, kt_time_now_ms(), diag);
 	if (err) {
-		kt_catalog_rollback(r->cat);
+		kt_catalog_rollback(r->rcat);
 		return err;
 	}
 	r->last_checkpoint = kt_time_mono_ns();
-	return kt_catalog_commit(r->cat, diag);
+	return kt_catalog_commit(r->rcat, diag);
 }
 
 /* A delivered record extends its chunk when both offsets follow on. */
@@ -549,11 +553,11 @@ static enum kt_err plan_resume(struct restore *r, const char *cluster, struct kt
 	if (r->o->by_key || !r->recording)
 		return KT_OK;
 	struct prev_ctx pc = {r, r->selection, cluster};
-	enum kt_err err = kt_catalog_each_run(r->cat, prev_run_cb, &pc, diag);
+	enum kt_err err = kt_catalog_each_run(r->rcat, prev_run_cb, &pc, diag);
 	if (err || !r->prev_run)
 		return err;
 	int resumed = 0;
-	err = kt_catalog_begin(r->cat, diag);
+	err = kt_catalog_begin(r->rcat, diag);
 	for (size_t i = 0; !err && i < r->part_count; i++) {
 		struct src_part *sp = &r->parts[i];
 		{
@@ -563,8 +567,8 @@ static enum kt_err plan_resume(struct restore *r, const char *cluster, struct kt
 			 * selected records are skipped and mapped, none written twice. */
 			int64_t base;
 			int found;
-			err = kt_catalog_get_restore_base(r->cat, r->prev_run, sp->t->dst, sp->partition, &base, &found,
-							  diag);
+			err = kt_catalog_get_restore_base(r->rcat, r->prev_run, sp->t->dst, sp->partition, &base,
+							  &found, diag);
 			if (err || !found)
 				continue;
 			int64_t low, high;
@@ -575,7 +579,7 @@ static enum kt_err plan_resume(struct restore *r, const char *cluster, struct kt
 						   ", before where the interrupted restore started (%" PRId64 ")",
 						   sp->t->dst, sp->partition, high, base);
 			if (!err)
-				err = kt_catalog_put_restore_base(r->cat, r->run_id, sp->t->dst, sp->partition, base,
+				err = kt_catalog_put_restore_base(r->rcat, r->run_id, sp->t->dst, sp->partition, base,
 								  diag);
 			sp->skip = high - base;
 			sp->skip_dst = base;
@@ -585,9 +589,9 @@ static enum kt_err plan_resume(struct restore *r, const char *cluster, struct kt
 		}
 	}
 	if (!err)
-		err = kt_catalog_commit(r->cat, diag);
+		err = kt_catalog_commit(r->rcat, diag);
 	else
-		kt_catalog_rollback(r->cat);
+		kt_catalog_rollback(r->rcat);
 	if (!err && resumed) {
 		r->res->resumed_from_run = r->prev_run;
 		warn(r, "continuing the interrupted restore run %" PRId64 " (%d partition(s) partly written)",
@@ -601,7 +605,7 @@ static enum kt_err record_bases(struct restore *r, struct kt_diag *diag)
 {
 	if (!r->recording)
 		return KT_OK;
-	enum kt_err err = kt_catalog_begin(r->cat, diag);
+	enum kt_err err = kt_catalog_begin(r->rcat, diag);
 	for (size_t i = 0; !err && i < r->part_count; i++) {
 		struct src_part *sp = &r->parts[i];
 		if (r->o->by_key || sp->resumed)
@@ -609,11 +613,11 @@ static enum kt_err record_bases(struct restore *r, struct kt_diag *diag)
 		int64_t low, high;
 		err = kt_kafka_watermarks(r->k, sp->t->dst, sp->partition, &low, &high, diag);
 		if (!err)
-			err = kt_catalog_put_restore_base(r->cat, r->run_id, sp->t->dst, sp->partition, high, diag);
+			err = kt_catalog_put_restore_base(r->rcat, r->run_id, sp->t->dst, sp->partition, high, diag);
 	}
 	if (!err)
-		return kt_catalog_commit(r->cat, diag);
-	kt_catalog_rollback(r->cat);
+		return kt_catalog_commit(r->rcat, diag);
+	kt_catalog_rollback(r->rcat);
 	return err;
 }
 
@@ -1500,6 +1504,7 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 	if (err)
 		goto out;
 	r.cat = kt_archive_catalog(r.a);
+	r.rcat = kt_archive_record_catalog(r.a);
 	r.recording = !o->dry_run && kt_archive_recording(r.a);
 	err = kt_archive_use_key(r.a, o->key, 0, diag);
 	if (!err)
@@ -1704,6 +1709,7 @@ enum kt_err kt_restore_groups(const struct kt_restore_opts *o, struct kt_restore
 	if (err)
 		goto out;
 	r.cat = kt_archive_catalog(r.a);
+	r.rcat = kt_archive_record_catalog(r.a);
 	err = kt_archive_use_key(r.a, o->key, 0, diag);
 	if (!err && o->group_offsets_file && o->group_source_bootstrap)
 		err = kt_diag_fail(diag, KT_ERR_INVALID, "--offsets and --from-cluster exclude each other");
