@@ -47,6 +47,12 @@ struct kt_archive_compactor {
 	 * partition's history */
 	struct horizon *horizons;
 	size_t n_horizons;
+	/* runs that ended (or crashed) before this one, whose segments merge
+	 * too, among themselves: a follower restarted leaves its last tail */
+	int64_t *ended;
+	uint8_t *ended_import;
+	size_t n_ended;
+	int nomem;
 };
 
 struct horizon {
@@ -237,6 +243,41 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 
 /* ---- the policy ---- */
 
+static int collect_ended(void *ctx, const struct kt_catalog_run *run)
+{
+	struct kt_archive_compactor *c = ctx;
+	int import = !strcmp(run->kind, "import");
+	if ((strcmp(run->kind, "dump") && !import) || !strcmp(run->status, "running") || run->run_id == c->o.run_id)
+		return 0;
+	int64_t *e = realloc(c->ended, (c->n_ended + 1) * sizeof(*e));
+	if (e)
+		c->ended = e;
+	uint8_t *ei = e ? realloc(c->ended_import, c->n_ended + 1) : NULL;
+	if (!ei) {
+		c->nomem = 1;
+		return 1;
+	}
+	c->ended_import = ei;
+	c->ended[c->n_ended] = run->run_id;
+	c->ended_import[c->n_ended++] = (uint8_t)import;
+	return 0;
+}
+
+/* 0: not a run whose segments merge; 1: the compacting run; 2: one that
+ * ended (kind import when *out_import). */
+static int mergeable_run(const struct kt_archive_compactor *c, int64_t run_id, int *out_import)
+{
+	if (run_id == c->o.run_id)
+		return 1;
+	for (size_t i = 0; run_id > 0 && i < c->n_ended; i++)
+		if (c->ended[i] == run_id) {
+			if (out_import)
+				*out_import = c->ended_import[i];
+			return 2;
+		}
+	return 0;
+}
+
 enum kt_err kt_archive_compactor_new(struct kt_archive *a, const struct kt_archive_compact_opts *o,
 				     struct kt_archive_compactor **out, struct kt_diag *diag)
 {
@@ -257,8 +298,14 @@ enum kt_err kt_archive_compactor_new(struct kt_archive *a, const struct kt_archi
 		bound /= (uint64_t)o->fanout;
 		c->classes++;
 	}
-	enum kt_err err = kt_segment_codec_new(&c->codec);
+	enum kt_err err = kt_catalog_each_run(kt_archive_catalog(a), collect_ended, c, diag);
+	if (!err && c->nomem)
+		err = KT_ERR_NOMEM;
+	if (!err)
+		err = kt_segment_codec_new(&c->codec);
 	if (err) {
+		free(c->ended);
+		free(c->ended_import);
 		free(c);
 		return err;
 	}
@@ -277,6 +324,8 @@ void kt_archive_compactor_free(struct kt_archive_compactor *c)
 	for (size_t i = 0; i < c->n_horizons; i++)
 		free(c->horizons[i].topic);
 	free(c->horizons);
+	free(c->ended);
+	free(c->ended_import);
 	kt_segment_codec_free(c->codec);
 	free(c);
 }
@@ -393,7 +442,7 @@ static int missing_meets(const struct part_rows *pr, int64_t first, int64_t last
 static int eligible(const struct kt_archive_compactor *c, const struct part_rows *pr, size_t i)
 {
 	const struct cseg *s = &pr->segs[i];
-	return s->run_id == c->o.run_id && s->committed_ms > 0 && s->sum.raw_bytes < c->o.segment_bytes &&
+	return mergeable_run(c, s->run_id, NULL) && s->committed_ms > 0 && s->sum.raw_bytes < c->o.segment_bytes &&
 	       !given_up(c, s->path) && !missing_meets(pr, s->sum.first_offset, s->sum.last_offset);
 }
 
@@ -407,7 +456,7 @@ static int64_t age_window(const struct kt_archive_compactor *c, int64_t ms)
 static int joins(const struct kt_archive_compactor *c, const struct part_rows *pr, size_t i)
 {
 	const struct cseg *p = &pr->segs[i - 1], *s = &pr->segs[i];
-	return age_window(c, p->committed_ms) == age_window(c, s->committed_ms) &&
+	return p->run_id == s->run_id && age_window(c, p->committed_ms) == age_window(c, s->committed_ms) &&
 	       (s->sum.first_offset == p->sum.last_offset + 1 ||
 		!missing_meets(pr, p->sum.last_offset + 1, s->sum.first_offset - 1));
 }
@@ -523,7 +572,7 @@ static int64_t next_horizon(const struct kt_archive_compactor *c, const struct p
 {
 	for (size_t i = 0; i < pr->n; i++) {
 		const struct cseg *s = &pr->segs[i];
-		if (s->sum.first_offset < from || s->run_id != c->o.run_id || s->committed_ms <= 0 ||
+		if (s->sum.first_offset < from || !mergeable_run(c, s->run_id, NULL) || s->committed_ms <= 0 ||
 		    s->sum.raw_bytes >= c->o.segment_bytes)
 			continue;
 		if (c->o.age_ms <= 0 || now_ms < (age_window(c, s->committed_ms) + 1) * c->o.age_ms)
@@ -592,6 +641,7 @@ enum kt_err kt_archive_compact_partition(struct kt_archive_compactor *c, const c
 		struct kt_segment_summary sum;
 		struct kt_diag d2;
 		kt_diag_clear(&d2);
+		int64_t owner = parts[0].run_id;
 		err = kt_archive_merge_segments(c->a, parts, count, c->o.run_id, &wo, &sum, &d2);
 		free(parts);
 		if (err && window_local(err)) {
@@ -604,6 +654,11 @@ enum kt_err kt_archive_compact_partition(struct kt_archive_compactor *c, const c
 			continue;
 		}
 		part_rows_free(&pr);
+		int import = 0;
+		if (!err && mergeable_run(c, owner, &import) == 2)
+			/* the ended run's metadata file claims the parts: it
+			 * claims the merged segment instead */
+			err = kt_archive_write_run_meta(c->a, owner, import ? "import" : "dump", &d2);
 		if (err) {
 			*diag = d2;
 			break;

@@ -44,9 +44,13 @@ struct kt_archive_compact_opts {
 	int fanout;	       /* F >= 2: this many adjacent segments of one size class merge */
 	int64_t age_ms;	       /* > 0: segments merge only within one age window of commit times */
 	uint64_t budget_bytes; /* raw bytes read per pass at most; 0: KT_COMPACT_DEFAULT_BUDGET */
-	int64_t run_id;	       /* the compacting run: whose segments merge, who pruned the parts */
-	int zstd_level;	       /* of the merged segments; 0: the default */
-	size_t block_bytes;    /* of the merged segments; 0: the default */
+	/* the compacting run, who pruned the parts; its segments merge, and
+	 * those of dump and import runs that ended before it (a follower
+	 * killed and started again), each run's among themselves, under
+	 * their own run, whose metadata file is written again after */
+	int64_t run_id;
+	int zstd_level;	    /* of the merged segments; 0: the default */
+	size_t block_bytes; /* of the merged segments; 0: the default */
 };
 
 struct kt_archive_compact_stats {

@@ -330,6 +330,66 @@ static void test_merge_encrypted(void **state)
 	seg_key = NULL;
 }
 
+/* A run that ended left small segments (a follower killed and started
+ * again): the next run merges them among themselves, under their own run
+ * (its records stay its own), and that run's metadata file claims the
+ * merged segment, so that reindex gives it back to its run. */
+static void test_ended_run_merged(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+	struct kt_catalog *cat = kt_archive_catalog(a);
+	int64_t run1 = begin_run(a);
+	for (int i = 0; i < 8; i++)
+		add_segment(a, i * 10, i * 10 + 9, run1);
+	assert_int_equal(kt_catalog_begin(cat, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_end(cat, run1, "crashed", 0, 0, NULL, 2, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_recount(cat, run1, NULL, NULL, &d), KT_OK);
+	assert_int_equal(kt_catalog_commit(cat, &d), KT_OK);
+	assert_int_equal(kt_archive_write_run_meta(a, run1, "dump", &d), KT_OK);
+	int64_t run2 = begin_run(a);
+	add_segment(a, 80, 89, run2);
+	struct kt_archive_compact_opts o = {
+		.segment_bytes = 1 << 20, .fanout = 4, .age_ms = 3600 * 1000, .run_id = run2, .zstd_level = 1};
+	struct kt_archive_compactor *c;
+	assert_int_equal(kt_archive_compactor_new(a, &o, &c, &d), KT_OK);
+	struct segs x;
+	list_segs(a, &x);
+	int64_t now = x.v[x.n - 1].committed_ms;
+	kt_archive_compact_begin_pass(c);
+	assert_int_equal(kt_archive_compact_partition(c, "t", 0, 0, now, &d), KT_OK);
+	list_segs(a, &x);
+	/* run 1's eight became two (two windows of four), run 2's one stays:
+	 * no segment of two runs */
+	assert_int_equal(x.n, 3);
+	assert_int_equal(x.v[0].run_id, run1);
+	assert_int_equal(x.v[1].run_id, run1);
+	assert_int_equal(x.v[2].run_id, run2);
+	assert_int_equal(x.v[1].sum.last_offset, 79);
+	kt_archive_compactor_free(c);
+	assert_int_equal(kt_catalog_begin(cat, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_end(cat, run2, "ok", 0, 0, NULL, 3, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_recount(cat, run2, NULL, NULL, &d), KT_OK);
+	assert_int_equal(kt_catalog_commit(cat, &d), KT_OK);
+	assert_int_equal(kt_archive_write_run_meta(a, run2, "dump", &d), KT_OK);
+	kt_archive_close(a);
+	check_records(f->arch, 89);
+	struct kt_archive_reindex_result res;
+	assert_int_equal(kt_archive_reindex(f->arch, &res, NULL, NULL, &d), KT_OK);
+	assert_int_equal(res.missing_ranges, 0);
+	assert_int_equal(res.duplicate_files, 0);
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d), KT_OK);
+	list_segs(a, &x);
+	assert_int_equal(x.n, 3);
+	assert_int_equal(x.v[0].run_id, run1);
+	assert_int_equal(x.v[1].run_id, run1);
+	assert_int_equal(x.v[2].run_id, run2);
+	kt_archive_close(a);
+	check_records(f->arch, 89);
+}
+
 static const char *const points[] = {"compact-written", "compact-placed", "compact-swapped", "compact-removing"};
 
 /* Builds the archive of the crash tests: a finished run of 6 segments
@@ -477,6 +537,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_encrypted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_bounds_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ended_run_merged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_across_swap, setup, teardown),
 	};
