@@ -654,6 +654,15 @@ enum kt_err kt_archive_compact_partition(struct kt_archive_compactor *c, const c
 			continue;
 		}
 		part_rows_free(&pr);
+		if (err == KT_ERR_NO_SPACE) {
+			/* nothing changed (the merged file is gone again); the
+			 * commits that need the space more say so themselves */
+			if (!skipped++)
+				skipped_diag = d2;
+			c->stats.skipped++;
+			err = KT_OK;
+			break;
+		}
 		int import = 0;
 		if (!err && mergeable_run(c, owner, &import) == 2)
 			/* the ended run's metadata file claims the parts: it

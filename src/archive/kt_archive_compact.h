@@ -71,7 +71,8 @@ void kt_archive_compact_begin_pass(struct kt_archive_compactor *c);
 /* Merges what the policy says in one partition, within what is left of the
  * pass's budget; now_ms is the wall clock (which age windows are over). A
  * part that cannot be read is no error: its window is left as it is and
- * counted in skipped (the message, for a warning, in *diag, with KT_OK).
+ * counted in skipped (the message, for a warning, in *diag, with KT_OK);
+ * a full disk ends the pass the same way, to be tried again at the next.
  * Errors: the catalog, the store, memory. */
 enum kt_err kt_archive_compact_partition(struct kt_archive_compactor *c, const char *topic, uint32_t generation,
 					 int32_t partition, int64_t now_ms, struct kt_diag *diag);
