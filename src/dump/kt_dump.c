@@ -93,7 +93,8 @@ struct dump {
 	 * topics that appear while it runs) */
 	regex_t inc_re, exc_re;
 	int has_inc_re, has_exc_re;
-	size_t topic_cap; /* d->topics and d->res->topics have room for this many */
+	size_t topic_cap;    /* d->topics and d->res->topics have room for this many */
+	uint64_t groups_sum; /* group_ctx.sum of the last capture archived */
 };
 
 static void warn(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -482,7 +483,27 @@ struct group_ctx {
 	struct kt_diag *diag;
 	char last_group[256];
 	int64_t taken_ms; /* the capture's time (group_snapshots) */
+	uint64_t sum;	  /* of its rows' hashes, in any order: a capture like the one before is not kept */
 };
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t group_row_hash(const struct kt_catalog_group_offset *g)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	h = fnv1a(h, g->group_id, strlen(g->group_id) + 1);
+	h = fnv1a(h, g->topic, strlen(g->topic) + 1);
+	h = fnv1a(h, &g->generation, sizeof(g->generation));
+	h = fnv1a(h, &g->partition, sizeof(g->partition));
+	h = fnv1a(h, &g->offset, sizeof(g->offset));
+	return g->metadata ? fnv1a(h, g->metadata, strlen(g->metadata) + 1) : fnv1a(h, "", 0);
+}
 
 static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
 {
@@ -498,6 +519,7 @@ static int group_cb(void *ctx, const struct kt_kafka_group_offset *g)
 			c->err = kt_catalog_put_group_offset(d->cat, &go, c->diag);
 		if (!c->err)
 			c->err = kt_catalog_put_group_snapshot(d->cat, c->taken_ms, &go, c->diag);
+		c->sum += group_row_hash(&go);
 		if (strcmp(c->last_group, g->group_id)) {
 			snprintf(c->last_group, sizeof(c->last_group), "%s", g->group_id);
 			d->res->groups++;
@@ -525,10 +547,11 @@ static enum kt_err capture_metadata(struct dump *d, struct kt_diag *diag)
 	for (size_t i = 0; !err && i < d->topic_count; i++)
 		err = capture_topic(d, &d->topics[i], diag);
 	if (!err) {
-		struct group_ctx g = {d, KT_OK, diag, "", kt_time_now_ms()};
+		struct group_ctx g = {d, KT_OK, diag, "", kt_time_now_ms(), 0};
 		err = kt_kafka_list_group_offsets(d->k, group_filter, group_cb, &g, diag);
 		if (!err)
 			err = g.err;
+		d->groups_sum = g.sum;
 	}
 	if (!err)
 		err = kt_catalog_commit(d->cat, diag);
@@ -893,14 +916,22 @@ static void snapshot_groups(struct dump *d)
 	if (!err)
 		err = kt_catalog_drop_group_offsets(d->cat, d->run_id, &diag);
 	if (!err) {
-		struct group_ctx g = {d, KT_OK, &diag, "", kt_time_now_ms()};
+		struct group_ctx g = {d, KT_OK, &diag, "", kt_time_now_ms(), 0};
 		err = kt_kafka_list_group_offsets(d->k, group_filter, group_cb, &g, &diag);
 		if (!err)
 			err = g.err;
-		if (!err)
+		/* the same offsets as the capture before: "the newest capture at
+		 * or before T" gives them already, and idle groups would add a
+		 * capture of every partition every interval */
+		int same = !err && g.sum == d->groups_sum;
+		if (!err && !same)
 			err = kt_catalog_commit(d->cat, &diag);
 		else
 			kt_catalog_rollback(d->cat);
+		if (!err)
+			d->groups_sum = g.sum;
+		if (same)
+			d->res->groups = groups_before;
 	}
 	if (err) {
 		d->res->groups = groups_before;
