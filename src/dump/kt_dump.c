@@ -651,7 +651,9 @@ static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kaf
 		return p->seg ? flush_part(d, p, diag) : KT_OK;
 	}
 	if (!p->seg) {
-		struct kt_segment_writer_opts wo = {.zstd_level = d->o->zstd_level,
+		/* no --zstd-level: the codec chooses (KT_SEG_ZSTD_AUTO) */
+		struct kt_segment_writer_opts wo = {.zstd_level =
+							    d->o->zstd_level ? d->o->zstd_level : KT_SEG_ZSTD_AUTO,
 						    .block_bytes = d->block_bytes,
 						    .codec = d->codec,
 						    .key = d->o->key};

@@ -21,6 +21,10 @@
 
 #define KT_SEG_DEFAULT_ZSTD_LEVEL  3
 #define KT_SEG_DEFAULT_BLOCK_BYTES (1024 * 1024)
+/* zstd_level: the cheapest of levels 1 and 2 that the first block shows
+ * to be as small as the default within 0.5%, else the default; chosen
+ * once per codec, so a shared codec chooses for all of its writers */
+#define KT_SEG_ZSTD_AUTO (-1)
 
 /* A compression context and buffer that many writers can share (one at a
  * time: not thread-safe), so that a dump of hundreds of partitions holds one
@@ -28,9 +32,11 @@
 struct kt_segment_codec;
 enum kt_err kt_segment_codec_new(struct kt_segment_codec **out);
 void kt_segment_codec_free(struct kt_segment_codec *codec);
+/* The level KT_SEG_ZSTD_AUTO chose, 0 before its first large block. */
+int kt_segment_codec_level(const struct kt_segment_codec *codec);
 
 struct kt_segment_writer_opts {
-	int zstd_level;			/* 1..19; 0 means KT_SEG_DEFAULT_ZSTD_LEVEL */
+	int zstd_level;			/* 1..19, KT_SEG_ZSTD_AUTO; 0 means KT_SEG_DEFAULT_ZSTD_LEVEL */
 	size_t block_bytes;		/* target raw block size; 0 means the default */
 	int no_fsync;			/* tests and benchmarks only: skip fsync */
 	struct kt_segment_codec *codec; /* borrowed; NULL: the writer has its own */
