@@ -1195,12 +1195,16 @@ enum kt_err kt_catalog_each_group_snapshot_at(struct kt_catalog *cat, const char
 					      struct kt_diag *diag)
 {
 	*out_taken_ms = -1;
-	/* the newest capture at or before at_ms: (taken_ms, run_id) ordered */
+	/* the newest capture at or before at_ms that holds the topic:
+	 * (taken_ms, run_id) ordered. A newer capture of other topics only (a
+	 * dump of other topics, another shard's follower) says nothing of it. */
 	const char *newest = cat->version >= 3 ? "SELECT taken_ms, run_id FROM " GROUP_CAPTURES
-						 " WHERE taken_ms <= ?1 ORDER BY taken_ms DESC, run_id DESC LIMIT 1"
+						 " WHERE taken_ms <= ?1 AND (?2 IS NULL OR topic = ?2) "
+						 "ORDER BY taken_ms DESC, run_id DESC LIMIT 1"
 					       : "SELECT taken_ms, run_id FROM " GROUP_CAPTURES_V2
-						 " WHERE taken_ms <= ?1 ORDER BY taken_ms DESC, run_id DESC LIMIT 1";
-	sqlite3_stmt *st = query(cat, diag, newest, "i", at_ms);
+						 " WHERE taken_ms <= ?1 AND (?2 IS NULL OR topic = ?2) "
+						 "ORDER BY taken_ms DESC, run_id DESC LIMIT 1";
+	sqlite3_stmt *st = query(cat, diag, newest, "it", at_ms, topic);
 	if (!st)
 		return KT_ERR_CATALOG;
 	int rc = step(cat, st, diag);

@@ -224,8 +224,8 @@ enum kt_err kt_catalog_put_group_snapshot(struct kt_catalog *cat, int64_t taken_
 					  const struct kt_catalog_group_offset *g, struct kt_diag *diag);
 /* The group offsets as of at_ms: the rows of the newest capture taken at or
  * before at_ms (runs without captures, from before schema 3, count their
- * group_offsets as taken at their start), for one topic (NULL: all), by
- * group, topic, partition. *out_taken_ms is that capture's time, -1 when
+ * group_offsets as taken at their start), for one topic (NULL: all; a
+ * topic: the newest capture that holds it), by group, topic, partition. *out_taken_ms is that capture's time, -1 when
  * there is none. */
 enum kt_err kt_catalog_each_group_snapshot_at(struct kt_catalog *cat, const char *topic, int64_t at_ms,
 					      kt_catalog_group_cb cb, void *ctx, int64_t *out_taken_ms,

@@ -359,6 +359,21 @@ static void test_upgrade_from_version_2(void **state)
 	assert_string_equal(gs, "g1/t/0=11 ");
 	assert_int_equal(taken, 6000);
 	free(gs);
+	/* a newer capture of another topic only: t's are still those of 6000 */
+	struct kt_catalog_group_offset g3 = {imp, "g2", "u", 0, 0, 4, NULL};
+	assert_int_equal(kt_catalog_put_group_snapshot(f->cat, 7000, &g3, &d), KT_OK);
+	gs = groups_at(f->cat, INT64_MAX, &taken);
+	assert_string_equal(gs, "g2/u/0=4 ");
+	assert_int_equal(taken, 7000);
+	free(gs);
+	struct kt_buf tb;
+	kt_buf_init(&tb, 4096);
+	assert_int_equal(kt_catalog_each_group_snapshot_at(f->cat, "t", INT64_MAX, group_text_cb, &tb, &taken, &d),
+			 KT_OK);
+	kt_buf_append_u8(&tb, 0);
+	assert_string_equal((char *)tb.data, "g1/t/0=11 ");
+	assert_int_equal(taken, 6000);
+	kt_buf_free(&tb);
 }
 
 /* Metadata 1.2 carries commit times and group captures; a 1.1 row of
