@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kt_archive.h"
 #include "kt_buf.h"
@@ -41,6 +42,7 @@ enum {
 	OPT_METADATA_INTERVAL,
 	OPT_GROUPS_INTERVAL,
 	OPT_WORKER_ID,
+	OPT_WORKER_GROUP,
 };
 
 static const struct option long_opts[] = {
@@ -75,6 +77,7 @@ static const struct option long_opts[] = {
 	{"metadata-interval", required_argument, NULL, OPT_METADATA_INTERVAL},
 	{"groups-interval", required_argument, NULL, OPT_GROUPS_INTERVAL},
 	{"worker-id", required_argument, NULL, OPT_WORKER_ID},
+	{"worker-group", required_argument, NULL, OPT_WORKER_GROUP},
 	{"encrypt-key-file", required_argument, NULL, KT_CLI_OPT_KEY_FILE},
 	{NULL, 0, NULL, 0},
 };
@@ -423,6 +426,11 @@ int kt_cmd_dump(int argc, char **argv)
 		}
 		case OPT_METRICS: metrics = optarg; break;
 		case OPT_FOLLOW: o.follow = 1; break;
+		case OPT_WORKER_GROUP:
+			o.worker_group = optarg;
+			if (!optarg[0])
+				rc = kt_cli_usage_error(CMD, "--worker-group needs a consumer group name");
+			break;
 		case OPT_WORKER_ID:
 			o.worker_id = optarg;
 			if (!kt_archive_worker_id_valid(optarg))
@@ -497,6 +505,26 @@ int kt_cmd_dump(int argc, char **argv)
 	if (!rc && !o.follow && (o.compact_fanout || o.segment_age_ms))
 		rc = kt_cli_usage_error(CMD, "--%s is for --follow: a batch dump's segments roll by size only",
 					o.compact_fanout ? "compact-fanout" : "segment-age");
+	if (!rc && o.worker_group && !o.follow)
+		rc = kt_cli_usage_error(CMD, "--worker-group is for --follow: the group assigns partitions to "
+					     "followers");
+	if (!rc && o.worker_group && (range.from_offset >= 0 || range.from_time != INT64_MIN))
+		rc = kt_cli_usage_error(CMD, "--worker-group starts each partition where the group and the "
+					     "archive are: it cannot take --from-offset or --from-time");
+	/* a worker's shard is named by a stable id: the host's by default */
+	char host_id[KT_ARCHIVE_WORKER_ID_MAX + 1];
+	if (!rc && o.worker_group && !o.worker_id) {
+		if (gethostname(host_id, sizeof(host_id)) != 0)
+			host_id[0] = '\0';
+		host_id[sizeof(host_id) - 1] = '\0';
+		for (char *c = host_id; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			      *c == '-' || *c == '_' || *c == '.'))
+				*c = '-';
+		o.worker_id = host_id;
+		if (!kt_archive_worker_id_valid(host_id))
+			rc = kt_cli_usage_error(CMD, "the host name gives no valid worker id: give --worker-id");
+	}
 	if (!rc && !o.follow && (o.metadata_interval_ms || o.groups_interval_ms))
 		rc = kt_cli_usage_error(CMD, "--%s-interval is for --follow: a batch dump reads them once",
 					o.metadata_interval_ms ? "metadata" : "groups");

@@ -11,6 +11,7 @@
 #include "kt_archive.h"
 #include "kt_archive_compact.h"
 #include "kt_catalog.h"
+#include "kt_dump_group.h"
 #include "kt_fileio.h"
 #include "kt_strv.h"
 #include "kt_time.h"
@@ -68,6 +69,10 @@ struct dump {
 	 * run's start (a reader's view, SPEC 10.8), else cat; u owns it */
 	struct kt_archive *u;
 	struct kt_catalog *ucat;
+	/* --worker-group: the group member that assigns the partitions, and
+	 * whether it is leaving (what it holds is committed already) */
+	struct kt_dump_group *grp;
+	int grp_closing;
 	struct kt_kafka *k;
 	struct topic_state *topics;
 	size_t topic_count;
@@ -474,6 +479,8 @@ static int config_cb(void *ctx, const struct kt_kafka_config_entry *e)
 static int group_filter(void *ctx, const char *group)
 {
 	struct dump *d = ctx;
+	if (d->o->worker_group && !strcmp(group, d->o->worker_group))
+		return 0; /* the workers' own group: its offsets are the archive's */
 	return !d->has_groups_re || regexec(&d->groups_re, group, 0, NULL, 0) == 0;
 }
 
@@ -1076,6 +1083,14 @@ static enum kt_err add_partitions(struct dump *d, struct topic_state *t, int32_t
 		kt_catalog_rollback(d->cat);
 	if (err)
 		return err;
+	if (d->grp) {
+		/* the group assigns them (kt_dump_group.c) */
+		for (size_t i = first; i < d->part_count; i++)
+			d->parts[i].finished = 1;
+		d->res->partitions = (int)d->part_count;
+		t->res->partitions = t->partitions;
+		return KT_OK;
+	}
 	size_t n = d->part_count - first;
 	struct kt_kafka_assignment *as = calloc(n + 1, sizeof(*as));
 	if (!as)
@@ -1588,11 +1603,131 @@ static enum kt_err maybe_spread(struct dump *d, struct kt_diag *diag)
  * (issue #19: a client that stops fetching shows as many of them). */
 #define POLL_MS 100
 
+/* ---- --worker-group: the partitions the group assigns (kt_dump_group.h) ---- */
+
+/* how often the member is served: a rebalance waits for it */
+#define GROUP_POLL_NS (200 * 1000000ll)
+
+static enum kt_err group_take(void *ctx, const char *topic, int32_t partition, int64_t start, struct kt_diag *diag)
+{
+	struct dump *d = ctx;
+	struct part *p = find_part(d, topic, partition);
+	if (!p) {
+		/* a partition or topic the follower has not seen yet */
+		enum kt_err err = refresh_topics(d, diag);
+		if (err)
+			return err;
+		p = find_part(d, topic, partition);
+	}
+	if (!p) {
+		warn(d, "%s [%d]: assigned by the group, but not in this dump's selection: not archived here", topic,
+		     partition);
+		return KT_OK;
+	}
+	int64_t low, high;
+	enum kt_err err = kt_kafka_watermarks(d->k, topic, partition, &low, &high, diag);
+	if (err)
+		return err;
+	p->low = low;
+	p->high = high;
+	p->lost_from = -1;
+	p->lost_end = -1;
+	if (start < low) {
+		p->lost_from = start;
+		p->lost_end = low;
+		p->t->res->lost_records += (uint64_t)(low - start);
+		d->res->data_lost = 1;
+		warn(d, "%s [%d]: offsets %" PRId64 "..%" PRId64 " were deleted by retention before they were archived",
+		     topic, partition, start, low - 1);
+		start = low;
+	}
+	p->start = p->done_end = p->seg_done_end = start;
+	p->end = INT64_MAX;
+	p->finished = 0;
+	p->failed = 0;
+	p->assigned = 1;
+	struct kt_kafka_assignment as = {p->t->name, partition, start};
+	return kt_kafka_assign_more(d->k, &as, 1, diag);
+}
+
+static enum kt_err group_release(void *ctx, const char *topic, int32_t partition, int64_t *out_end,
+				 struct kt_diag *diag)
+{
+	struct dump *d = ctx;
+	*out_end = -1;
+	struct part *p = find_part(d, topic, partition);
+	if (!p || !p->assigned)
+		return KT_OK;
+	enum kt_err err = KT_OK;
+	if (!d->grp_closing) {
+		if (!p->finished)
+			kt_kafka_unassign_one(d->k, topic, partition, NULL);
+		/* its open segment, committed before the group hears of it */
+		err = flush_part(d, p, diag);
+	}
+	p->finished = 1;
+	p->assigned = 0;
+	if (!err)
+		*out_end = p->done_end;
+	return err;
+}
+
+static int64_t group_archived_end(void *ctx, const char *topic, int32_t partition)
+{
+	struct part *p = find_part(ctx, topic, partition);
+	return p && p->assigned ? p->done_end : -1;
+}
+
+static enum kt_err group_publish(void *ctx, struct kt_diag *diag)
+{
+	struct dump *d = ctx;
+	return kt_archive_publish(d->a, diag);
+}
+
+static uint32_t group_generation(void *ctx, const char *topic)
+{
+	struct dump *d = ctx;
+	for (size_t i = d->topic_count; i-- > 0;)
+		if (!strcmp(d->topics[i].name, topic) && !d->topics[i].gone)
+			return d->topics[i].generation;
+	return 0;
+}
+
+static void group_warn(void *ctx, const char *msg)
+{
+	warn(ctx, "%s", msg);
+}
+
+static const struct kt_dump_group_ops group_ops = {group_take,	  group_release,    group_archived_end,
+						   group_publish, group_generation, group_warn};
+
+static enum kt_err group_open(struct dump *d, struct kt_diag *diag)
+{
+	const char **names = calloc(d->topic_count + 1, sizeof(*names));
+	if (!names)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < d->topic_count; i++)
+		names[i] = d->topics[i].name;
+	enum kt_err err = kt_dump_group_open(d->o, names, d->topic_count, &group_ops, d, &d->grp, diag);
+	free(names);
+	return err;
+}
+
+/* Nothing is archived until the group assigns it. */
+static enum kt_err group_start(struct dump *d)
+{
+	for (size_t i = 0; i < d->part_count; i++) {
+		d->parts[i].finished = 1;
+		d->parts[i].assigned = 0;
+	}
+	return KT_OK;
+}
+
 static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 {
 	int open = 0;
 	d->res->fetchers = 1;
-	enum kt_err err = assign_parts(d, &open, diag);
+	enum kt_err err = d->grp ? group_start(d) : assign_parts(d, &open, diag);
 	if (err)
 		return err;
 	struct kt_kafka_batch *b[2] = {NULL, NULL};
@@ -1610,6 +1745,7 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 	int64_t timeout_ns = (d->o->timeout_ms > 0 ? d->o->timeout_ms : 60000) * 1000000;
 	int64_t last_activity = kt_time_mono_ns();
 	int64_t last_report = 0;
+	int64_t last_grp = 0;
 	int64_t commit_every = commit_interval_ns(d->o);
 	int64_t last_commit = kt_time_mono_ns();
 	int64_t meta_every = follow_interval_ns(d->o->metadata_interval_ms);
@@ -1637,6 +1773,8 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			last_commit = kt_time_mono_ns();
 			if (!err)
 				err = compact_parts(d, diag);
+			if (!err && d->grp)
+				err = kt_dump_group_commit(d->grp, diag);
 			if (!err && d->o->follow && d->o->on_commit) {
 				d->res->seconds = (double)(last_commit - d->t0) / 1e9;
 				d->res->last_commit_ms = kt_time_now_ms();
@@ -1661,6 +1799,15 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 				break;
 			snapshot_groups(d);
 			last_groups = kt_time_mono_ns();
+		}
+		if (d->grp && now - last_grp >= GROUP_POLL_NS) {
+			err = worker_wait(&w, &open, diag);
+			if (!err)
+				err = kt_dump_group_poll(d->grp, diag);
+			open = count_open(d);
+			last_grp = kt_time_mono_ns();
+			if (err)
+				break;
 		}
 		if (now - last_report > 500000000) {
 			err = worker_wait(&w, &open, diag);
@@ -1797,6 +1944,8 @@ static void compute_lag(struct dump *d)
 		struct part *p = &d->parts[i];
 		if (p->retired)
 			continue; /* deleted or recreated: the cluster no longer has it */
+		if (d->grp && !p->assigned)
+			continue; /* another member's */
 		int64_t low, stable, high;
 		if (lag_ends(d, p, &low, &stable, &high) != KT_OK)
 			continue;
@@ -1929,6 +2078,8 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 			.block_bytes = o->block_bytes};
 		err = kt_archive_compactor_new(d.a, &co, &d.compactor, diag);
 	}
+	if (!err && o->worker_group)
+		err = group_open(&d, diag);
 	if (!err)
 		err = consume(&d, diag);
 	salvage(&d);
@@ -1954,6 +2105,9 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 		err = kt_diag_fail(diag, KT_ERR_DATA_LOST,
 				   "dump finished, but data was lost to retention (see warnings)");
 out:
+	/* after the run's end: the group hears of the archived ends */
+	d.grp_closing = 1;
+	kt_dump_group_close(d.grp);
 	for (size_t i = 0; i < d.part_count; i++) {
 		kt_archive_segment_abort(d.parts[i].seg);
 		free(d.parts[i].covered);

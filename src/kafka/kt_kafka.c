@@ -1,4 +1,5 @@
 #include "kt_kafka.h"
+#include "kt_kafka_group.h" /* kt_kafka_conf_each */
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -2232,4 +2233,10 @@ int32_t kt_kafka_murmur2_partition(const uint8_t *key, size_t len, int32_t n)
 	h *= m;
 	h ^= h >> 15;
 	return (int32_t)((h & 0x7fffffff) % (uint32_t)n);
+}
+
+void kt_kafka_conf_each(const struct kt_kafka_conf *conf, kt_kafka_conf_kv_cb cb, void *ctx)
+{
+	for (size_t i = 0; i < conf->count; i++)
+		cb(ctx, conf->kv[i].key, conf->kv[i].value);
 }
