@@ -35,6 +35,7 @@ struct src_topic {
 	uint32_t generation;
 	int32_t partitions; /* archived partition count */
 	int32_t replication_factor;
+	int at_found;	      /* --at: generation is one with a record from before T */
 	int64_t snapshot_run; /* run of the newest topic snapshot, 0 if none */
 	const char *dst;
 	char *dst_owned;
@@ -168,10 +169,18 @@ static int seg_topic_cb(void *ctx, const struct kt_catalog_segment *s)
 		t->name = strdup(s->topic);
 		t->generation = s->generation;
 	}
-	/* the newest generation unless one was asked for */
+	/* the newest generation unless one was asked for; --at T: the newest
+	 * with a record from before T, the one that lived at T (a topic
+	 * recreated after T is not what a recovery to T wants) */
+	int before_at = s->sum.min_timestamp >= 0 && s->sum.min_timestamp < r->o->at_ms;
 	if (r->o->generation >= 0)
 		t->generation = (uint32_t)r->o->generation;
-	else if (s->generation > t->generation)
+	else if (r->o->at_given) {
+		if (before_at && (!t->at_found || s->generation > t->generation)) {
+			t->generation = s->generation;
+			t->at_found = 1;
+		}
+	} else if (s->generation > t->generation)
 		t->generation = s->generation;
 	if (s->partition + 1 > t->partitions)
 		t->partitions = s->partition + 1;

@@ -185,6 +185,13 @@ assert_eq "$G,$D,0,7" "$(cat "$WORK/at2.csv")" "groups --at now"
     fail "groups --at 2001"
 [[ ! -s $WORK/at0.csv ]] || fail "a plan from before any snapshot: $(cat "$WORK/at0.csv")"
 grep -q "no consumer group snapshot at or before" "$WORK/at0.err" || fail "groups --at 2001: $(cat "$WORK/at0.err")"
+# the topic recreated after T1: --at T1 restores the generation of T1 (3 records), not generation 1
+"$KTAPE" restore -b "$BS" -a "$A" -t "$P-new" --at "@$T1" --dry-run >"$WORK/gen.out" 2>&1 ||
+    fail "restore --at --dry-run: $(cat "$WORK/gen.out")"
+grep -q "^dry run: 3 records" "$WORK/gen.out" || fail "restore --at T1 of the recreated topic: $(cat "$WORK/gen.out")"
+"$KTAPE" restore -b "$BS" -a "$A" -t "$P-new" --at "@$(date +%s%3N)" --dry-run >"$WORK/gen.out" 2>&1 ||
+    fail "restore --at now --dry-run: $(cat "$WORK/gen.out")"
+grep -q "^dry run: 2 records" "$WORK/gen.out" || fail "restore --at now of the recreated topic: $(cat "$WORK/gen.out")"
 assert_exit 2 "$KTAPE" groups -b "$BS" -a "$A" --at "@$T1" --offsets "$WORK/keys"
 assert_exit 2 "$KTAPE" restore -b "$BS" -a "$A" --at "@$T1" --to-time "@$T1"
 pass "groups --at T: the newest snapshot at or before T (3 -> 2 at T1, 8 -> 7 now, none in 2001)"
