@@ -7,7 +7,8 @@
 # verify, ls, restore) run while segments are merged under them and never
 # fail or see a record twice; at the end every record is there exactly
 # once, verify passes, no file is left that the catalog does not list, and
-# reindex rebuilds the same.
+# reindex rebuilds the same; an encrypted follower merges into segments
+# encrypted with its key.
 source "$(dirname "$0")/lib.sh"
 
 t="it-follow-compact-$RUN_ID"
@@ -135,4 +136,30 @@ assert_eq "$produced" "$("$KTAPE" cat -a "$WORK/copy" -t "$t" -f '%s\n' | sort -
 "$KTAPE" verify -a "$WORK/copy" >"$WORK/verify.out" 2>&1 || fail "verify after reindex: $(cat "$WORK/verify.out")"
 # the follower's own merged parts make no rows either: catalog rows follow the data
 assert_eq 0 "$(sql "$A" "select count(*) from pruned_segments")" "pruned_segments rows of a follower's own merges"
-pass "follow with compaction: $produced records exactly once; $(sql "$A" "select count(*) from segments") segments and $(sql "$A" "select count(*) from blocks") blocks left of $(sort -u "$WORK/seen" | wc -l) that readers saw; $reads cats, $verifies verifies and a restore of $restored records ran during merges"
+
+# an encrypted archive: merged segments are encrypted with the same key
+E="$WORK/enc"
+te="$t-enc"
+create_topic "$te" 1
+openssl rand -hex 32 >"$WORK/k.key"
+chmod 600 "$WORK/k.key"
+"$KTAPE" dump -b "$BS" -a "$E" -t "$te" --follow --commit-interval 200ms --compact-fanout 4 \
+    --encrypt-key-file "$WORK/k.key" --json >"$WORK/enc.json" 2>"$WORK/enc.err" &
+epid=$!
+for ((i = 0; i < 60; i++)); do
+    seq $((i * 10 + 1)) $((i * 10 + 10)) | awk '{printf "k%d\tsecret-v%d\n", $1 % 7, $1}'
+    sleep 0.1
+done | kcat -P -b "$BS" -t "$te" -K '\t' -X linger.ms=5
+deadline=$((SECONDS + 20))
+while (($(sql "$E" "select coalesce(sum(records), 0) from segments") < 600 && SECONDS < deadline)); do sleep 0.3; done
+kill -TERM "$epid"
+wait "$epid" || fail "the encrypted follower failed: $(tail -3 "$WORK/enc.err")"
+emerges=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["compactions"])' "$WORK/enc.json")
+((emerges >= 1)) || fail "the encrypted follower merged nothing"
+"$KTAPE" verify -a "$E" --encrypt-key-file "$WORK/k.key" >"$WORK/verify.out" 2>&1 || fail "verify with the key: $(cat "$WORK/verify.out")"
+grep -q 'authenticated' "$WORK/verify.out" || fail "verify did not authenticate: $(tail -2 "$WORK/verify.out")"
+assert_eq 600 "$("$KTAPE" cat -a "$E" -t "$te" --encrypt-key-file "$WORK/k.key" -f '%s\n' | sort -u | wc -l)" "distinct records of the encrypted archive"
+assert_eq 0 "$(grep -rl 'secret-v' "$E/segments" | wc -l)" "segment files with a value in the clear"
+assert_eq "format_version=2" "$(grep format_version "$E/ktape-archive")" "the merged archive's format version"
+
+pass "follow with compaction: $produced records exactly once; $(sql "$A" "select count(*) from segments") segments and $(sql "$A" "select count(*) from blocks") blocks left of $(sort -u "$WORK/seen" | wc -l) that readers saw; $reads cats, $verifies verifies and a restore of $restored records ran during merges; an encrypted follower's $emerges merges encrypted with its key"
