@@ -23,11 +23,14 @@ seq 1 10 | awk '{printf "a%d\tva%d\n", $1, $1}' | kcat -P -b "$BS" -t "$P-a" -K 
 fpid=$!
 # shellcheck disable=SC2064
 trap "kill -9 $fpid 2>/dev/null || true; rm -rf '$WORK'" EXIT
-stop_follower() {
+stop_follower() { # SIGTERM: exit 0 within 10 s, a deleted topic's client included (kt_kafka_topic_gone)
+    local rc=0 t0
+    t0=$(date +%s%N)
     kill -TERM "$fpid" 2>/dev/null || true
-    local rc=0
     wait "$fpid" || rc=$?
+    stop_ms=$((($(date +%s%N) - t0) / 1000000))
     [[ $rc == 0 ]] || fail "the follower exited $rc: $(tail -n 5 "$WORK/follower.err")"
+    ((stop_ms < 10000)) || fail "the follower took $stop_ms ms to stop on SIGTERM"
 }
 # the archive has N records of TOPIC (partition P), within S seconds
 wait_archived() { # topic partition count seconds
@@ -135,6 +138,7 @@ pass "a topic deleted while following is finished with a warning; created again,
 stop_follower
 grep -v "topic $P-new was deleted" "$WORK/follower.err" | grep -q "warning" &&
     fail "the follower warned: $(cat "$WORK/follower.err")"
+pass "SIGTERM after a topic was deleted: exit 0 in $stop_ms ms"
 "$KTAPE" verify -a "$A" >"$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
 
 # -- restore --at T1: the records up to T1, the group where the snapshot before T1 had it ------
