@@ -38,8 +38,9 @@
 
 /* The newest archive format this code reads and writes (SPEC 10.2): 2 may
  * hold merged segments (10.7), which recovery and reindex of version 1
- * would index twice. A new archive is version 1 until its first merge. */
-#define KT_ARCHIVE_FORMAT_VERSION 2
+ * would index twice; 3 may have shards (10.8), which readers of 1 and 2
+ * would not see. A new archive is version 1 until it needs more. */
+#define KT_ARCHIVE_FORMAT_VERSION 3
 #define KT_ARCHIVE_FORMAT_CREATED 1
 
 enum kt_archive_mode {
@@ -113,6 +114,22 @@ void kt_archive_shard_ids_free(char **ids, size_t n);
  * name order, for what works on each shard as an archive of its own
  * (reindex, prune); freed with kt_archive_shard_ids_free. */
 enum kt_err kt_archive_shard_locations(const char *root, char ***out, size_t *out_n, struct kt_diag *diag);
+/* What a reader's union holds of each shard (ls's workers): the
+ * partitions it archived ("TOPIC:P,P TOPIC:P"), its segments and records,
+ * its newest commit, its newest run's status. The caller frees the array
+ * (the ids are the archive's). */
+struct kt_archive_shard_info {
+	const char *id;
+	int partition_count;
+	char partitions[1024];
+	int64_t segments;
+	int64_t records;
+	int64_t last_commit_ms; /* 0: none known */
+	int64_t last_run;	/* in the union's numbering */
+	char last_status[16];
+};
+enum kt_err kt_archive_shard_infos(struct kt_archive *a, struct kt_archive_shard_info **out, size_t *out_n,
+				   struct kt_diag *diag);
 /* The key the archive's readers (the iterator) open encrypted segments
  * with (SPEC 4.6); borrowed until close, NULL for none. Recovery and
  * reindex need none: an encrypted file's index is in the clear. */

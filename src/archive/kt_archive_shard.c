@@ -126,6 +126,23 @@ enum kt_err kt_archive_list_shards(struct kt_archive *a, char ***out_ids, size_t
 
 /* ---- a writer's shard ---- */
 
+/* The format_version of the marker at st (10.2). */
+static enum kt_err marker_version(struct kt_store *st, int *out, struct kt_diag *diag)
+{
+	uint8_t *data;
+	size_t len;
+	enum kt_err err = kt_store_get(st, MARKER_FILE, 4096, &data, &len, diag);
+	if (err)
+		return err;
+	char text[4097];
+	memcpy(text, data, len);
+	text[len] = '\0';
+	free(data);
+	const char *v = strstr(text, "format_version=");
+	*out = v ? atoi(v + 15) : 0;
+	return KT_OK;
+}
+
 enum kt_err kt_archive_open_shard(const char *root, const char *id, enum kt_archive_mode mode, unsigned flags,
 				  struct kt_archive **out, struct kt_archive_recovery *out_recovery,
 				  struct kt_diag *diag)
@@ -158,9 +175,28 @@ enum kt_err kt_archive_open_shard(const char *root, const char *id, enum kt_arch
 		struct kt_archive *ra;
 		err = kt_archive_open(root, KT_ARCHIVE_CREATE, &ra, NULL, diag);
 		kt_archive_close(ra);
+		/* locked, or not empty yet without a marker: another worker
+		 * is creating it */
+		if ((err != KT_ERR_LOCKED && err != KT_ERR_EXISTS) || kt_time_mono_ns() > give_up)
+			break;
+		kt_diag_clear(diag);
+		usleep(200 * 1000);
+	}
+	/* an archive with shards is version 3 (SPEC 10.8): an older ktape,
+	 * which would read the root alone, refuses it. The first shard's
+	 * writer makes it so, under the root's lock. */
+	for (int version = 0; !err && (err = marker_version(st, &version, diag)) == KT_OK && version < 3;) {
+		struct kt_archive *ra;
+		err = kt_archive_open(root, KT_ARCHIVE_WRITE, &ra, NULL, diag);
+		if (!err)
+			err = kt_archive_upgrade(ra, 3, diag);
+		if (!err)
+			err = kt_archive_publish(ra, diag); /* a bucket's catalog says so too */
+		kt_archive_close(ra);
 		if (err != KT_ERR_LOCKED || kt_time_mono_ns() > give_up)
 			break;
 		kt_diag_clear(diag);
+		err = KT_OK;
 		usleep(200 * 1000);
 	}
 	char name[PATH_BUF], loc[PATH_BUF];
@@ -473,6 +509,107 @@ enum kt_err kt_archive_shard_locations(const char *root, char ***out, size_t *ou
 		return err;
 	}
 	*out = ids;
+	*out_n = n;
+	return KT_OK;
+}
+
+/* ---- what ls says of the workers ---- */
+
+struct info_ctx {
+	struct kt_archive_shard_info *v;
+	size_t n;
+	int nomem;
+};
+
+static long info_of(struct info_ctx *c, const char *path)
+{
+	if (strncmp(path, "shards/", 7))
+		return -1;
+	const char *id = path + 7, *slash = strchr(id, '/');
+	for (size_t i = 0; slash && i < c->n; i++)
+		if (strlen(c->v[i].id) == (size_t)(slash - id) && !strncmp(c->v[i].id, id, (size_t)(slash - id)))
+			return (long)i;
+	return -1;
+}
+
+static int info_seg(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct info_ctx *c = ctx;
+	long i = info_of(c, s->path);
+	if (i < 0)
+		return 0;
+	struct kt_archive_shard_info *w = &c->v[i];
+	w->segments++;
+	w->records += (int64_t)s->sum.record_count;
+	if (s->committed_ms > w->last_commit_ms)
+		w->last_commit_ms = s->committed_ms;
+	/* "TOPIC:P,P TOPIC:P" in the order the catalog lists them */
+	char item[KT_SEG_TOPIC_MAX + 32];
+	size_t tl = strlen(s->topic);
+	const char *p = w->partitions;
+	int have = 0;
+	/* the current topic is the last one written: a new partition of it
+	 * continues the list, a partition seen already is not added */
+	const char *last = strrchr(p, ' ');
+	last = last ? last + 1 : p;
+	if (!strncmp(last, s->topic, tl) && last[tl] == ':') {
+		char num[16];
+		snprintf(num, sizeof(num), "%d", s->partition);
+		for (const char *q = last + tl + 1; *q;) {
+			size_t k = strcspn(q, ",");
+			if (k == strlen(num) && !strncmp(q, num, k))
+				have = 1;
+			q += k + (q[k] == ',');
+		}
+		snprintf(item, sizeof(item), ",%d", s->partition);
+	} else {
+		snprintf(item, sizeof(item), "%s%s:%d", p[0] ? " " : "", s->topic, s->partition);
+	}
+	if (!have) {
+		w->partition_count++;
+		size_t len = strlen(w->partitions);
+		if (len + strlen(item) + 1 < sizeof(w->partitions))
+			memcpy(w->partitions + len, item, strlen(item) + 1);
+	}
+	return 0;
+}
+
+static int info_run(void *ctx, const struct kt_catalog_run *run)
+{
+	struct info_ctx *c = ctx;
+	int64_t k = run->run_id / SHARD_RUN_OFF;
+	if (k < 1 || (size_t)k > c->n || strcmp(run->kind, "dump"))
+		return 0;
+	struct kt_archive_shard_info *w = &c->v[k - 1];
+	if (run->run_id >= w->last_run) {
+		w->last_run = run->run_id;
+		snprintf(w->last_status, sizeof(w->last_status), "%s", run->status);
+	}
+	return 0;
+}
+
+enum kt_err kt_archive_shard_infos(struct kt_archive *a, struct kt_archive_shard_info **out, size_t *out_n,
+				   struct kt_diag *diag)
+{
+	*out = NULL;
+	*out_n = 0;
+	size_t n = kt_archive_shard_count(a);
+	if (!n)
+		return KT_OK;
+	struct info_ctx c = {calloc(n, sizeof(*c.v)), n, 0};
+	if (!c.v)
+		return KT_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		c.v[i].id = kt_archive_shard_id(a, i);
+	struct kt_catalog *cat = kt_archive_catalog(a);
+	enum kt_err err = kt_catalog_each_segment(cat, NULL, info_seg, &c, diag);
+	if (!err)
+		err = kt_catalog_each_run(cat, info_run, &c, diag);
+	if (err) {
+		free(c.v);
+		return err;
+	}
+	*out = c.v;
 	*out_n = n;
 	return KT_OK;
 }

@@ -239,6 +239,9 @@ static void topic_label(struct kt_buf *b, const char *metric, const char *topic)
 	kt_buf_append_u8(b, '"');
 }
 
+/* --worker-group: this worker's id, for the owner metric */
+static const char *metrics_worker;
+
 /* Per topic and per partition, and the follower's own: what a continuous
  * backup is watched by (issue #15). */
 static void render_detail(struct kt_buf *b, const struct kt_dump_result *r)
@@ -280,6 +283,18 @@ static void render_detail(struct kt_buf *b, const struct kt_dump_result *r)
 			int64_t v = k == 0 ? p->end - p->archived_end : k == 1 ? p->archived_end : p->end;
 			topic_label(b, part_metrics[k][0], r->topics[p->topic].topic);
 			kt_buf_printf(b, ",partition=\"%d\"} %" PRId64 "\n", p->partition, v < 0 ? 0 : v);
+		}
+	}
+	if (metrics_worker) {
+		/* a worker of --worker-group lists the partitions it owns now */
+		kt_buf_printf(b, "# HELP ktape_dump_partition_owner Partitions this worker of the group archives "
+				 "now (1), by worker id.\n# TYPE ktape_dump_partition_owner gauge\n");
+		for (size_t i = 0; i < r->part_count; i++) {
+			const struct kt_dump_partition_result *p = &r->parts[i];
+			if (p->topic >= r->topic_count)
+				continue;
+			topic_label(b, "ktape_dump_partition_owner", r->topics[p->topic].topic);
+			kt_buf_printf(b, ",partition=\"%d\",worker=\"%s\"} 1\n", p->partition, metrics_worker);
 		}
 	}
 	kt_buf_printf(b,
@@ -525,6 +540,8 @@ int kt_cmd_dump(int argc, char **argv)
 		if (!kt_archive_worker_id_valid(host_id))
 			rc = kt_cli_usage_error(CMD, "the host name gives no valid worker id: give --worker-id");
 	}
+	if (!rc && o.worker_group)
+		metrics_worker = o.worker_id;
 	if (!rc && !o.follow && (o.metadata_interval_ms || o.groups_interval_ms))
 		rc = kt_cli_usage_error(CMD, "--%s-interval is for --follow: a batch dump reads them once",
 					o.metadata_interval_ms ? "metadata" : "groups");

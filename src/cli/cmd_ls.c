@@ -1,5 +1,6 @@
 /* cmd_ls.c - `ktape ls`: options, help and exit codes; the renderers are cmd_ls_*.c. */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kt_cli.h"
@@ -7,6 +8,8 @@
 #include "kt_cli_inspect.h"
 #include "kt_cli_util.h"
 #include "kt_fileio.h"
+#include "kt_parse.h"
+#include "kt_time.h"
 
 const char kt_usage_ls[] = "  ktape ls -a DIR [-t TOPIC]... [--runs] [--json] [--html FILE]\n";
 const char kt_help_ls[] =
@@ -89,6 +92,36 @@ static int ls_output(const char *dir, const struct kt_inspect_ls *ls, int json, 
 	return rc;
 }
 
+/* A sharded archive's writers (SPEC 10.8): the shards, what each holds and
+ * its last commit. */
+static int ls_workers(struct kt_archive *a)
+{
+	struct kt_archive_shard_info *w;
+	size_t n;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = kt_archive_shard_infos(a, &w, &n, &d);
+	if (err)
+		return kt_cli_fail("ls", err, &d);
+	if (n)
+		printf("\n%-20s  %-11s  %9s  %12s  %-36s  %s\n", "WORKER", "LAST RUN", "SEGMENTS", "RECORDS",
+		       "LAST COMMIT", "PARTITIONS");
+	int64_t now = kt_time_now_ms();
+	for (size_t i = 0; i < n; i++) {
+		char at[KT_TIME_STR_MAX + 32] = "-";
+		if (w[i].last_commit_ms > 0) {
+			char t[KT_TIME_STR_MAX];
+			snprintf(at, sizeof(at), "%s (%.0fs ago)", kt_parse_format_time(w[i].last_commit_ms, t),
+				 (double)(now - w[i].last_commit_ms) / 1000.0);
+		}
+		printf("%-20s  %-11s  %9lld  %12lld  %-36s  %s\n", w[i].id,
+		       w[i].last_status[0] ? w[i].last_status : "-", (long long)w[i].segments, (long long)w[i].records,
+		       at, w[i].partitions);
+	}
+	free(w);
+	return KT_EXIT_OK;
+}
+
 int kt_cmd_ls(int argc, char **argv)
 {
 	const char *dir = NULL, *html = NULL;
@@ -118,6 +151,8 @@ int kt_cmd_ls(int argc, char **argv)
 		rc = err ? kt_cli_fail("ls", err, &d) : ls_output(kt_archive_dir(a), &ls, json, runs, html);
 		if (!err)
 			kt_inspect_ls_free(&ls);
+		if (!rc && !json && !html)
+			rc = ls_workers(a);
 	}
 	kt_archive_close(a);
 	free(topics);

@@ -811,10 +811,12 @@ static void snapshot_parts(struct dump *d, int following)
 	if (!np)
 		return;
 	d->res->parts = np;
-	d->res->part_count = d->part_count;
+	d->res->part_count = 0;
 	int64_t lag = 0;
 	for (size_t i = 0; i < d->part_count; i++) {
 		const struct part *p = &d->parts[i];
+		if (d->grp && !p->assigned)
+			continue; /* another worker's (--worker-group): its metrics say so */
 		int64_t end = p->assigned && !p->finished ? kt_kafka_cached_end(d->k, p->t->name, p->partition) : -1;
 		if (end < p->seen_end)
 			end = p->seen_end;
@@ -822,8 +824,8 @@ static void snapshot_parts(struct dump *d, int following)
 			end = p->high;
 		if (end < p->done_end)
 			end = p->done_end;
-		np[i] = (struct kt_dump_partition_result){(size_t)(p->t->res - d->res->topics), p->partition,
-							  p->done_end, end};
+		np[d->res->part_count++] = (struct kt_dump_partition_result){(size_t)(p->t->res - d->res->topics),
+									     p->partition, p->done_end, end};
 		lag += end - p->done_end;
 	}
 	/* a follower's lag is the partitions' (compute_lag sets the end's) */

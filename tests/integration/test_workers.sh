@@ -23,7 +23,7 @@ create_topic "$t" 12
 declare -A wpid
 start_worker() { # id
     "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --follow --worker-group "$G" --worker-id "$1" \
-        --commit-interval 1s --compact-fanout 0 -q 2>>"$WORK/$1.err" &
+        --commit-interval 1s --compact-fanout 0 --metrics-file "$WORK/$1.prom" -q 2>>"$WORK/$1.err" &
     wpid[$1]=$!
 }
 cleanup() {
@@ -78,6 +78,11 @@ for _ in $(seq 60); do
     sleep 1
 done
 ((got == produced)) || fail "the archive holds $got of $produced records (w1: $(tail -n 2 "$WORK/w1.err"))"
+# the metrics say who owns what: w1 and w4 hold the 12 partitions between them
+cat "$WORK/w1.prom" "$WORK/w4.prom" | awk -F'"' '/^ktape_dump_partition_owner/ {print $4}' | sort >"$WORK/owned"
+assert_eq 12 "$(sort -u "$WORK/owned" | wc -l)" "partitions w1's and w4's metrics say they own"
+assert_eq 0 "$(uniq -d <"$WORK/owned" | wc -l)" "partitions two workers' metrics claim"
+grep -q 'worker="w4"' "$WORK/w4.prom" || fail "w4's metrics do not name it"
 # the dead worker comes back (its machine restarted): its shard's
 # uncommitted tail, if any, is removed; it may take partitions again
 start_worker w2
@@ -92,6 +97,10 @@ done
 assert_eq 0 "$(uniq -d <"$WORK/values" | wc -l)" "records read twice"
 seq 1 "$produced" | cmp -s - "$WORK/values" || fail "cat does not give 1..$produced exactly once"
 "$KTAPE" verify -a "$A" >"$WORK/verify.out" 2>&1 || fail "verify: $(tail -n 5 "$WORK/verify.out")"
+"$KTAPE" ls -a "$A" >"$WORK/ls.out"
+for w in w1 w2 w3 w4; do
+    grep -qE "^$w +ok +[0-9]+ +[0-9]+ +20[0-9-]+T" "$WORK/ls.out" || fail "ls does not show worker $w: $(tail -n 6 "$WORK/ls.out")"
+done
 # no offset in two shards: each shard read on its own
 : >"$WORK/shard-offsets"
 for w in w1 w2 w3 w4; do
