@@ -223,6 +223,28 @@ void kt_archive_segment_relpath(const char *topic, uint32_t generation, int32_t 
 		 generation, partition, first, last);
 }
 
+void kt_archive_segment_rewrite_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first,
+					int64_t last, unsigned rewrite, char *buf, size_t bufsize)
+{
+	char dir[KT_ARCHIVE_TOPIC_DIR_MAX + 1];
+	kt_archive_topic_dir(topic, dir, sizeof(dir));
+	/* the range the original file was named by, so that the two are
+	 * recognised as one segment's versions (SPEC 10.9) */
+	snprintf(buf, bufsize, "segments/%s/g%" PRIu32 "/p%" PRId32 "/%020" PRId64 "-%020" PRId64 "~%u.kts", dir,
+		 generation, partition, first, last, rewrite);
+}
+
+unsigned kt_archive_segment_rewrite_of(const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+	const char *t = strchr(base ? base : rel, '~');
+	unsigned n = 0;
+	int used = 0;
+	if (!t || sscanf(t, "~%9u.kts%n", &n, &used) != 1 || t[used] != '\0')
+		return 0;
+	return n;
+}
+
 static enum kt_err take_lock(struct kt_archive *a, struct kt_diag *diag)
 {
 	enum kt_err err = kt_store_lock(a->store, diag);
@@ -355,7 +377,13 @@ int kt_archive_segment_parse_relpath(const char *rel, char *topic, size_t topic_
 		return 0;
 	long long f, l;
 	int used = 0;
-	if (sscanf(base + 1, "%20lld-%20lld.kts%n", &f, &l, &used) != 2 || base[1 + used] != '\0' || f < 0 || l < f)
+	if (sscanf(base + 1, "%20lld-%20lld%n", &f, &l, &used) != 2 || f < 0 || l < f)
+		return 0;
+	/* FIRST-LAST.kts, or FIRST-LAST~N.kts (an erasure's rewrite, 10.9) */
+	const char *rest = base + 1 + used;
+	unsigned rw;
+	int used2 = 0;
+	if (strcmp(rest, ".kts") && (sscanf(rest, "~%9u.kts%n", &rw, &used2) != 1 || rest[used2] != '\0' || rw == 0))
 		return 0;
 	/* walk back over /pPART and /gGEN */
 	const char *pdir = base;
@@ -526,8 +554,42 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 	if (!err && ov.nomem)
 		err = KT_ERR_NOMEM;
 	int replace = !err && ov.n && reindex && !ov.inside_one && ov.first <= ov.min_first && ov.last >= ov.max_last;
+	/* An erasure's rewrite FIRST-LAST~N and the file it replaced, named by
+	 * the same range (SPEC 10.9): recovery keeps the one the catalog lists
+	 * (the other is what an interrupted erasure left); reindex keeps the
+	 * highest N, so that erased records never come back. */
+	int same_range = 0, wins = 1;
+	for (size_t i = 0; !err && named && i < ov.n; i++) {
+		char t2[KT_SEG_TOPIC_MAX + 1];
+		uint32_t g2;
+		int32_t p2;
+		int64_t f2, l2;
+		if (!kt_archive_segment_parse_relpath(ov.paths[i], t2, sizeof(t2), &g2, &p2, &f2, &l2) ||
+		    f2 != name_first || l2 != name_last)
+			continue;
+		same_range = 1;
+		/* the newer one wins once the erasing run's metadata file
+		 * noted the older one as pruned (after the swap); before, the
+		 * swap had not happened */
+		int mine_newer = kt_archive_segment_rewrite_of(rel) > kt_archive_segment_rewrite_of(ov.paths[i]);
+		int older_erased = 0;
+		if (reindex)
+			err = kt_catalog_erased_path(a->cat, mine_newer ? ov.paths[i] : rel, &older_erased, diag);
+		if (mine_newer != older_erased)
+			wins = 0;
+	}
+	if (!err && same_range)
+		replace = reindex && wins && ov.first <= ov.min_first && ov.last >= ov.max_last;
+	/* a file an erasure removed whole (no record left to rewrite) */
+	int erased = 0;
+	if (!err && !ov.n)
+		err = kt_catalog_erased_path(a->cat, rel, &erased, diag);
+	if (!err && erased) {
+		out->leftover = 1;
+		snprintf(out->other, sizeof(out->other), "an erasure");
+	}
 	if (!err && ov.n && !replace) {
-		out->leftover = ov.first >= ov.min_first && ov.last <= ov.max_last ? 1 : 2;
+		out->leftover = same_range || (ov.first >= ov.min_first && ov.last <= ov.max_last) ? 1 : 2;
 		snprintf(out->other, sizeof(out->other), "%s", ov.paths[0]);
 	}
 	for (size_t i = 0; !err && replace && i < ov.n; i++) {

@@ -252,6 +252,13 @@ enum kt_err kt_archive_check_meta(struct kt_archive *a, kt_archive_meta_cb cb, v
  * name. */
 int kt_archive_segment_parse_relpath(const char *rel, char *topic, size_t topic_size, uint32_t *generation,
 				     int32_t *partition, int64_t *first, int64_t *last);
+/* An erasure's rewrite of a segment (SPEC 10.9):
+ * segments/TOPIC/gGEN/pPART/FIRST-LAST~N.kts, FIRST-LAST the range the
+ * original file was named by, N >= 1 (one more than the file it replaces);
+ * kt_archive_segment_rewrite_of gives N, 0 for a plain name. */
+void kt_archive_segment_rewrite_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first,
+					int64_t last, unsigned rewrite, char *buf, size_t bufsize);
+unsigned kt_archive_segment_rewrite_of(const char *rel);
 
 /* Test hook: called at each step of the commit protocol; returning non-zero
  * makes the commit stop right there, as a crash would. NULL in production. */

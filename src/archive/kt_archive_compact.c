@@ -66,10 +66,11 @@ struct horizon {
 
 static unsigned compact_seq;
 
-/* Appends every record of one part to w: only a part that reads whole, as
- * the catalog describes it, is merged. */
+/* Appends every record of one part to w (those keep keeps, when given;
+ * the others are counted in *dropped): only a part that reads whole, as
+ * the catalog describes it, is merged or rewritten. */
 static enum kt_err copy_part(struct kt_archive *a, const struct kt_catalog_segment *p, struct kt_segment_writer *w,
-			     struct kt_diag *diag)
+			     kt_archive_keep_fn keep, void *keep_ctx, uint64_t *dropped, struct kt_diag *diag)
 {
 	struct kt_segment_reader_opts ro = {.key = kt_archive_key(a)};
 	struct kt_store_segment *seg;
@@ -99,10 +100,16 @@ static enum kt_err copy_part(struct kt_archive *a, const struct kt_catalog_segme
 		}
 		if (!rec)
 			break;
+		n++;
+		if (keep && !keep(keep_ctx, rec)) {
+			(*dropped)++;
+			continue;
+		}
+		if (!w)
+			continue; /* only counting */
 		err = kt_segment_writer_add(w, rec, diag);
 		if (err)
 			break;
-		n++;
 	}
 	kt_store_segment_close(seg);
 	if (!err && n != p->sum.record_count)
@@ -153,14 +160,55 @@ static enum kt_err swap_catalog(struct kt_archive *a, const struct kt_catalog_se
 	return err;
 }
 
-enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_catalog_segment *parts, size_t n,
-				      int64_t by_run, const struct kt_segment_writer_opts *wo_in,
-				      struct kt_segment_summary *out_summary, struct kt_diag *diag)
+/* An erasure that leaves no record of a segment: its row goes (noted as
+ * pruned by by_run, which recovery reads as "erased", 10.9), then its file. */
+static enum kt_err erase_whole(struct kt_archive *a, const struct kt_catalog_segment *p, int64_t by_run,
+			       struct kt_diag *diag)
 {
+	struct kt_catalog *cat = kt_archive_catalog(a);
+	enum kt_err err = kt_catalog_begin(cat, diag);
+	if (err)
+		return err;
+	int found = 0;
+	err = kt_catalog_has_segment(cat, p->path, &found, diag);
+	if (!err && !found)
+		err = kt_diag_fail(diag, KT_ERR_STATE, "%s is no longer in the catalog", p->path);
+	if (!err)
+		err = kt_catalog_delete_segment(cat, p->segment_id, diag);
+	if (!err)
+		err = kt_catalog_note_pruned(cat, by_run, p->path, diag);
+	if (!err)
+		err = kt_catalog_commit(cat, diag);
+	else
+		kt_catalog_rollback(cat);
+	/* the erasing run's metadata file notes the path as pruned before the
+	 * file goes: a reindex then never indexes it again (10.9) */
+	if (!err)
+		err = kt_archive_write_run_meta(a, by_run, "prune", diag);
+	if (err)
+		return err;
+	kt_archive_crash_point("erase-whole");
+	struct kt_diag ignore;
+	kt_archive_remove_unlisted(a, p->path, &ignore);
+	return KT_OK;
+}
+
+/* The merge (keep NULL: parts[0..n), n >= 2, merged whole) and the
+ * erasure's rewrite (keep given: n == 1, the records keep refuses left
+ * out, the file named FIRST-LAST~N after the one it replaces) share the
+ * swap. */
+static enum kt_err rewrite_segments(struct kt_archive *a, const struct kt_catalog_segment *parts, size_t n,
+				    int64_t by_run, const struct kt_segment_writer_opts *wo_in, kt_archive_keep_fn keep,
+				    void *keep_ctx, uint64_t *out_dropped, struct kt_segment_summary *out_summary,
+				    struct kt_diag *diag)
+{
+	uint64_t dropped = 0;
+	if (out_dropped)
+		*out_dropped = 0;
 	if (!kt_archive_is_writer(a))
 		return kt_diag_fail(diag, KT_ERR_STATE, "archive %s is open read-only", kt_archive_dir(a));
-	if (n < 2)
-		return kt_diag_fail(diag, KT_ERR_INVALID, "a merge needs at least two segments");
+	if (n < (keep ? 1u : 2u) || (keep && n != 1))
+		return kt_diag_fail(diag, KT_ERR_INVALID, "a merge needs at least two segments, a rewrite one");
 	const struct kt_catalog_segment *p0 = &parts[0];
 	uint64_t records = p0->sum.record_count;
 	for (size_t i = 1; i < n; i++) {
@@ -188,12 +236,28 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 	if (err)
 		return err;
 	for (size_t i = 0; !err && i < n; i++)
-		err = copy_part(a, &parts[i], w, diag);
+		err = copy_part(a, &parts[i], w, keep, keep_ctx, &dropped, diag);
+	if (!err && keep && (dropped == 0 || dropped == records)) {
+		/* nothing to erase: nothing changes; everything: no file */
+		kt_segment_writer_close(w);
+		unlink(tmp);
+		if (dropped)
+			err = erase_whole(a, p0, by_run, diag);
+		if (!err && out_dropped)
+			*out_dropped = dropped;
+		if (!err && out_summary)
+			memset(out_summary, 0, sizeof(*out_summary));
+		return err;
+	}
 	struct kt_segment_summary sum;
 	if (!err)
 		err = kt_segment_writer_finish(w, &sum, diag);
-	if (!err && (sum.record_count != records || sum.first_offset != p0->sum.first_offset ||
-		     sum.last_offset != parts[n - 1].sum.last_offset))
+	if (!err && keep && sum.record_count != records - dropped)
+		err = kt_diag_fail(diag, KT_ERR_FORMAT, "rewriting %s gave %" PRIu64 " records, not %" PRIu64, p0->path,
+				   sum.record_count, records - dropped);
+	else if (!err && !keep &&
+		 (sum.record_count != records || sum.first_offset != p0->sum.first_offset ||
+		  sum.last_offset != parts[n - 1].sum.last_offset))
 		err = kt_diag_fail(diag, KT_ERR_FORMAT, "merging %s..%s gave %" PRIu64 " records, not %" PRIu64,
 				   p0->path, parts[n - 1].path, sum.record_count, records);
 	if (err) {
@@ -204,8 +268,20 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 	uint32_t nblocks;
 	const struct kt_block_info *blocks = kt_segment_writer_blocks(w, &nblocks);
 	char rel[PATH_BUF];
-	kt_archive_segment_relpath(p0->topic, p0->generation, p0->partition, sum.first_offset, sum.last_offset, rel,
-				   sizeof(rel));
+	char nt[KT_SEG_TOPIC_MAX + 1];
+	uint32_t ng;
+	int32_t np;
+	int64_t nf, nl;
+	if (!keep)
+		kt_archive_segment_relpath(p0->topic, p0->generation, p0->partition, sum.first_offset, sum.last_offset,
+					   rel, sizeof(rel));
+	else if (kt_archive_segment_parse_relpath(p0->path, nt, sizeof(nt), &ng, &np, &nf, &nl))
+		kt_archive_segment_rewrite_relpath(p0->topic, p0->generation, p0->partition, nf, nl,
+						   kt_archive_segment_rewrite_of(p0->path) + 1, rel, sizeof(rel));
+	else
+		kt_archive_segment_rewrite_relpath(p0->topic, p0->generation, p0->partition, p0->sum.first_offset,
+						   p0->sum.last_offset, kt_archive_segment_rewrite_of(p0->path) + 1,
+						   rel, sizeof(rel));
 	kt_archive_crash_point("compact-written");
 	/* renamed into segments/, or uploaded whole: a complete file the
 	 * catalog does not list yet, beside the parts it duplicates */
@@ -227,6 +303,11 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 			kt_store_remove(st, rel, &ignore);
 		return err;
 	}
+	/* an erasure's run notes the replaced path as pruned in its metadata
+	 * file before the file goes, so that a reindex takes its absence for
+	 * no hole (10.9); the file stays for recovery if that fails */
+	if (keep && (err = kt_archive_write_run_meta(a, by_run, "prune", diag)))
+		return err;
 	kt_archive_crash_point("compact-swapped");
 	/* The parts are unlisted now. A part that cannot be removed stays a
 	 * leftover that the next writer's recovery removes: no error here. */
@@ -238,7 +319,34 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 	}
 	if (out_summary)
 		*out_summary = sum;
+	if (out_dropped)
+		*out_dropped = dropped;
 	return KT_OK;
+}
+
+enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_catalog_segment *parts, size_t n,
+				      int64_t by_run, const struct kt_segment_writer_opts *wo,
+				      struct kt_segment_summary *out_summary, struct kt_diag *diag)
+{
+	return rewrite_segments(a, parts, n, by_run, wo, NULL, NULL, NULL, out_summary, diag);
+}
+
+enum kt_err kt_archive_segment_count_refused(struct kt_archive *a, const struct kt_catalog_segment *seg,
+					     kt_archive_keep_fn keep, void *keep_ctx, uint64_t *out_refused,
+					     struct kt_diag *diag)
+{
+	*out_refused = 0;
+	return copy_part(a, seg, NULL, keep, keep_ctx, out_refused, diag);
+}
+
+enum kt_err kt_archive_rewrite_segment(struct kt_archive *a, const struct kt_catalog_segment *seg, int64_t by_run,
+				       const struct kt_segment_writer_opts *wo, kt_archive_keep_fn keep, void *keep_ctx,
+				       uint64_t *out_dropped, struct kt_segment_summary *out_summary,
+				       struct kt_diag *diag)
+{
+	if (!keep)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "a rewrite needs a record filter");
+	return rewrite_segments(a, seg, 1, by_run, wo, keep, keep_ctx, out_dropped, out_summary, diag);
 }
 
 /* ---- the policy ---- */

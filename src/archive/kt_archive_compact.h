@@ -89,4 +89,25 @@ enum kt_err kt_archive_merge_segments(struct kt_archive *a, const struct kt_cata
 				      int64_t by_run, const struct kt_segment_writer_opts *wo,
 				      struct kt_segment_summary *out_summary, struct kt_diag *diag);
 
+/* A record filter: non-zero keeps rec. */
+typedef int (*kt_archive_keep_fn)(void *ctx, const struct kt_record *rec);
+
+/* An erasure's rewrite (SPEC 10.9): seg written again without the records
+ * keep refuses, by the merge's swap: the new file FIRST-LAST~N.kts (the
+ * range seg's name has, N one more than seg's) under tmp/, fsynced,
+ * committed to its name, ONE transaction inserting it and deleting seg's
+ * row (seg's path noted as pruned by by_run), then seg's file removed.
+ * Encrypted with the archive's key (kt_archive_use_key); without it,
+ * seg does not open (KT_ERR_KEY). *out_dropped: records left out; 0:
+ * nothing changed. All of them: no file, seg's row deleted and noted
+ * pruned, its file removed. */
+enum kt_err kt_archive_rewrite_segment(struct kt_archive *a, const struct kt_catalog_segment *seg, int64_t by_run,
+				       const struct kt_segment_writer_opts *wo, kt_archive_keep_fn keep, void *keep_ctx,
+				       uint64_t *out_dropped, struct kt_segment_summary *out_summary,
+				       struct kt_diag *diag);
+/* What a rewrite would leave out (a dry run, or which segments to
+ * rewrite): reads seg whole, checked as a rewrite checks it. */
+enum kt_err kt_archive_segment_count_refused(struct kt_archive *a, const struct kt_catalog_segment *seg,
+					    kt_archive_keep_fn keep, void *keep_ctx, uint64_t *out_refused,
+					    struct kt_diag *diag);
 #endif

@@ -1395,6 +1395,18 @@ enum kt_err kt_catalog_note_pruned(struct kt_catalog *cat, int64_t run_id, const
 	return err ? err : kt_catalog_drop_missing_path(cat, path, diag);
 }
 
+enum kt_err kt_catalog_erased_path(struct kt_catalog *cat, const char *path, int *out_found, struct kt_diag *diag)
+{
+	int64_t one;
+	*out_found = 0;
+	if (cat->version < 2)
+		return KT_OK; /* no pruned_segments: no erasure either */
+	return query_i64(cat, diag, &one, out_found,
+			 "SELECT 1 FROM pruned_segments p JOIN runs r ON r.run_id = p.run_id WHERE p.path = ? AND "
+			 "r.kind = 'prune' AND instr(r.args, '--erase-keys') > 0",
+			 "t", path);
+}
+
 enum kt_err kt_catalog_prune_missing_below(struct kt_catalog *cat, int64_t run_id, const char *topic,
 					   uint32_t generation, int32_t partition, int64_t below, struct kt_diag *diag)
 {

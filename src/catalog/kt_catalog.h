@@ -291,6 +291,10 @@ enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, s
 /* Prune: records that run_id removed the segment at path on purpose, so a
  * reindex does not take its absence for a hole. */
 enum kt_err kt_catalog_note_pruned(struct kt_catalog *cat, int64_t run_id, const char *path, struct kt_diag *diag);
+/* Whether an erasure (a prune run given --erase-keys) removed the segment
+ * at path: such a file, found again unlisted after a crash, is removed and
+ * never indexed again (its records were erased, SPEC 10.9). */
+enum kt_err kt_catalog_erased_path(struct kt_catalog *cat, const char *path, int *out_found, struct kt_diag *diag);
 /* Prune: drops the missing ranges of a partition that end below offset
  * `below` (the prune removed everything there), noting their paths as
  * pruned by run_id. */

@@ -292,4 +292,57 @@ enum kt_err kt_inspect_prune(struct kt_archive *a, const struct kt_inspect_prune
 			     struct kt_inspect_prune_result *res, struct kt_diag *diag);
 void kt_inspect_prune_result_free(struct kt_inspect_prune_result *res);
 
+/* ---- prune --erase-keys: rewrite the segments that hold listed keys ---- */
+
+struct kt_keyset;
+
+struct kt_inspect_erase_opts {
+	const struct kt_keyset *keys; /* records whose (non-null) key is listed are erased */
+	const char *keys_sum;	      /* "sha256:HEX" of the list file, for the run's record */
+	int64_t now_ms;
+	int dry_run; /* count only: the archive may be open read-only */
+	const char *args;
+	const char *tool_version;
+};
+
+/* A segment that holds listed keys (rewritten, unless a dry run). */
+struct kt_inspect_erased_seg {
+	char *path;
+	char *new_path; /* the rewrite; NULL for a dry run or when no record was left */
+	char *topic;
+	uint32_t generation;
+	int32_t partition;
+	uint64_t records; /* before */
+	uint64_t erased;
+};
+
+struct kt_inspect_erase_part {
+	char *topic;
+	uint32_t generation;
+	int32_t partition;
+	uint64_t segments;
+	uint64_t erased;
+};
+
+struct kt_inspect_erase_result {
+	int64_t run_id; /* 0 for a dry run */
+	struct kt_inspect_erased_seg *segs;
+	size_t seg_count;
+	struct kt_inspect_erase_part *parts;
+	size_t part_count;
+	uint64_t erased;	/* records */
+	uint64_t segments_read; /* every segment is read: no index of keys exists */
+	uint64_t records_read;
+};
+
+/* Reads every segment (in the catalog's order) and rewrites each one that
+ * holds a listed key without those records, crash-safely, one segment at
+ * a time (kt_archive_rewrite_segment, SPEC 10.9), recording a 'prune' run
+ * whose message holds the list's checksum and the count (never the keys).
+ * Needs the archive open for writing, and its key when it is encrypted
+ * (KT_ERR_KEY otherwise), unless dry_run. */
+enum kt_err kt_inspect_erase(struct kt_archive *a, const struct kt_inspect_erase_opts *o,
+			     struct kt_inspect_erase_result *res, struct kt_diag *diag);
+void kt_inspect_erase_result_free(struct kt_inspect_erase_result *res);
+
 #endif
