@@ -1217,6 +1217,11 @@ static int crashed_at(enum kt_archive_step step)
 	return kt_archive_crash_hook && kt_archive_crash_hook(step);
 }
 
+enum kt_err kt_archive_segment_seal(struct kt_archive_segment *s, struct kt_diag *diag)
+{
+	return kt_segment_writer_seal(s->w, diag);
+}
+
 enum kt_err kt_archive_segment_commit_many(struct kt_archive *a, struct kt_archive_segment **segs,
 					   const struct kt_catalog_prun *pruns, size_t n, int64_t run_id,
 					   struct kt_segment_summary *sums, enum kt_err *errs, struct kt_diag *diags)

@@ -190,6 +190,9 @@ uint64_t kt_archive_segment_raw_bytes(const struct kt_archive_segment *s);
 enum kt_err kt_archive_segment_commit(struct kt_archive *a, struct kt_archive_segment *s, int64_t run_id,
 				      const struct kt_catalog_prun *prun, struct kt_segment_summary *out_summary,
 				      struct kt_diag *diag);
+/* The segment's last block written and its memory freed, to be committed
+ * later (kt_segment_writer_seal): no record can be added. */
+enum kt_err kt_archive_segment_seal(struct kt_archive_segment *s, struct kt_diag *diag);
 /* Commits n segments of one run together, each with its partition's
  * progress pruns[i] (pruns may be NULL; segs[i] NULL records the progress
  * only): every file finished and fsynced, then renamed (its directory

@@ -638,9 +638,12 @@ static enum kt_err finish_part(struct dump *d, struct part *p, struct kt_diag *d
 	/* A batch dump's partitions end at about the same time, and their
 	 * commits one by one, each with its catalog transaction, were the
 	 * tail of a dump of many partitions (issue #19): they are committed
-	 * together when the last one ends, or at the next commit interval. */
+	 * together when the last one ends, or at the next commit interval. Its
+	 * last block is compressed and written now, by the thread that has the
+	 * records, and its memory freed: only the fsync, the rename and the
+	 * catalog wait (300 partitions held 60 MB more at their end without). */
 	p->commit_due = 1;
-	return KT_OK;
+	return p->seg ? kt_archive_segment_seal(p->seg, diag) : KT_OK;
 }
 
 static enum kt_err on_record(struct dump *d, struct part *p, const struct kt_kafka_msg *m, struct kt_diag *diag)

@@ -80,6 +80,7 @@ struct kt_segment_writer {
 	char *path;
 	int fd;
 	int finished;
+	int sealed;	    /* kt_segment_writer_seal: complete, not yet fsynced */
 	enum kt_err failed; /* a write failed: the file is not what the writer thinks */
 	struct kt_segment_writer_opts opts;
 	struct kt_segment_codec own; /* used when no shared codec was given */
@@ -506,7 +507,7 @@ static uint64_t table_with(const struct kt_segment_writer *w, const uint64_t *va
 
 enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_record *rec, struct kt_diag *diag)
 {
-	if (w->finished)
+	if (w->finished || w->sealed)
 		return kt_diag_fail(diag, KT_ERR_STATE, "segment writer already finished");
 	if (w->failed)
 		return kt_diag_fail(diag, w->failed, "segment %s: an earlier write failed", w->path);
@@ -681,8 +682,8 @@ enum kt_err kt_segment_writer_finish(struct kt_segment_writer *w, struct kt_segm
 		return kt_diag_fail(diag, w->failed, "segment %s: an earlier write failed", w->path);
 	if (w->summary.record_count == 0)
 		return kt_diag_fail(diag, KT_ERR_STATE, "a segment must hold at least one record");
-	enum kt_err err = flush_block(w, diag);
-	if (!err)
+	enum kt_err err = w->sealed ? KT_OK : flush_block(w, diag);
+	if (!err && !w->sealed)
 		err = write_footer(w, diag);
 	if (!err && !w->opts.no_fsync && fsync(w->fd) != 0)
 		err = kt_write_fail(diag, errno, "fsync", w->path);
@@ -698,6 +699,37 @@ enum kt_err kt_segment_writer_finish(struct kt_segment_writer *w, struct kt_segm
 	w->summary.file_bytes = w->file_pos;
 	if (out_summary)
 		*out_summary = w->summary;
+	return KT_OK;
+}
+
+enum kt_err kt_segment_writer_seal(struct kt_segment_writer *w, struct kt_diag *diag)
+{
+	if (w->finished || w->sealed)
+		return kt_diag_fail(diag, KT_ERR_STATE, "segment writer already finished");
+	if (w->failed)
+		return kt_diag_fail(diag, w->failed, "segment %s: an earlier write failed", w->path);
+	if (w->summary.record_count == 0)
+		return kt_diag_fail(diag, KT_ERR_STATE, "a segment must hold at least one record");
+	enum kt_err err = flush_block(w, diag);
+	if (!err)
+		err = write_footer(w, diag);
+	if (err)
+		return err;
+	w->sealed = 1;
+	/* the fsync at finish then finds the pages written or on their way
+	 * (an error of theirs is still its to report: the descriptor stays
+	 * open until then) */
+	if (!w->opts.no_fsync)
+		sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	/* the pending block's memory: a sealed segment may wait a while */
+	kt_buf_free(&w->raw);
+	kt_buf_free(&w->record_rows);
+	kt_buf_free(&w->header_rows);
+	kt_buf_free(&w->table);
+	kt_buf_free(&w->frame);
+	kt_buf_free(&w->own.comp);
+	kt_buf_free(&w->own.table_frame);
+	kt_buf_free(&w->own.sealed);
 	return KT_OK;
 }
 

@@ -62,9 +62,15 @@ enum kt_err kt_segment_writer_add(struct kt_segment_writer *w, const struct kt_r
 uint64_t kt_segment_writer_raw_bytes(const struct kt_segment_writer *w);
 uint64_t kt_segment_writer_record_count(const struct kt_segment_writer *w);
 /* Flushes the last block, writes the footer, fsyncs and closes the file.
- * A segment must hold at least one record. */
+ * A segment must hold at least one record. After kt_segment_writer_seal it
+ * only fsyncs and closes. */
 enum kt_err kt_segment_writer_finish(struct kt_segment_writer *w, struct kt_segment_summary *out_summary,
 				     struct kt_diag *diag);
+/* Flushes the last block and writes the footer, starts the writeback and
+ * frees the pending block's memory, leaving the fsync to
+ * kt_segment_writer_finish: a segment that waits to be committed with
+ * others holds its file descriptor and block index only. */
+enum kt_err kt_segment_writer_seal(struct kt_segment_writer *w, struct kt_diag *diag);
 /* Frees the writer; if finish() did not succeed, the partial file is removed. */
 void kt_segment_writer_close(struct kt_segment_writer *w);
 /* The block index of the finished (or in-progress) file. */

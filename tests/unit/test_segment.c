@@ -207,6 +207,57 @@ static void test_auto_level(void **state)
 	kt_segment_codec_free(codec);
 }
 
+/* A sealed segment (its commit waits for others': issue #19) is complete
+ * on disk but takes no more records; finish makes it durable and it reads
+ * back whole; a sealed segment closed without finish is removed. */
+static void test_seal(void **state)
+{
+	struct fixture *f = *state;
+	for (int finish = 0; finish < 2; finish++) {
+		struct kt_segment_writer *w;
+		struct kt_segment_writer_opts opts = {.block_bytes = 4096};
+		struct kt_diag d;
+		unlink(f->path);
+		assert_int_equal(kt_segment_writer_open(f->path, "t", 3, 0, &opts, &w, &d), KT_OK);
+		struct kt_record r;
+		char key[32], val[300];
+		struct kt_header h[2];
+		for (int i = 0; i < 500; i++) {
+			make_record(i, &r, key, val, h);
+			assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_OK);
+		}
+		assert_int_equal(kt_segment_writer_seal(w, &d), KT_OK);
+		make_record(500, &r, key, val, h);
+		assert_int_equal(kt_segment_writer_add(w, &r, &d), KT_ERR_STATE);
+		assert_int_equal(kt_segment_writer_seal(w, &d), KT_ERR_STATE);
+		struct kt_segment_summary sum;
+		if (finish) {
+			assert_int_equal(kt_segment_writer_finish(w, &sum, &d), KT_OK);
+			assert_true(sum.record_count == 500);
+		}
+		kt_segment_writer_close(w);
+		size_t len;
+		uint8_t *data = th_read(f->path, &len);
+		if (!finish) {
+			assert_null(data);
+			continue;
+		}
+		free(data);
+		struct kt_segment_reader *rd;
+		assert_int_equal(kt_segment_reader_open(f->path, NULL, &rd, &d), KT_OK);
+		assert_int_equal(kt_segment_reader_info(rd)->footer_err, KT_OK);
+		int i = 0;
+		const struct kt_record *rec;
+		while (kt_segment_reader_next(rd, &rec, &d) == KT_OK && rec) {
+			struct kt_record want;
+			make_record(i++, &want, key, val, h);
+			assert_true(th_record_equal(rec, &want));
+		}
+		assert_int_equal(i, 500);
+		kt_segment_reader_close(rd);
+	}
+}
+
 /* Seeking by offset lands on the first record at or after the offset,
  * including offsets that fall into gaps and past the end. */
 static void test_seek_offset(void **state)
@@ -607,6 +658,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auto_level, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seek_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seek_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_everywhere, setup, teardown),
