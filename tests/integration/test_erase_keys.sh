@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# prune --erase-keys FILE (issue #21): the segments that hold listed keys
+# are rewritten without those records, so that the archive itself no longer
+# holds them: cat shows none of the listed keys and every other record once,
+# at its source offset; verify passes; reindex gives the same; a restore
+# matches Kafka's console consumer minus the erased records; ls --runs shows
+# the run with the list's SHA-256 and the count; --dry-run counts per
+# partition; a bad list exits 2; an encrypted archive needs its key and
+# stays encrypted; a kill at each step of the swap (KTAPE_TEST_CRASH) leaves
+# every record at most once for readers, and the next writer (or reindex
+# and a second run) ends with exactly the records that should remain.
+source "$(dirname "$0")/lib.sh"
+
+B=$((($(date +%s) - 60) * 1000))
+T="erase-$RUN_ID"
+create_topic "$T" 2
+# partition 0, offsets 0..59: unique keys, alice every 5th, bob every 7th,
+# a null key, an empty key, a binary key 00 ff; partition 1: 0..39 alice
+# (its first segments hold nothing else: erased whole), then 40..59 kept
+{
+    for i in $(seq 0 59); do
+        k="u$i"
+        v="v0-$i"
+        if ((i % 5 == 3)); then
+            k=alice v="gone-0-$i"
+        elif ((i % 7 == 6)); then
+            k=bob v="gone-0-$i"
+        fi
+        ((i == 10)) && k=-
+        ((i == 11)) && k=
+        ((i == 12)) && k=hex:00ff v="gone-0-$i"
+        printf '0\t%s\t%s\t%s-%s\n' $((B + i)) "$k" "$v" "$(printf 'x%.0s' $(seq 1 40))"
+    done
+    for i in $(seq 0 59); do
+        if ((i < 40)); then
+            printf '1\t%s\talice\tgone-1-%s-%s\n' $((B + i)) "$i" "$(printf 'y%.0s' $(seq 1 40))"
+        else
+            printf '1\t%s\tc%s\tw1-%s\n' $((B + i)) "$i" "$i"
+        fi
+    done
+} >"$WORK/spec"
+produce_spec "$T" "$WORK/spec" --plain
+grep -v 'gone-' "$WORK/spec" >"$WORK/spec-kept"
+# what cat must print: partition, source offset, value of each kept record
+awk -F'\t' '{o = n[$1]++} $4 !~ /^gone-/ {print $1, o, $4}' "$WORK/spec" | sort >"$WORK/want"
+KEPT=$(wc -l <"$WORK/want")
+ALL=$(wc -l <"$WORK/spec")
+ERASED=$((ALL - KEPT))
+# the list: CRLF and LF lines, an empty line, a binary key in base64 (00 ff),
+# a key nobody has
+printf 'alice\r\n\nbob\nbase64:AP8=\nnobody\n' >"$WORK/keys"
+SUM=$(sha256sum "$WORK/keys" | cut -d' ' -f1)
+
+A="$WORK/archive"
+"$KTAPE" dump -b "$BS" -a "$A" -t "$T" --segment-size 1K -q || fail "dump"
+cp -a "$A" "$WORK/before"
+before_files=$(find "$A/segments" -name '*.kts' | wc -l)
+((before_files >= 6)) || fail "expected several segments a partition, got $before_files"
+
+catted() { # archive -> sorted "partition offset value" lines
+    "$KTAPE" cat -a "$1" -t "$T" --format '%p %o %s\n' | sort
+}
+
+# -- --dry-run: which segments, how many records a partition; nothing changes --------------
+"$KTAPE" prune -a "$A" --erase-keys "$WORK/keys" --dry-run >"$WORK/dry.out" || fail "dry run"
+n0=$(grep -c $'^0\t.*gone-' "$WORK/spec")
+n1=$(grep -c $'^1\t.*gone-' "$WORK/spec")
+grep -q "^dry run: would erase $ERASED records (sha256:$SUM) from " "$WORK/dry.out" ||
+    fail "dry run total: $(cat "$WORK/dry.out")"
+grep -q "^  $T gen 0 partition 0: $n0 records in [0-9]* segment(s)$" "$WORK/dry.out" || fail "dry p0: $(cat "$WORK/dry.out")"
+grep -q "^  $T gen 0 partition 1: $n1 records in [0-9]* segment(s)$" "$WORK/dry.out" || fail "dry p1: $(cat "$WORK/dry.out")"
+grep -q "would rewrite segments/$T/g0/p1/" "$WORK/dry.out" || fail "dry run names no segment"
+diff -r -x "catalog.db-*" "$A" "$WORK/before" >"$WORK/drydiff" || fail "the dry run changed the archive: $(head -5 "$WORK/drydiff")"
+pass "--dry-run counts $n0 + $n1 records per partition and names the segments, changing nothing"
+
+# -- the erasure ----------------------------------------------------------------------------
+"$KTAPE" prune -a "$A" --erase-keys "$WORK/keys" --json >"$WORK/erase.json" || fail "prune --erase-keys"
+python3 - "$WORK/erase.json" "$ERASED" "sha256:$SUM" <<'PY' || fail "summary: $(cat "$WORK/erase.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["records_erased"] == int(sys.argv[2]) and r["erase_keys_sha256"] == sys.argv[3], r
+assert r["run_id"] > 0 and r["segments_rewritten"] >= 3, r
+assert any("new_path" not in f for f in r["files"]), r  # a segment of alice only: no file left
+assert all(f.get("new_path", "~1.kts").endswith("~1.kts") for f in r["files"]), r
+PY
+catted "$A" >"$WORK/got"
+diff "$WORK/want" "$WORK/got" >"$WORK/diff" || fail "cat after the erasure: $(head -20 "$WORK/diff")"
+grep -q gone- "$WORK/got" && fail "an erased record is still there"
+"$KTAPE" cat -a "$A" -t "$T" --format '%k\n' | grep -qx -e alice -e bob && fail "a listed key is still there"
+"$KTAPE" verify -a "$A" >"$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
+# the replaced files are gone: no plain name left where a rewrite is
+for f in $(find "$A/segments" -name '*~1.kts'); do
+    [[ -e ${f%~1.kts}.kts ]] && fail "the old file of $f is still there"
+done
+ls_keys=$(find "$A" -type f -print0 | xargs -0 grep -la "nobody" || true)
+[[ -z $ls_keys ]] || fail "the erasure list was copied into the archive: $ls_keys"
+pass "cat shows the $KEPT kept records once each at their source offsets, none of the $ERASED erased; verify passes"
+
+"$KTAPE" ls -a "$A" --runs >"$WORK/runs.out"
+grep -q "prune .*erase-keys sha256:$SUM (4 keys): $ERASED records erased from [0-9]* segments" "$WORK/runs.out" ||
+    fail "ls --runs: $(cat "$WORK/runs.out")"
+pass "ls --runs shows the run with the list's SHA-256 and the count erased"
+
+cp -a "$A" "$WORK/reindexed"
+"$KTAPE" reindex -a "$WORK/reindexed" >/dev/null 2>"$WORK/reindex.err" || fail "reindex: $(cat "$WORK/reindex.err")"
+catted "$WORK/reindexed" | diff "$WORK/want" - >/dev/null || fail "cat after reindex differs"
+"$KTAPE" verify -a "$WORK/reindexed" >/dev/null || fail "verify after reindex"
+pass "reindex of the rewritten archive gives the same records; verify passes"
+
+# a second list over the rewritten segments: FIRST-LAST~2
+printf 'u1\n' >"$WORK/keys2"
+cp -a "$A" "$WORK/twice"
+"$KTAPE" prune -a "$WORK/twice" --erase-keys "$WORK/keys2" >/dev/null || fail "second erasure"
+[[ -n $(find "$WORK/twice/segments" -name '*~2.kts') ]] || fail "no ~2 rewrite"
+catted "$WORK/twice" | diff <(grep -v '^0 1 ' "$WORK/want") - >/dev/null || fail "cat after the second erasure"
+"$KTAPE" reindex -a "$WORK/twice" >/dev/null 2>&1 || fail "reindex after the second erasure"
+catted "$WORK/twice" | diff <(grep -v '^0 1 ' "$WORK/want") - >/dev/null || fail "reindex after the second erasure"
+pass "a rewritten segment is rewritten again (~2), and reindex keeps the newest"
+
+# -- restore: Kafka's console consumer reads exactly the kept records -------------------------
+D="dst-$T"
+"$KTAPE" restore -b "$BS" -a "$A" -t "$T" --map "$T=$D" --create-topics -q || fail "restore"
+consume_all "$D" "$WORK/dst.out" "$KEPT"
+witness "$WORK/spec-kept" "$WORK/dst.out"
+pass "a restore of the erased archive: the console consumer reads exactly the $KEPT kept records"
+
+# -- a bad list: one line, exit 2, nothing changed -------------------------------------------
+printf 'alice\nbase64:not*base64\n' >"$WORK/bad-keys"
+assert_exit 2 "$KTAPE" prune -a "$A" --erase-keys "$WORK/bad-keys"
+grep -q "bad-keys line 2: not valid base64" "$WORK/last.err" || fail "bad base64: $(cat "$WORK/last.err")"
+assert_eq 1 "$(wc -l <"$WORK/last.err")" "one line"
+assert_exit 2 "$KTAPE" prune -a "$A" --erase-keys "$WORK/no-such-file"
+assert_exit 2 "$KTAPE" prune -a "$A" --erase-keys "$WORK/keys" --keep-days 3
+pass "a bad or unreadable list, or another policy beside it, is a one-line error with exit 2"
+
+# -- a kill at each step of the swap ------------------------------------------------------------
+for pt in compact-written compact-placed compact-swapped compact-removing erase-whole; do
+    C="$WORK/crash-$pt"
+    cp -a "$WORK/before" "$C"
+    rc=0
+    KTAPE_TEST_CRASH=$pt "$KTAPE" prune -a "$C" --erase-keys "$WORK/keys" >/dev/null 2>&1 || rc=$?
+    assert_eq 137 "$rc" "killed at $pt"
+    # readers before any recovery: no record twice, every kept record there
+    catted "$C" >"$WORK/c.out"
+    [[ -z $(cut -d' ' -f1,2 "$WORK/c.out" | uniq -d) ]] || fail "$pt: a record twice"
+    [[ -z $(comm -23 "$WORK/want" "$WORK/c.out") ]] || fail "$pt: a kept record is missing"
+    # reindex of what the crash left, then the erasure again
+    cp -a "$C" "$C-r"
+    "$KTAPE" reindex -a "$C-r" >/dev/null 2>&1 || fail "$pt: reindex"
+    catted "$C-r" >"$WORK/r.out"
+    [[ -z $(cut -d' ' -f1,2 "$WORK/r.out" | uniq -d) ]] || fail "$pt: a record twice after reindex"
+    [[ -z $(comm -23 "$WORK/want" "$WORK/r.out") ]] || fail "$pt: a kept record is missing after reindex"
+    "$KTAPE" prune -a "$C-r" --erase-keys "$WORK/keys" >/dev/null || fail "$pt: erasure after reindex"
+    catted "$C-r" | diff "$WORK/want" - >/dev/null || fail "$pt: cat after reindex and a second erasure"
+    # the erasure again on what the crash left: its recovery, then the rest
+    "$KTAPE" prune -a "$C" --erase-keys "$WORK/keys" >/dev/null || fail "$pt: second erasure"
+    catted "$C" | diff "$WORK/want" - >/dev/null || fail "$pt: cat after the second erasure"
+    "$KTAPE" verify -a "$C" >"$WORK/v.out" || fail "$pt: verify: $(cat "$WORK/v.out")"
+    assert_eq "$(find "$A/segments" -name '*.kts' | wc -l)" "$(find "$C/segments" -name '*.kts' | wc -l)" \
+        "$pt: segment files after recovery"
+    "$KTAPE" reindex -a "$C" >/dev/null 2>&1 || fail "$pt: reindex at the end"
+    catted "$C" | diff "$WORK/want" - >/dev/null || fail "$pt: cat after the final reindex"
+done
+pass "a kill at each step (written, placed, swapped, removing, a segment erased whole): no record twice, none lost, the next run and reindex end exact"
+
+# -- an encrypted archive: its key is needed, and the rewrite is encrypted too ------------------
+KEY="$WORK/archive.key"
+(
+    umask 077
+    openssl rand -hex 32 >"$KEY"
+)
+E="$WORK/enc"
+"$KTAPE" dump -b "$BS" -a "$E" -t "$T" --segment-size 1K --encrypt-key-file "$KEY" -q || fail "encrypted dump"
+rc=0
+"$KTAPE" prune -a "$E" --erase-keys "$WORK/keys" >/dev/null 2>"$WORK/enc.err" || rc=$?
+[[ $rc != 0 ]] || fail "an encrypted archive was erased without its key"
+grep -qi "key" "$WORK/enc.err" || fail "no key error: $(cat "$WORK/enc.err")"
+"$KTAPE" prune -a "$E" --erase-keys "$WORK/keys" --encrypt-key-file "$KEY" >/dev/null || fail "erase with the key"
+"$KTAPE" cat -a "$E" -t "$T" --encrypt-key-file "$KEY" --format '%p %o %s\n' | sort | diff "$WORK/want" - >/dev/null ||
+    fail "encrypted: cat after the erasure"
+rc=0
+"$KTAPE" cat -a "$E" -t "$T" >/dev/null 2>&1 || rc=$?
+[[ $rc != 0 ]] || fail "the rewritten segments read without the key"
+grep -rqa "w1-4" "$E/segments" && fail "a value in the clear in the rewritten archive"
+"$KTAPE" verify -a "$E" --encrypt-key-file "$KEY" >/dev/null || fail "encrypted verify"
+pass "an encrypted archive: refused without its key (exit $rc), erased with it, the rewrite encrypted with it"
