@@ -39,8 +39,11 @@
 /* The newest archive format this code reads and writes (SPEC 10.2): 2 may
  * hold merged segments (10.7), which recovery and reindex of version 1
  * would index twice; 3 may have shards (10.8), which readers of 1 and 2
- * would not see. A new archive is version 1 until it needs more. */
-#define KT_ARCHIVE_FORMAT_VERSION 3
+ * would not see; 4 may hold an erasure's rewritten segments FIRST-LAST~N.kts
+ * (10.9), which recovery and reindex of 1 to 3 would not tell from the
+ * files they replaced (a reindex would bring erased records back). A new
+ * archive is version 1 until it needs more. */
+#define KT_ARCHIVE_FORMAT_VERSION 4
 #define KT_ARCHIVE_FORMAT_CREATED 1
 
 enum kt_archive_mode {

@@ -221,8 +221,10 @@ static enum kt_err rewrite_segments(struct kt_archive *a, const struct kt_catalo
 		records += p->sum.record_count;
 	}
 	/* a version 1 reader would index a merged file beside its parts
-	 * after a crash: such archives say 2 before the first one exists */
-	enum kt_err err = kt_archive_upgrade(a, 2, diag);
+	 * after a crash: such archives say 2 before the first one exists;
+	 * one of 1 to 3 would not tell an erasure's rewrite (10.9) from the
+	 * file it replaces: 4 before the first rewrite */
+	enum kt_err err = kt_archive_upgrade(a, keep ? 4 : 2, diag);
 	if (err)
 		return err;
 	struct kt_store *st = kt_archive_store_of(a);

@@ -51,6 +51,12 @@ ERASED=$((ALL - KEPT))
 printf 'alice\r\n\nbob\nbase64:AP8=\nnobody\n' >"$WORK/keys"
 SUM=$(sha256sum "$WORK/keys" | cut -d' ' -f1)
 
+# a consumer group committed on the source at partition 0 offset 4, after
+# the erased alice at 3: a restore of the erased archive translates it to
+# the target's offset 3, whose record is the source's 4 (u4)
+G="erase-g-$RUN_ID"
+kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$G" --reset-offsets --topic "$T:0" \
+    --to-offset 4 --execute >/dev/null 2>&1 || fail "could not set $G"
 A="$WORK/archive"
 "$KTAPE" dump -b "$BS" -a "$A" -t "$T" --segment-size 1K -q || fail "dump"
 cp -a "$A" "$WORK/before"
@@ -86,6 +92,7 @@ PY
 catted "$A" >"$WORK/got"
 diff "$WORK/want" "$WORK/got" >"$WORK/diff" || fail "cat after the erasure: $(head -20 "$WORK/diff")"
 grep -q gone- "$WORK/got" && fail "an erased record is still there"
+grep -qx 'format_version=4' "$A/ktape-archive" || fail "marker: $(cat "$A/ktape-archive")"
 "$KTAPE" cat -a "$A" -t "$T" --format '%k\n' | grep -qx -e alice -e bob && fail "a listed key is still there"
 "$KTAPE" verify -a "$A" >"$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
 # the replaced files are gone: no plain name left where a rewrite is
@@ -119,10 +126,16 @@ pass "a rewritten segment is rewritten again (~2), and reindex keeps the newest"
 
 # -- restore: Kafka's console consumer reads exactly the kept records -------------------------
 D="dst-$T"
-"$KTAPE" restore -b "$BS" -a "$A" -t "$T" --map "$T=$D" --create-topics -q || fail "restore"
+OUT="$WORK/restore.json"
+"$KTAPE" restore -b "$BS" -a "$A" -t "$T" --map "$T=$D" --create-topics --groups "^$G\$" --json >"$OUT" ||
+    fail "restore"
 consume_all "$D" "$WORK/dst.out" "$KEPT"
 witness "$WORK/spec-kept" "$WORK/dst.out"
-pass "a restore of the erased archive: the console consumer reads exactly the $KEPT kept records"
+committed=$(kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$G" 2>/dev/null |
+    awk -v t="$D" '$2==t && $3==0 {print $4}')
+assert_eq 3 "$committed" "the group translated across the erased offset 3"
+assert_eq "u4" "$(kcat -b "$BS" -C -t "$D" -p 0 -o 3 -c 1 -e -f '%k' 2>/dev/null)" "the target's record at 3"
+pass "a restore of the erased archive: the console consumer reads exactly the $KEPT kept records; a group at source 4 lands on target 3 (u4)"
 
 # -- a bad list: one line, exit 2, nothing changed -------------------------------------------
 printf 'alice\nbase64:not*base64\n' >"$WORK/bad-keys"
