@@ -298,7 +298,8 @@ static void render_detail(struct kt_buf *b, const struct kt_dump_result *r)
 		}
 	}
 	kt_buf_printf(b,
-		      "# HELP ktape_dump_last_commit_timestamp_seconds Time of the run's last successful commit.\n"
+		      "# HELP ktape_dump_last_commit_timestamp_seconds Time of the run's last successful commit (a "
+		      "follower's: one with word from the cluster since the last).\n"
 		      "# TYPE ktape_dump_last_commit_timestamp_seconds gauge\n"
 		      "ktape_dump_last_commit_timestamp_seconds %.3f\n"
 		      "# HELP ktape_dump_errors_total Errors of the run: librdkafka's (it retries them), partitions "

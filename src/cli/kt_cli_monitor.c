@@ -98,7 +98,7 @@ void kt_cli_monitor_age_metric(struct kt_buf *b, int64_t last_commit_ms, int64_t
 	int64_t ref = last_commit_ms > 0 ? last_commit_ms : since_ms;
 	kt_buf_printf(b,
 		      "# HELP ktape_dump_seconds_since_last_commit Seconds since the last successful commit (since the "
-		      "start before the first).\n"
+		      "start before the first); a follower's commit counts when the cluster answered since the last.\n"
 		      "# TYPE ktape_dump_seconds_since_last_commit gauge\n"
 		      "ktape_dump_seconds_since_last_commit %.3f\n",
 		      now_ms > ref ? (double)(now_ms - ref) / 1000.0 : 0.0);

@@ -89,6 +89,10 @@ struct dump {
 	/* partitions given up on (their archive writes failed), and the first
 	 * such failure: the run goes on with the others and fails at the end */
 	int failed_parts;
+	/* something came from the cluster since the last commit interval's
+	 * commit (a follower's commit counts as a success only then, or after
+	 * a probe the cluster answered) */
+	int contact;
 	enum kt_err part_err;
 	struct kt_diag part_diag;
 	int spread_decided; /* maybe_spread has looked at the records' size */
@@ -1607,6 +1611,9 @@ static enum kt_err maybe_spread(struct dump *d, struct kt_diag *diag)
  * served soon; an empty poll while partitions are unfinished is counted
  * (issue #19: a client that stops fetching shows as many of them). */
 #define POLL_MS 100
+/* How long a follower with nothing to read asks the cluster at a commit
+ * whether it answers (kt_kafka_probe): short, so that a stop is served */
+#define PROBE_MS 1000
 
 /* ---- --worker-group: the partitions the group assigns (kt_dump_group.h) ---- */
 
@@ -1782,7 +1789,14 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 				err = kt_dump_group_commit(d->grp, diag);
 			if (!err && d->o->follow && d->o->on_commit) {
 				d->res->seconds = (double)(last_commit - d->t0) / 1e9;
-				d->res->last_commit_ms = kt_time_now_ms();
+				/* the metrics' last commit (and /health) moves only
+				 * when the follower knows the cluster's state: records
+				 * came since the last one, or it answers a probe; a
+				 * cluster that stopped answering shows as an old
+				 * commit, not as an idle topic */
+				if (d->contact || kt_kafka_probe(d->k, PROBE_MS))
+					d->res->last_commit_ms = kt_time_now_ms();
+				d->contact = 0;
 				snapshot_parts(d, 1);
 				d->o->on_commit(d->o->cb_ctx, d->res);
 			}
@@ -1827,6 +1841,7 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 		err = kt_kafka_poll_batch(d->k, POLL_MS, b[cur], &n, diag);
 		if (err)
 			break;
+		d->contact |= n > 0;
 		if (!n) {
 			/* woken by the worker (kt_kafka_wake), or a real wait */
 			err = worker_wait(&w, &open, diag);

@@ -1416,6 +1416,15 @@ static enum kt_err alter_group_once(struct kt_kafka *k, const char *group, const
 	return err;
 }
 
+int kt_kafka_probe(struct kt_kafka *k, int timeout_ms)
+{
+	const struct rd_kafka_metadata *md;
+	if (rd_kafka_metadata(k->rk, 0, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	rd_kafka_metadata_destroy(md);
+	return 1;
+}
+
 enum kt_err kt_kafka_group_members(struct kt_kafka *k, const char *group, size_t *out_members, char *state,
 				   size_t state_size, struct kt_diag *diag)
 {

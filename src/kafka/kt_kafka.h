@@ -161,6 +161,10 @@ enum kt_err kt_kafka_create_topic(struct kt_kafka *k, const struct kt_kafka_new_
  * cluster does not know has none, state "Dead". */
 enum kt_err kt_kafka_group_members(struct kt_kafka *k, const char *group, size_t *out_members, char *state,
 				   size_t state_size, struct kt_diag *diag);
+/* Whether the cluster answers a request (a metadata request of the topics
+ * this client knows) within timeout_ms: a follower with nothing to read
+ * tells an idle topic from a cluster that stopped answering. */
+int kt_kafka_probe(struct kt_kafka *k, int timeout_ms);
 /* Commits offsets for a (inactive) group: AlterConsumerGroupOffsets. */
 enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, const char *topic,
 					 const int32_t *partitions, const int64_t *offsets, size_t count,

@@ -40,7 +40,16 @@ A="$WORK/arch"
 PORT=$((20000 + RANDOM % 20000))
 produce() { # first last
     seq "$1" "$2" | awk '{printf "k%d\tv%d\n", $1 % 7, $1}' |
-        kcat -P -b "$BS2" -t "$T" -K '\t' -X linger.ms=5 || fail "kcat could not produce $1..$2"
+        kcat -P -b "$BS2" -t "$T" -K '\t' -X linger.ms=5 -X enable.idempotence=true ||
+        fail "kcat could not produce $1..$2"
+}
+kafka_records() { # what the broker holds: the sum of the high watermarks
+    local s=0 p hw
+    for p in 0 1 2; do
+        hw=$(kcat -b "$BS2" -Q -t "$T:$p:-1" 2>/dev/null | awk '{print $NF}')
+        s=$((s + hw))
+    done
+    echo "$s"
 }
 # (no archive yet, or none of the topic: 0)
 archived() { { "$KTAPE" cat -a "$A" -t "$T" -f '%s\n' 2>/dev/null || true; } | wc -l; }
@@ -55,7 +64,7 @@ wait_archived() { # count seconds what
 }
 health() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT/health" || true; }
 
-"$KTAPE" dump -b "$BS2" -a "$A" -t "$T" --follow --commit-interval "$INTERVAL" --metadata-interval 2s \
+"$KTAPE" dump -b "$BS2" -a "$A" -t "$T" --follow --commit-interval "$INTERVAL" \
     --metrics-listen "127.0.0.1:$PORT" 2>"$WORK/follower.err" &
 fpid=$!
 produce 1 2000
@@ -93,7 +102,9 @@ fpid=
 assert_eq 0 "$rc" "the follower's exit code on SIGTERM after the outage ($(tail -n 3 "$WORK/follower.err"))"
 ((SECONDS - t0 <= 5)) || fail "SIGTERM took $((SECONDS - t0)) s"
 
-# exactly once, and every record there
+# exactly once, and every record there (the broker holds each once: an
+# idempotent producer)
+assert_eq 4000 "$(kafka_records)" "records the broker holds"
 "$KTAPE" cat -a "$A" -t "$T" -f '%s\n' | sed 's/^v//' | sort -n >"$WORK/values"
 assert_eq 4000 "$(wc -l <"$WORK/values")" "records archived"
 assert_eq 4000 "$(uniq <"$WORK/values" | wc -l)" "distinct records archived"
