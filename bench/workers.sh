@@ -5,7 +5,8 @@
 # archived from scratch by N workers of a new consumer group into a new
 # directory archive; the time is from the start of the workers to every
 # record being listed in the shards' catalogs. Rounds alternate 1, 2, 3
-# workers; prints each round and the medians, records/s and MB/s.
+# workers, each round after a batch dump of the same topic (one process, no
+# group) for reference; prints each round and the medians, records/s, MB/s.
 #   BS=HOST:PORT bench/workers.sh [RECORDS] [PARTITIONS] [ROUNDS]
 # KTAPE: the binary (default build/src/ktape). Uses kcat to produce.
 set -euo pipefail
@@ -57,22 +58,33 @@ round() { # workers round
     python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$t1"
 }
 
+batch() { # round: a batch dump of the topic, for reference (one process, no group)
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$KTAPE" dump -b "$BS" -a "$WORK/b-$1" -t "$TOPIC" -q 2>>"$WORK/err"
+    t1=$(date +%s.%N)
+    python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$t1"
+}
+
 declare -A times
 for r in $(seq "$ROUNDS"); do
+    s=$(batch "$r")
+    times[0]+="$s "
+    echo "round $r, batch dump: $s s"
     for n in 1 2 3; do
         s=$(round "$n" "$r")
         times[$n]+="$s "
         echo "round $r, $n worker(s): $s s"
     done
 done
-for n in 1 2 3; do
+for n in 0 1 2 3; do
     # shellcheck disable=SC2086
     python3 - "$n" "$RECORDS" "$PAYLOAD" ${times[$n]} <<'PY'
 import statistics, sys
 n, rec, pay = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 t = [float(x) for x in sys.argv[4:]]
 m = statistics.median(t)
-print(f"{n} worker(s): median {m:.2f} s ({min(t):.2f}-{max(t):.2f}), {rec / m:,.0f} records/s, "
+print(f"{f'{n} worker(s)' if n else 'batch dump'}: median {m:.2f} s ({min(t):.2f}-{max(t):.2f}), {rec / m:,.0f} records/s, "
       f"{pay / m / 1e6:.1f} MB/s of keys and values")
 PY
 done
