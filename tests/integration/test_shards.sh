@@ -76,6 +76,11 @@ assert_eq 1 "$n" "restore runs recorded in the root's catalog"
 # a shard is an archive: readable on its own
 "$KTAPE" verify -a "$A/shards/w1" >/dev/null 2>&1 || fail "shard w1 does not verify on its own"
 
+# reindex rebuilds the root and every shard; the union reads the same after it
+"$KTAPE" reindex -a "$A" >"$WORK/reindex.out" || fail "reindex of a sharded archive"
+grep -q 'and its 2 shard(s)' "$WORK/reindex.out" || fail "reindex did not rebuild the shards: $(cat "$WORK/reindex.out")"
+check_once "$A" "after reindex"
+
 # two writers of one shard: the second is refused (exit 3)
 "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --worker-id w1 --follow -q 2>"$WORK/f.err" &
 fpid=$!
