@@ -108,6 +108,6 @@ enum kt_err kt_archive_rewrite_segment(struct kt_archive *a, const struct kt_cat
 /* What a rewrite would leave out (a dry run, or which segments to
  * rewrite): reads seg whole, checked as a rewrite checks it. */
 enum kt_err kt_archive_segment_count_refused(struct kt_archive *a, const struct kt_catalog_segment *seg,
-					    kt_archive_keep_fn keep, void *keep_ctx, uint64_t *out_refused,
-					    struct kt_diag *diag);
+					     kt_archive_keep_fn keep, void *keep_ctx, uint64_t *out_refused,
+					     struct kt_diag *diag);
 #endif
