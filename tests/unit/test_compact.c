@@ -531,6 +531,158 @@ static void test_reader_across_swap(void **state)
 	kt_archive_close(w);
 }
 
+/* ---- an erasure's rewrite (kt_archive_rewrite_segment, SPEC 10.9) ---- */
+
+static int keep_mod(void *ctx, const struct kt_record *r)
+{
+	const int64_t *m = ctx; /* {modulus, residue}: refused when offset % m == r */
+	return r->offset % m[0] != m[1];
+}
+
+/* Reads the partition back: exactly the offsets 0..last that keep_all
+ * keeps, with their values. */
+static void check_kept(const char *arch, int64_t last, const int64_t (*drop)[2], size_t ndrop)
+{
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(arch, KT_ARCHIVE_READ, &a, NULL, &d), KT_OK);
+	struct kt_archive_range rg = {"t", 0, 0, 0, INT64_MAX, INT64_MIN, INT64_MAX};
+	struct kt_archive_iter *it;
+	assert_int_equal(kt_archive_iter_open(a, &rg, &it, &d), KT_OK);
+	int64_t want = 0;
+	for (;;) {
+		const struct kt_record *r;
+		assert_int_equal(kt_archive_iter_next_strict(it, &r, &d), KT_OK);
+		for (int dropped = 1; dropped && want <= last;) {
+			dropped = 0;
+			for (size_t i = 0; i < ndrop; i++)
+				if (want % drop[i][0] == drop[i][1])
+					dropped = 1;
+			if (dropped)
+				want++;
+		}
+		if (!r)
+			break;
+		struct kt_record e;
+		char val[128];
+		rec_at(want, &e, val);
+		assert_int_equal(r->offset, want);
+		assert_true(th_record_equal(r, &e));
+		want++;
+	}
+	assert_int_equal(want, last + 1);
+	kt_archive_iter_close(it);
+	kt_archive_close(a);
+}
+
+static void test_rewrite(void **state)
+{
+	struct fixture *f = *state;
+	char t[64];
+	uint32_t g;
+	int32_t p;
+	int64_t first, last;
+	/* names: FIRST-LAST~N.kts parses with the range, N >= 1 */
+	assert_int_equal(
+		kt_archive_segment_parse_relpath("segments/t/g0/p2/00000000000000000005-00000000000000000019~3.kts", t,
+						 sizeof(t), &g, &p, &first, &last),
+		1);
+	assert_int_equal(first, 5);
+	assert_int_equal(last, 19);
+	assert_int_equal(p, 2);
+	assert_int_equal(
+		kt_archive_segment_rewrite_of("segments/t/g0/p2/00000000000000000005-00000000000000000019~3.kts"), 3);
+	assert_int_equal(
+		kt_archive_segment_rewrite_of("segments/t/g0/p2/00000000000000000005-00000000000000000019.kts"), 0);
+	assert_int_equal(
+		kt_archive_segment_parse_relpath("segments/t/g0/p2/00000000000000000005-00000000000000000019~0.kts", t,
+						 sizeof(t), &g, &p, &first, &last),
+		0);
+	assert_int_equal(
+		kt_archive_segment_parse_relpath("segments/t/g0/p2/00000000000000000005-00000000000000000019~x.kts", t,
+						 sizeof(t), &g, &p, &first, &last),
+		0);
+
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+	int64_t run = begin_run(a);
+	add_segment(a, 0, 99, run);
+	add_segment(a, 100, 109, run);
+	struct kt_catalog_run er = {0};
+	er.kind = "prune";
+	er.started_ms = 2;
+	er.args = "ktape prune -a X --erase-keys L";
+	er.tool_version = "test";
+	int64_t by;
+	struct kt_catalog *cat = kt_archive_catalog(a);
+	assert_int_equal(kt_catalog_begin(cat, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_begin(cat, &er, &by, &d), KT_OK);
+	assert_int_equal(kt_catalog_commit(cat, &d), KT_OK);
+
+	/* the even offsets of 0..99 out: 50 records left, offsets 1..99 with gaps */
+	struct segs x;
+	list_segs(a, &x);
+	assert_int_equal(x.n, 2);
+	int64_t even[2] = {2, 0};
+	uint64_t refused = 0, dropped = 0;
+	assert_int_equal(kt_archive_segment_count_refused(a, &x.v[0], keep_mod, even, &refused, &d), KT_OK);
+	assert_int_equal(refused, 50);
+	struct kt_segment_summary sum;
+	assert_int_equal(kt_archive_rewrite_segment(a, &x.v[0], by, &wopts, keep_mod, even, &dropped, &sum, &d), KT_OK);
+	assert_int_equal(dropped, 50);
+	assert_int_equal(sum.record_count, 50);
+	assert_int_equal(sum.first_offset, 1);
+	assert_int_equal(sum.last_offset, 99);
+	list_segs(a, &x);
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.v[0].path, "segments/t/g0/p0/00000000000000000000-00000000000000000099~1.kts");
+	assert_int_equal(x.v[0].sum.record_count, 50);
+	assert_int_equal(count_files(a), 2);
+	char marker[4200];
+	snprintf(marker, sizeof(marker), "%s/ktape-archive", f->arch);
+	size_t mlen;
+	char *m = (char *)th_read(marker, &mlen);
+	m[mlen] = '\0';
+	assert_non_null(strstr(m, "format_version=4\n"));
+	free(m);
+	/* nothing refused: nothing changes */
+	int64_t none[2] = {1000, 999};
+	assert_int_equal(kt_archive_rewrite_segment(a, &x.v[1], by, &wopts, keep_mod, none, &dropped, NULL, &d), KT_OK);
+	assert_int_equal(dropped, 0);
+	/* again: ~2, named by the original range */
+	int64_t four[2] = {4, 1};
+	assert_int_equal(kt_archive_rewrite_segment(a, &x.v[0], by, &wopts, keep_mod, four, &dropped, &sum, &d), KT_OK);
+	assert_int_equal(dropped, 25);
+	list_segs(a, &x);
+	assert_string_equal(x.v[0].path, "segments/t/g0/p0/00000000000000000000-00000000000000000099~2.kts");
+	assert_int_equal(count_files(a), 2);
+	/* every record of the second segment: its row and file go */
+	int64_t all[2] = {1, 0};
+	assert_int_equal(kt_archive_rewrite_segment(a, &x.v[1], by, &wopts, keep_mod, all, &dropped, NULL, &d), KT_OK);
+	assert_int_equal(dropped, 10);
+	list_segs(a, &x);
+	assert_int_equal(x.n, 1);
+	assert_int_equal(count_files(a), 1);
+	/* no missing range: the erased offsets are gaps, not holes */
+	int missing = 0;
+	assert_int_equal(kt_catalog_each_missing(cat, NULL, count_missing_cb, &missing, &d), KT_OK);
+	assert_int_equal(missing, 0);
+	assert_int_equal(kt_catalog_run_end(cat, run, "ok", 0, 0, NULL, 3, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_end(cat, by, "ok", 0, 0, NULL, 3, &d), KT_OK);
+	assert_int_equal(kt_archive_write_run_meta(a, run, "dump", &d), KT_OK);
+	assert_int_equal(kt_archive_write_run_meta(a, by, "prune", &d), KT_OK);
+	kt_archive_close(a);
+	const int64_t drops[3][2] = {{2, 0}, {4, 1}, {1000, 1000}};
+	check_kept(f->arch, 99, drops, 2);
+	/* reindex: the same file, no hole for the claims of the replaced ones */
+	struct kt_archive_reindex_result res;
+	assert_int_equal(kt_archive_reindex(f->arch, &res, NULL, NULL, &d), KT_OK);
+	assert_int_equal(res.segments, 1);
+	assert_int_equal(res.missing_ranges, 0);
+	check_kept(f->arch, 99, drops, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +692,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ended_run_merged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_across_swap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewrite, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
