@@ -539,8 +539,8 @@ static int keep_mod(void *ctx, const struct kt_record *r)
 	return r->offset % m[0] != m[1];
 }
 
-/* Reads the partition back: exactly the offsets 0..last that keep_all
- * keeps, with their values. */
+/* Reads the partition back: exactly the offsets 0..last that none of the
+ * ndrop {modulus, residue} pairs refuses, with their values. */
 static void check_kept(const char *arch, int64_t last, const int64_t (*drop)[2], size_t ndrop)
 {
 	struct kt_archive *a;
