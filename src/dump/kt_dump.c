@@ -1565,6 +1565,14 @@ static enum kt_err assign_parts(struct dump *d, int *open, struct kt_diag *diag)
 #define SPREAD_PROBE_BYTES	(8u << 20)
 #define SPREAD_PROBE_RECORDS	16384
 #define SPREAD_MIN_RECORD_BYTES 1024
+/* Many partitions also keep one client's broker thread the limit: 300
+ * partitions of 334-byte records took 1.95-2.89 s with one client and
+ * 1.86-1.99 s with two (bare librdkafka x2: 1.79-2.10 s), at 115-143 MiB;
+ * 48 partitions gained nothing and peaked at 261 MiB once. Records of
+ * SPREAD_MANY_MIN_BYTES or more only: the second queue holds some 400
+ * bytes per record besides it (50-byte records, see above). */
+#define SPREAD_MANY_PARTITIONS 128
+#define SPREAD_MANY_MIN_BYTES  256
 /* Partitions come whole, so the clients' loads differ (3 partitions: 2 and
  * 1), and the one with less finishes first and idles while the other still
  * has two: when few partitions are left, each one that finishes balances
@@ -1602,7 +1610,8 @@ static enum kt_err maybe_spread(struct dump *d, struct kt_diag *diag)
 	if (d->res->payload_bytes < SPREAD_PROBE_BYTES && d->res->records < SPREAD_PROBE_RECORDS)
 		return KT_OK;
 	d->spread_decided = 1;
-	if (d->res->payload_bytes / d->res->records < SPREAD_MIN_RECORD_BYTES)
+	uint64_t avg = d->res->payload_bytes / d->res->records;
+	if (avg < SPREAD_MIN_RECORD_BYTES && (d->part_count < SPREAD_MANY_PARTITIONS || avg < SPREAD_MANY_MIN_BYTES))
 		return KT_OK;
 	return spread(d, diag);
 }
