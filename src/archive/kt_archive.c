@@ -234,6 +234,23 @@ void kt_archive_segment_rewrite_relpath(const char *topic, uint32_t generation, 
 		 generation, partition, first, last, rewrite);
 }
 
+int kt_archive_segment_name_range(const char *rel, int64_t *first, int64_t *last)
+{
+	const char *base = strrchr(rel, '/');
+	base = base ? base + 1 : rel;
+	long long f, l;
+	int used = 0, used2 = 0;
+	unsigned rw;
+	if (sscanf(base, "%20lld-%20lld%n", &f, &l, &used) != 2 || f < 0 || l < f)
+		return 0;
+	const char *rest = base + used;
+	if (strcmp(rest, ".kts") && (sscanf(rest, "~%9u.kts%n", &rw, &used2) != 1 || rest[used2] != '\0' || rw == 0))
+		return 0;
+	*first = f;
+	*last = l;
+	return 1;
+}
+
 unsigned kt_archive_segment_rewrite_of(const char *rel)
 {
 	const char *base = strrchr(rel, '/');
@@ -559,13 +576,11 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 	 * (the other is what an interrupted erasure left); reindex keeps the
 	 * highest N, so that erased records never come back. */
 	int same_range = 0, wins = 1;
-	for (size_t i = 0; !err && named && i < ov.n; i++) {
-		char t2[KT_SEG_TOPIC_MAX + 1];
-		uint32_t g2;
-		int32_t p2;
+	int64_t rf, rl; /* by the file name alone: a long topic's directory does not name it */
+	int ranged = kt_archive_segment_name_range(rel, &rf, &rl);
+	for (size_t i = 0; !err && ranged && i < ov.n; i++) {
 		int64_t f2, l2;
-		if (!kt_archive_segment_parse_relpath(ov.paths[i], t2, sizeof(t2), &g2, &p2, &f2, &l2) ||
-		    f2 != name_first || l2 != name_last)
+		if (!kt_archive_segment_name_range(ov.paths[i], &f2, &l2) || f2 != rf || l2 != rl)
 			continue;
 		same_range = 1;
 		/* the newer one wins once the erasing run's metadata file
@@ -579,7 +594,7 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 			wins = 0;
 	}
 	if (!err && same_range)
-		replace = reindex && wins && ov.first <= ov.min_first && ov.last >= ov.max_last;
+		replace = reindex && wins; /* two versions of one segment */
 	/* a file an erasure removed whole (no record left to rewrite) */
 	int erased = 0;
 	if (!err && !ov.n)

@@ -265,6 +265,9 @@ int kt_archive_segment_parse_relpath(const char *rel, char *topic, size_t topic_
 void kt_archive_segment_rewrite_relpath(const char *topic, uint32_t generation, int32_t partition, int64_t first,
 					int64_t last, unsigned rewrite, char *buf, size_t bufsize);
 unsigned kt_archive_segment_rewrite_of(const char *rel);
+/* The FIRST and LAST of a segment file's name (plain or ~N); 0 when the
+ * last path element is not such a name. */
+int kt_archive_segment_name_range(const char *rel, int64_t *first, int64_t *last);
 
 /* Test hook: called at each step of the commit protocol; returning non-zero
  * makes the commit stop right there, as a crash would. NULL in production. */

@@ -270,14 +270,11 @@ static enum kt_err rewrite_segments(struct kt_archive *a, const struct kt_catalo
 	uint32_t nblocks;
 	const struct kt_block_info *blocks = kt_segment_writer_blocks(w, &nblocks);
 	char rel[PATH_BUF];
-	char nt[KT_SEG_TOPIC_MAX + 1];
-	uint32_t ng;
-	int32_t np;
 	int64_t nf, nl;
 	if (!keep)
 		kt_archive_segment_relpath(p0->topic, p0->generation, p0->partition, sum.first_offset, sum.last_offset,
 					   rel, sizeof(rel));
-	else if (kt_archive_segment_parse_relpath(p0->path, nt, sizeof(nt), &ng, &np, &nf, &nl))
+	else if (kt_archive_segment_name_range(p0->path, &nf, &nl))
 		kt_archive_segment_rewrite_relpath(p0->topic, p0->generation, p0->partition, nf, nl,
 						   kt_archive_segment_rewrite_of(p0->path) + 1, rel, sizeof(rel));
 	else

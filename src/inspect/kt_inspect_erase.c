@@ -189,11 +189,8 @@ static enum kt_err erase_segment(struct kt_archive *a, struct erase *e, const st
 	err = note_segment(e, s, dropped);
 	if (!err && sum.record_count) {
 		char rel[4096];
-		char t[KT_SEG_TOPIC_MAX + 1];
-		uint32_t g;
-		int32_t p;
 		int64_t f, l;
-		if (kt_archive_segment_parse_relpath(s->path, t, sizeof(t), &g, &p, &f, &l))
+		if (kt_archive_segment_name_range(s->path, &f, &l))
 			kt_archive_segment_rewrite_relpath(s->topic, s->generation, s->partition, f, l,
 							   kt_archive_segment_rewrite_of(s->path) + 1, rel,
 							   sizeof(rel));
