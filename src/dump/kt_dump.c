@@ -73,6 +73,9 @@ struct dump {
 	 * whether it is leaving (what it holds is committed already) */
 	struct kt_dump_group *grp;
 	int grp_closing;
+	/* the topics followed changed (a new one the selection picks, one
+	 * deleted): the member subscribes to them again */
+	int grp_resubscribe;
 	struct kt_kafka *k;
 	struct topic_state *topics;
 	size_t topic_count;
@@ -1042,6 +1045,7 @@ static enum kt_err retire_topic(struct dump *d, struct topic_state *t, struct kt
 {
 	enum kt_err err = KT_OK;
 	t->gone = 1;
+	d->grp_resubscribe = d->grp != NULL;
 	kt_kafka_topic_gone(d->k);
 	for (size_t i = 0; i < d->part_count; i++) {
 		struct part *p = &d->parts[i];
@@ -1150,6 +1154,7 @@ static enum kt_err add_topic(struct dump *d, const struct kt_kafka_topic *kt, co
 	}
 	d->topic_count++;
 	d->res->topic_count++;
+	d->grp_resubscribe = d->grp != NULL;
 	int64_t *lows = NULL, *highs = NULL;
 	err = topic_watermarks(d, t->name, t->partitions, &lows, &highs, diag);
 	if (!err)
@@ -1722,14 +1727,42 @@ static void group_warn(void *ctx, const char *msg)
 static const struct kt_dump_group_ops group_ops = {group_take,	  group_release,    group_archived_end,
 						   group_publish, group_generation, group_warn};
 
-static enum kt_err group_open(struct dump *d, struct kt_diag *diag)
+/* The names of the topics followed now (not gone), borrowed; NULL: no memory. */
+static const char **followed_names(struct dump *d, size_t *n)
 {
 	const char **names = calloc(d->topic_count + 1, sizeof(*names));
+	*n = 0;
+	for (size_t i = 0; names && i < d->topic_count; i++)
+		if (!d->topics[i].gone)
+			names[(*n)++] = d->topics[i].name;
+	return names;
+}
+
+static enum kt_err group_open(struct dump *d, struct kt_diag *diag)
+{
+	size_t n;
+	const char **names = followed_names(d, &n);
 	if (!names)
 		return KT_ERR_NOMEM;
-	for (size_t i = 0; i < d->topic_count; i++)
-		names[i] = d->topics[i].name;
-	enum kt_err err = kt_dump_group_open(d->o, names, d->topic_count, &group_ops, d, &d->grp, diag);
+	enum kt_err err = kt_dump_group_open(d->o, names, n, &group_ops, d, &d->grp, diag);
+	free(names);
+	return err;
+}
+
+/* The member subscribes to exactly the topics followed: a topic created
+ * later that the selection (--topic-regex minus --exclude-regex) picks
+ * joins the subscription when the follower's metadata look finds it, on
+ * every worker, and the group assigns its partitions. The selection is
+ * applied here, not by librdkafka's regex subscription, so that the
+ * exclusions and the regex dialect are the dump's own. */
+static enum kt_err group_resubscribe(struct dump *d, struct kt_diag *diag)
+{
+	d->grp_resubscribe = 0;
+	size_t n;
+	const char **names = followed_names(d, &n);
+	if (!names)
+		return KT_ERR_NOMEM;
+	enum kt_err err = kt_dump_group_subscribe(d->grp, names, n, diag);
 	free(names);
 	return err;
 }
@@ -1832,6 +1865,9 @@ static enum kt_err consume(struct dump *d, struct kt_diag *diag)
 			err = worker_wait(&w, &open, diag);
 			if (!err)
 				err = kt_dump_group_poll(d->grp, diag);
+			/* after the metadata look or an assignment found new topics */
+			if (!err && d->grp_resubscribe)
+				err = group_resubscribe(d, diag);
 			open = count_open(d);
 			last_grp = kt_time_mono_ns();
 			if (err)

@@ -143,7 +143,11 @@ enum kt_err kt_dump_group_open(const struct kt_dump_opts *o, const char *const *
 	g->ctx = ctx;
 	char client[128];
 	snprintf(client, sizeof(client), "ktape-worker-%s", o->worker_id ? o->worker_id : "");
-	struct kt_kafka_member_opts mo = {o->bootstrap, o->worker_group, client, 0, member_cb, g};
+	/* the member sees a topic's new partitions as soon as the dump's own
+	 * metadata look would (--metadata-interval), at most 30 s apart */
+	int64_t refresh =
+		o->metadata_interval_ms > 0 && o->metadata_interval_ms < 30000 ? o->metadata_interval_ms : 30000;
+	struct kt_kafka_member_opts mo = {o->bootstrap, o->worker_group, client, 0, member_cb, g, refresh};
 	enum kt_err err = kt_kafka_member_open(o->conf, &mo, &g->m, diag);
 	if (!err)
 		err = kt_kafka_member_subscribe(g->m, topics, n, diag);

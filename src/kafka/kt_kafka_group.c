@@ -146,8 +146,10 @@ enum kt_err kt_kafka_member_open(const struct kt_kafka_conf *conf, const struct 
 	/* the user's properties first (security, timeouts), then what a
 	 * member must be */
 	kt_kafka_conf_each(conf, set_conf_cb, c);
-	char ms[32];
+	char ms[32], refresh[32];
 	snprintf(ms, sizeof(ms), "%lld", (long long)(o->session_timeout_ms > 0 ? o->session_timeout_ms : 10000));
+	snprintf(refresh, sizeof(refresh), "%lld",
+		 (long long)(o->metadata_refresh_ms > 0 ? o->metadata_refresh_ms : 30000));
 	enum kt_err err = set_rk(c, "group.id", o->group, diag);
 	err = err ? err : set_rk(c, "client.id", o->client_id ? o->client_id : "ktape-worker", diag);
 	err = err ? err : set_rk(c, "bootstrap.servers", o->bootstrap, diag);
@@ -156,8 +158,9 @@ enum kt_err kt_kafka_member_open(const struct kt_kafka_conf *conf, const struct 
 	err = err ? err : set_rk(c, "enable.auto.offset.store", "false", diag);
 	err = err ? err : set_rk(c, "session.timeout.ms", ms, diag);
 	err = err ? err : set_rk(c, "heartbeat.interval.ms", "1000", diag);
-	/* new partitions of the topics are assigned within this */
-	err = err ? err : set_rk(c, "topic.metadata.refresh.interval.ms", "30000", diag);
+	/* the group leader rebalances when it sees a subscribed topic's
+	 * partition count grow: new partitions are assigned within this */
+	err = err ? err : set_rk(c, "topic.metadata.refresh.interval.ms", refresh, diag);
 	/* paused at once: nothing worth fetching ahead */
 	err = err ? err : set_rk(c, "queued.max.messages.kbytes", "1024", diag);
 	if (err) {

@@ -39,6 +39,9 @@ struct kt_kafka_member_opts {
 	int64_t session_timeout_ms; /* 0: 10 s; a dead member's partitions move after this */
 	kt_kafka_member_cb cb;
 	void *ctx;
+	/* how often the member looks at its topics' metadata: a subscribed
+	 * topic's new partitions are assigned within this (0: 30 s) */
+	int64_t metadata_refresh_ms;
 };
 
 struct kt_kafka_member;
