@@ -93,16 +93,11 @@ static int ls_output(const char *dir, const struct kt_inspect_ls *ls, int json, 
 }
 
 /* A sharded archive's writers (SPEC 10.8): the shards, what each holds and
- * its last commit. */
-static int ls_workers(struct kt_archive *a)
+ * its last commit (--json and --html have them as "workers"). */
+static void ls_workers(const struct kt_inspect_ls *ls)
 {
-	struct kt_archive_shard_info *w;
-	size_t n;
-	struct kt_diag d;
-	kt_diag_clear(&d);
-	enum kt_err err = kt_archive_shard_infos(a, &w, &n, &d);
-	if (err)
-		return kt_cli_fail("ls", err, &d);
+	const struct kt_archive_shard_info *w = ls->workers;
+	size_t n = ls->worker_count;
 	if (n)
 		printf("\n%-20s  %-11s  %9s  %12s  %-36s  %s\n", "WORKER", "LAST RUN", "SEGMENTS", "RECORDS",
 		       "LAST COMMIT", "PARTITIONS");
@@ -118,8 +113,6 @@ static int ls_workers(struct kt_archive *a)
 		       w[i].last_status[0] ? w[i].last_status : "-", (long long)w[i].segments, (long long)w[i].records,
 		       at, w[i].partitions);
 	}
-	free(w);
-	return KT_EXIT_OK;
 }
 
 int kt_cmd_ls(int argc, char **argv)
@@ -149,10 +142,10 @@ int kt_cmd_ls(int argc, char **argv)
 		kt_diag_clear(&d);
 		enum kt_err err = kt_inspect_ls(a, topics, ntopics, &ls, &d);
 		rc = err ? kt_cli_fail("ls", err, &d) : ls_output(kt_archive_dir(a), &ls, json, runs, html);
+		if (!rc && !json && !html)
+			ls_workers(&ls);
 		if (!err)
 			kt_inspect_ls_free(&ls);
-		if (!rc && !json && !html)
-			rc = ls_workers(a);
 	}
 	kt_archive_close(a);
 	free(topics);

@@ -227,6 +227,32 @@ static void html_runs(struct kt_buf *b, const struct kt_inspect_ls *ls)
 	kt_cli_put(b, "</table>\n");
 }
 
+/* A sharded archive's writers (SPEC 10.8), as ls's WORKER lines */
+static void html_workers(struct kt_buf *b, const struct kt_inspect_ls *ls)
+{
+	if (!ls->worker_count)
+		return;
+	char t1[KT_TIME_STR_MAX];
+	kt_cli_put(b, "<h2 id=\"workers\">Workers</h2>\n<table class=\"workers\">\n<tr><th>Worker</th>"
+		      "<th>Last run</th><th>Segments</th><th>Records</th><th>Last commit (UTC)</th>"
+		      "<th>Partitions</th></tr>\n");
+	for (size_t i = 0; i < ls->worker_count; i++) {
+		const struct kt_archive_shard_info *w = &ls->workers[i];
+		kt_cli_put(b, "<tr data-worker=\"");
+		html_esc(b, w->id);
+		kt_cli_put(b, "\"><td>");
+		html_esc(b, w->id);
+		kt_cli_put(b, "</td><td>");
+		html_esc(b, w->last_status[0] ? w->last_status : "-");
+		kt_buf_printf(b, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%" PRId64 "</td><td>%s</td><td>",
+			      w->segments, w->records,
+			      w->last_commit_ms > 0 ? kt_parse_format_time(w->last_commit_ms, t1) : "-");
+		html_esc(b, w->partitions);
+		kt_cli_put(b, "</td></tr>\n");
+	}
+	kt_cli_put(b, "</table>\n");
+}
+
 void kt_cli_ls_html(const char *dir, const struct kt_inspect_ls *ls, struct kt_buf *b)
 {
 	char size[32], raw[32], now[KT_TIME_STR_MAX];
@@ -270,6 +296,7 @@ void kt_cli_ls_html(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 			html_partition(b, t, &t->parts[k]);
 		kt_cli_put(b, "</section>\n");
 	}
+	html_workers(b, ls);
 	html_runs(b, ls);
 	kt_cli_put(b, "</body>\n</html>\n");
 }

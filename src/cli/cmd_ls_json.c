@@ -119,6 +119,27 @@ static void json_run(struct kt_buf *b, const struct kt_inspect_run *r)
 	kt_buf_append_u8(b, '}');
 }
 
+/* A shard's writer (SPEC 10.8): what ls's WORKER lines say. */
+static void json_worker(struct kt_buf *b, const struct kt_archive_shard_info *w)
+{
+	int f = 1;
+	kt_buf_append_u8(b, '{');
+	kt_cli_json_key(b, &f, "worker_id");
+	kt_cli_json_str(b, w->id);
+	kt_cli_json_ts(b, &f, "last_run_id", w->last_run, w->last_status[0] != '\0');
+	kt_cli_json_key(b, &f, "last_run_status");
+	kt_cli_json_str(b, w->last_status[0] ? w->last_status : NULL);
+	kt_cli_json_i64(b, &f, "segments", w->segments);
+	kt_cli_json_i64(b, &f, "records", w->records);
+	kt_cli_json_ts(b, &f, "last_commit_ms", w->last_commit_ms, w->last_commit_ms > 0);
+	kt_cli_json_time(b, &f, "last_commit", w->last_commit_ms, w->last_commit_ms > 0);
+	kt_cli_json_i64(b, &f, "partition_count", w->partition_count);
+	/* "TOPIC:P,P TOPIC:P", as the text shows */
+	kt_cli_json_key(b, &f, "partitions");
+	kt_cli_json_str(b, w->partitions);
+	kt_buf_append_u8(b, '}');
+}
+
 void kt_cli_ls_json(const char *dir, const struct kt_inspect_ls *ls, struct kt_buf *b)
 {
 	int f = 1;
@@ -161,6 +182,13 @@ void kt_cli_ls_json(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 		if (i)
 			kt_buf_append_u8(b, ',');
 		json_run(b, &ls->runs[i]);
+	}
+	/* added with shards: empty for an archive without them */
+	kt_cli_put(b, "],\"workers\":[");
+	for (size_t i = 0; i < ls->worker_count; i++) {
+		if (i)
+			kt_buf_append_u8(b, ',');
+		json_worker(b, &ls->workers[i]);
 	}
 	kt_cli_put(b, "]}\n");
 }

@@ -119,6 +119,10 @@ struct kt_inspect_ls {
 	struct kt_inspect_sums sums;
 	struct kt_inspect_run *runs; /* by run id */
 	size_t run_count;
+	/* a sharded archive's writers (SPEC 10.8), by id (ids borrowed from
+	 * the archive); none for an archive without shards */
+	struct kt_archive_shard_info *workers;
+	size_t worker_count;
 };
 
 /* Builds the model of topics (all when topic_count is 0). A named topic the

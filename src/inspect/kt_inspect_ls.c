@@ -507,6 +507,8 @@ enum kt_err kt_inspect_ls(struct kt_archive *a, const char *const *topics, size_
 			out->runs[i].records = out->runs[i].bytes = 0;
 	if (!err)
 		err = kt_catalog_each_segment(cat, NULL, run_seg_cb, out, diag);
+	if (!err)
+		err = kt_archive_shard_infos(a, &out->workers, &out->worker_count, diag);
 	if (err == KT_ERR_NOMEM)
 		kt_diag_fail(diag, err, "out of memory while listing the archive");
 	kt_inspect_rows_free(&r);
@@ -536,5 +538,6 @@ void kt_inspect_ls_free(struct kt_inspect_ls *ls)
 		free(ls->runs[i].message);
 	}
 	free(ls->runs);
+	free(ls->workers);
 	memset(ls, 0, sizeof(*ls));
 }

@@ -57,6 +57,25 @@ for A in "$WORK/arch" "s3://ktape/it-shards-$RUN_ID"; do
     grep -q ' 1500 records' "$WORK/verify.out" || fail "verify did not read 1500 records: $(cat "$WORK/verify.out")"
     "$KTAPE" ls -a "$A" >"$WORK/ls.out" || fail "ls"
     grep -q ', 1500 records' "$WORK/ls.out" || fail "ls does not count the union: $(head -n 2 "$WORK/ls.out")"
+    # the workers, in the text, --json and --html alike
+    grep -qE "^w1 +ok +[0-9]+ +$w1 +20[0-9-]+T.* $t:0,1\$" "$WORK/ls.out" || fail "ls's line of w1: $(tail -n 3 "$WORK/ls.out")"
+    "$KTAPE" ls -a "$A" --json >"$WORK/ls.json" || fail "ls --json"
+    python3 - "$WORK/ls.json" "$t" "$w1" "$w2" <<'PY' || fail "ls --json's workers: $(tail -c 600 "$WORK/ls.json")"
+import json, sys
+j, t, w1, w2 = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+w = {x["worker_id"]: x for x in j["workers"]}
+assert sorted(w) == ["w1", "w2"], w
+assert w["w1"]["records"] == w1 and w["w2"]["records"] == w2, w
+assert w["w1"]["partitions"] == f"{t}:0,1" and w["w1"]["partition_count"] == 2, w
+assert w["w2"]["partitions"] == f"{t}:2,3" and w["w2"]["partition_count"] == 2, w
+for x in w.values():
+    assert x["last_run_status"] == "ok" and x["segments"] > 0, x
+    assert x["last_commit_ms"] > 0 and x["last_commit"].startswith("20"), x
+    assert any(r["run_id"] == x["last_run_id"] for r in j["runs"]), x
+PY
+    "$KTAPE" ls -a "$A" --html "$WORK/ls.html" >/dev/null || fail "ls --html"
+    grep -q 'data-worker="w1"><td>w1</td><td>ok</td>' "$WORK/ls.html" || fail "ls --html does not list worker w1"
+    grep -q "data-worker=\"w2\">.*$t:2,3</td></tr>" "$WORK/ls.html" || fail "ls --html does not list worker w2's partitions"
     # a restore reads the union, and records its run in the root
     "$KTAPE" restore -b "$BS" -a "$A" -t "$t" --map "$t=$t-copy" --create-topics -q || fail "restore of the union"
     got=$(kcat -C -b "$BS" -t "$t-copy" -e -q -f '%s\n' | sort -u | wc -l)
