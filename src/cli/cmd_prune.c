@@ -26,7 +26,14 @@ const char kt_help_prune[] =
 	"starts where it would have. The catalog forgets the segments first (one\n"
 	"transaction), then the files are removed and the directories fsynced; a crash in\n"
 	"between leaves files the next dump indexes again (nothing is lost). The prune is\n"
-	"recorded as a run (ktape ls --runs).\n\n"
+	"recorded as a run (ktape ls --runs).\n"
+	"A sharded archive (dump --worker-id, --worker-group) is pruned as the one archive\n"
+	"its readers see: the policy applies to the union of the root and its shards (the\n"
+	"N runs of --keep-runs are the union's newest, whichever shard wrote them; the\n"
+	"newest segment kept is the union's), as --dry-run shows, and then each shard\n"
+	"holding some of that plan is pruned under its own lock, all of them taken before\n"
+	"anything is removed (a running worker's shard holding some of the plan: exit 3,\n"
+	"nothing removed; stop the worker, or prune when its shard holds none of it).\n\n"
 	"--erase-keys FILE removes records instead of segments: every record whose key is\n"
 	"listed in FILE (restore --drop-keys' format: one key a line, base64:X for binary\n"
 	"keys; a null key never matches) is erased from the archive itself. Every segment\n"
@@ -43,7 +50,8 @@ const char kt_help_prune[] =
 	"      --keep-days N   remove segments whose newest record is older than N days\n"
 	"      --before T      remove segments whose newest record is older than T\n"
 	"      --keep-runs N   keep the segments written by the N most recent dump runs that\n"
-	"                      reached the cluster, and in each partition everything after the\n"
+	"                      reached the cluster (newest by start time; a sharded archive's\n"
+	"                      runs all count), and in each partition everything after the\n"
 	"                      oldest of them\n"
 	"      --erase-keys FILE\n"
 	"                      erase the records whose keys FILE lists (above)\n"
@@ -338,6 +346,61 @@ static int prune_erase(struct prune_args *pa, int argc, char **argv)
 	return rc;
 }
 
+/* One prune of one archive (the root, or the shard label), printed. */
+static int prune_run(struct kt_archive *a, const char *label, const struct kt_inspect_prune_opts *o, int json)
+{
+	struct kt_inspect_prune_result res;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = kt_inspect_prune(a, o, &res, &d);
+	if (!err || res.run_id > 0) {
+		struct kt_buf b;
+		kt_buf_init(&b, OUT_MAX);
+		if (label && !json)
+			kt_buf_printf(&b, "shard %s:\n", label);
+		if (json)
+			prune_json(&res, o->dry_run, &b);
+		else
+			prune_human(&res, o->dry_run, &b);
+		kt_cli_write_out(&b);
+		kt_buf_free(&b);
+	}
+	int rc = err ? kt_cli_fail("prune", err, &d) : KT_EXIT_OK;
+	kt_inspect_prune_result_free(&res);
+	return rc;
+}
+
+/* The policy applied to a sharded archive's union (what a dry run shows). */
+static int union_plan(const struct prune_args *pa, struct kt_inspect_prune_result *plan)
+{
+	struct kt_archive *u = NULL;
+	int rc = kt_cli_open_archive("prune", pa->dir, KT_ARCHIVE_READ, &u);
+	if (rc)
+		return rc;
+	struct kt_inspect_prune_opts po = pa->o;
+	po.dry_run = 1;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = kt_inspect_prune(u, &po, plan, &d);
+	kt_archive_close(u);
+	return err ? kt_cli_fail("prune", err, &d) : KT_EXIT_OK;
+}
+
+/* The plan's segments in the root (id NULL) or in shard id, as paths
+ * relative to it (borrowed from plan). */
+static size_t plan_paths(const struct kt_inspect_prune_result *plan, const char *id, const char **out)
+{
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "shards/%s/", id ? id : "");
+	size_t len = strlen(prefix), n = 0;
+	for (size_t i = 0; i < plan->seg_count; i++) {
+		const char *p = plan->segs[i].path;
+		if (id ? !strncmp(p, prefix, len) : strncmp(p, "shards/", 7) != 0)
+			out[n++] = id ? p + len : p;
+	}
+	return n;
+}
+
 int kt_cmd_prune(int argc, char **argv)
 {
 	struct prune_args pa = {0};
@@ -363,55 +426,57 @@ int kt_cmd_prune(int argc, char **argv)
 	pa.o.args = args;
 	pa.o.tool_version = KTAPE_VERSION;
 	pa.o.now_ms = kt_time_now_ms();
-	struct kt_inspect_prune_result res;
-	struct kt_diag d;
-	kt_diag_clear(&d);
-	enum kt_err err = kt_inspect_prune(a, &pa.o, &res, &d);
-	if (!err || res.run_id > 0) {
-		struct kt_buf b;
-		kt_buf_init(&b, OUT_MAX);
-		if (pa.json)
-			prune_json(&res, pa.o.dry_run, &b);
-		else
-			prune_human(&res, pa.o.dry_run, &b);
-		kt_cli_write_out(&b);
-		kt_buf_free(&b);
-	}
-	rc = err ? kt_cli_fail("prune", err, &d) : KT_EXIT_OK;
-	kt_inspect_prune_result_free(&res);
-	kt_archive_close(a);
-	/* a sharded archive (SPEC 10.8): the policy applies to each shard as
-	 * an archive of its own, under its lock (a dry run read the union
-	 * above, shards and all) */
+	/* a sharded archive (SPEC 10.8): the policy is applied to the union
+	 * (a dry run reads it: the reader's view), and that one plan is then
+	 * carried out in the root and in each shard that holds some of it,
+	 * each under its own lock */
 	char **shards = NULL;
 	size_t nshards = 0;
-	if (!rc && !pa.o.dry_run) {
-		err = kt_archive_shard_locations(pa.dir, &shards, &nshards, &d);
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	if (!pa.o.dry_run) {
+		enum kt_err err = kt_archive_shard_locations(pa.dir, &shards, &nshards, &d);
 		if (err)
 			rc = kt_cli_fail("prune", err, &d);
 	}
-	for (size_t i = 0; !rc && i < nshards; i++) {
-		rc = kt_cli_open_archive("prune", shards[i], KT_ARCHIVE_WRITE, &a);
-		if (rc)
-			break;
-		kt_diag_clear(&d);
-		err = kt_inspect_prune(a, &pa.o, &res, &d);
-		if (!err || res.run_id > 0) {
-			struct kt_buf b;
-			kt_buf_init(&b, OUT_MAX);
-			if (!pa.json)
-				kt_buf_printf(&b, "shard %s:\n", strrchr(shards[i], '/') + 1);
-			if (pa.json)
-				prune_json(&res, 0, &b);
-			else
-				prune_human(&res, 0, &b);
-			kt_cli_write_out(&b);
-			kt_buf_free(&b);
-		}
-		rc = err ? kt_cli_fail("prune", err, &d) : KT_EXIT_OK;
-		kt_inspect_prune_result_free(&res);
-		kt_archive_close(a);
+	struct kt_inspect_prune_result plan = {0};
+	const char **paths = NULL;
+	struct kt_inspect_prune_opts ro = pa.o;
+	if (!rc && nshards) {
+		rc = union_plan(&pa, &plan);
+		paths = rc ? NULL : calloc(plan.seg_count + 1, sizeof(*paths));
+		if (!rc && !paths)
+			rc = kt_cli_fail("prune", KT_ERR_NOMEM, &d);
+		ro.policy = KT_PRUNE_PATHS;
+		ro.paths = paths;
+		ro.path_count = paths ? plan_paths(&plan, NULL, paths) : 0;
 	}
+	/* every shard that holds some of the plan is locked before anything
+	 * is removed: a plan carried out in part could leave a hole in the
+	 * union (a shard's older segments kept, a later one's removed) */
+	struct kt_archive **sa = calloc(nshards + 1, sizeof(*sa));
+	if (!rc && !sa)
+		rc = kt_cli_fail("prune", KT_ERR_NOMEM, &d);
+	for (size_t i = 0; !rc && i < nshards; i++)
+		if (plan_paths(&plan, strrchr(shards[i], '/') + 1, paths))
+			rc = kt_cli_open_archive("prune", shards[i], KT_ARCHIVE_WRITE, &sa[i]);
+	if (!rc && paths)
+		ro.path_count = plan_paths(&plan, NULL, paths); /* the loop above used paths */
+	if (!rc)
+		rc = prune_run(a, NULL, &ro, pa.json);
+	kt_archive_close(a);
+	for (size_t i = 0; !rc && i < nshards; i++) {
+		if (!sa[i])
+			continue; /* nothing of the plan there: its lock was not needed */
+		const char *id = strrchr(shards[i], '/') + 1;
+		ro.path_count = plan_paths(&plan, id, paths);
+		rc = prune_run(sa[i], id, &ro, pa.json);
+	}
+	for (size_t i = 0; sa && i < nshards; i++)
+		kt_archive_close(sa[i]);
+	free(sa);
+	free(paths);
+	kt_inspect_prune_result_free(&plan);
 	kt_archive_shard_ids_free(shards, nshards);
 	free(args);
 	return rc;

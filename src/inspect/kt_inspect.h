@@ -239,6 +239,9 @@ enum kt_inspect_prune_policy {
 	KT_PRUNE_KEEP_DAYS = 1, /* remove segments whose newest record is older than value days */
 	KT_PRUNE_KEEP_RUNS,	/* keep what the value most recent dump runs wrote, and all after it */
 	KT_PRUNE_BEFORE,	/* remove segments whose newest record is older than value (ms) */
+	/* remove the segments paths lists: a plan made on a sharded archive's
+	 * union (SPEC 10.8), applied to the root or one shard */
+	KT_PRUNE_PATHS,
 };
 
 struct kt_inspect_prune_opts {
@@ -248,6 +251,13 @@ struct kt_inspect_prune_opts {
 	int dry_run; /* plan only: the archive may be open read-only */
 	const char *args;
 	const char *tool_version;
+	/* KT_PRUNE_PATHS: the segments to remove, relative to this archive.
+	 * Each partition still loses only its oldest segments, but here its
+	 * newest may go too: the union's plan keeps the union's newest, which
+	 * may be in another shard. A listed segment that has gone since the
+	 * plan (merged, erased) is simply not there. */
+	const char *const *paths;
+	size_t path_count;
 };
 
 struct kt_inspect_pruned {

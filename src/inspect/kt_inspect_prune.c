@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kt_catalog.h"
@@ -44,6 +45,14 @@ static int64_t segment_run(const struct seg_row *s, const struct prun_row *pr, s
 	return best;
 }
 
+static int path_listed(const struct kt_inspect_prune_opts *o, const char *path)
+{
+	for (size_t i = 0; i < o->path_count; i++)
+		if (!strcmp(o->paths[i], path))
+			return 1;
+	return 0;
+}
+
 static int prune_candidate(const struct prune *pr, const struct seg_row *s, const struct prun_row *p, size_t np)
 {
 	const struct kt_inspect_prune_opts *o = pr->o;
@@ -52,6 +61,7 @@ static int prune_candidate(const struct prune *pr, const struct seg_row *s, cons
 	switch (o->policy) {
 	case KT_PRUNE_KEEP_DAYS: return ts >= 0 && ts < o->now_ms - o->value * 86400000;
 	case KT_PRUNE_BEFORE: return ts >= 0 && ts < o->value;
+	case KT_PRUNE_PATHS: return path_listed(o, s->path);
 	case KT_PRUNE_KEEP_RUNS: {
 		int64_t run = segment_run(s, p, np);
 		return run > 0 && !run_kept(pr, run); /* unknown: kept, to be safe */
@@ -98,7 +108,9 @@ static enum kt_err prune_key(void *ctx, const struct pkey *k, const struct key_r
 	const struct prun_row *p = kr->pr;
 	size_t nseg = kr->nseg, np = kr->npr;
 	size_t cut = 0;
-	while (cut + 1 < nseg && prune_candidate(pr, &segs[cut], p, np))
+	/* a union's plan may take a shard's last segment of the partition */
+	size_t keep = pr->o->policy == KT_PRUNE_PATHS ? 0 : 1;
+	while (cut + keep < nseg && prune_candidate(pr, &segs[cut], p, np))
 		cut++;
 	pr->res->kept_segments += nseg - cut;
 	if (!cut)
@@ -118,15 +130,20 @@ static enum kt_err prune_key(void *ctx, const struct pkey *k, const struct key_r
 					     cut,
 					     segs[0].sum.first_offset,
 					     segs[cut - 1].sum.last_offset,
-					     segs[cut].sum.first_offset};
+					     cut < nseg ? segs[cut].sum.first_offset
+							: segs[cut - 1].sum.last_offset + 1};
 	if (!pp->topic)
 		return KT_ERR_NOMEM;
 	res->part_count++;
 	return KT_OK;
 }
 
+struct dump_run {
+	int64_t started_ms, run_id;
+};
+
 struct dump_runs {
-	int64_t *v;
+	struct dump_run *v;
 	size_t n, cap;
 	enum kt_err err;
 };
@@ -139,8 +156,17 @@ static int dump_run_cb(void *ctx, const struct kt_catalog_run *run)
 	PUSH(d->v, d->n, d->cap, d->err);
 	if (d->err)
 		return 1;
-	d->v[d->n++] = run->run_id;
+	d->v[d->n++] = (struct dump_run){run->started_ms, run->run_id};
 	return 0;
+}
+
+/* oldest first: by start, then id */
+static int dump_run_cmp(const void *a, const void *b)
+{
+	const struct dump_run *x = a, *y = b;
+	if (x->started_ms != y->started_ms)
+		return x->started_ms < y->started_ms ? -1 : 1;
+	return (x->run_id > y->run_id) - (x->run_id < y->run_id);
 }
 
 static int run_read_something(const struct rows *r, int64_t run_id)
@@ -153,7 +179,9 @@ static int run_read_something(const struct rows *r, int64_t run_id)
 
 /* KEEP_RUNS: the N newest dump runs that reached the cluster (left
  * partition progress); a run that failed before reading anything does not
- * push older data out. */
+ * push older data out. Newest by start time: in a sharded archive's union
+ * the run ids of the root and the shards are not in time order (SPEC
+ * 10.8), and the N runs are the union's, whoever wrote them. */
 static enum kt_err prune_kept_runs(struct kt_catalog *cat, const struct rows *r, struct prune *pr, struct kt_diag *diag)
 {
 	struct dump_runs d = {0};
@@ -163,9 +191,11 @@ static enum kt_err prune_kept_runs(struct kt_catalog *cat, const struct rows *r,
 	pr->kept_runs = calloc(d.n + 1, sizeof(int64_t));
 	if (!err && !pr->kept_runs)
 		err = KT_ERR_NOMEM;
+	if (!err && d.n)
+		qsort(d.v, d.n, sizeof(*d.v), dump_run_cmp);
 	for (size_t i = d.n; !err && i-- > 0 && pr->nkept < (size_t)pr->o->value;)
-		if (run_read_something(r, d.v[i]))
-			pr->kept_runs[pr->nkept++] = d.v[i];
+		if (run_read_something(r, d.v[i].run_id))
+			pr->kept_runs[pr->nkept++] = d.v[i].run_id;
 	free(d.v);
 	return err;
 }

@@ -287,7 +287,7 @@ static void test_prune_keep_runs(void **state)
 	add_seg(f->a, 0, 10, 19, r2, 10, 20, -1, -1);
 	int64_t r3 = begin_run(f->a);
 	add_seg(f->a, 0, 20, 29, r3, 20, 30, -1, -1);
-	struct kt_inspect_prune_opts o = {KT_PRUNE_KEEP_RUNS, 1, 1000, 1, "ktape prune", "test"};
+	struct kt_inspect_prune_opts o = {KT_PRUNE_KEEP_RUNS, 1, 1000, 1, "ktape prune", "test", NULL, 0};
 	struct kt_inspect_prune_result res;
 	struct kt_diag d;
 	assert_int_equal(kt_inspect_prune(f->a, &o, &res, &d), KT_OK);
@@ -323,7 +323,7 @@ static void test_prune_prefix_only(void **state)
 	add_seg(f->a, 0, 10, 19, r, 10, 20, -1, -1); /* ~ 1001900 */
 	add_seg(f->a, 0, 20, 29, r, 20, 30, -1, -1); /* ~ 1002900 */
 	add_seg(f->a, 0, 30, 39, r, 30, 40, -1, -1);
-	struct kt_inspect_prune_opts o = {KT_PRUNE_BEFORE, ts_of(15), 0, 1, NULL, NULL};
+	struct kt_inspect_prune_opts o = {KT_PRUNE_BEFORE, ts_of(15), 0, 1, NULL, NULL, NULL, 0};
 	struct kt_inspect_prune_result res;
 	struct kt_diag d;
 	assert_int_equal(kt_inspect_prune(f->a, &o, &res, &d), KT_OK);
