@@ -655,9 +655,17 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 		/* a group member's shard (SPEC 10.8): the group never counted
 		 * these records as archived, and their next owner archives them
 		 * again from the group's offset */
+		char topic[KT_SEG_TOPIC_MAX + 1];
+		uint32_t gen;
+		int32_t part;
+		int64_t first = 0, last = -1;
+		int named = kt_archive_segment_parse_relpath(rel, topic, sizeof(topic), &gen, &part, &first, &last);
 		err = kt_store_remove(a->store, rel, diag);
-		if (!err)
+		if (!err) {
 			rec->unlisted_removed++;
+			if (named && last >= first)
+				rec->unlisted_offsets += last - first + 1;
+		}
 		return err;
 	}
 	struct kt_diag d2;

@@ -70,8 +70,11 @@ struct kt_archive_recovery {
 	 * do not: neither indexed (a record must never be read twice) nor
 	 * removed; 'ktape verify' lists them */
 	int conflicting_files;
-	/* a group member's shard: unlisted files removed (SPEC 10.8) */
+	/* a group member's shard: unlisted files removed (SPEC 10.8), and
+	 * the offsets their names cover (the records the partitions' next
+	 * owners archive again: written twice; gaps in a range count too) */
 	int unlisted_removed;
+	int64_t unlisted_offsets;
 };
 
 struct kt_archive;

@@ -164,14 +164,16 @@ static void print_json(const struct kt_dump_result *r, enum kt_err err, const st
 		kt_json_cstr(&b, key_id_hex(key, id));
 	else
 		kt_buf_append(&b, "null", 4);
-	kt_buf_printf(
-		&b,
-		",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
-		",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
-		"\"lag\":%" PRId64 ",\"unreadable\":%" PRId64 ",\"duration_seconds\":%.3f,\"empty_polls\":%" PRIu64
-		",\"fetchers\":%d,\"compactions\":%" PRIu64 ",\"compacted_segments\":%" PRIu64 ",\"topics\":[",
-		r->records, r->payload_bytes, r->raw_bytes, r->file_bytes, r->segments, r->partitions, r->groups,
-		r->lag, r->unreadable, r->seconds, r->empty_polls, r->fetchers, r->compactions, r->compacted_segments);
+	kt_buf_printf(&b,
+		      ",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
+		      ",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
+		      "\"lag\":%" PRId64 ",\"unreadable\":%" PRId64
+		      ",\"duration_seconds\":%.3f,\"empty_polls\":%" PRIu64 ",\"fetchers\":%d,\"compactions\":%" PRIu64
+		      ",\"compacted_segments\":%" PRIu64 ",\"unlisted_removed\":%d,\"unlisted_offsets\":%" PRId64
+		      ",\"topics\":[",
+		      r->records, r->payload_bytes, r->raw_bytes, r->file_bytes, r->segments, r->partitions, r->groups,
+		      r->lag, r->unreadable, r->seconds, r->empty_polls, r->fetchers, r->compactions,
+		      r->compacted_segments, r->unlisted_removed, r->unlisted_offsets);
 	for (size_t i = 0; i < r->topic_count; i++) {
 		const struct kt_dump_topic_result *t = &r->topics[i];
 		kt_buf_append(&b, i ? ",{\"topic\":" : "{\"topic\":", i ? 10 : 9);
@@ -296,6 +298,16 @@ static void render_detail(struct kt_buf *b, const struct kt_dump_result *r)
 			topic_label(b, "ktape_dump_partition_owner", r->topics[p->topic].topic);
 			kt_buf_printf(b, ",partition=\"%d\",worker=\"%s\"} 1\n", p->partition, metrics_worker);
 		}
+		/* what its start removed of its shard: records written twice */
+		kt_buf_printf(b,
+			      "# HELP ktape_dump_unlisted_removed_files Segment files of this worker's shard that no "
+			      "catalog listed, removed at its start (the group archives their records again).\n"
+			      "# TYPE ktape_dump_unlisted_removed_files gauge\n"
+			      "ktape_dump_unlisted_removed_files %d\n"
+			      "# HELP ktape_dump_unlisted_removed_offsets Offsets those files covered: written twice.\n"
+			      "# TYPE ktape_dump_unlisted_removed_offsets gauge\n"
+			      "ktape_dump_unlisted_removed_offsets %" PRId64 "\n",
+			      r->unlisted_removed, r->unlisted_offsets);
 	}
 	kt_buf_printf(b,
 		      "# HELP ktape_dump_last_commit_timestamp_seconds Time of the run's last successful commit (a "

@@ -2097,6 +2097,15 @@ enum kt_err kt_dump_run(const struct kt_dump_opts *o, struct kt_dump_result *res
 	if (rec.segments_recovered || rec.runs_crashed)
 		warn(&d, "recovered from an interrupted run: %d segment(s) indexed, %d run(s) marked crashed",
 		     rec.segments_recovered, rec.runs_crashed);
+	/* a group member's shard (SPEC 10.8): what it wrote after its last
+	 * catalog commit is archived again from the group's offsets */
+	res->unlisted_removed = rec.unlisted_removed;
+	res->unlisted_offsets = rec.unlisted_offsets;
+	if (rec.unlisted_removed)
+		warn(&d,
+		     "recovered shard %s: removed %d segment file(s) no catalog listed (%" PRId64
+		     " offset(s) written after the worker's last commit; the group archives them again)",
+		     o->worker_id, rec.unlisted_removed, rec.unlisted_offsets);
 	if (rec.damaged_files)
 		warn(&d,
 		     "%d damaged segment file(s) the catalog did not know: their readable blocks are indexed, the "

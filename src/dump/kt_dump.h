@@ -157,6 +157,11 @@ struct kt_dump_result {
 	int64_t last_commit_ms; /* wall time of the last successful commit, 0: none yet */
 	uint64_t kafka_errors;	/* errors librdkafka reported (it retries them) */
 	int failed_partitions;	/* partitions given up on (their archive writes failed) */
+	/* --worker-group: segment files of the shard no catalog listed,
+	 * removed by its recovery at the start, and the offsets they covered
+	 * (archived again by the group: written twice) */
+	int unlisted_removed;
+	int64_t unlisted_offsets;
 };
 
 enum kt_err kt_dump_run(const struct kt_dump_opts *opts, struct kt_dump_result *res, struct kt_diag *diag);

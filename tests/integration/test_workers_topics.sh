@@ -6,7 +6,9 @@
 # new topic and the group assigns its partitions and the new ones: every
 # record of the followed topics is in the archive exactly once (ktape cat),
 # no offset is in both shards, the excluded topic is neither archived nor
-# in the group, the group's offsets are the ends, verify passes.
+# in the group, the group's offsets are the ends, verify passes. A file
+# its shard's catalog does not list is removed at the worker's next start,
+# which says so (warning, --json, metrics).
 source "$(dirname "$0")/lib.sh"
 
 P="it-wt-$RUN_ID"
@@ -86,4 +88,32 @@ kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$G" 2>/d
         >"$WORK/lag"
 assert_eq "6 3 0 0" "$(cat "$WORK/lag")" "group partitions of a, b and skip, and their total lag"
 "$KTAPE" verify -a "$A" >"$WORK/verify.out" 2>&1 || fail "verify: $(tail -n 5 "$WORK/verify.out")"
+
+# what a worker that died wrote after its last catalog commit: a file its
+# shard's catalog does not list (here offsets 900000..900009 of a's
+# partition 0). Its next start removes it and says so: a warning, the
+# --json counts and the metrics (the group archives those records again)
+seg=$(find "$A/shards/w1/segments" -name '*.kts' | head -n 1)
+u="$A/shards/w1/segments/$P-a/g0/p0/00000000000000900000-00000000000000900009.kts"
+mkdir -p "$(dirname "$u")"
+cp "$seg" "$u"
+"$KTAPE" dump -b "$BS" -a "$A" --topic-regex "^$P-" --exclude-regex "^$P-skip" --follow --worker-group "$G" \
+    --worker-id w1 --commit-interval 1s --metadata-interval 2s --compact-fanout 0 --json -q \
+    --metrics-file "$WORK/w1.prom" >"$WORK/w1.json" 2>"$WORK/w1b.err" &
+wpid[w1]=$!
+for _ in $(seq 50); do
+    [[ -s $WORK/w1.prom ]] && break
+    sleep 0.2
+done
+[[ -e $u ]] && fail "the unlisted file is still there after w1's start"
+grep -q 'removed 1 segment file(s) no catalog listed (10 offset(s)' "$WORK/w1b.err" ||
+    fail "no warning of the removed file: $(cat "$WORK/w1b.err")"
+grep -qx 'ktape_dump_unlisted_removed_files 1' "$WORK/w1.prom" || fail "metrics: $(grep unlisted "$WORK/w1.prom")"
+grep -qx 'ktape_dump_unlisted_removed_offsets 10' "$WORK/w1.prom" || fail "metrics: $(grep unlisted "$WORK/w1.prom")"
+kill -TERM "${wpid[w1]}"
+wait "${wpid[w1]}" || fail "w1 did not end ok at SIGTERM: $(tail -n 3 "$WORK/w1b.err")"
+unset "wpid[w1]"
+assert_eq "1 10" "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["unlisted_removed"], j["unlisted_offsets"])' "$WORK/w1.json")" \
+    "dump --json's unlisted_removed and unlisted_offsets"
+"$KTAPE" verify -a "$A" >"$WORK/verify.out" 2>&1 || fail "verify after w1's restart: $(tail -n 5 "$WORK/verify.out")"
 pass "a topic created while 2 workers ran, and 2 new partitions: each record archived once, the excluded topic left out"
