@@ -150,6 +150,16 @@ for w in ("w1", "w3", "w4"):
 print(len(held), max(first.values()) - t_kill if held and len(first) == len(held) else -1)
 PY
 )
+# what w2's restart removed of its shard (written after its last commit
+# before the kill -9, archived again by the group): the warning and the
+# metrics agree
+read -r rm_files rm_offsets < <(sed -n 's/.*removed \([0-9]*\) segment file(s) no catalog listed (\([0-9]*\) offset.*/\1 \2/p' \
+    "$WORK/w2.err" | tail -n 1 | grep . || echo 0 0)
+assert_eq "$rm_files" "$(awk '$1 == "ktape_dump_unlisted_removed_files" {print $2}' "$WORK/w2.prom")" \
+    "w2's metrics' removed files (the warning says $rm_files)"
+assert_eq "$rm_offsets" "$(awk '$1 == "ktape_dump_unlisted_removed_offsets" {print $2}' "$WORK/w2.prom")" \
+    "w2's metrics' removed offsets (the warning says $rm_offsets)"
+echo "w2's restart after kill -9 removed $rm_files unlisted segment file(s), $rm_offsets offset(s): written twice"
 echo "produced $produced records; shards' partitions (w1 w2 w3 w4): $used; restore wrote $restored"
 echo "hand-over after kill -9: w2's partitions, and ms from the kill until the last of them was committed by another worker: $handover"
 read -r hn hms <<<"$handover"
