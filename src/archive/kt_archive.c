@@ -471,6 +471,7 @@ struct overlap {
 	int64_t first, last;
 	int64_t *ids;
 	char **paths;
+	int64_t run0, committed0; /* the first one's run and commit time */
 	int nomem;
 };
 
@@ -486,6 +487,10 @@ static int overlap_cb(void *ctx, const struct kt_catalog_segment *s)
 	if (!paths || !(paths[o->n] = strdup(s->path))) {
 		o->nomem = 1;
 		return 1;
+	}
+	if (o->n == 0) {
+		o->run0 = s->run_id;
+		o->committed0 = s->committed_ms;
 	}
 	ids[o->n++] = s->segment_id;
 	if (o->n == 1 || s->sum.first_offset < o->min_first)
@@ -505,6 +510,60 @@ static void overlap_free(struct overlap *o)
 	free(o->ids);
 }
 
+/* Whether a segment file is whole: header and footer valid and every
+ * block's checksums right (in an encrypted file the CRCs, which need no
+ * key). Of two versions of one segment (SPEC 10.9) only a whole one
+ * replaces the other. */
+static int reader_whole(struct kt_segment_reader *r)
+{
+	const struct kt_segment_info *info = kt_segment_reader_info(r);
+	if (info->header_err != KT_OK || info->footer_err != KT_OK || info->problem_count)
+		return 0;
+	uint32_t n = kt_segment_reader_block_count(r);
+	for (uint32_t i = 0; i < n; i++) {
+		struct kt_diag ignore;
+		if (kt_segment_reader_check_block(r, i, 0, &ignore) != KT_OK)
+			return 0;
+	}
+	return 1;
+}
+
+static int file_whole(struct kt_archive *a, const char *rel)
+{
+	struct kt_segment_reader_opts ro = {0};
+	struct kt_store_segment *seg;
+	struct kt_diag ignore;
+	if (kt_store_segment_open(a->store, rel, &ro, &seg, &ignore) != KT_OK)
+		return 0;
+	int whole = reader_whole(kt_store_segment_reader(seg));
+	kt_store_segment_close(seg);
+	return whole;
+}
+
+/* Whether the catalog lists another version of the segment rel names
+ * (FIRST-LAST.kts or FIRST-LAST~N.kts, SPEC 10.9). */
+static enum kt_err listed_version(struct kt_archive *a, const char *rel, const char *topic, uint32_t generation,
+				  int32_t partition, int *out_found, struct kt_diag *diag)
+{
+	*out_found = 0;
+	int64_t rf, rl;
+	if (!kt_archive_segment_name_range(rel, &rf, &rl))
+		return KT_OK;
+	struct overlap ov = {.first = rf, .last = rl};
+	enum kt_err err = kt_catalog_each_segment_overlapping(a->cat, topic, generation, partition, rf, rl, overlap_cb,
+							      &ov, diag);
+	if (!err && ov.nomem)
+		err = KT_ERR_NOMEM;
+	for (size_t i = 0; !err && i < ov.n; i++) {
+		int64_t f2, l2;
+		if (kt_archive_segment_name_range(ov.paths[i], &f2, &l2) && f2 == rf && l2 == rl &&
+		    strcmp(ov.paths[i], rel))
+			*out_found = 1;
+	}
+	overlap_free(&ov);
+	return err;
+}
+
 /* What became of a file index_segment_file was given. */
 struct index_out {
 	int damaged;		      /* indexed in part, or (on error) not at all */
@@ -512,6 +571,11 @@ struct index_out {
 				       * all its offsets (an interrupted compaction's merged
 				       * file or parts); 2, they hold some of them */
 	int replaced;		      /* reindex: listed segments it holds whole, unlisted again */
+	int version_replaced;	      /* it replaced another version of its segment (out->other),
+				       * whose file is to go (SPEC 10.9) */
+	int version_lost;	      /* not indexed: another version of its segment stays */
+	int erased;		      /* not indexed: an erasure removed it whole */
+	int64_t erasing_run;	      /* the erasure that noted out->other as pruned, or 0 */
 	char other[KT_DIAG_PATH_MAX]; /* a listed segment it met */
 };
 
@@ -554,6 +618,20 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 		snprintf(detail, sizeof(detail), "%s", err ? diag->msg : "no readable block");
 		snprintf(why, sizeof(why), "damaged segment file: %s", detail);
 		kt_store_segment_close(seg);
+		int other = 0;
+		if (named) {
+			enum kt_err e2 = listed_version(a, rel, topic, id.generation, id.partition, &other, diag);
+			if (e2)
+				return e2;
+		}
+		if (other) {
+			/* another version of the segment is listed and stays
+			 * (SPEC 10.9): this one is what a crash or damage left */
+			out->leftover = 1;
+			out->version_lost = 1;
+			snprintf(out->other, sizeof(out->other), "another version of the segment");
+			return KT_OK;
+		}
 		if (named) {
 			struct kt_catalog_missing m = {topic,	  id.generation, id.partition, name_first,
 						       name_last, rel,		 why};
@@ -572,10 +650,14 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 		err = KT_ERR_NOMEM;
 	int replace = !err && ov.n && reindex && !ov.inside_one && ov.first <= ov.min_first && ov.last >= ov.max_last;
 	/* An erasure's rewrite FIRST-LAST~N and the file it replaced, named by
-	 * the same range (SPEC 10.9): recovery keeps the one the catalog lists
-	 * (the other is what an interrupted erasure left); reindex keeps the
-	 * highest N, so that erased records never come back. */
-	int same_range = 0, wins = 1;
+	 * the same range (SPEC 10.9). A rewrite is under its name only once it
+	 * was written whole and fsynced, and only because an erasure of the
+	 * range was asked for: recovery and reindex alike keep the highest
+	 * version that is whole and drop the other (the erasure rolls
+	 * forward, so erased records never come back). A damaged rewrite
+	 * replaces nothing: the version it came from stays. */
+	int same_range = 0, wins = 1, mine_whole = -1;
+	size_t nsame = 0;
 	int64_t rf, rl; /* by the file name alone: a long topic's directory does not name it */
 	int ranged = kt_archive_segment_name_range(rel, &rf, &rl);
 	for (size_t i = 0; !err && ranged && i < ov.n; i++) {
@@ -583,24 +665,37 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 		if (!kt_archive_segment_name_range(ov.paths[i], &f2, &l2) || f2 != rf || l2 != rl)
 			continue;
 		same_range = 1;
-		/* the newer one wins once the erasing run's metadata file
-		 * noted the older one as pruned (after the swap); before, the
-		 * swap had not happened */
+		nsame++;
 		int mine_newer = kt_archive_segment_rewrite_of(rel) > kt_archive_segment_rewrite_of(ov.paths[i]);
-		int older_erased = 0;
-		if (reindex)
-			err = kt_catalog_erased_path(a->cat, mine_newer ? ov.paths[i] : rel, &older_erased, diag);
-		if (mine_newer != older_erased)
+		if (mine_whole < 0)
+			mine_whole = reader_whole(r);
+		if (!mine_whole || (!mine_newer && file_whole(a, ov.paths[i])))
 			wins = 0;
 	}
 	if (!err && same_range)
-		replace = reindex && wins; /* two versions of one segment */
+		replace = wins && nsame == ov.n; /* two versions of one segment */
+	int64_t erasing_run = 0, committed = 0;
+	out->version_replaced = !err && same_range && replace;
+	out->version_lost = !err && same_range && !replace;
+	if (out->version_replaced && !reindex) {
+		/* recovery completes the swap: the replaced path is noted as
+		 * pruned by the erasing run, as step 3 would have */
+		int found = 0;
+		if (kt_archive_segment_rewrite_of(rel) > kt_archive_segment_rewrite_of(ov.paths[0]))
+			err = kt_catalog_erasing_run(a->cat, &erasing_run, &found, diag);
+		if (!found)
+			erasing_run = 0;
+		run_id = ov.run0;
+		committed = ov.committed0;
+		out->erasing_run = erasing_run;
+	}
 	/* a file an erasure removed whole (no record left to rewrite) */
 	int erased = 0;
 	if (!err && !ov.n)
 		err = kt_catalog_erased_path(a->cat, rel, &erased, diag);
 	if (!err && erased) {
 		out->leftover = 1;
+		out->erased = 1;
 		snprintf(out->other, sizeof(out->other), "an erasure");
 	}
 	if (!err && ov.n && !replace) {
@@ -611,6 +706,8 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 		err = kt_catalog_delete_segment(a->cat, ov.ids[i], diag);
 		if (!err)
 			err = kt_catalog_drop_missing_path(a->cat, ov.paths[i], diag);
+		if (!err && erasing_run)
+			err = kt_catalog_note_pruned(a->cat, erasing_run, ov.paths[i], diag);
 		out->replaced++;
 		snprintf(out->other, sizeof(out->other), "%s", ov.paths[i]);
 	}
@@ -628,6 +725,8 @@ static enum kt_err index_segment_file(struct kt_archive *a, const char *rel, int
 		blocks[i] = *kt_segment_reader_block(r, i);
 	struct kt_catalog_segment cs = {0,	rel, info->topic, info->generation, info->partition, info->summary,
 					run_id, 0};
+	if (out->version_replaced && !reindex)
+		cs.committed_ms = committed; /* the version it replaces: its run's commit */
 	if (info->footer_err != KT_OK)
 		cs.sum.file_crc = 0; /* no footer: the file has no identity of its own */
 	err = kt_catalog_add_segment(a->cat, &cs, blocks, n, NULL, diag);
@@ -685,7 +784,20 @@ static enum kt_err recover_one(struct kt_archive *a, const char *rel, void *ctx,
 	enum kt_err e2 = kt_catalog_commit(a->cat, diag);
 	if (e2)
 		return e2;
-	if (io.leftover == 1) {
+	if (!err && io.version_replaced) {
+		/* an erasure rolled forward (SPEC 10.9): the erasing run's
+		 * metadata file notes the replaced path before the file goes,
+		 * as the swap's step 3 would have; in a bucket the file goes
+		 * once a catalog without it is up */
+		if (io.erasing_run)
+			err = kt_archive_write_run_meta(a, io.erasing_run, "prune", diag);
+		struct kt_diag ignore;
+		if (!err && kt_archive_remove_unlisted(a, io.other, &ignore) == KT_OK)
+			rec->leftovers_removed++;
+		if (err)
+			return err;
+		rec->segments_recovered++;
+	} else if (io.leftover == 1) {
 		/* what an interrupted compaction left (SPEC 10.7): the catalog,
 		 * which holds these records in other files, is the truth. No
 		 * catalog a reader can have names this file. */
@@ -883,6 +995,61 @@ static enum kt_err recount_crashed(struct kt_archive *a, const struct run_ids *w
 	return err;
 }
 
+struct erased_rows {
+	int64_t *ids;
+	char **paths;
+	size_t n;
+	int nomem;
+};
+
+static int erased_row_cb(void *ctx, const struct kt_catalog_segment *s)
+{
+	struct erased_rows *e = ctx;
+	int64_t *ids = realloc(e->ids, (e->n + 1) * sizeof(*ids));
+	if (ids)
+		e->ids = ids;
+	char **paths = ids ? realloc(e->paths, (e->n + 1) * sizeof(*paths)) : NULL;
+	if (paths)
+		e->paths = paths;
+	if (!paths || !(paths[e->n] = strdup(s->path))) {
+		e->nomem = 1;
+		return 1;
+	}
+	ids[e->n++] = s->segment_id;
+	return 0;
+}
+
+/* A segment an erasure noted as erased whole (its metadata file says so,
+ * and a reindex would not index it) but was killed before deleting its
+ * row: the erasure rolls forward (SPEC 10.9), the row goes, then the
+ * file. */
+static enum kt_err finish_erased(struct kt_archive *a, struct kt_archive_recovery *rec, struct kt_diag *diag)
+{
+	struct erased_rows e = {0};
+	enum kt_err err = kt_catalog_each_erased_segment(a->cat, erased_row_cb, &e, diag);
+	if (!err && e.nomem)
+		err = KT_ERR_NOMEM;
+	if (!err && e.n) {
+		err = kt_catalog_begin(a->cat, diag);
+		for (size_t i = 0; !err && i < e.n; i++)
+			err = kt_catalog_delete_segment(a->cat, e.ids[i], diag);
+		if (!err)
+			err = kt_catalog_commit(a->cat, diag);
+		else
+			kt_catalog_rollback(a->cat);
+	}
+	for (size_t i = 0; !err && i < e.n; i++) {
+		struct kt_diag ignore;
+		if (kt_archive_remove_unlisted(a, e.paths[i], &ignore) == KT_OK)
+			rec->leftovers_removed++;
+	}
+	for (size_t i = 0; i < e.n; i++)
+		free(e.paths[i]);
+	free(e.paths);
+	free(e.ids);
+	return err;
+}
+
 static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec, struct kt_diag *diag)
 {
 	enum kt_err err = clear_tmp(a, &rec->temp_files_removed, diag);
@@ -900,7 +1067,8 @@ static enum kt_err recover(struct kt_archive *a, struct kt_archive_recovery *rec
 	free(running.is_import);
 	if (err)
 		return err;
-	return walk_segments(a, recover_one, rec, diag);
+	err = walk_segments(a, recover_one, rec, diag);
+	return err ? err : finish_erased(a, rec, diag);
 }
 
 /* A bucket's catalog goes up whole (format/SPEC.md 10.6): a consistent
@@ -1510,7 +1678,23 @@ struct reindex_ctx {
 	struct kt_archive_reindex_result *res;
 	kt_archive_warn_cb warn;
 	void *warn_ctx;
+	/* versions of a segment another version of which is indexed (SPEC
+	 * 10.9): removed once the new catalog is in place */
+	char **drop;
+	size_t ndrop;
 };
+
+static enum kt_err reindex_drop(struct reindex_ctx *rc, const char *rel)
+{
+	char **d = realloc(rc->drop, (rc->ndrop + 1) * sizeof(*d));
+	if (!d)
+		return KT_ERR_NOMEM;
+	rc->drop = d;
+	if (!(d[rc->ndrop] = strdup(rel)))
+		return KT_ERR_NOMEM;
+	rc->ndrop++;
+	return KT_OK;
+}
 
 static void reindex_warn(struct reindex_ctx *rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -1537,7 +1721,27 @@ static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx,
 		*diag = d2;
 		return err;
 	}
-	if (io.leftover) {
+	if (io.version_lost || io.version_replaced) {
+		/* the erasure rolls forward (SPEC 10.9); a damaged version
+		 * replaces nothing */
+		const char *lost = io.version_lost ? rel : io.other;
+		reindex_warn(rc,
+			     "%s is not indexed: %s, another version of the segment, is (an erasure was interrupted); "
+			     "it is removed",
+			     lost, io.version_lost ? io.other : rel);
+		rc->res->duplicate_files++;
+		if (io.version_replaced)
+			rc->res->segments--;
+		enum kt_err e2 = reindex_drop(rc, lost);
+		if (e2)
+			return e2;
+		if (io.version_lost)
+			return KT_OK;
+	} else if (io.erased) {
+		reindex_warn(rc, "%s is not indexed: an erasure removed it (interrupted); it is removed", rel);
+		rc->res->duplicate_files++;
+		return reindex_drop(rc, rel);
+	} else if (io.leftover) {
 		reindex_warn(
 			rc,
 			io.leftover == 1
@@ -1548,7 +1752,7 @@ static enum kt_err reindex_one(struct kt_archive *a, const char *rel, void *ctx,
 		rc->res->duplicate_files++;
 		return KT_OK;
 	}
-	if (io.replaced) {
+	if (io.replaced && !io.version_replaced) {
 		reindex_warn(rc,
 			     "%s holds the records of %d segment file(s) indexed before it (%s...): a compaction was "
 			     "interrupted; the merged file is indexed, the next writer removes the others",
@@ -1584,7 +1788,7 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 			       void *warn_ctx, struct kt_diag *diag)
 {
 	memset(res, 0, sizeof(*res));
-	struct reindex_ctx rc = {res, warn, warn_ctx};
+	struct reindex_ctx rc = {res, warn, warn_ctx, NULL, 0};
 	struct kt_archive *a;
 	enum kt_err err = archive_new(dir, &a, diag);
 	if (err)
@@ -1678,8 +1882,12 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 	if (err)
 		goto out;
 	if (!kt_archive_is_local(a)) {
-		/* a bucket's catalog: the new one goes up whole */
-		err = publish(a, diag);
+		/* a bucket's catalog: the new one goes up whole, then the
+		 * versions it does not name go */
+		for (size_t i = 0; !err && i < rc.ndrop; i++)
+			err = kt_archive_remove_unlisted(a, rc.drop[i], diag);
+		if (!err)
+			err = publish(a, diag);
 		goto out;
 	}
 	kt_catalog_close(a->cat);
@@ -1692,7 +1900,16 @@ enum kt_err kt_archive_reindex(const char *dir, struct kt_archive_reindex_result
 	snprintf(wal, sizeof(wal), "%s/catalog.db-shm", a->dir);
 	unlink(wal);
 	err = kt_rename_durable(newpath, work_path(a, "catalog.db", path, sizeof(path)), diag);
+	/* no catalog names them now: a crash before this leaves them to the
+	 * next writer's recovery, which decides alike */
+	for (size_t i = 0; !err && i < rc.ndrop; i++) {
+		struct kt_diag ignore;
+		kt_store_remove(a->store, rc.drop[i], &ignore);
+	}
 out:
+	for (size_t i = 0; i < rc.ndrop; i++)
+		free(rc.drop[i]);
+	free(rc.drop);
 	if (a->cat) {
 		if (err)
 			kt_catalog_rollback(a->cat);

@@ -160,8 +160,11 @@ static enum kt_err swap_catalog(struct kt_archive *a, const struct kt_catalog_se
 	return err;
 }
 
-/* An erasure that leaves no record of a segment: its row goes (noted as
- * pruned by by_run, which recovery reads as "erased", 10.9), then its file. */
+/* An erasure that leaves no record of a segment: its path is noted as
+ * pruned by by_run (which recovery and reindex read as "erased", 10.9) and
+ * the erasing run's metadata file written again, so that from then on a
+ * reindex never indexes it again; then its row goes (a writer's recovery
+ * completes that if a crash comes first), then its file. */
 static enum kt_err erase_whole(struct kt_archive *a, const struct kt_catalog_segment *p, int64_t by_run,
 			       struct kt_diag *diag)
 {
@@ -174,17 +177,24 @@ static enum kt_err erase_whole(struct kt_archive *a, const struct kt_catalog_seg
 	if (!err && !found)
 		err = kt_diag_fail(diag, KT_ERR_STATE, "%s is no longer in the catalog", p->path);
 	if (!err)
-		err = kt_catalog_delete_segment(cat, p->segment_id, diag);
-	if (!err)
 		err = kt_catalog_note_pruned(cat, by_run, p->path, diag);
 	if (!err)
 		err = kt_catalog_commit(cat, diag);
 	else
 		kt_catalog_rollback(cat);
-	/* the erasing run's metadata file notes the path as pruned before the
-	 * file goes: a reindex then never indexes it again (10.9) */
 	if (!err)
 		err = kt_archive_write_run_meta(a, by_run, "prune", diag);
+	if (err)
+		return err;
+	kt_archive_crash_point("erase-noted");
+	err = kt_catalog_begin(cat, diag);
+	if (err)
+		return err;
+	err = kt_catalog_delete_segment(cat, p->segment_id, diag);
+	if (!err)
+		err = kt_catalog_commit(cat, diag);
+	else
+		kt_catalog_rollback(cat);
 	if (err)
 		return err;
 	kt_archive_crash_point("erase-whole");
@@ -305,6 +315,8 @@ static enum kt_err rewrite_segments(struct kt_archive *a, const struct kt_catalo
 	/* an erasure's run notes the replaced path as pruned in its metadata
 	 * file before the file goes, so that a reindex takes its absence for
 	 * no hole (10.9); the file stays for recovery if that fails */
+	if (keep)
+		kt_archive_crash_point("erase-listed"); /* recovery and reindex roll forward from here too */
 	if (keep && (err = kt_archive_write_run_meta(a, by_run, "prune", diag)))
 		return err;
 	kt_archive_crash_point("compact-swapped");

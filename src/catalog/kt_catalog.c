@@ -869,6 +869,23 @@ enum kt_err kt_catalog_each_segment(struct kt_catalog *cat, const char *topic, k
 	return each_segment_row(cat, st, cb, ctx, diag);
 }
 
+enum kt_err kt_catalog_each_erased_segment(struct kt_catalog *cat, kt_catalog_segment_cb cb, void *ctx,
+					   struct kt_diag *diag)
+{
+	if (cat->version < 3)
+		return KT_OK; /* no erasure wrote this catalog */
+	sqlite3_stmt *st = query(cat, diag,
+				 "SELECT segment_id, path, topic, generation, partition, first_offset, last_offset, "
+				 "min_ts, max_ts, records, file_bytes, raw_bytes, payload_bytes, footer_crc, "
+				 "block_count, run_id, committed_ms FROM segments s WHERE EXISTS (SELECT 1 FROM "
+				 "pruned_segments p JOIN runs r ON r.run_id = p.run_id WHERE p.path = s.path AND "
+				 "r.kind = 'prune' AND instr(r.args, '--erase-keys') > 0) ORDER BY path",
+				 "");
+	if (!st)
+		return KT_ERR_CATALOG;
+	return each_segment_row(cat, st, cb, ctx, diag);
+}
+
 /* Calls cb with each row of st (the columns of kt_catalog_each_segment's
  * query). */
 static enum kt_err each_segment_row(struct kt_catalog *cat, sqlite3_stmt *st, kt_catalog_segment_cb cb, void *ctx,
@@ -1353,6 +1370,13 @@ enum kt_err kt_catalog_drop_missing_path(struct kt_catalog *cat, const char *pat
 	return exec(cat, diag, "DELETE FROM missing_ranges WHERE path = ?", "t", path);
 }
 
+/* SQL: a segment path up to the end of its name's FIRST-LAST (10.1: two
+ * zero-padded 20-digit offsets), the same for FIRST-LAST.kts and every
+ * FIRST-LAST~N.kts: rtrim stops at the '-' before LAST. */
+#define STEM_C	      "substr(c.path, 1, length(rtrim(c.path, '.kts0123456789~')) + 20)"
+#define STEM_S	      "substr(s.path, 1, length(rtrim(s.path, '.kts0123456789~')) + 20)"
+#define STEM_SEGMENTS "substr(segments.path, 1, length(rtrim(segments.path, '.kts0123456789~')) + 20)"
+
 enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, struct kt_diag *diag)
 {
 	*out_missing = 0;
@@ -1361,6 +1385,16 @@ enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, s
 			       "WHERE c.path = segments.path) "
 			       "WHERE run_id IS NULL AND path IN (SELECT path FROM run_segments)",
 			       "");
+	/* an erasure's rewrite FIRST-LAST~N (SPEC 10.9) that no metadata file
+	 * claims yet (its owner's was not written again before a crash) gets
+	 * the run of a claim of another version of its segment; only names
+	 * ending ~N.kts are looked at (rtrim stops at the '~') */
+	static const char *const claim_version_run =
+		"UPDATE segments SET run_id = (SELECT MAX(c.run_id) FROM run_segments c WHERE c.topic = segments.topic "
+		"AND c.generation = segments.generation AND c.partition = segments.partition AND " STEM_C
+		" = " STEM_SEGMENTS ") WHERE run_id IS NULL AND substr(rtrim(path, '.kts0123456789'), -1) = '~'";
+	if (!err)
+		err = exec(cat, diag, claim_version_run, "");
 	/* and its commit time, when the metadata file (1.2) had it */
 	if (!err)
 		err = exec(cat, diag,
@@ -1381,7 +1415,12 @@ enum kt_err kt_catalog_settle_claims(struct kt_catalog *cat, int *out_missing, s
 		 * are not: a segment there holds all of its offsets */
 		"AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.topic = c.topic AND s.generation = c.generation "
 		"AND s.partition = c.partition AND s.first_offset <= c.first_offset AND s.last_offset >= "
-		"c.last_offset)",
+		"c.last_offset) "
+		/* nor is a version of a segment another version of which is
+		 * indexed (an erasure's rewrite, SPEC 10.9): it holds every
+		 * record of the other but the erased ones */
+		"AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.topic = c.topic AND s.generation = c.generation "
+		"AND s.partition = c.partition AND " STEM_S " = " STEM_C ")",
 		"");
 	if (!err)
 		*out_missing = sqlite3_changes(cat->db);
@@ -1405,6 +1444,15 @@ enum kt_err kt_catalog_erased_path(struct kt_catalog *cat, const char *path, int
 			 "SELECT 1 FROM pruned_segments p JOIN runs r ON r.run_id = p.run_id WHERE p.path = ? AND "
 			 "r.kind = 'prune' AND instr(r.args, '--erase-keys') > 0",
 			 "t", path);
+}
+
+enum kt_err kt_catalog_erasing_run(struct kt_catalog *cat, int64_t *out_run_id, int *out_found, struct kt_diag *diag)
+{
+	*out_run_id = 0;
+	return query_i64(cat, diag, out_run_id, out_found,
+			 "SELECT run_id FROM runs WHERE kind = 'prune' AND instr(args, '--erase-keys') > 0 ORDER BY "
+			 "run_id DESC LIMIT 1",
+			 "");
 }
 
 enum kt_err kt_catalog_prune_missing_below(struct kt_catalog *cat, int64_t run_id, const char *topic,

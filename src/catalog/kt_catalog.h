@@ -295,6 +295,14 @@ enum kt_err kt_catalog_note_pruned(struct kt_catalog *cat, int64_t run_id, const
  * at path: such a file, found again unlisted after a crash, is removed and
  * never indexed again (its records were erased, SPEC 10.9). */
 enum kt_err kt_catalog_erased_path(struct kt_catalog *cat, const char *path, int *out_found, struct kt_diag *diag);
+/* The segments the catalog lists whose path an erasure noted as pruned: it
+ * was killed between noting a segment erased whole and deleting its row
+ * (SPEC 10.9), and the next writer completes it. */
+enum kt_err kt_catalog_each_erased_segment(struct kt_catalog *cat, kt_catalog_segment_cb cb, void *ctx,
+					   struct kt_diag *diag);
+/* The newest prune run given --erase-keys (*out_found 0: none): the one
+ * whose interrupted swap a writer's recovery completes (SPEC 10.9). */
+enum kt_err kt_catalog_erasing_run(struct kt_catalog *cat, int64_t *out_run_id, int *out_found, struct kt_diag *diag);
 /* Prune: drops the missing ranges of a partition that end below offset
  * `below` (the prune removed everything there), noting their paths as
  * pruned by run_id. */

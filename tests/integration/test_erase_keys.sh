@@ -152,24 +152,74 @@ assert_exit 2 "$KTAPE" prune -a "$A" --erase-keys "$WORK/keys" --keep-days 3
 pass "a bad or unreadable list, or another policy beside it, is a one-line error with exit 2"
 
 # -- a kill at each step of the swap ------------------------------------------------------------
-for pt in compact-written compact-placed compact-swapped compact-removing erase-whole; do
+# The erasure rolls forward (SPEC 10.9): once a rewrite FIRST-LAST~N is under
+# its name, both a reindex run before any writer and the next writer's
+# recovery keep it and drop the older version, so the records it erased never
+# come back. placed_ranges ARCHIVE POINT: "partition first last" of each range
+# the crashed run had rewritten (a ~1 placed) or erased whole; erased_in
+# ARCHIVE: the erased records that cat shows within them.
+printf 'nobody\n' >"$WORK/keys-none" # a writer's open (recovery) that erases nothing
+first_p1=$(cd "$WORK/before/segments/$T/g0/p1" && ls | head -n1)
+placed_ranges() {
+    local f b
+    (cd "$1" && find segments -name '*~1.kts' | sort) >"$WORK/placed"
+    while read -r f; do
+        b=${f##*/}
+        echo "$(basename "$(dirname "$f")" | tr -d p) $((10#${b%%-*})) $((10#$(echo "$b" | sed 's/^[0-9]*-\([0-9]*\)~.*/\1/')))"
+    done <"$WORK/placed" >"$WORK/ranges"
+    # a kill at erase-noted or erase-whole: the first segment of partition 1
+    # was noted as erased whole
+    [[ $2 != erase-noted && $2 != erase-whole ]] ||
+        echo "1 $((10#${first_p1%%-*})) $((10#$(echo "$first_p1" | sed 's/^[0-9]*-\([0-9]*\)\.kts/\1/')))" >>"$WORK/ranges"
+}
+erased_in() {
+    catted "$1" | awk 'NR == FNR {p[NR] = $1; f[NR] = $2; l[NR] = $3; n = NR; next}
+        $3 ~ /^gone-/ {for (i = 1; i <= n; i++) if ($1 == p[i] && $2 >= f[i] && $2 <= l[i]) print}' "$WORK/ranges" -
+}
+# no record twice, every kept record there, none of the erased ranges'
+# records back, each rewrite placed still there without its old version,
+# verify clean
+check_crashed() { # archive point when
+    catted "$1" >"$WORK/k.out"
+    [[ -z $(cut -d' ' -f1,2 "$WORK/k.out" | uniq -d) ]] || fail "$2: a record twice $3"
+    [[ -z $(comm -23 "$WORK/want" "$WORK/k.out") ]] || fail "$2: a kept record is missing $3"
+    [[ -z $(erased_in "$1") ]] || fail "$2: an erased record is back $3: $(erased_in "$1" | head -3)"
+    local f
+    while read -r f; do
+        [[ -e $1/$f ]] || fail "$2: the rewrite $f is gone $3"
+        [[ -e $1/${f%~1.kts}.kts ]] && fail "$2: the old version of $f is still there $3"
+    done <"$WORK/placed"
+    "$KTAPE" verify -a "$1" >"$WORK/v.out" || fail "$2: verify $3: $(cat "$WORK/v.out")"
+    return 0
+}
+for pt in compact-written compact-placed erase-listed compact-swapped compact-removing erase-noted erase-whole; do
     C="$WORK/crash-$pt"
     cp -a "$WORK/before" "$C"
     rc=0
     KTAPE_TEST_CRASH=$pt "$KTAPE" prune -a "$C" --erase-keys "$WORK/keys" >/dev/null 2>&1 || rc=$?
     assert_eq 137 "$rc" "killed at $pt"
+    placed_ranges "$C" "$pt"
+    [[ $pt == compact-written || -s $WORK/placed ]] || fail "$pt: no rewrite placed"
     # readers before any recovery: no record twice, every kept record there
     catted "$C" >"$WORK/c.out"
     [[ -z $(cut -d' ' -f1,2 "$WORK/c.out" | uniq -d) ]] || fail "$pt: a record twice"
     [[ -z $(comm -23 "$WORK/want" "$WORK/c.out") ]] || fail "$pt: a kept record is missing"
-    # reindex of what the crash left, then the erasure again
+    # reindex of what the crash left, before any writer, then a writer's
+    # recovery, then the erasure again
     cp -a "$C" "$C-r"
     "$KTAPE" reindex -a "$C-r" >/dev/null 2>&1 || fail "$pt: reindex"
-    catted "$C-r" >"$WORK/r.out"
-    [[ -z $(cut -d' ' -f1,2 "$WORK/r.out" | uniq -d) ]] || fail "$pt: a record twice after reindex"
-    [[ -z $(comm -23 "$WORK/want" "$WORK/r.out") ]] || fail "$pt: a kept record is missing after reindex"
+    check_crashed "$C-r" "$pt" "after reindex"
+    "$KTAPE" prune -a "$C-r" --erase-keys "$WORK/keys-none" >/dev/null || fail "$pt: a writer after reindex"
+    check_crashed "$C-r" "$pt" "after reindex and a writer"
     "$KTAPE" prune -a "$C-r" --erase-keys "$WORK/keys" >/dev/null || fail "$pt: erasure after reindex"
     catted "$C-r" | diff "$WORK/want" - >/dev/null || fail "$pt: cat after reindex and a second erasure"
+    "$KTAPE" verify -a "$C-r" >"$WORK/v.out" || fail "$pt: verify after reindex and a second erasure: $(cat "$WORK/v.out")"
+    # the next writer's recovery on what the crash left, then the rest
+    cp -a "$C" "$C-w"
+    "$KTAPE" prune -a "$C-w" --erase-keys "$WORK/keys-none" >/dev/null || fail "$pt: the next writer"
+    check_crashed "$C-w" "$pt" "after the next writer's recovery"
+    "$KTAPE" reindex -a "$C-w" >/dev/null 2>&1 || fail "$pt: reindex after recovery"
+    check_crashed "$C-w" "$pt" "after recovery and reindex"
     # the erasure again on what the crash left: its recovery, then the rest
     "$KTAPE" prune -a "$C" --erase-keys "$WORK/keys" >/dev/null || fail "$pt: second erasure"
     catted "$C" | diff "$WORK/want" - >/dev/null || fail "$pt: cat after the second erasure"
@@ -178,8 +228,9 @@ for pt in compact-written compact-placed compact-swapped compact-removing erase-
         "$pt: segment files after recovery"
     "$KTAPE" reindex -a "$C" >/dev/null 2>&1 || fail "$pt: reindex at the end"
     catted "$C" | diff "$WORK/want" - >/dev/null || fail "$pt: cat after the final reindex"
+    "$KTAPE" verify -a "$C" >"$WORK/v.out" || fail "$pt: verify after the final reindex: $(cat "$WORK/v.out")"
 done
-pass "a kill at each step (written, placed, swapped, removing, a segment erased whole): no record twice, none lost, the next run and reindex end exact"
+pass "a kill at each step (written, placed, listed, swapped, removing, a segment erased whole noted and unlisted): no record twice, none lost; after each kill from placed on, reindex before any writer and the next writer's recovery both keep the rewrite (no erased record back), verify clean; the next run and reindex end exact"
 
 # -- an encrypted archive: its key is needed, and the rewrite is encrypted too ------------------
 KEY="$WORK/archive.key"

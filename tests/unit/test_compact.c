@@ -683,6 +683,132 @@ static void test_rewrite(void **state)
 	check_kept(f->arch, 99, drops, 2);
 }
 
+/* The archive of test_rewrite_crash: a finished run's segment 0..99 (with
+ * its metadata file), then an erasure of its even offsets killed at point.
+ * Returns the child's status. */
+static int crash_rewrite(const char *arch, const char *point)
+{
+	struct kt_archive *a;
+	struct kt_diag d;
+	assert_int_equal(kt_archive_open(arch, KT_ARCHIVE_CREATE, &a, NULL, &d), KT_OK);
+	int64_t run = begin_run(a);
+	add_segment(a, 0, 99, run);
+	struct kt_catalog *cat = kt_archive_catalog(a);
+	assert_int_equal(kt_catalog_begin(cat, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_end(cat, run, "ok", 0, 0, NULL, 2, &d), KT_OK);
+	assert_int_equal(kt_catalog_run_recount(cat, run, NULL, NULL, &d), KT_OK);
+	assert_int_equal(kt_catalog_commit(cat, &d), KT_OK);
+	assert_int_equal(kt_archive_write_run_meta(a, run, "dump", &d), KT_OK);
+	kt_archive_close(a);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("KTAPE_TEST_CRASH", point, 1);
+		if (kt_archive_open(arch, KT_ARCHIVE_WRITE, &a, NULL, &d) != KT_OK)
+			_exit(2);
+		struct kt_catalog_run er = {0};
+		er.kind = "prune";
+		er.started_ms = 2;
+		er.args = "ktape prune -a X --erase-keys L";
+		er.tool_version = "test";
+		int64_t by;
+		cat = kt_archive_catalog(a);
+		if (kt_catalog_begin(cat, &d) || kt_catalog_run_begin(cat, &er, &by, &d) || kt_catalog_commit(cat, &d))
+			_exit(2);
+		struct segs x;
+		list_segs(a, &x);
+		int64_t even[2] = {2, 0};
+		uint64_t dropped;
+		kt_archive_rewrite_segment(a, &x.v[0], by, &wopts, keep_mod, even, &dropped, NULL, &d);
+		_exit(3); /* not killed: the crash point was not reached */
+	}
+	int status;
+	assert_true(waitpid(pid, &status, 0) == pid);
+	return status;
+}
+
+/* An erasure killed once its rewrite FIRST-LAST~1 is under its name (placed,
+ * or listed before the erasing run's metadata file is written again): the
+ * erasure rolls forward (SPEC 10.9). Reindex before any writer and the
+ * next writer's recovery both keep the rewrite, drop the original and
+ * record no hole; the rewrite gets the original's run. A damaged rewrite
+ * replaces nothing: the original stays, whole. */
+static void test_rewrite_crash(void **state)
+{
+	struct fixture *f = *state;
+	const char *pts[] = {"compact-placed", "erase-listed", "compact-placed"};
+	const char *orig = "segments/t/g0/p0/00000000000000000000-00000000000000000099.kts";
+	const char *rw = "segments/t/g0/p0/00000000000000000000-00000000000000000099~1.kts";
+	const int64_t even[1][2] = {{2, 0}};
+	for (int i = 0; i < 3; i++) {
+		int damaged = i == 2;
+		th_rmrf(f->arch);
+		int status = crash_rewrite(f->arch, pts[i]);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		char po[4400], pr[4400], copy[4200], cmd[9000];
+		snprintf(po, sizeof(po), "%s/%s", f->arch, orig);
+		snprintf(pr, sizeof(pr), "%s/%s", f->arch, rw);
+		assert_int_equal(access(po, F_OK), 0);
+		assert_int_equal(access(pr, F_OK), 0);
+		if (damaged) {
+			size_t len;
+			free(th_read(pr, &len));
+			assert_int_equal(truncate(pr, (off_t)(len / 2)), 0); /* no footer */
+		}
+		snprintf(copy, sizeof(copy), "%s/copy", f->dir);
+		th_rmrf(copy);
+		snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", f->arch, copy);
+		assert_int_equal(system(cmd), 0);
+		const char *kept = damaged ? orig : rw;
+
+		/* the next writer's recovery */
+		struct kt_archive *a;
+		struct kt_archive_recovery rec;
+		struct kt_diag d;
+		assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_WRITE, &a, &rec, &d), KT_OK);
+		print_message("%s%s: %d recovered, %d leftovers removed\n", pts[i], damaged ? " (damaged)" : "",
+			      rec.segments_recovered, rec.leftovers_removed);
+		struct segs x;
+		list_segs(a, &x);
+		assert_int_equal(x.n, 1);
+		assert_string_equal(x.v[0].path, kept);
+		assert_int_equal(x.v[0].run_id, 1); /* the dump's */
+		assert_int_equal(count_files(a), 1);
+		assert_int_equal(rec.leftovers_removed, 1);
+		assert_int_equal(rec.segments_recovered, i == 0 ? 1 : 0);
+		int noted = 0, missing = 0;
+		assert_int_equal(kt_catalog_erased_path(kt_archive_catalog(a), orig, &noted, &d), KT_OK);
+		assert_int_equal(noted, !damaged);
+		assert_int_equal(kt_catalog_each_missing(kt_archive_catalog(a), NULL, count_missing_cb, &missing, &d),
+				 KT_OK);
+		assert_int_equal(missing, 0);
+		kt_archive_close(a);
+		check_kept(f->arch, 99, even, damaged ? 0 : 1);
+
+		/* reindex of the copy, before any writer: the same choice */
+		struct kt_archive_reindex_result res;
+		assert_int_equal(kt_archive_reindex(copy, &res, NULL, NULL, &d), KT_OK);
+		assert_int_equal(res.segments, 1);
+		assert_int_equal(res.missing_ranges, 0);
+		check_kept(copy, 99, even, damaged ? 0 : 1);
+		assert_int_equal(kt_archive_open(copy, KT_ARCHIVE_READ, &a, NULL, &d), KT_OK);
+		list_segs(a, &x);
+		assert_int_equal(x.n, 1);
+		assert_string_equal(x.v[0].path, kept);
+		assert_int_equal(x.v[0].run_id, 1);
+		assert_int_equal(count_files(a), 1); /* the other version removed */
+		kt_archive_close(a);
+
+		/* reindex after the writer: the same again, nothing left over */
+		assert_int_equal(kt_archive_reindex(f->arch, &res, NULL, NULL, &d), KT_OK);
+		assert_int_equal(res.segments, 1);
+		assert_int_equal(res.missing_ranges, 0);
+		assert_int_equal(res.duplicate_files, 0);
+		check_kept(f->arch, 99, even, damaged ? 0 : 1);
+		th_rmrf(copy);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -693,6 +819,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_across_swap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rewrite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewrite_crash, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
