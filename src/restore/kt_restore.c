@@ -1552,9 +1552,9 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		 * may not have been written: then counting on resume would be
 		 * wrong. */
 		if (r.delivery_err == KT_ERR_TIMEOUT)
-			e2 = kt_catalog_drop_restore_bases(r.cat, r.run_id, &d2);
+			e2 = kt_catalog_drop_restore_bases(r.rcat, r.run_id, &d2);
 		if (!e2)
-			e2 = kt_catalog_run_end(r.cat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes, m,
+			e2 = kt_catalog_run_end(r.rcat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes, m,
 						kt_time_now_ms(), &d2);
 		if (!e2)
 			e2 = kt_archive_write_run_meta(r.a, r.run_id, "restore", &d2);
@@ -1654,7 +1654,7 @@ static int first_map_cb(void *ctx, const struct kt_catalog_restore_map *m)
 static enum kt_err find_map_runs(struct restore *r, const char *cluster, struct kt_diag *diag)
 {
 	struct map_runs_ctx mc = {cluster, NULL, 0, 0};
-	enum kt_err err = kt_catalog_each_run(r->cat, map_run_cb, &mc, diag);
+	enum kt_err err = kt_catalog_each_run(r->rcat, map_run_cb, &mc, diag);
 	if (!err && mc.nomem)
 		err = KT_ERR_NOMEM;
 	size_t usable = 0;
@@ -1668,7 +1668,7 @@ static enum kt_err find_map_runs(struct restore *r, const char *cluster, struct 
 				continue;
 			struct first_map_ctx c = {NULL, 0, 0};
 			for (int32_t p = 0; !err && !c.found && p < t->partitions; p++)
-				err = kt_catalog_each_restore_map(r->cat, mc.v[k].run_id, t->name, p, first_map_cb, &c,
+				err = kt_catalog_each_restore_map(r->rcat, mc.v[k].run_id, t->name, p, first_map_cb, &c,
 								  diag);
 			if (!c.found)
 				continue;
