@@ -113,7 +113,8 @@ static enum kt_err list_ids(struct kt_store *st, char ***out, size_t *out_n, str
 		kt_archive_shard_ids_free(l.v, err == KT_ERR_NOMEM ? l.n : k);
 		return err;
 	}
-	qsort(l.v, k, sizeof(*l.v), id_cmp);
+	if (k > 1) /* qsort's base may not be NULL, even for nothing to sort */
+		qsort(l.v, k, sizeof(*l.v), id_cmp);
 	*out = l.v;
 	*out_n = k;
 	return KT_OK;
