@@ -10,12 +10,12 @@
 # The outage is SIGSTOP of the broker's JVM (a broker of the test's own, so
 # that the other tests' broker never stops): its sockets stay open and
 # nothing answers, the hardest case for a client (no connection refused to
-# act on). Short by default (a 15 s outage); tools/test --long: 60 s.
+# act on). Short by default (a 15 s outage); tools/test --long: 30 s.
 source "$KTAPE_SRC/tests/integration/lib.sh"
 source "$KTAPE_SRC/tests/faults/fault_lib.sh"
 
 if [[ ${KTAPE_FAULTS_LONG:-0} == 1 ]]; then
-    OUTAGE_S=${KTAPE_OUTAGE_SECONDS:-60}
+    OUTAGE_S=${KTAPE_OUTAGE_SECONDS:-30}
 else
     OUTAGE_S=${KTAPE_OUTAGE_SECONDS:-15}
 fi
