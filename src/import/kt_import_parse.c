@@ -298,6 +298,20 @@ static enum kt_err json_int(json_t *v, const char *what, int64_t min, int64_t *o
 	return KT_OK;
 }
 
+/* A "partition" field of either JSON layout: an integer 0..INT32_MAX. */
+static enum kt_err json_partition(struct kt_import_line *l, json_t *v, struct kt_diag *diag)
+{
+	int64_t x = 0;
+	enum kt_err err = json_int(v, "partition", 0, &x, diag);
+	if (err)
+		return err;
+	if (x > INT32_MAX)
+		return kt_diag_fail(diag, KT_ERR_INVALID, "partition %" PRId64 " is too large", x);
+	l->partition = (int32_t)x;
+	l->has_partition = 1;
+	return KT_OK;
+}
+
 static enum kt_err load(struct kt_import_line *l, const char *line, size_t len, struct kt_diag *diag)
 {
 	json_error_t je;
@@ -333,17 +347,12 @@ static enum kt_err parse_json(struct kt_import_line *l, const char *line, size_t
 	int has_type = 0;
 	json_object_foreach((json_t *)l->doc, name, v)
 	{
-		int64_t x = 0;
 		if (!strcmp(name, "topic")) {
 			if (!json_is_string(v))
 				return kt_diag_fail(diag, KT_ERR_INVALID, "topic is not a string");
 		} else if (!strcmp(name, "partition")) {
-			if ((err = json_int(v, "partition", 0, &x, diag)))
+			if ((err = json_partition(l, v, diag)))
 				return err;
-			if (x > INT32_MAX)
-				return kt_diag_fail(diag, KT_ERR_INVALID, "partition %" PRId64 " is too large", x);
-			l->partition = (int32_t)x;
-			l->has_partition = 1;
 		} else if (!strcmp(name, "offset")) {
 			if ((err = json_int(v, "offset", 0, &l->rec.offset, diag)))
 				return err;
@@ -549,16 +558,11 @@ static enum kt_err parse_kcat_doc(struct kt_import_line *l, struct kt_diag *diag
 	int has_type = 0;
 	json_object_foreach((json_t *)l->doc, name, v)
 	{
-		int64_t x = 0;
 		if (!strcmp(name, "topic") || !strcmp(name, "broker")) {
 			continue;
 		} else if (!strcmp(name, "partition")) {
-			if ((err = json_int(v, "partition", 0, &x, diag)))
+			if ((err = json_partition(l, v, diag)))
 				return err;
-			if (x > INT32_MAX)
-				return kt_diag_fail(diag, KT_ERR_INVALID, "partition %" PRId64 " is too large", x);
-			l->partition = (int32_t)x;
-			l->has_partition = 1;
 		} else if (!strcmp(name, "offset")) {
 			if ((err = json_int(v, "offset", 0, &l->rec.offset, diag)))
 				return err;
