@@ -2182,8 +2182,14 @@ enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t part
 			rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
 		if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			return KT_ERR_LIMIT;
-		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot produce to %s [%d] (source offset %lld): %s", topic,
-				    partition, (long long)rec->offset, rd_kafka_err2str(e));
+		char why[384] = "";
+		/* "Local: Fatal error" alone names no cause: the client's own
+		 * reason does (with the gapless guarantee, the failed batch
+		 * and its broker error) */
+		if (e == RD_KAFKA_RESP_ERR__FATAL)
+			rd_kafka_fatal_error(k->rk, why, sizeof(why));
+		return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot produce to %s [%d] (source offset %lld): %s%s%s", topic,
+				    partition, (long long)rec->offset, rd_kafka_err2str(e), why[0] ? ": " : "", why);
 	}
 	return KT_OK;
 }

@@ -900,7 +900,10 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 			/* a producer stopped by a failed record (the gapless
 			 * guarantee) refuses the next one: that record's report
 			 * says why */
-			kt_kafka_produce_poll(r->k, 0);
+			/* the report may come a moment after the producer
+			 * stopped (librdkafka raises the fatal error first) */
+			for (int i = 0; i < 20 && !r->delivery_err; i++)
+				kt_kafka_produce_poll(r->k, i ? 100 : 0);
 			return r->delivery_err ? delivery_failed(r, diag) : err;
 		}
 		if (err != KT_ERR_LIMIT)
