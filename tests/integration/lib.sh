@@ -42,11 +42,14 @@ assert_exit() { # code, command...
 }
 
 kcli() { "$KL" cli "$@"; }
-create_topic() { # name partitions [extra kafka-topics args]
+# Setup, not a witness: testprod's admin mode creates the topic as
+# kafka-topics --create would (replication factor 1) and waits until the
+# broker's metadata has a leader for every partition, in milliseconds
+# instead of a JVM start.
+create_topic() { # name partitions [--config NAME=VALUE]...
     local name=$1 parts=$2
     shift 2
-    kcli kafka-topics --bootstrap-server "$BS" --create --topic "$name" --partitions "$parts" \
-        --replication-factor 1 "$@" >/dev/null
+    "$KTAPE_TESTPROD" "$BS" --create "$name" "$parts" "$@" || fail "could not create the topic $name"
 }
 
 # Reads a whole topic with Kafka's own console consumer into FILE, in the

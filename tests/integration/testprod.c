@@ -15,11 +15,26 @@
  * A header is NAME=VALUE. Control lines:
  *   #begin   start a transaction       #commit / #abort   end it
  *   #big N TS   a record of N bytes (value) on partition 0, key "big", timestamp TS
- * Prints the number of records delivered. Exit 1 on any error. */
+ * Prints the number of records delivered. Exit 1 on any error.
+ *
+ * Two admin modes do the tests' setup in milliseconds where a Kafka CLI
+ * tool takes seconds to start its JVM (the tools stay the witnesses):
+ *   testprod BOOTSTRAP --create TOPIC PARTITIONS [--config NAME=VALUE]...
+ *     creates TOPIC with replication factor 1 (as kafka-topics --create), then
+ *     waits until the broker's metadata shows every partition with a leader
+ *   testprod BOOTSTRAP --acl --add|--remove --allow-principal P
+ *            [--resource-pattern-type literal|prefixed] (--topic T|--group G)...
+ *            (--operation OP)... [--force]
+ *     adds or removes the ALLOW bindings, host *, of every resource with every
+ *     operation (as kafka-acls), then waits until the broker's authorizer
+ *     answers DescribeAcls with the change, so a test needs no sleep. */
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 static int delivered, failed;
@@ -94,8 +109,239 @@ static void txn(rd_kafka_error_t *e, const char *what)
 		die(what, rd_kafka_error_string(e));
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static rd_kafka_t *admin_client(const char *bootstrap)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)))
+		die("bootstrap.servers", errstr);
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!rk)
+		die("create admin client", errstr);
+	return rk;
+}
+
+/* Waits for the answer of one admin request on q; dies on a request error. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, const char *what)
+{
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+	if (!ev)
+		die(what, "no answer within 60 s");
+	if (rd_kafka_event_error(ev))
+		die(what, rd_kafka_event_error_string(ev));
+	return ev;
+}
+
+static void admin_create(const char *bootstrap, int argc, char **argv)
+{
+	if (argc < 2)
+		die("usage", "testprod BOOTSTRAP --create TOPIC PARTITIONS [--config NAME=VALUE]...");
+	const char *topic = argv[0];
+	int parts = atoi(argv[1]);
+	char errstr[512];
+	rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, parts, 1, errstr, sizeof(errstr));
+	if (!nt)
+		die("new topic", errstr);
+	for (int i = 2; i < argc; i++) {
+		char *eq = i + 1 < argc && !strcmp(argv[i], "--config") ? strchr(argv[i + 1], '=') : NULL;
+		if (!eq)
+			die("--create takes only --config NAME=VALUE after the partitions, not", argv[i]);
+		*eq = '\0';
+		if (rd_kafka_NewTopic_set_config(nt, argv[i + 1], eq + 1))
+			die("config", argv[i + 1]);
+		i++;
+	}
+	rd_kafka_t *rk = admin_client(bootstrap);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_set_operation_timeout(o, 30000, errstr, sizeof(errstr));
+	rd_kafka_CreateTopics(rk, &nt, 1, o, q);
+	rd_kafka_event_t *ev = admin_wait(q, "create topic");
+	size_t n;
+	const rd_kafka_topic_result_t **res =
+		rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+	if (n != 1)
+		die("create topic", "no result");
+	if (rd_kafka_topic_result_error(res[0]))
+		die(topic, rd_kafka_topic_result_error_string(res[0]));
+	rd_kafka_event_destroy(ev);
+	rd_kafka_AdminOptions_destroy(o);
+	rd_kafka_NewTopic_destroy(nt);
+	/* the controller has it; the broker's metadata follows a moment later */
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	int64_t deadline = now_ms() + 30000;
+	for (;;) {
+		const struct rd_kafka_metadata *md;
+		int ready = 0;
+		if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000)) {
+			const struct rd_kafka_metadata_topic *t = md->topic_cnt == 1 ? &md->topics[0] : NULL;
+			ready = t && !t->err && t->partition_cnt == parts;
+			for (int p = 0; ready && p < t->partition_cnt; p++)
+				ready = !t->partitions[p].err && t->partitions[p].leader >= 0;
+			rd_kafka_metadata_destroy(md);
+		}
+		if (ready)
+			break;
+		if (now_ms() > deadline)
+			die(topic,
+			    "created, but not in the broker's metadata with a leader for every partition within 30 s");
+		usleep(50000);
+	}
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+}
+
+static rd_kafka_AclOperation_t acl_operation(const char *name)
+{
+	static const struct {
+		const char *name;
+		rd_kafka_AclOperation_t op;
+	} ops[] = {
+		{"All", RD_KAFKA_ACL_OPERATION_ALL},
+		{"Read", RD_KAFKA_ACL_OPERATION_READ},
+		{"Write", RD_KAFKA_ACL_OPERATION_WRITE},
+		{"Create", RD_KAFKA_ACL_OPERATION_CREATE},
+		{"Delete", RD_KAFKA_ACL_OPERATION_DELETE},
+		{"Alter", RD_KAFKA_ACL_OPERATION_ALTER},
+		{"Describe", RD_KAFKA_ACL_OPERATION_DESCRIBE},
+		{"ClusterAction", RD_KAFKA_ACL_OPERATION_CLUSTER_ACTION},
+		{"DescribeConfigs", RD_KAFKA_ACL_OPERATION_DESCRIBE_CONFIGS},
+		{"AlterConfigs", RD_KAFKA_ACL_OPERATION_ALTER_CONFIGS},
+		{"IdempotentWrite", RD_KAFKA_ACL_OPERATION_IDEMPOTENT_WRITE},
+	};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcasecmp(name, ops[i].name))
+			return ops[i].op;
+	die("unknown ACL operation", name);
+	return RD_KAFKA_ACL_OPERATION_UNKNOWN;
+}
+
+/* How many bindings the broker's authorizer holds that match f exactly. */
+static size_t acl_count(rd_kafka_t *rk, rd_kafka_queue_t *q, rd_kafka_AclBindingFilter_t *f)
+{
+	rd_kafka_DescribeAcls(rk, f, NULL, q);
+	rd_kafka_event_t *ev = admin_wait(q, "describe ACLs");
+	size_t n;
+	rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev), &n);
+	rd_kafka_event_destroy(ev);
+	return n;
+}
+
+static void admin_acl(const char *bootstrap, int argc, char **argv)
+{
+	enum { MAX = 16 };
+	int add = -1;
+	const char *principal = NULL;
+	rd_kafka_ResourcePatternType_t pattern = RD_KAFKA_RESOURCE_PATTERN_LITERAL;
+	rd_kafka_ResourceType_t restype[MAX];
+	const char *resname[MAX];
+	rd_kafka_AclOperation_t op[MAX];
+	int nres = 0, nop = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--add") || !strcmp(a, "--remove")) {
+			add = a[2] == 'a';
+			continue;
+		}
+		if (!strcmp(a, "--force"))
+			continue;
+		if (!v || nres == MAX || nop == MAX)
+			die("--acl: missing value or too many resources/operations after", a);
+		i++;
+		if (!strcmp(a, "--allow-principal")) {
+			principal = v;
+		} else if (!strcmp(a, "--resource-pattern-type")) {
+			if (!strcmp(v, "literal"))
+				pattern = RD_KAFKA_RESOURCE_PATTERN_LITERAL;
+			else if (!strcmp(v, "prefixed"))
+				pattern = RD_KAFKA_RESOURCE_PATTERN_PREFIXED;
+			else
+				die("--resource-pattern-type is literal or prefixed, not", v);
+		} else if (!strcmp(a, "--topic") || !strcmp(a, "--group")) {
+			restype[nres] = a[2] == 't' ? RD_KAFKA_RESOURCE_TOPIC : RD_KAFKA_RESOURCE_GROUP;
+			resname[nres++] = v;
+		} else if (!strcmp(a, "--operation")) {
+			op[nop++] = acl_operation(v);
+		} else {
+			die("--acl: unknown argument", a);
+		}
+	}
+	if (add < 0 || !principal || !nres || !nop)
+		die("usage", "testprod BOOTSTRAP --acl --add|--remove --allow-principal P (--topic T|--group G)... "
+			     "(--operation OP)...");
+	char errstr[512];
+	rd_kafka_t *rk = admin_client(bootstrap);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_AclBinding_t *b[MAX * MAX];
+	rd_kafka_AclBindingFilter_t *f[MAX * MAX];
+	size_t n = 0;
+	for (int r = 0; r < nres; r++)
+		for (int o = 0; o < nop; o++, n++) {
+			b[n] = rd_kafka_AclBinding_new(restype[r], resname[r], pattern, principal, "*", op[o],
+						       RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, errstr, sizeof(errstr));
+			f[n] = rd_kafka_AclBindingFilter_new(restype[r], resname[r], pattern, principal, "*", op[o],
+							     RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, errstr,
+							     sizeof(errstr));
+			if (!b[n] || !f[n])
+				die("ACL binding", errstr);
+		}
+	if (add) {
+		rd_kafka_CreateAcls(rk, b, n, NULL, q);
+		rd_kafka_event_t *ev = admin_wait(q, "create ACLs");
+		size_t m;
+		const rd_kafka_acl_result_t **res =
+			rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev), &m);
+		for (size_t i = 0; i < m; i++)
+			if (rd_kafka_acl_result_error(res[i]))
+				die("create ACL", rd_kafka_error_string(rd_kafka_acl_result_error(res[i])));
+		rd_kafka_event_destroy(ev);
+	} else {
+		rd_kafka_DeleteAcls(rk, f, n, NULL, q);
+		rd_kafka_event_t *ev = admin_wait(q, "delete ACLs");
+		size_t m;
+		const rd_kafka_DeleteAcls_result_response_t **res =
+			rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(ev), &m);
+		for (size_t i = 0; i < m; i++)
+			if (rd_kafka_DeleteAcls_result_response_error(res[i]))
+				die("delete ACL",
+				    rd_kafka_error_string(rd_kafka_DeleteAcls_result_response_error(res[i])));
+		rd_kafka_event_destroy(ev);
+	}
+	/* the authorizer applies a change once it is in the metadata log */
+	int64_t deadline = now_ms() + 30000;
+	for (size_t i = 0; i < n; i++) {
+		while ((acl_count(rk, q, f[i]) > 0) != add) {
+			if (now_ms() > deadline)
+				die("ACL change", "not applied by the broker's authorizer within 30 s");
+			usleep(20000);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		rd_kafka_AclBinding_destroy(b[i]);
+		rd_kafka_AclBinding_destroy(f[i]);
+	}
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 3 && !strcmp(argv[2], "--create")) {
+		admin_create(argv[1], argc - 3, argv + 3);
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[2], "--acl")) {
+		admin_acl(argv[1], argc - 3, argv + 3);
+		return 0;
+	}
 	int plain = argc == 4 && !strcmp(argv[3], "--plain");
 	if (argc != 3 && !plain)
 		die("usage", "testprod BOOTSTRAP TOPIC [--plain] < spec");
