@@ -77,7 +77,8 @@ static void warn(struct imp *m, const char *fmt, ...)
 static enum kt_err next_line(struct reader *r, const char **out, size_t *out_len, struct kt_diag *diag)
 {
 	for (;;) {
-		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		/* memchr may not be given the NULL of a buffer not yet read */
+		char *nl = r->pos < r->len ? memchr(r->buf + r->pos, '\n', r->len - r->pos) : NULL;
 		if (nl || (r->eof && r->pos < r->len)) {
 			size_t end = nl ? (size_t)(nl - r->buf) : r->len;
 			*out = r->buf + r->pos;
@@ -92,7 +93,8 @@ static enum kt_err next_line(struct reader *r, const char **out, size_t *out_len
 			return KT_OK;
 		}
 		/* keep the partial line, read more behind it */
-		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		if (r->pos)
+			memmove(r->buf, r->buf + r->pos, r->len - r->pos);
 		r->len -= r->pos;
 		r->pos = 0;
 		size_t cap = r->len + READ_CHUNK + 1;
