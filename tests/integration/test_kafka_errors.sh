@@ -6,10 +6,22 @@
 source "$(dirname "$0")/lib.sh"
 
 secs() { date +%s.%N; }
-elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$(secs)"; }
+elapsed() { awk -v a="$1" -v b="$(secs)" 'BEGIN { printf "%.1f\n", b - a }'; }
 # below LIMIT seconds (a float comparison)
-under() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$1" "$2"; }
-above() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)" "$1" "$2"; }
+under() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+
+# the fresh cluster of the last part starts meanwhile (its JVM takes seconds);
+# it is stopped whatever happens
+FRESH="$WORK/fresh-broker"
+KTAPE_KAFKA_HOME=$FRESH "$KL" start >"$WORK/fresh-start.out" 2>"$WORK/fresh-start.err" &
+fresh_pid=$!
+cleanup_fresh() {
+    wait "$fresh_pid" 2>/dev/null || true
+    KTAPE_KAFKA_HOME=$FRESH "$KL" stop >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup_fresh EXIT
 
 T="kerr-$RUN_ID"
 G="kerr-g-$RUN_ID"
@@ -26,40 +38,46 @@ A="$WORK/archive"
 "$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q || fail "dump of the test topic failed"
 
 # -- unreachable broker: fast, one line, exit 6 ----------------------------------------------
-check_refused() { # command args... (stderr in $WORK/last.err)
-    local t0 t
-    t0=$(secs)
-    assert_exit 6 "$@"
-    t=$(elapsed "$t0")
-    under "$t" 15 || fail "'$*' took ${t}s to report a refused connection (want < 15 s)"
-    local lines
-    lines=$(wc -l <"$WORK/last.err")
-    [[ $lines -le 3 ]] || fail "'$*' printed $lines lines (want at most 3): $(cat "$WORK/last.err")"
-    assert_eq "ktape $2: cannot connect to 127.0.0.1:1: Connection refused" "$(tail -n1 "$WORK/last.err")" \
-        "final line of $2"
-    echo "$2 to 127.0.0.1:1: ${t}s"
+# Each of these waits out a deadline (10 s for every broker refusing, or its
+# --timeout) and nothing else: they run side by side, each timed on its own,
+# each reader on its own copy of the archive.
+in_background() { # id command... : $WORK/id.err, $WORK/id.res ("EXIT SECONDS")
+    local id=$1
+    shift
+    (
+        t0=$(secs)
+        rc=0
+        "$@" >"$WORK/$id.out" 2>"$WORK/$id.err" || rc=$?
+        echo "$rc $(elapsed "$t0")" >"$WORK/$id.res"
+    ) &
+    waiting+=($!)
 }
-check_refused "$KTAPE" dump -b 127.0.0.1:1 -a "$WORK/a-refused" -t "$T" --timeout 10s
-[[ ! -e $WORK/a-refused ]] || fail "a dump that never reached the cluster created its archive"
-check_refused "$KTAPE" dump -b 127.0.0.1:1 -a "$WORK/a-refused" -t "$T" # default --timeout 60s
-check_refused "$KTAPE" restore -b 127.0.0.1:1 -a "$A" --timeout 10s
-check_refused "$KTAPE" restore -b 127.0.0.1:1 -a "$A"
-check_refused "$KTAPE" compare -b 127.0.0.1:1 -a "$A" -t "$T"
+waiting=()
+result() { # id what: checks exit 6, sets t (seconds), err (stderr file)
+    local rc
+    read -r rc t <"$WORK/$1.res"
+    err=$WORK/$1.err
+    [[ $rc == 6 ]] || fail "'$2' exited $rc, expected 6: $(head -c 600 "$err")"
+}
+check_refused() { # id command-name what
+    result "$1" "$3"
+    under "$t" 15 || fail "'$3' took ${t}s to report a refused connection (want < 15 s)"
+    local lines
+    lines=$(wc -l <"$err")
+    [[ $lines -le 3 ]] || fail "'$3' printed $lines lines (want at most 3): $(cat "$err")"
+    assert_eq "ktape $2: cannot connect to 127.0.0.1:1: Connection refused" "$(tail -n1 "$err")" \
+        "final line of $2"
+    echo "$3 to 127.0.0.1:1: ${t}s"
+}
+for i in 1 2 3 4 5 6; do cp -a "$A" "$WORK/a-copy-$i"; done
+in_background r1 "$KTAPE" dump -b 127.0.0.1:1 -a "$WORK/a-refused-1" -t "$T" --timeout 10s
+in_background r2 "$KTAPE" dump -b 127.0.0.1:1 -a "$WORK/a-refused-2" -t "$T" # default --timeout 60s
+in_background r3 "$KTAPE" restore -b 127.0.0.1:1 -a "$WORK/a-copy-1" --timeout 10s
+in_background r4 "$KTAPE" restore -b 127.0.0.1:1 -a "$WORK/a-copy-2"
+in_background r5 "$KTAPE" compare -b 127.0.0.1:1 -a "$WORK/a-copy-3" -t "$T"
 # -v shows what librdkafka said
-assert_exit 6 "$KTAPE" dump -b 127.0.0.1:1 -a "$WORK/a-refused" --timeout 3s -v
-grep -q '^ktape dump: kafka: .*Connect to ipv4#127.0.0.1:1 failed: Connection refused' "$WORK/last.err" ||
-    fail "-v does not show librdkafka's log lines: $(cat "$WORK/last.err")"
-pass "refused connections: exit 6 in < 15 s with one line; -v shows librdkafka's lines"
-
-# --timeout shorter than the refused deadline is honoured within 10%
-for cmd in dump restore compare; do
-    t0=$(secs)
-    assert_exit 6 "$KTAPE" "$cmd" -b 127.0.0.1:1 -a "$A" -t "$T" --timeout 4s
-    t=$(elapsed "$t0")
-    under "$t" 4.4 || fail "$cmd --timeout 4s took ${t}s"
-    above "$t" 3.6 || fail "$cmd --timeout 4s gave up after ${t}s, before its timeout"
-done
-pass "--timeout 4s: dump, restore and compare give up after 4 s (within 10%)"
+in_background rv "$KTAPE" dump -b 127.0.0.1:1 -a "$WORK/a-refused-v" --timeout 3s -v
+# (checked below, after the SASL and transaction cases that run meanwhile)
 
 # -- wrong SASL password: says so -----------------------------------------------------------
 [[ -n ${KTAPE_TEST_SASL_BOOTSTRAP:-} ]] ||
@@ -99,11 +117,39 @@ python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if (d["lag"],
     "$json" || fail "JSON lag/unreadable wrong: $json"
 pass "open transaction: 4 records not yet readable, reported and warned about"
 
+# -- the unreachable broker, continued --------------------------------------------------------
+wait "${waiting[@]}"
+check_refused r1 dump "dump --timeout 10s"
+for a in a-refused-1 a-refused-2 a-refused-v; do
+    [[ ! -e $WORK/$a ]] || fail "a dump that never reached the cluster created its archive $a"
+done
+check_refused r2 dump "dump (default --timeout 60s)"
+check_refused r3 restore "restore --timeout 10s"
+check_refused r4 restore "restore (default --timeout 60s)"
+check_refused r5 compare "compare (default --timeout 60s)"
+result rv "dump --timeout 3s -v"
+grep -q '^ktape dump: kafka: .*Connect to ipv4#127.0.0.1:1 failed: Connection refused' "$err" ||
+    fail "-v does not show librdkafka's log lines: $(cat "$err")"
+pass "refused connections: exit 6 in < 15 s with one line; -v shows librdkafka's lines"
+
+# --timeout shorter than the refused deadline is honoured within 10%: these
+# three alone (the fresh broker's JVM has started), a tight deadline
+wait "$fresh_pid" || fail "the fresh broker did not start: $(cat "$WORK/fresh-start.err")"
+waiting=()
+in_background t-dump "$KTAPE" dump -b 127.0.0.1:1 -a "$WORK/a-copy-6" -t "$T" --timeout 4s
+in_background t-restore "$KTAPE" restore -b 127.0.0.1:1 -a "$WORK/a-copy-4" -t "$T" --timeout 4s
+in_background t-compare "$KTAPE" compare -b 127.0.0.1:1 -a "$WORK/a-copy-5" -t "$T" --timeout 4s
+wait "${waiting[@]}"
+for cmd in dump restore compare; do
+    result "t-$cmd" "$cmd --timeout 4s"
+    under "$t" 4.4 || fail "$cmd --timeout 4s took ${t}s"
+    above "$t" 3.6 || fail "$cmd --timeout 4s gave up after ${t}s, before its timeout"
+    echo "$cmd --timeout 4s: ${t}s"
+done
+pass "--timeout 4s: dump, restore and compare give up after 4 s (within 10%)"
+
 # -- a fresh cluster: group offsets at once, then killed mid-restore -------------------------
-FRESH="$WORK/fresh-broker"
-cleanup_fresh() { KTAPE_KAFKA_HOME=$FRESH "$KL" stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-trap cleanup_fresh EXIT
-BS2=$(KTAPE_KAFKA_HOME=$FRESH "$KL" start | tail -n1)
+BS2=$(tail -n1 "$WORK/fresh-start.out")
 [[ $BS2 == 127.0.0.1:* ]] || fail "the fresh broker did not start: $BS2"
 "$KTAPE" restore -b "$BS2" -a "$A" --create-topics --groups -q --timeout 60s 2>"$WORK/fresh.err" ||
     fail "restore --groups into a fresh cluster failed: $(tail -3 "$WORK/fresh.err")"
@@ -119,7 +165,13 @@ pass "restore --create-topics --groups into a fresh cluster: offsets set on the 
 "$KTAPE" restore -b "$BS2" -a "$A" --map "$T=$T-again" --create-topics --rate-msgs 20 --timeout 5s -q \
     2>"$WORK/killed.err" &
 pid=$!
-sleep 4
+# until the restore is writing: records (20 a second, 15 s of them) in the target
+for _ in $(seq 100); do
+    n=$(kcat -b "$BS2" -Q -t "$T-again:0:-1" -t "$T-again:1:-1" 2>/dev/null | awk '{s += $NF} END {print s + 0}' || true)
+    ((n > 0)) && break
+    sleep 0.2
+done
+((n > 0)) || fail "the restore wrote nothing within 20 s: $(cat "$WORK/killed.err")"
 kill -0 "$pid" 2>/dev/null || fail "the restore ended before the cluster went away: $(cat "$WORK/killed.err")"
 t0=$(secs) # the broker shuts down cleanly within a few seconds of this
 KTAPE_KAFKA_HOME=$FRESH "$KL" stop >/dev/null
