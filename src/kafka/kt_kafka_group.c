@@ -65,6 +65,18 @@ static void on_assign(struct kt_kafka_member *m, rd_kafka_topic_partition_list_t
 {
 	struct kt_diag d;
 	kt_diag_clear(&d);
+	if (m->closing) {
+		/* a rebalance that ends inside rd_kafka_consumer_close: the
+		 * member is leaving and archives nothing more. Its committed
+		 * offsets are not asked (a closing consumer does not serve
+		 * that request: it waited out its whole 30 s timeout, and so
+		 * did the SIGTERM); the assignment is taken only for the
+		 * close to revoke it. */
+		rd_kafka_error_t *er = rd_kafka_incremental_assign(m->rk, parts);
+		if (er)
+			rd_kafka_error_destroy(er);
+		return;
+	}
 	/* where the group says each partition is archived up to */
 	rd_kafka_resp_err_t e = rd_kafka_committed(m->rk, parts, 30000);
 	if (e)

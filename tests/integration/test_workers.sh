@@ -48,24 +48,60 @@ producer() {
 producer &
 ppid_=$!
 
+# the partitions the metrics of workers W... say they own, one a line
+owned() { # worker...
+    local w
+    for w in "$@"; do
+        if [[ -f $WORK/$w.prom ]]; then awk -F'"' '/^ktape_dump_partition_owner/ {print $4}' "$WORK/$w.prom"; fi
+    done | sort
+}
+# until the workers' metrics (written at each commit) split the 12
+# partitions between them, each some and none twice: the group is settled
+# and each has committed what it owns (instead of fixed sleeps)
+wait_owned() { # seconds worker...
+    local deadline=$((SECONDS + $1)) w
+    shift
+    while ((SECONDS < deadline)); do
+        if [[ $(owned "$@" | sort -u | wc -l) == 12 && -z $(owned "$@" | uniq -d) ]]; then
+            for w in "$@"; do [[ -n $(owned "$w") ]] || continue 2; done
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "workers $* do not own the 12 partitions after a while: $(for w in "$@"; do echo "$w: $(owned "$w" | paste -sd,)"; done)"
+}
+commit_ts() { awk '$1 == "ktape_dump_last_commit_timestamp_seconds" {print $2}' "$WORK/$1.prom" 2>/dev/null; }
+# SIGTERM: exit 0, within 10 s (a rebalance that ended inside the
+# member's close once held it for 30 s)
+stop_worker() { # id
+    local t0=$SECONDS
+    kill -TERM "${wpid[$1]}"
+    wait "${wpid[$1]}" || fail "$1 did not end ok at SIGTERM: $(tail -n 3 "$WORK/$1.err")"
+    unset "wpid[$1]"
+    ((SECONDS - t0 <= 10)) || fail "$1 took $((SECONDS - t0)) s to stop at SIGTERM"
+}
+
 for w in w1 w2 w3; do start_worker "$w"; done
-sleep 12
+wait_owned 60 w1 w2 w3
+# and w2 commits what it owns once more: its last 5 s before the kill
+# hold commits of each of its partitions (the hand-over below)
+c=$(commit_ts w2)
+for _ in $(seq 50); do [[ $(commit_ts w2) != "$c" ]] && break; sleep 0.1; done
 # kill -9: its partitions go to the others after the session timeout (10 s)
 kill -9 "${wpid[w2]}"
 wait "${wpid[w2]}" 2>/dev/null || true
 unset 'wpid[w2]'
 t_kill=$(date +%s%3N)
-sleep 4
 start_worker w4
 # a restore while the group rebalances
 "$KTAPE" restore -b "$BS" -a "$A" -t "$t" --map "$t=$t-copy" --create-topics -q 2>"$WORK/restore.err" &
 rpid=$!
-sleep 10
-kill -TERM "${wpid[w3]}"
-wait "${wpid[w3]}" || fail "w3 did not end ok at SIGTERM: $(tail -n 3 "$WORK/w3.err")"
-unset 'wpid[w3]'
+# the rebalance ends once w2's session timed out: w1, w3 and w4 own all
+wait_owned 60 w1 w3 w4
+stop_worker w3
 wait "$rpid" || fail "the restore during the rebalance failed: $(tail -n 3 "$WORK/restore.err")"
-sleep 8
+# w3's partitions handed over, still under the producer
+wait_owned 60 w1 w4
 touch "$WORK/stop-producing"
 wait "$ppid_" || fail "the producer failed"
 ppid_=
@@ -79,19 +115,17 @@ for _ in $(seq 60); do
 done
 ((got == produced)) || fail "the archive holds $got of $produced records (w1: $(tail -n 2 "$WORK/w1.err"))"
 # the metrics say who owns what: w1 and w4 hold the 12 partitions between them
-cat "$WORK/w1.prom" "$WORK/w4.prom" | awk -F'"' '/^ktape_dump_partition_owner/ {print $4}' | sort >"$WORK/owned"
+owned w1 w4 >"$WORK/owned"
 assert_eq 12 "$(sort -u "$WORK/owned" | wc -l)" "partitions w1's and w4's metrics say they own"
 assert_eq 0 "$(uniq -d <"$WORK/owned" | wc -l)" "partitions two workers' metrics claim"
 grep -q 'worker="w4"' "$WORK/w4.prom" || fail "w4's metrics do not name it"
 # the dead worker comes back (its machine restarted): its shard's
-# uncommitted tail, if any, is removed; it may take partitions again
+# uncommitted tail, if any, is removed; it takes partitions again (its
+# metrics of before the kill are moved away: the new ones are read)
+mv "$WORK/w2.prom" "$WORK/w2-killed.prom"
 start_worker w2
-sleep 12
-for w in w1 w2 w4; do
-    kill -TERM "${wpid[$w]}"
-    wait "${wpid[$w]}" || fail "$w did not end ok at SIGTERM: $(tail -n 3 "$WORK/$w.err")"
-    unset "wpid[$w]"
-done
+wait_owned 60 w1 w2 w4
+for w in w1 w2 w4; do stop_worker "$w"; done
 
 "$KTAPE" cat -a "$A" -t "$t" -f '%s\n' | sed 's/^v//' | sort -n >"$WORK/values"
 assert_eq 0 "$(uniq -d <"$WORK/values" | wc -l)" "records read twice"
