@@ -316,7 +316,8 @@ static enum kt_err build_spans(struct kt_inspect_partition *p, const struct key_
 	if (!w.l.err)
 		gaps_lost_missing(&w, kr);
 	if (!w.l.err) {
-		qsort(w.l.v, w.l.n, sizeof(*w.l.v), span_cmp);
+		if (w.l.n) /* qsort may not be given NULL, even for none */
+			qsort(w.l.v, w.l.n, sizeof(*w.l.v), span_cmp);
 		p->spans = w.l.v;
 		p->span_count = w.l.n;
 		w.l.v = NULL;

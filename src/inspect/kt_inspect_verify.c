@@ -413,7 +413,8 @@ static enum kt_err verify_extra(struct verify *v, const struct rows *r)
 	size_t nx = 0;
 	if (!err) {
 		qsort(known, r->nseg, sizeof(*known), str_cmp);
-		qsort(files.v, files.n, sizeof(*files.v), str_cmp);
+		if (files.n) /* qsort may not be given NULL, even for none */
+			qsort(files.v, files.n, sizeof(*files.v), str_cmp);
 		/* keep the unlisted ones at the front, in order */
 		for (size_t i = 0; i < files.n; i++) {
 			if (bsearch(&files.v[i], known, r->nseg, sizeof(*known), str_cmp)) {

@@ -1252,7 +1252,9 @@ static enum kt_err load_offsets_file(struct restore *r, const char *path, struct
 		return err;
 	}
 	r->file_text = text; /* the entries point into it */
-	qsort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
+	/* qsort may not be given NULL, even for none */
+	if (r->file_offset_count)
+		qsort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
 	return KT_OK;
 }
 
@@ -1320,7 +1322,7 @@ static enum kt_err load_cluster_offsets(struct restore *r, struct kt_diag *diag)
 	kt_kafka_close(src);
 	if (has_re)
 		regfree(&re);
-	if (!err)
+	if (!err && r->file_offset_count) /* qsort may not be given NULL, even for none */
 		qsort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
 	return err;
 }
