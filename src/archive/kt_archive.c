@@ -901,6 +901,16 @@ enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_r
 		else if (flock(fd, LOCK_EX | LOCK_NB) != 0)
 			err = kt_diag_fail(diag, KT_ERR_IO, "cannot lock %s: %s", path, strerror(errno));
 	}
+	if (!err) {
+		/* who holds it, as DIR/lock says (SPEC 10.3): a reader that
+		 * cannot read /proc/locks asks whether this process exists */
+		char info[128], when[KT_TIME_STR_MAX];
+		int n = snprintf(info, sizeof(info), "pid %d since %s\n", (int)getpid(),
+				 kt_parse_format_time(kt_time_now_ms(), when));
+		if (pwrite(fd, info, (size_t)n, 0) < 0) {
+			/* the flock is what counts; the text only helps a reader */
+		}
+	}
 	if (!err)
 		err = kt_catalog_commit(a->cat, diag);
 	else

@@ -226,6 +226,18 @@ const char *kt_archive_norecord_reason(const struct kt_archive *a);
 enum kt_err kt_archive_run_begin(struct kt_archive *a, const struct kt_catalog_run *run, int64_t *out_run_id,
 				 struct kt_diag *diag);
 
+/* Whether the process of a run the catalog says is 'running' is still
+ * there, found out without any lock and without writing (ls's question,
+ * which a reader asks: the catalog keeps the row 'running' until the next
+ * writer's recovery marks it crashed). run_id in the numbering of
+ * kt_archive_catalog (a shard's run: its shard's lock). A run recorded
+ * without the writer lock (kind "restore") is alive while live/RUN.lock is
+ * held, every other run while the writer lock of its catalog is (SPEC
+ * 10.3: held, per /proc/locks; a bucket's lock object: 10.6). Returns 1
+ * alive, 0 gone, -1 cannot tell (another host's lock object; note, may be
+ * NULL, says whose). */
+int kt_archive_run_alive(struct kt_archive *a, int64_t run_id, const char *kind, char *note, size_t notesize);
+
 /* Writes meta/RUN-KIND.ktm with the run's catalog rows (atomically). */
 enum kt_err kt_archive_write_run_meta(struct kt_archive *a, int64_t run_id, const char *kind, struct kt_diag *diag);
 

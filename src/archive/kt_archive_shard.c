@@ -12,6 +12,7 @@
 #include "kt_archive_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,4 +614,25 @@ enum kt_err kt_archive_shard_infos(struct kt_archive *a, struct kt_archive_shard
 	*out = c.v;
 	*out_n = n;
 	return KT_OK;
+}
+
+/* ---- liveness of a running run, for readers ---- */
+
+int kt_archive_run_alive(struct kt_archive *a, int64_t run_id, const char *kind, char *note, size_t notesize)
+{
+	if (note && notesize)
+		note[0] = '\0';
+	/* a shard's run: shard k's own id, under its own lock (SPEC 10.8) */
+	char prefix[KT_ARCHIVE_WORKER_ID_MAX + 16] = "";
+	int64_t k = run_id / SHARD_RUN_OFF;
+	if (k >= 1 && (size_t)k <= kt_archive_shard_count(a)) {
+		snprintf(prefix, sizeof(prefix), "shards/%s/", kt_archive_shard_id(a, (size_t)k - 1));
+		run_id -= k * SHARD_RUN_OFF;
+	}
+	char name[sizeof(prefix) + 32];
+	if (kind && !strcmp(kind, "restore"))
+		snprintf(name, sizeof(name), "%slive/%010" PRId64 ".lock", prefix, run_id);
+	else
+		snprintf(name, sizeof(name), "%slock", prefix);
+	return kt_store_lock_state(kt_archive_store_of(a), name, note, notesize);
 }

@@ -371,6 +371,16 @@ void kt_store_unlock(struct kt_store *s)
 	}
 }
 
+int kt_store_lock_state(struct kt_store *s, const char *name, char *note, size_t notesize)
+{
+	if (note && notesize)
+		note[0] = '\0';
+	if (s->kind == KT_STORE_S3)
+		return kt_store_s3_lock_state(s, name, note, notesize);
+	char path[PATH_BUF];
+	return (int)kt_flock_state(kt_store_work_path(s, name, path, sizeof(path)));
+}
+
 /* ---- reading segments ---- */
 
 enum kt_err kt_store_segment_open(struct kt_store *s, const char *name, const struct kt_segment_reader_opts *ro,

@@ -110,6 +110,15 @@ enum kt_err kt_store_lock(struct kt_store *s, struct kt_diag *diag);
  * removed it by hand); always true for a directory. */
 enum kt_err kt_store_lock_check(struct kt_store *s, struct kt_diag *diag);
 void kt_store_unlock(struct kt_store *s);
+/* Whether a process holds the lock name ("lock", "shards/ID/lock",
+ * "live/RUN.lock"), found out without taking it (a reader's question: a
+ * writer starting at that instant must not fail): 1 held, 0 free, -1
+ * cannot tell. A directory's lock file: kt_flock_state (/proc/locks). A
+ * bucket's lock object: none is free (a writer deletes it when it closes);
+ * one of this host is judged by its boot id and pid; one of another host
+ * cannot be judged, and note says whose it is ("host H pid P since T");
+ * a bucket has no live/. note may be NULL. */
+int kt_store_lock_state(struct kt_store *s, const char *name, char *note, size_t notesize);
 
 /* A segment open for reading: for a directory, the file mapped; for a
  * bucket, the object fetched in ranges as the reader asks for them, so

@@ -47,6 +47,7 @@ enum kt_err kt_store_s3_remove(struct kt_store *s, const char *name, struct kt_d
 enum kt_err kt_store_s3_lock(struct kt_store *s, struct kt_diag *diag);
 enum kt_err kt_store_s3_lock_check(struct kt_store *s, struct kt_diag *diag);
 void kt_store_s3_unlock(struct kt_store *s);
+int kt_store_s3_lock_state(struct kt_store *s, const char *name, char *note, size_t notesize);
 enum kt_err kt_store_s3_segment_open(struct kt_store *s, const char *name, const struct kt_segment_reader_opts *ro,
 				     struct kt_store_segment **out, struct kt_diag *diag);
 void kt_store_s3_segment_close(struct kt_store_segment *seg);

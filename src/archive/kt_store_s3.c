@@ -534,6 +534,48 @@ void kt_store_s3_unlock(struct kt_store *s)
 	s->lock_body = NULL;
 }
 
+int kt_store_s3_lock_state(struct kt_store *s, const char *name, char *note, size_t notesize)
+{
+	if (!strncmp(name, "live/", 5) || strstr(name, "/live/"))
+		return -1; /* a bucket has no live/ (SPEC 10.6) */
+	uint8_t *data;
+	size_t len;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	enum kt_err err = kt_store_s3_get(s, name, 4096, &data, &len, &d);
+	if (err == KT_ERR_NOT_FOUND)
+		return 0; /* a writer deletes it when it closes the archive */
+	if (err) {
+		if (note && notesize)
+			snprintf(note, notesize, "the lock object cannot be read: %s", d.msg);
+		return -1;
+	}
+	char *text = calloc(1, len + 1);
+	if (!text) {
+		free(data);
+		return -1;
+	}
+	memcpy(text, data, len);
+	free(data);
+	char host[256], myhost[256] = "", pid[32], since[64];
+	lock_field(text, "host", host, sizeof(host));
+	lock_field(text, "pid", pid, sizeof(pid));
+	lock_field(text, "since", since, sizeof(since));
+	gethostname(myhost, sizeof(myhost) - 1);
+	int state;
+	if (lock_is_stale(text))
+		state = 0;
+	else if (host[0] && !strcmp(host, myhost))
+		state = 1; /* this boot, and its process exists */
+	else
+		state = -1; /* another host's process cannot be seen from here */
+	if (note && notesize && state != 0)
+		snprintf(note, notesize, "lock held by host %s pid %s since %s", host[0] ? host : "?",
+			 pid[0] ? pid : "?", since[0] ? since : "?");
+	free(text);
+	return state;
+}
+
 /* ---- segments read in ranges ---- */
 
 struct s3_seg {

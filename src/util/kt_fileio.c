@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,4 +153,59 @@ enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
 		}
 	}
 	return KT_OK;
+}
+
+/* ---- whether a file is flock()ed, without taking the lock ---- */
+
+/* "pid N since TIME": the process the lock file names, 0 when none. */
+static long lock_file_pid(const char *path)
+{
+	char text[128] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	long pid = 0;
+	return sscanf(text, "pid %ld", &pid) == 1 && pid > 0 ? pid : 0;
+}
+
+enum kt_flock_state kt_flock_state_at(const char *path, const char *proc_locks)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? KT_FLOCK_FREE : KT_FLOCK_UNKNOWN;
+	FILE *f = proc_locks ? fopen(proc_locks, "re") : NULL;
+	if (f) {
+		/* "1: FLOCK  ADVISORY  WRITE 1234 fe:01:5678 0 EOF"; a blocked
+		 * waiter's line has "->" before FLOCK and holds nothing */
+		char line[512];
+		enum kt_flock_state state = KT_FLOCK_FREE;
+		while (state == KT_FLOCK_FREE && fgets(line, sizeof(line), f)) {
+			char type[16], mode[16], access[16];
+			unsigned maj, min;
+			unsigned long long ino;
+			long pid;
+			if (sscanf(line, "%*d: %15s %15s %15s %ld %x:%x:%llu", type, mode, access, &pid, &maj, &min,
+				   &ino) == 7 &&
+			    !strcmp(type, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+			    ino == (unsigned long long)st.st_ino)
+				state = KT_FLOCK_HELD;
+		}
+		int bad = ferror(f);
+		fclose(f);
+		if (!bad)
+			return state;
+	}
+	long pid = lock_file_pid(path);
+	if (pid <= 0)
+		return KT_FLOCK_UNKNOWN;
+	/* EPERM: it exists, as another user's process */
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM ? KT_FLOCK_HELD : KT_FLOCK_FREE;
+}
+
+enum kt_flock_state kt_flock_state(const char *path)
+{
+	return kt_flock_state_at(path, "/proc/locks");
 }

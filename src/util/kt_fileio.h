@@ -36,4 +36,23 @@ enum kt_err kt_read_file(const char *path, size_t max, uint8_t **out_data, size_
 /* mkdir -p with mode KT_DIR_MODE; fsyncs each parent it creates a directory in. */
 enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag);
 
+/* Whether some process holds an flock() on the file at path, found out
+ * without taking it: a reader must never take a writer's lock, even shared
+ * and for a moment, since a writer starting at that instant would fail
+ * with 'in use' (its flock is non-blocking). The answer is a FLOCK line of
+ * /proc/locks for the file's device and inode; where /proc/locks cannot be
+ * read, whether the process the file's text names ("pid N ...", as ktape's
+ * lock files say) exists. /proc/locks shows only the locks of processes the
+ * reader's pid namespace can see, and on a network filesystem only this
+ * host's: the answer is about them. A file that does not exist is free. */
+enum kt_flock_state {
+	KT_FLOCK_UNKNOWN = -1, /* neither could be read */
+	KT_FLOCK_FREE = 0,
+	KT_FLOCK_HELD = 1,
+};
+enum kt_flock_state kt_flock_state(const char *path);
+/* The same with another file in place of /proc/locks (NULL or a missing
+ * file: the pid fallback), for tests. */
+enum kt_flock_state kt_flock_state_at(const char *path, const char *proc_locks);
+
 #endif

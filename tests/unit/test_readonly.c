@@ -1,16 +1,20 @@
 /* test_readonly.c - what an open calls damaged, the message of a full
- * disk, and restore's live lock against a writer's recovery. Read-only
+ * disk, restore's live lock against a writer's recovery, and how a reader
+ * tells a live run from a dead one without taking a lock. Read-only
  * mounts need root and are tested in tests/faults/test_readonly.sh. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,6 +177,163 @@ static void test_dead_restore_crashed(void **state)
 	assert_int_equal(access(lock, F_OK), -1);
 }
 
+/* A child that holds an flock on path (its text "pid N since ...", as
+ * ktape's lock files) until it is killed; returns its pid once it holds it. */
+static pid_t hold_flock(const char *path)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDWR | O_CREAT, 0640);
+		char text[64];
+		int n = snprintf(text, sizeof(text), "pid %d since 2026-12-02T00:00:00.000Z\n", (int)getpid());
+		char ok = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && ftruncate(fd, 0) == 0 &&
+					  pwrite(fd, text, (size_t)n, 0) == n
+				  ? 1
+				  : 0;
+		if (write(fds[1], &ok, 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	char ok = 0;
+	assert_int_equal(read(fds[0], &ok, 1), 1);
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(ok, 1);
+	return pid;
+}
+
+static void kill_child(pid_t pid)
+{
+	int st;
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
+/* kt_flock_state: held while a child holds the flock, free once it is
+ * killed, by /proc/locks and by the pid fallback; and the question takes no
+ * lock: a writer's non-blocking flock taken right after it succeeds. */
+static void test_flock_state(void **state)
+{
+	struct fixture *f = *state;
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/lockfile", f->dir);
+	assert_int_equal(kt_flock_state(path), KT_FLOCK_FREE); /* no file: nobody holds it */
+	pid_t pid = hold_flock(path);
+	assert_int_equal(kt_flock_state(path), KT_FLOCK_HELD);
+	assert_int_equal(kt_flock_state_at(path, NULL), KT_FLOCK_HELD); /* kill(pid, 0) */
+	/* another file of the same directory, unlocked, is free by /proc/locks
+	 * even though it names the live child's pid: the inode decides */
+	char other[4300];
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	char text[64];
+	int n = snprintf(text, sizeof(text), "pid %d since x\n", (int)pid);
+	th_write(other, text, (size_t)n);
+	assert_int_equal(kt_flock_state(other), KT_FLOCK_FREE);
+	kill_child(pid);
+	assert_int_equal(kt_flock_state(path), KT_FLOCK_FREE);
+	assert_int_equal(kt_flock_state_at(path, NULL), KT_FLOCK_FREE); /* ESRCH */
+	/* the questions left no lock behind */
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
+	/* a file that names no process, without /proc/locks: cannot tell */
+	th_write(other, "", 0);
+	assert_int_equal(kt_flock_state_at(other, NULL), KT_FLOCK_UNKNOWN);
+}
+
+/* The lines of /proc/locks that count: FLOCK for the file's device and
+ * inode; a blocked waiter's "->" line and a POSIX lock on it do not. */
+static void test_flock_state_lines(void **state)
+{
+	struct fixture *f = *state;
+	char path[4200], locks[4300];
+	snprintf(path, sizeof(path), "%s/lockfile", f->dir);
+	snprintf(locks, sizeof(locks), "%s/locks", f->dir);
+	th_write(path, "", 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+			 "1: POSIX  ADVISORY  WRITE 77 %02x:%02x:%llu 0 EOF\n"
+			 "2: FLOCK  ADVISORY  WRITE 78 %02x:%02x:%llu 0 EOF\n"
+			 "2: -> FLOCK  ADVISORY  WRITE 79 %02x:%02x:%llu 0 EOF\n",
+			 major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino, major(st.st_dev),
+			 minor(st.st_dev) + 1, (unsigned long long)st.st_ino, major(st.st_dev), minor(st.st_dev),
+			 (unsigned long long)st.st_ino);
+	th_write(locks, text, (size_t)n);
+	assert_int_equal(kt_flock_state_at(path, locks), KT_FLOCK_FREE);
+	n = snprintf(text, sizeof(text), "3: FLOCK  ADVISORY  READ 80 %02x:%02x:%llu 0 EOF\n", major(st.st_dev),
+		     minor(st.st_dev), (unsigned long long)st.st_ino);
+	th_write(locks, text, (size_t)n);
+	assert_int_equal(kt_flock_state_at(path, locks), KT_FLOCK_HELD);
+}
+
+/* kt_archive_run_alive, as ls asks it from a reader: a dump's run is alive
+ * while its process holds DIR/lock, a restore's while it holds
+ * live/RUN.lock; killed with SIGKILL, both read as gone, and the catalog
+ * still says 'running' (a reader writes nothing). */
+static void test_run_alive(void **state)
+{
+	struct fixture *f = *state;
+	for (int restore = 0; restore <= 1; restore++) {
+		int fds[2];
+		assert_int_equal(pipe(fds), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct kt_archive *w;
+			struct kt_diag d;
+			int64_t id = -1;
+			if (kt_archive_open(f->arch, restore ? KT_ARCHIVE_RECORD : KT_ARCHIVE_WRITE, &w, NULL, &d) ==
+			    KT_OK) {
+				if (restore) {
+					id = begin_run(w, "restore");
+				} else {
+					struct kt_catalog_run run = {0};
+					run.kind = "dump";
+					run.started_ms = 1;
+					run.args = "";
+					run.tool_version = "test";
+					if (kt_catalog_run_begin(kt_archive_catalog(w), &run, &id, &d) != KT_OK)
+						id = -1;
+				}
+			}
+			if (write(fds[1], &id, sizeof(id)) != sizeof(id))
+				_exit(2);
+			for (;;)
+				pause();
+		}
+		int64_t id = -1;
+		assert_int_equal(read(fds[0], &id, sizeof(id)), sizeof(id));
+		close(fds[0]);
+		close(fds[1]);
+		assert_true(id > 0);
+		const char *kind = restore ? "restore" : "dump";
+		struct kt_archive *r;
+		struct kt_diag d;
+		assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &r, NULL, &d), KT_OK);
+		assert_int_equal(kt_archive_run_alive(r, id, kind, NULL, 0), 1);
+		/* the other lock says nothing of this run */
+		assert_int_equal(kt_archive_run_alive(r, id, restore ? "dump" : "restore", NULL, 0), 0);
+		kill_child(pid);
+		assert_int_equal(kt_archive_run_alive(r, id, kind, NULL, 0), 0);
+		struct status_ctx c;
+		assert_string_equal(run_status(r, &c, id), "running");
+		kt_archive_close(r);
+		/* the next writer marks it crashed, as before */
+		struct kt_archive *w;
+		struct kt_archive_recovery rec;
+		assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_WRITE, &w, &rec, &d), KT_OK);
+		assert_int_equal(rec.runs_crashed, 1);
+		kt_archive_close(w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +341,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_disk_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_restore_not_crashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_restore_crashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flock_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flock_state_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_alive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
