@@ -32,15 +32,17 @@ D="dst-$T"
 # the groups commit only now, after the dump and the restore (set with
 # Kafka's own tool): G1 at 4 (after the dropped record 3), G2 at 8 (after
 # the dropped 7) and partition 1 at 3 (the end), G3 at 1
-setgroup() { # group topic:partition offset
-    kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$1" --reset-offsets --topic "$2" \
-        --to-offset "$3" --execute >/dev/null 2>&1 || fail "could not set $1"
-}
 G="grp-g-$RUN_ID"
-setgroup "$G-1" "$T:0" 4
-setgroup "$G-2" "$T:0" 8
-setgroup "$G-2" "$T:1" 3
-setgroup "$G-3" "$T:0" 1
+# (one call of the tool for many: each call is a JVM start)
+setgroups() { # csv-file group...
+    local f=$1 g gargs=()
+    shift
+    for g in "$@"; do gargs+=(--group "$g"); done
+    kcli kafka-consumer-groups --bootstrap-server "$BS" "${gargs[@]}" --reset-offsets --from-file "$f" \
+        --execute >"$WORK/setgroups.out" 2>&1 || fail "could not set $*: $(tail -3 "$WORK/setgroups.out")"
+}
+printf '%s\n' "$G-1,$T,0,4" "$G-2,$T,0,8" "$G-2,$T,1,3" "$G-3,$T,0,1" >"$WORK/src-groups.csv"
+setgroups "$WORK/src-groups.csv" "$G-1" "$G-2" "$G-3"
 # not yet in the archive: nothing to set
 "$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-" --dry-run >"$WORK/none.csv" 2>"$WORK/none.err" || fail "groups before dump 2"
 [[ ! -s $WORK/none.csv ]] || fail "a plan before the groups were archived: $(cat "$WORK/none.csv")"
@@ -57,14 +59,21 @@ assert_eq "$(sort "$WORK/want.csv")" "$(sort "$WORK/plan.csv")" "the plan"
     awk -v t="$D" '$2==t') ]] || fail "--dry-run set an offset"
 pass "--dry-run prints GROUP,TOPIC,PARTITION,OFFSET and sets nothing"
 
-committed() { # group topic partition
-    kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$1" 2>/dev/null |
-        awk -v t="$2" -v p="$3" '$2==t && $3==p {print $4}'
+# the groups' committed offsets as Kafka's own tool describes them, read
+# once for several groups (a JVM start each would be slow)
+describe() { # group...
+    local g gargs=()
+    for g in "$@"; do gargs+=(--group "$g"); done
+    kcli kafka-consumer-groups --bootstrap-server "$BS" --describe "${gargs[@]}" >"$WORK/describe.out" 2>/dev/null || true
+}
+committed() { # group topic partition, from the last describe
+    awk -v g="$1" -v t="$2" -v p="$3" '$1==g && $2==t && $3==p {print $4}' "$WORK/describe.out"
 }
 # -- Kafka's own tool applies the plan: the same offsets -------------------------------------
 kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$G-1" --group "$G-2" --group "$G-3" \
     --reset-offsets --from-file "$WORK/plan.csv" --execute >"$WORK/apply.out" 2>&1 ||
     fail "kafka-consumer-groups --from-file: $(tail -3 "$WORK/apply.out")"
+describe "$G-1" "$G-2" "$G-3"
 got="$(committed "$G-1" "$D" 0) $(committed "$G-2" "$D" 0) $(committed "$G-2" "$D" 1) $(committed "$G-3" "$D" 0)"
 assert_eq "3 6 3 1" "$got" "offsets applied by kafka-consumer-groups --from-file"
 pass "kafka-consumer-groups --reset-offsets --from-file applies the plan"
@@ -73,11 +82,15 @@ pass "kafka-consumer-groups --reset-offsets --from-file applies the plan"
 for g in 1 2 3; do
     kcli kafka-consumer-groups --bootstrap-server "$BS" --group "$G-$g" --delete-offsets --topic "$D" \
         >/dev/null 2>&1 || fail "delete the offsets of $G-$g"
+done
+describe "$G-1" "$G-2" "$G-3"
+for g in 1 2 3; do
     [[ -z $(committed "$G-$g" "$D" 0) ]] || fail "$G-$g still has an offset"
 done
 "$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-" >"$WORK/set.out" 2>"$WORK/set.err" ||
     fail "groups: $(cat "$WORK/set.err")"
 grep -q "^3 consumer group(s), 4 partition offset(s) set$" "$WORK/set.out" || fail "summary: $(cat "$WORK/set.out")"
+describe "$G-1" "$G-2" "$G-3"
 got="$(committed "$G-1" "$D" 0) $(committed "$G-2" "$D" 0) $(committed "$G-2" "$D" 1) $(committed "$G-3" "$D" 0)"
 assert_eq "3 6 3 1" "$got" "offsets set by ktape groups"
 # the next record on both sides: the group itself on the target, the
@@ -86,11 +99,17 @@ next_in_group() { # group topic
     kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$2" --group "$1" --max-messages 1 \
         --timeout-ms 15000 --property print.key=true --property key.separator='|' 2>/dev/null || true
 }
+# the two groups' consumers side by side (two JVM starts at once)
+next_in_group "$G-1" "$D" >"$WORK/next1" &
+n1pid=$!
+next_in_group "$G-3" "$D" >"$WORK/next3" &
+n3pid=$!
+wait "$n1pid" "$n3pid"
 assert_eq "k4 v4" "$(kcat -b "$BS" -C -t "$T" -p 0 -o 4 -c 1 -e -f '%k %s' 2>/dev/null)" "source at 4"
-assert_eq "k4|v4" "$(next_in_group "$G-1" "$D")" "G1's next record on the target"
+assert_eq "k4|v4" "$(cat "$WORK/next1")" "G1's next record on the target"
 assert_eq "k8 v8" "$(kcat -b "$BS" -C -t "$T" -p 0 -o 8 -c 1 -e -f '%k %s' 2>/dev/null)" "source at 8"
 assert_eq "k1 v1" "$(kcat -b "$BS" -C -t "$T" -p 0 -o 1 -c 1 -e -f '%k %s' 2>/dev/null)" "source at 1"
-assert_eq "k1|v1" "$(next_in_group "$G-3" "$D")" "G3's next record on the target"
+assert_eq "k1|v1" "$(cat "$WORK/next3")" "G3's next record on the target"
 assert_eq "k8 v8" "$(kcat -b "$BS" -C -t "$D" -p 0 -o "$(committed "$G-2" "$D" 0)" -c 1 -e -f '%k %s' 2>/dev/null)" \
     "G2's next record on the target"
 pass "groups committed after the dump and the restore translated exactly (4->3, 8->6, 1->1, end->end)"
@@ -107,10 +126,11 @@ grep -q "bad.csv line 1: expected GROUP,TOPIC,PARTITION,OFFSET" "$WORK/last.err"
 pass "--offsets FILE: the source offsets from kafka-consumer-groups' CSV; a bad line is exit 2"
 
 # -- --from-cluster: the live source cluster's offsets now (never archived) ---------------------
-setgroup "$G-6" "$T:0" 7
-setgroup "$G-6" "$T:1" 1
+printf '%s\n' "$G-6,$T,0,7" "$G-6,$T,1,1" >"$WORK/src6.csv"
+setgroups "$WORK/src6.csv" "$G-6"
 "$KTAPE" groups -b "$BS" -a "$A" --from-cluster "$BS" --groups "^$G-6\$" >"$WORK/cl.out" 2>"$WORK/cl.err" ||
     fail "groups --from-cluster: $(cat "$WORK/cl.err")"
+describe "$G-6"
 got="$(committed "$G-6" "$D" 0) $(committed "$G-6" "$D" 1)"
 assert_eq "6 1" "$got" "offsets set from the source cluster (7, dropped -> 6; 1 -> 1)"
 assert_eq "k8 v8" "$(kcat -b "$BS" -C -t "$D" -p 0 -o 6 -c 1 -e -f '%k %s' 2>/dev/null)" "target at 6"
@@ -118,14 +138,15 @@ assert_exit 2 "$KTAPE" groups -b "$BS" -a "$A" --from-cluster "$BS" --offsets "$
 pass "--from-cluster: the source cluster's current offsets translated exactly"
 
 # -- a group active on the target is refused, named -------------------------------------------
-kcli kafka-console-consumer --bootstrap-server "$BS" --topic "$D" --group "$G-2" --timeout-ms 60000 \
-    >/dev/null 2>&1 &
+# (its member: kcat's balanced consumer, which says when the group gave it
+# its partitions; no JVM start)
+timeout 60 kcat -b "$BS" -G "$G-2" "$D" >/dev/null 2>"$WORK/member.err" &
 cpid=$!
-for _ in $(seq 1 60); do
-    kcli kafka-consumer-groups --bootstrap-server "$BS" --describe --group "$G-2" --members 2>/dev/null |
-        grep -q consumer && break
-    sleep 0.5
+for _ in $(seq 1 150); do
+    grep -q "rebalanced.*assigned:" "$WORK/member.err" && break
+    sleep 0.2
 done
+grep -q "rebalanced.*assigned:" "$WORK/member.err" || fail "kcat did not join $G-2: $(cat "$WORK/member.err")"
 rc=0
 "$KTAPE" groups -b "$BS" -a "$A" --groups "^$G-2\$" 2>"$WORK/active.err" || rc=$?
 rcd=0
