@@ -21,7 +21,9 @@ const char kt_help_ls[] =
 	"Options:\n"
 	"  -a, --archive DIR   archive directory, or s3://BUCKET/PREFIX\n" KT_CLI_S3_HELP
 	"  -t, --topic NAME    only this topic (repeatable)\n"
-	"      --runs          also list the runs (dump, restore, prune) that changed the archive\n"
+	"      --runs          also list the runs (dump, restore, prune) that changed the archive;\n"
+	"                      a run the catalog still calls running whose process is gone\n"
+	"                      (kill -9, a crash: the next writer marks it crashed) shows as dead\n"
 	"      --json          print JSON instead of the table (runs always included)\n"
 	"      --html FILE     also write a self-contained HTML report with a timeline per\n"
 	"                      partition (no external resources; open it in any browser)\n\n"
@@ -41,14 +43,21 @@ const char kt_help_ls[] =
 	"       \"lost\": [{\"first_offset\", \"last_offset\", \"offsets\", \"run_id\"}],\n"
 	"       \"missing\": [{\"first_offset\", \"last_offset\", \"offsets\", \"path\", \"reason\"}]}]}],\n"
 	"   \"runs\": [{\"run_id\", \"kind\", \"status\", \"started_ms\", \"started\", \"ended_ms\",\n"
-	"             \"duration_seconds\", \"records\", \"bytes\", \"message\"}]}\n"
+	"             \"duration_seconds\", \"records\", \"bytes\", \"last_commit_ms\", \"last_commit\",\n"
+	"             \"message\", \"alive\", \"alive_note\"}],\n"
+	"   \"workers\": [{\"worker_id\", \"last_run_id\", \"last_run_status\", \"last_run_alive\",\n"
+	"                \"segments\", \"records\", \"last_commit_ms\", \"last_commit\",\n"
+	"                \"partition_count\", \"partitions\"}]}\n"
 	"  SUMS = {\"segments\", \"records\", \"compressed_bytes\", \"raw_bytes\", \"payload_bytes\", \"gaps\",\n"
 	"          \"gap_offsets\", \"lost_ranges\", \"lost_offsets\", \"missing_ranges\", \"missing_offsets\",\n"
 	"          \"min_timestamp\", \"max_timestamp\"}\n"
 	"  Offsets: first/last inclusive, end exclusive (end_offset: where dumps got to, the\n"
 	"  next incremental dump starts there). Timestamps in ms since the epoch, times in\n"
 	"  ISO 8601 UTC; null when there is no record. Ranges, gaps, lost and missing are by\n"
-	"  offset.\n\n"
+	"  offset. alive: for a run whose status is running, whether its process still holds\n"
+	"  the archive's lock (false: killed or crashed; the status stays running until the\n"
+	"  next writer marks it crashed); null for a run that ended, and where it cannot be\n"
+	"  told (a bucket's lock of another host: alive_note names it).\n\n"
 	"Exit codes: 0 ok (also when there are gaps), 1 error, 2 usage, 7 archive or topic\n"
 	"not found, 10 archive written by a newer ktape.\n\n"
 	"Examples:\n"
@@ -109,9 +118,12 @@ static void ls_workers(const struct kt_inspect_ls *ls)
 			snprintf(at, sizeof(at), "%s (%.0fs ago)", kt_parse_format_time(w[i].last_commit_ms, t),
 				 (double)(now - w[i].last_commit_ms) / 1000.0);
 		}
+		const struct kt_inspect_run *lr = w[i].last_status[0] ? kt_cli_ls_run(ls, w[i].last_run) : NULL;
 		printf("%-20s  %-11s  %9lld  %12lld  %-36s  %s\n", w[i].id,
-		       w[i].last_status[0] ? w[i].last_status : "-", (long long)w[i].segments, (long long)w[i].records,
-		       at, w[i].partitions);
+		       lr		     ? kt_cli_run_status(lr)
+		       : w[i].last_status[0] ? w[i].last_status
+					     : "-",
+		       (long long)w[i].segments, (long long)w[i].records, at, w[i].partitions);
 	}
 }
 

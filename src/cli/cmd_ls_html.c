@@ -45,7 +45,7 @@ static const char html_head[] =
 	"table{border-collapse:collapse;margin-top:8px;font-size:13px}th,td{padding:3px 10px;text-align:left;"
 	"border-bottom:1px solid #d0d7de;white-space:nowrap}td:last-child{white-space:normal}\n"
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
-	"tr.failed td,tr.crashed td,tr.data_lost td{color:#b42318}\n"
+	"tr.failed td,tr.crashed td,tr.dead td,tr.data_lost td{color:#b42318}\n"
 	"</style>\n</head>\n<body>\n"
 	"<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs>"
 	"<pattern id=\"kt-gap\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
@@ -211,14 +211,14 @@ static void html_runs(struct kt_buf *b, const struct kt_inspect_ls *ls)
 	for (size_t i = 0; i < ls->run_count; i++) {
 		const struct kt_inspect_run *r = &ls->runs[i];
 		kt_cli_put(b, "<tr class=\"");
-		html_esc(b, r->status);
+		html_esc(b, kt_cli_run_status(r));
 		kt_buf_printf(b, "\" data-run=\"%" PRId64 "\"><td class=\"n\">%" PRId64 "</td><td>", r->run_id,
 			      r->run_id);
 		html_esc(b, r->kind);
 		kt_buf_printf(
 			b, "</td><td>%s</td><td class=\"n\">%s</td><td>", kt_parse_format_time(r->started_ms, t1),
 			kt_cli_duration_str(r->ended_ms >= 0 ? r->ended_ms - r->started_ms : -1, dur, sizeof(dur)));
-		html_esc(b, r->status);
+		html_esc(b, kt_cli_run_status(r));
 		kt_buf_printf(b, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%s</td><td>", r->records,
 			      kt_parse_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)));
 		html_esc(b, kt_cli_run_message(r, msg, sizeof(msg)));
@@ -243,7 +243,8 @@ static void html_workers(struct kt_buf *b, const struct kt_inspect_ls *ls)
 		kt_cli_put(b, "\"><td>");
 		html_esc(b, w->id);
 		kt_cli_put(b, "</td><td>");
-		html_esc(b, w->last_status[0] ? w->last_status : "-");
+		const struct kt_inspect_run *lr = kt_cli_ls_run(ls, w->last_run);
+		html_esc(b, lr ? kt_cli_run_status(lr) : w->last_status[0] ? w->last_status : "-");
 		kt_buf_printf(b, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%" PRId64 "</td><td>%s</td><td>",
 			      w->segments, w->records,
 			      w->last_commit_ms > 0 ? kt_parse_format_time(w->last_commit_ms, t1) : "-");

@@ -116,11 +116,18 @@ static void json_run(struct kt_buf *b, const struct kt_inspect_run *r)
 	kt_cli_json_time(b, &f, "last_commit", r->last_commit_ms, r->last_commit_ms > 0);
 	kt_cli_json_key(b, &f, "message");
 	kt_cli_json_str(b, r->message);
+	/* a 'running' row: whether its process is there (false: killed or
+	 * crashed, until the next writer marks it crashed); null for an ended
+	 * run or when it cannot be told (alive_note says why) */
+	kt_cli_json_key(b, &f, "alive");
+	kt_cli_put(b, r->alive > 0 ? "true" : r->alive == 0 ? "false" : "null");
+	kt_cli_json_key(b, &f, "alive_note");
+	kt_cli_json_str(b, r->alive_note[0] ? r->alive_note : NULL);
 	kt_buf_append_u8(b, '}');
 }
 
 /* A shard's writer (SPEC 10.8): what ls's WORKER lines say. */
-static void json_worker(struct kt_buf *b, const struct kt_archive_shard_info *w)
+static void json_worker(struct kt_buf *b, const struct kt_inspect_ls *ls, const struct kt_archive_shard_info *w)
 {
 	int f = 1;
 	kt_buf_append_u8(b, '{');
@@ -129,6 +136,9 @@ static void json_worker(struct kt_buf *b, const struct kt_archive_shard_info *w)
 	kt_cli_json_ts(b, &f, "last_run_id", w->last_run, w->last_status[0] != '\0');
 	kt_cli_json_key(b, &f, "last_run_status");
 	kt_cli_json_str(b, w->last_status[0] ? w->last_status : NULL);
+	const struct kt_inspect_run *lr = w->last_status[0] ? kt_cli_ls_run(ls, w->last_run) : NULL;
+	kt_cli_json_key(b, &f, "last_run_alive"); /* as the run's "alive" */
+	kt_cli_put(b, lr && lr->alive > 0 ? "true" : lr && lr->alive == 0 ? "false" : "null");
 	kt_cli_json_i64(b, &f, "segments", w->segments);
 	kt_cli_json_i64(b, &f, "records", w->records);
 	kt_cli_json_ts(b, &f, "last_commit_ms", w->last_commit_ms, w->last_commit_ms > 0);
@@ -188,7 +198,7 @@ void kt_cli_ls_json(const char *dir, const struct kt_inspect_ls *ls, struct kt_b
 	for (size_t i = 0; i < ls->worker_count; i++) {
 		if (i)
 			kt_buf_append_u8(b, ',');
-		json_worker(b, &ls->workers[i]);
+		json_worker(b, ls, &ls->workers[i]);
 	}
 	kt_cli_put(b, "]}\n");
 }

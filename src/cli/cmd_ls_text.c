@@ -82,7 +82,7 @@ static void ls_runs_table(const struct kt_inspect_ls *ls, struct kt_buf *b)
 		kt_cli_table_row(
 			&rt, id, r->kind, kt_parse_format_time(r->started_ms, t1),
 			kt_cli_duration_str(r->ended_ms >= 0 ? r->ended_ms - r->started_ms : -1, dur, sizeof(dur)),
-			r->status, recs,
+			kt_cli_run_status(r), recs,
 			kt_parse_format_size((uint64_t)(r->bytes > 0 ? r->bytes : 0), size, sizeof(size)),
 			kt_cli_run_message(r, msg, sizeof(msg)));
 	}

@@ -111,15 +111,35 @@ const char *kt_cli_run_message(const struct kt_inspect_run *r, char *buf, size_t
 	const char *m = r->message ? r->message : "";
 	if (r->ended_ms >= 0)
 		return m;
+	/* what a reader found of its process (kt_archive_run_alive) */
+	char state[256] = "";
+	if (r->alive == 0)
+		snprintf(state, sizeof(state),
+			 "its process is gone (killed or crashed; the next writer marks it crashed); ");
+	else if (r->alive < 0 && r->alive_note[0])
+		snprintf(state, sizeof(state), "alive? %s; ", r->alive_note);
 	char t[KT_TIME_STR_MAX], ago[32];
 	if (r->last_commit_ms > 0) {
 		int64_t age = kt_time_now_ms() - r->last_commit_ms;
-		snprintf(buf, size, "last commit %s (%s ago)%s%s", kt_parse_format_time(r->last_commit_ms, t),
+		snprintf(buf, size, "%slast commit %s (%s ago)%s%s", state, kt_parse_format_time(r->last_commit_ms, t),
 			 kt_cli_duration_str(age > 0 ? age : 0, ago, sizeof(ago)), *m ? "; " : "", m);
 	} else {
-		snprintf(buf, size, "no commit yet%s%s", *m ? "; " : "", m);
+		snprintf(buf, size, "%sno commit yet%s%s", state, *m ? "; " : "", m);
 	}
 	return buf;
+}
+
+const char *kt_cli_run_status(const struct kt_inspect_run *r)
+{
+	return r->alive == 0 && r->status && !strcmp(r->status, "running") ? "dead" : r->status;
+}
+
+const struct kt_inspect_run *kt_cli_ls_run(const struct kt_inspect_ls *ls, int64_t run_id)
+{
+	for (size_t i = 0; i < ls->run_count; i++)
+		if (ls->runs[i].run_id == run_id)
+			return &ls->runs[i];
+	return NULL;
 }
 
 /* "2 gap(s) (150 offsets no dump read), 1 range(s) lost to retention (...)" */

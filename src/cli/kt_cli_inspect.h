@@ -57,6 +57,11 @@ const char *kt_cli_duration_str(int64_t ms, char *buf, size_t size);
 /* A run's message; a running run's begins with its last commit ("last
  * commit T (12.5s ago)"), how a follower shows it is alive. */
 const char *kt_cli_run_message(const struct kt_inspect_run *r, char *buf, size_t size);
+/* A run's status as the text and HTML show it: "dead" for a 'running' row
+ * whose process is gone (JSON keeps "running" with "alive": false). */
+const char *kt_cli_run_status(const struct kt_inspect_run *r);
+/* The run of ls's runs with this id (a worker's last run), NULL if none. */
+const struct kt_inspect_run *kt_cli_ls_run(const struct kt_inspect_ls *ls, int64_t run_id);
 const char *kt_cli_ls_warning_text(const struct kt_inspect_sums *s, char *buf, size_t size);
 int kt_cli_span_has_ts(const struct kt_inspect_span *s);
 void kt_cli_table_row(struct kt_cli_table *t, ...); /* ncols strings */

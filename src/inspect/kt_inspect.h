@@ -106,6 +106,14 @@ struct kt_inspect_run {
 	int64_t records;
 	int64_t bytes;
 	int64_t last_commit_ms; /* newest committed_ms of its segments; 0: none or unknown */
+	/* a 'running' run: 1 its process is there, 0 it is gone (killed or
+	 * crashed: the row stays 'running' until the next writer marks it
+	 * crashed), -1 cannot tell (another host's lock object), with
+	 * alive_note saying whose; -1 for a run that ended. Found after the
+	 * row was read (kt_archive_run_alive), so a run that ended in between
+	 * is gone, which is true */
+	int alive;
+	char alive_note[160];
 };
 
 struct kt_inspect_ls {

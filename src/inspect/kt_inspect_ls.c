@@ -400,6 +400,8 @@ static int run_cb(void *ctx, const struct kt_catalog_run *run)
 	r->records = run->records;
 	r->bytes = run->bytes;
 	r->last_commit_ms = 0; /* run_seg_cb takes the newest of its segments' */
+	r->alive = -1;	       /* kt_inspect_ls asks for a running run */
+	r->alive_note[0] = '\0';
 	if (nomem)
 		rl->err = KT_ERR_NOMEM;
 	return nomem;
@@ -506,6 +508,12 @@ enum kt_err kt_inspect_ls(struct kt_archive *a, const char *const *topics, size_
 	for (size_t i = 0; !err && i < out->run_count; i++)
 		if (out->runs[i].ended_ms < 0)
 			out->runs[i].records = out->runs[i].bytes = 0;
+	/* after the rows were read: a run that ended since reads as gone */
+	for (size_t i = 0; !err && i < out->run_count; i++) {
+		struct kt_inspect_run *r = &out->runs[i];
+		if (r->status && !strcmp(r->status, "running"))
+			r->alive = kt_archive_run_alive(a, r->run_id, r->kind, r->alive_note, sizeof(r->alive_note));
+	}
 	if (!err)
 		err = kt_catalog_each_segment(cat, NULL, run_seg_cb, out, diag);
 	if (!err)

@@ -6,7 +6,9 @@
 # Readers see each commit while it runs; a record produced at the end is
 # readable within the commit interval + 2 s; a second writer is refused;
 # SIGTERM commits and exits 0 within 5 s; the metrics file is rewritten at
-# every commit.
+# every commit. ls --runs tells the killed follower's run (still 'running'
+# in the catalog until the next writer marks it crashed) as dead and the
+# live one as alive, on a read-only view of the archive.
 source "$(dirname "$0")/lib.sh"
 
 t="it-follow-$RUN_ID"
@@ -20,6 +22,45 @@ start_follower() {
         2>>"$WORK/follower.err" &
     fpid=$!
 }
+# ls on a read-only view of the archive. As root a read-only bind mount in
+# a mount namespace of its own: the same inodes, so the lock a live
+# follower holds is seen through it. Else a copy without write permission
+# for the dead run (copy live: mode "live"; a live follower's lock is not
+# in a copy, so that ls reads $A itself).
+ro_ls() { # dead|live, ls arguments
+    local mode=$1
+    shift
+    if [[ $(id -u) == 0 ]]; then
+        mkdir -p "$WORK/ro"
+        unshare -m sh -c 'mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && shift 2 && exec "$@"' \
+            _ "$A" "$WORK/ro" "$KTAPE" ls -a "$WORK/ro" "$@"
+    elif [[ $mode == dead ]]; then
+        rm -rf "$WORK/ro" && cp -a "$A" "$WORK/ro" && chmod -R a-w "$WORK/ro" || fail "cannot copy $A"
+        local rc=0
+        "$KTAPE" ls -a "$WORK/ro" "$@" || rc=$?
+        chmod -R u+w "$WORK/ro"
+        return $rc
+    else
+        "$KTAPE" ls -a "$A" "$@"
+    fi
+}
+last_dump_run() { # ls --runs output file -> "STATUS: ROW" of the newest dump run
+    awk '$2 == "dump" { last = $5 ": " $0 } END { print last }' "$1"
+}
+json_runs() { # ls --json output file -> "status:alive" of each dump run
+    python3 -c 'import json, sys
+print(" ".join("%s:%s" % (r["status"], {True: "true", False: "false", None: "null"}[r["alive"]])
+               for r in json.load(open(sys.argv[1]))["runs"] if r["kind"] == "dump"))' "$1"
+}
+# after the first kill -9: the run is 'running' in the catalog, and dead
+check_dead_run() {
+    ro_ls dead --runs >"$WORK/ls-dead.out" 2>"$WORK/ls.err" || fail "ls --runs read-only: $(cat "$WORK/ls.err")"
+    [[ $(last_dump_run "$WORK/ls-dead.out") == "dead: "*"its process is gone"* ]] ||
+        fail "ls --runs after kill -9 does not say the run is dead: $(cat "$WORK/ls-dead.out")"
+    ro_ls dead --json >"$WORK/ls-dead.json" 2>"$WORK/ls.err" || fail "ls --json read-only: $(cat "$WORK/ls.err")"
+    assert_eq "running:false" "$(json_runs "$WORK/ls-dead.json")" "ls --json runs after kill -9"
+}
+
 produced=0
 produce_batch() { # count
     local from=$((produced + 1)) to=$((produced + $1))
@@ -43,6 +84,8 @@ for tick in $(seq 1 100); do
     if [[ " $kills " == *" $tick "* ]]; then
         kill -9 "$fpid" 2>/dev/null || true
         wait "$fpid" 2>/dev/null || true
+        [[ -n ${dead_checked:-} ]] || check_dead_run
+        dead_checked=1
         start_follower
     fi
     wait "$pp" || fail "kcat could not produce"
@@ -84,6 +127,15 @@ age=$(($(date +%s) - $(stat -c %Y "$WORK/ktape.prom")))
 ((age <= INTERVAL + 2)) || fail "the follower's metrics file is $age s old (commit interval ${INTERVAL}s)"
 grep -q '^ktape_dump_exit_code 0$' "$WORK/ktape.prom" || fail "metrics: $(cat "$WORK/ktape.prom")"
 grep -Eq '^ktape_dump_records [1-9]' "$WORK/ktape.prom" || fail "metrics count no records: $(cat "$WORK/ktape.prom")"
+
+# the live follower's run is alive, the killed ones were marked crashed by
+# the restarts; DIR/lock names the follower
+grep -q "^pid $fpid since " "$A/lock" || fail "$A/lock does not name the follower (pid $fpid): $(cat "$A/lock")"
+ro_ls live --runs >"$WORK/ls-live.out" 2>"$WORK/ls.err" || fail "ls --runs read-only: $(cat "$WORK/ls.err")"
+[[ $(last_dump_run "$WORK/ls-live.out") == "running: "*" last commit "* ]] ||
+    fail "ls --runs does not show the live follower as running: $(cat "$WORK/ls-live.out")"
+ro_ls live --json >"$WORK/ls-live.json" 2>"$WORK/ls.err" || fail "ls --json read-only: $(cat "$WORK/ls.err")"
+assert_eq "crashed:null crashed:null running:true" "$(json_runs "$WORK/ls-live.json")" "ls --json runs"
 
 # a second writer is refused while the follower holds the archive
 assert_exit 3 "$KTAPE" dump -b "$BS" -a "$A" -t "$t"
