@@ -71,3 +71,22 @@ sql() { # archive query
 produce_spec() { # topic spec_file [--plain]
     "$KTAPE_TESTPROD" "$BS" "$1" ${3:-} <"$2" >/dev/null || fail "testprod could not produce $2"
 }
+# Setup, not a witness: COUNT records without a key whose values are SIZE
+# random letters A-Z, as kafka-producer-perf-test --record-size makes them,
+# spread over the partitions by librdkafka's sticky partitioner (a few
+# partitions of hundreds may stay empty), produced by kcat in a fraction of
+# the perf test's JVM time.
+produce_random() { # topic count size [bootstrap]
+    python3 -c '
+import os, sys
+n, size = int(sys.argv[1]), int(sys.argv[2])
+letters = bytes.maketrans(bytes(range(256)), bytes(65 + i % 26 for i in range(256)))
+out = sys.stdout.buffer
+while n > 0:
+    k = min(n, 1000)
+    b = os.urandom(size * k).translate(letters)
+    out.write(b"".join(b[i:i + size] + b"\n" for i in range(0, size * k, size)))
+    n -= k
+' "$2" "$3" | kcat -P -b "${4:-$BS}" -t "$1" -X linger.ms=20 -X batch.size=1000000 ||
+        fail "kcat could not produce $2 records to $1"
+}
