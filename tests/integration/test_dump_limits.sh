@@ -3,6 +3,18 @@
 # metrics file, a compacted topic, real retention, a broker that goes away.
 source "$(dirname "$0")/lib.sh"
 
+# the second broker of the last case starts meanwhile (its JVM takes
+# seconds); it is stopped whatever happens
+B2_HOME="$WORK/broker2"
+KTAPE_KAFKA_HOME=$B2_HOME "$KL" start >"$WORK/b2-start.out" 2>"$WORK/b2-start.err" &
+b2_pid=$!
+stop_b2() {
+    wait "$b2_pid" 2>/dev/null || true
+    KTAPE_KAFKA_HOME=$B2_HOME "$KL" stop >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap stop_b2 EXIT
+
 B=$((($(date +%s) - 60) * 1000))
 
 # -- a 10 MB record ------------------------------------------------------------
@@ -92,25 +104,24 @@ grep -q "deleted by retention" "$WORK/ret.err" || fail "warning: $(cat "$WORK/re
 pass "real retention: exit 4 and the lost range (log start moved to $low)"
 
 # -- a broker that goes away mid-run ------------------------------------------------------------
-export KTAPE_KAFKA_HOME="$WORK/broker2"
-BS2=$("$KL" start | tail -n1) || fail "second broker"
+wait "$b2_pid" || fail "second broker: $(cat "$WORK/b2-start.err")"
+BS2=$(tail -n1 "$WORK/b2-start.out")
+[[ $BS2 == 127.0.0.1:* ]] || fail "second broker: '$BS2'"
 BS_SAVE=$BS
 BS=$BS2
 G="gone-$RUN_ID"
 create_topic "$G" 3
-kcli kafka-producer-perf-test --topic "$G" --num-records 600000 --record-size 300 --throughput -1 \
-    --producer-props bootstrap.servers="$BS2" acks=1 linger.ms=50 batch.size=1000000 >/dev/null 2>&1 || fail "perf-test"
+produce_random "$G" 600000 300 "$BS2"
 "$KTAPE" dump -b "$BS2" -a "$WORK/a-gone" -t "$G" -q --timeout 5s --segment-size 1M 2>"$WORK/gone.err" &
 pid=$!
 for _ in $(seq 200); do
     [[ -f $WORK/a-gone/catalog.db ]] && [[ $(sql "$WORK/a-gone" "select count(*) from segments" 2>/dev/null || echo 0) -ge 1 ]] && break
     sleep 0.05
 done
-"$KL" stop >/dev/null
+KTAPE_KAFKA_HOME=$B2_HOME "$KL" stop >/dev/null
 rc=0
 wait "$pid" || rc=$?
 BS=$BS_SAVE
-unset KTAPE_KAFKA_HOME
 [[ $rc == 6 ]] || fail "dump against a vanished broker exited $rc (expected 6): $(tail -3 "$WORK/gone.err")"
 got=$(sql "$WORK/a-gone" "select sum(records) from segments")
 [[ $got -gt 0 && $got -lt 600000 ]] || fail "records kept: $got"
