@@ -123,8 +123,7 @@ pass "group offsets translated across transaction gaps (source 11 -> target 4)"
 # -- rate limit: accurate and smooth ---------------------------------------------------------
 R="rate-$T"
 create_topic "$R" 1
-kcli kafka-producer-perf-test --topic "$R" --num-records 6000 --record-size 100 --throughput -1 \
-    --producer-props bootstrap.servers="$BS" >/dev/null 2>&1 || fail "perf-test"
+produce_random "$R" 6000 100
 A4="$WORK/archive-rate"
 "$KTAPE" dump -b "$BS" -a "$A4" -t "$R" -q || fail "dump rate"
 create_topic "rated-$R" 1 --config message.timestamp.type=LogAppendTime
@@ -183,8 +182,7 @@ pass "--pace original --speed 4 keeps the timing (2 s gaps play as 0.5 s)"
 # -- kill -9 in the middle, then the same command: no record twice --------------------------
 Q="resume-$T"
 create_topic "$Q" 3
-kcli kafka-producer-perf-test --topic "$Q" --num-records 300000 --record-size 200 --throughput -1 \
-    --producer-props bootstrap.servers="$BS" acks=1 linger.ms=20 batch.size=500000 >/dev/null 2>&1 || fail "perf-test"
+produce_random "$Q" 300000 200
 A6="$WORK/archive-resume"
 "$KTAPE" dump -b "$BS" -a "$A6" -t "$Q" -q || fail "dump resume"
 create_topic "back-$Q" 3
