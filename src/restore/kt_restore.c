@@ -84,6 +84,7 @@ struct restore {
 	uint32_t rr; /* round robin for keyless records */
 	int64_t t0;
 	int64_t last_checkpoint;
+	int waited; /* the rate held the last record back: time went by */
 	uint64_t expected;
 	char *selection;
 	enum kt_err map_err; /* writing an offset map failed */
@@ -869,6 +870,7 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 		 * loop until the next token (test_rate: short waits) */
 		int64_t ms = (w + 999999) / 1000000;
 		kt_kafka_produce_poll(r->k, (int)(ms > 100 ? 100 : ms));
+		r->waited = 1;
 	}
 	int32_t dst_p = sp->partition;
 	if (r->o->by_key) {
@@ -915,9 +917,12 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 static enum kt_err after_send(struct restore *r, struct kt_diag *diag)
 {
 	/* delivery reports, the clock and the stop flag every 256 records:
-	 * per record they cost as much as producing it */
-	if (r->res->records & 255)
+	 * per record they cost as much as producing it. And after a record
+	 * the rate held back: a paced run (--rate-msgs 50) would otherwise
+	 * checkpoint every 256 records (5 s) instead of every second */
+	if ((r->res->records & 255) && !r->waited)
 		return KT_OK;
+	r->waited = 0;
 	if (r->o->stop && *r->o->stop)
 		return kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 	kt_kafka_produce_poll(r->k, 0);
