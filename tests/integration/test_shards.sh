@@ -109,6 +109,23 @@ fpid=$!
 trap "kill $fpid 2>/dev/null || true; rm -rf '$WORK'" EXIT
 for _ in $(seq 50); do [[ -s $A/shards/w1/lock ]] && grep -q pid "$A/shards/w1/lock" && break; sleep 0.1; done
 sleep 1
+# ls tells the live worker's run by shard w1's lock (its run id in the
+# union's numbering), the ended runs from it (issue #15)
+for _ in $(seq 50); do
+    [[ $(sqlite3 "file:$A/shards/w1/catalog.db?mode=ro" "SELECT count(*) FROM runs WHERE status = 'running'") == 1 ]] && break
+    sleep 0.1
+done
+"$KTAPE" ls -a "$A" --json >"$WORK/ls3.json" || fail "ls --json with a running worker"
+python3 - "$WORK/ls3.json" <<'PY' || fail "ls --json with a running worker: $(tail -c 900 "$WORK/ls3.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+w = {x["worker_id"]: x for x in j["workers"]}
+assert w["w1"]["last_run_status"] == "running" and w["w1"]["last_run_alive"] is True, w["w1"]
+assert w["w2"]["last_run_status"] == "ok" and w["w2"]["last_run_alive"] is None, w["w2"]
+live = [r for r in j["runs"] if r["alive"] is not None]
+assert [r["run_id"] for r in live] == [w["w1"]["last_run_id"]] and live[0]["alive"] is True, live
+assert live[0]["run_id"] > 10**9 and live[0]["status"] == "running", live
+PY
 assert_exit 3 "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --worker-id w1 -q
 grep -q 'in use by another ktape process' "$WORK/last.err" || fail "the refusal does not name the lock: $(cat "$WORK/last.err")"
 kill -TERM "$fpid"
