@@ -77,6 +77,8 @@ struct dump {
 	 * deleted): the member subscribes to them again */
 	int grp_resubscribe;
 	struct kt_kafka *k;
+	/* following: the client of the group snapshots (snapshot_groups) */
+	struct kt_kafka *kg;
 	struct topic_state *topics;
 	size_t topic_count;
 	struct part *parts;
@@ -933,12 +935,23 @@ static void snapshot_groups(struct dump *d)
 	kt_diag_clear(&diag);
 	int groups_before = d->res->groups;
 	d->res->groups = 0;
-	enum kt_err err = kt_catalog_begin(d->cat, &diag);
+	enum kt_err err = KT_OK;
+	/* a client of its own: on d->k's connection each of the two requests
+	 * per group (coordinator, offsets) waited behind a fetch's
+	 * fetch.wait.max.ms, so that a cluster's 125 groups held the follower
+	 * 25 s every interval, its commits and metadata looks with it */
+	if (!d->kg) {
+		int64_t tmo = d->o->timeout_ms > 0 ? d->o->timeout_ms : 60000;
+		struct kt_kafka_opts ko = {d->o->bootstrap, KT_KAFKA_PRODUCER, 0, 0, tmo, "ktape-dump-groups"};
+		err = kt_kafka_open(d->o->conf, &ko, &d->kg, &diag);
+	}
+	if (!err)
+		err = kt_catalog_begin(d->cat, &diag);
 	if (!err)
 		err = kt_catalog_drop_group_offsets(d->cat, d->run_id, &diag);
 	if (!err) {
 		struct group_ctx g = {d, KT_OK, &diag, "", kt_time_now_ms(), 0};
-		err = kt_kafka_list_group_offsets(d->k, group_filter, group_cb, &g, &diag);
+		err = kt_kafka_list_group_offsets(d->kg, group_filter, group_cb, &g, &diag);
 		if (!err)
 			err = g.err;
 		/* the same offsets as the capture before: "the newest capture at
@@ -2196,6 +2209,7 @@ out:
 		regfree(&d.inc_re);
 	if (d.has_exc_re)
 		regfree(&d.exc_re);
+	kt_kafka_close(d.kg);
 	kt_kafka_close(d.k);
 	kt_archive_close(d.u);
 	kt_archive_close(d.a);

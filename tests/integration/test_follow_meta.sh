@@ -15,6 +15,20 @@ source "$(dirname "$0")/lib.sh"
 P="fm-$RUN_ID"
 A="$WORK/arch"
 create_topic "$P-a" 1
+# 100 consumer groups with offsets on a topic the follower does not pick:
+# it lists every group's offsets each --groups-interval, which must not
+# hold up its commits and metadata looks (it did, by ~0.2 s a group, on
+# the connection its fetches wait on: a partition added below was seen
+# after 25 s, not 2). Made while the follower starts.
+create_topic "fmg-$RUN_ID" 1
+gargs=()
+for i in $(seq 100); do
+    printf '%s\n' "fmg-g-$RUN_ID-$i,fmg-$RUN_ID,0,0"
+    gargs+=(--group "fmg-g-$RUN_ID-$i")
+done >"$WORK/many.csv"
+kcli kafka-consumer-groups --bootstrap-server "$BS" "${gargs[@]}" --reset-offsets --from-file "$WORK/many.csv" \
+    --execute >"$WORK/many.out" 2>&1 &
+gpid=$!
 seq 1 10 | awk '{printf "a%d\tva%d\n", $1, $1}' | kcat -P -b "$BS" -t "$P-a" -K '\t' -p 0 ||
     fail "kcat could not produce"
 
@@ -44,6 +58,7 @@ wait_archived() { # topic partition count seconds
     fail "$1 [$2]: $n of $3 records archived after $4 s"
 }
 wait_archived "$P-a" 0 10 20
+wait "$gpid" || fail "could not make the 100 groups: $(tail -n 3 "$WORK/many.out")"
 
 # -- a partition added while following: archived from its offset 0 --------------------------
 t0=$SECONDS
