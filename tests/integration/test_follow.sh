@@ -54,9 +54,11 @@ print(" ".join("%s:%s" % (r["status"], {True: "true", False: "false", None: "nul
 }
 # after the first kill -9: the run is 'running' in the catalog, and dead
 check_dead_run() {
-    ro_ls dead --runs >"$WORK/ls-dead.out" 2>"$WORK/ls.err" || fail "ls --runs read-only: $(cat "$WORK/ls.err")"
+    ro_ls dead --runs --html "$WORK/ls-dead.html" >"$WORK/ls-dead.out" 2>"$WORK/ls.err" ||
+        fail "ls --runs read-only: $(cat "$WORK/ls.err")"
     [[ $(last_dump_run "$WORK/ls-dead.out") == "dead: "*"its process is gone"* ]] ||
         fail "ls --runs after kill -9 does not say the run is dead: $(cat "$WORK/ls-dead.out")"
+    grep -q '<tr class="dead" data-run="1">' "$WORK/ls-dead.html" || fail "ls --html does not show run 1 as dead"
     ro_ls dead --json >"$WORK/ls-dead.json" 2>"$WORK/ls.err" || fail "ls --json read-only: $(cat "$WORK/ls.err")"
     assert_eq "running:false" "$(json_runs "$WORK/ls-dead.json")" "ls --json runs after kill -9"
 }

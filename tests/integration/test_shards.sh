@@ -115,7 +115,8 @@ for _ in $(seq 50); do
     [[ $(sqlite3 "file:$A/shards/w1/catalog.db?mode=ro" "SELECT count(*) FROM runs WHERE status = 'running'") == 1 ]] && break
     sleep 0.1
 done
-"$KTAPE" ls -a "$A" --json >"$WORK/ls3.json" || fail "ls --json with a running worker"
+"$KTAPE" ls -a "$A" --json --html "$WORK/ls3.html" >"$WORK/ls3.json" || fail "ls --json with a running worker"
+grep -q 'data-worker="w1"><td>w1</td><td>running</td>' "$WORK/ls3.html" || fail "ls --html does not show w1 running"
 python3 - "$WORK/ls3.json" <<'PY' || fail "ls --json with a running worker: $(tail -c 900 "$WORK/ls3.json")"
 import json, sys
 j = json.load(open(sys.argv[1]))
