@@ -268,7 +268,6 @@ static enum kt_err connect_fail(struct kt_kafka *k, const char *fallback, struct
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	(void)rk;
 	struct kt_kafka *k = opaque;
 	if (!m->err)
 		mark_up(k);
@@ -283,6 +282,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		char msg[KT_DIAG_MSG_MAX + 64];
 		snprintf(msg, sizeof(msg), "%s; %s", rd_kafka_err2str(m->err), why.msg);
 		k->dr_cb(k->dr_ctx, KT_ERR_TIMEOUT, msg, m->partition, -1, m->_private);
+	} else if ((m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
+		    m->err == RD_KAFKA_RESP_ERR__FATAL) &&
+		   rd_kafka_fatal_error(rk, NULL, 0)) {
+		/* not sent because the producer had stopped: another record's
+		 * failure is the cause, and its own report says which */
+		char why[384], msg[KT_DIAG_MSG_MAX];
+		rd_kafka_fatal_error(rk, why, sizeof(why));
+		snprintf(msg, sizeof(msg), "%s (the producer had stopped: %s)", rd_kafka_err2str(m->err), why);
+		k->dr_cb(k->dr_ctx, KT_ERR_STATE, msg, m->partition, -1, m->_private);
 	} else if (m->err) {
 		char dn[64], msg[256];
 		snprintf(msg, sizeof(msg), "%s%s", rd_kafka_err2str(m->err), denial_suffix(m->err, dn, sizeof(dn)));

@@ -272,8 +272,11 @@ void kt_kafka_batch_release(struct kt_kafka_batch *b);
 
 /* ---- producing ---- */
 /* Called from kt_kafka_produce_poll() for every delivery report. err is
- * KT_OK or KT_ERR_KAFKA with a message; offset is the record's offset in the
- * target (-1 on error); opaque is what kt_kafka_produce was given. */
+ * KT_OK, or KT_ERR_KAFKA (KT_ERR_TIMEOUT for a record that timed out) with
+ * a message, or KT_ERR_STATE for a record not sent because the producer had
+ * stopped on another record's failure (that record's report names the
+ * cause, and may come later); offset is the record's offset in the target
+ * (-1 on error); opaque is what kt_kafka_produce was given. */
 typedef void (*kt_kafka_delivery_cb)(void *ctx, enum kt_err err, const char *errmsg, int32_t partition, int64_t offset,
 				     void *opaque);
 void kt_kafka_set_delivery_cb(struct kt_kafka *k, kt_kafka_delivery_cb cb, void *ctx);

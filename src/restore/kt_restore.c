@@ -79,8 +79,10 @@ struct restore {
 	size_t part_count;
 	int64_t run_id;
 	int64_t prev_run;
-	enum kt_err delivery_err;
+	enum kt_err delivery_err; /* the first record that failed by itself */
 	char delivery_msg[512];
+	char stopped_msg[512]; /* the first one not sent because the producer had stopped */
+	int cause_awaited;
 	uint32_t rr; /* round robin for keyless records */
 	int64_t t0;
 	int64_t last_checkpoint;
@@ -516,6 +518,13 @@ static void on_delivery(void *ctx, enum kt_err err, const char *errmsg, int32_t 
 	if (idx >= r->part_count)
 		return;
 	struct src_part *sp = &r->parts[idx];
+	if (err == KT_ERR_STATE) {
+		if (!r->stopped_msg[0])
+			snprintf(r->stopped_msg, sizeof(r->stopped_msg),
+				 "writing %s [%d] (source %s [%d] offset %" PRId64 ") failed: %s", sp->t->dst,
+				 partition, sp->t->name, sp->partition, src_off, errmsg);
+		return;
+	}
 	if (err) {
 		if (!r->delivery_err) {
 			r->delivery_err = err;
@@ -832,8 +841,25 @@ static void report(struct restore *r)
 /* The first failed record, and how far each partition got: the target
  * holds those records of it, in order (the gapless guarantee), and a rerun
  * of the same command continues after them. */
+/* Records purged because the producer stopped say little; the report of
+ * the record that stopped it can come a moment after theirs (or after the
+ * fatal error): waited for up to 2 s, once. */
+static void await_cause(struct restore *r)
+{
+	if (r->cause_awaited)
+		return;
+	r->cause_awaited = 1;
+	for (int i = 0; i < 20 && !r->delivery_err; i++)
+		kt_kafka_produce_poll(r->k, i ? 100 : 0);
+}
+
 static enum kt_err delivery_failed(struct restore *r, struct kt_diag *diag)
 {
+	await_cause(r);
+	if (!r->delivery_err) {
+		r->delivery_err = KT_ERR_KAFKA;
+		snprintf(r->delivery_msg, sizeof(r->delivery_msg), "%s", r->stopped_msg);
+	}
 	char got[256] = "";
 	size_t len = 0;
 	for (size_t i = 0; i < r->part_count && len < sizeof(got) - 40; i++) {
@@ -902,11 +928,10 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 			/* a producer stopped by a failed record (the gapless
 			 * guarantee) refuses the next one: that record's report
 			 * says why */
-			/* the report may come a moment after the producer
-			 * stopped (librdkafka raises the fatal error first) */
-			for (int i = 0; i < 20 && !r->delivery_err; i++)
-				kt_kafka_produce_poll(r->k, i ? 100 : 0);
-			return r->delivery_err ? delivery_failed(r, diag) : err;
+			kt_kafka_produce_poll(r->k, 0);
+			if (err == KT_ERR_KAFKA)
+				await_cause(r);
+			return r->delivery_err || r->stopped_msg[0] ? delivery_failed(r, diag) : err;
 		}
 		if (err != KT_ERR_LIMIT)
 			return err;
@@ -926,7 +951,7 @@ static enum kt_err after_send(struct restore *r, struct kt_diag *diag)
 	if (r->o->stop && *r->o->stop)
 		return kt_diag_fail(diag, KT_ERR_INTERRUPTED, "interrupted");
 	kt_kafka_produce_poll(r->k, 0);
-	if (r->delivery_err)
+	if (r->delivery_err || r->stopped_msg[0])
 		return delivery_failed(r, diag);
 	if (r->map_err)
 		return kt_diag_fail(diag, r->map_err, "cannot record the offset map: %s", r->map_msg);
@@ -1483,7 +1508,7 @@ static enum kt_err run(struct restore *r, struct kt_diag *diag)
 	struct kt_diag fd;
 	kt_diag_clear(&fd);
 	enum kt_err ferr = kt_kafka_flush(r->k, (int)(o->timeout_ms > 0 ? o->timeout_ms : 60000), &fd);
-	if (!err && r->delivery_err)
+	if (!err && (r->delivery_err || r->stopped_msg[0]))
 		err = delivery_failed(r, diag);
 	if (!err && ferr) {
 		err = ferr;
