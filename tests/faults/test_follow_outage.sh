@@ -24,7 +24,9 @@ INTERVAL=1s
 OWN="$WORK/own-broker"
 fpid=
 cleanup() {
-    [[ -f $OWN/kafka.pid ]] && kill -CONT "$(cat "$OWN/kafka.pid")" 2>/dev/null
+    # the broker is the test's own and its data goes with WORK: kill -9,
+    # no graceful shutdown to wait for (about 2 s)
+    [[ -f $OWN/kafka.pid ]] && kill -9 "$(cat "$OWN/kafka.pid")" 2>/dev/null
     [[ -n $fpid ]] && kill -9 "$fpid" 2>/dev/null
     KTAPE_KAFKA_HOME=$OWN "$KL" stop >/dev/null 2>&1 || true
     rm -rf "$WORK"
@@ -35,7 +37,7 @@ BS2=$(KTAPE_KAFKA_HOME=$OWN "$KL" start | tail -n1)
 BROKER_PID=$(cat "$OWN/kafka.pid")
 
 T="fault-outage-$RUN_ID"
-kcli kafka-topics --bootstrap-server "$BS2" --create --topic "$T" --partitions 3 --replication-factor 1 >/dev/null
+"$KTAPE_TESTPROD" "$BS2" --create "$T" 3 || fail "could not create the topic $T"
 A="$WORK/arch"
 PORT=$((20000 + RANDOM % 20000))
 produce() { # first last
