@@ -26,6 +26,24 @@ SECONDS_PRODUCING=30
     2>"$WORK/follower.err" &
 fpid=$!
 
+# an encrypted archive, at the same time (its own topic and archive):
+# merged segments are encrypted with the same key; checked at the end
+E="$WORK/enc"
+te="$t-enc"
+create_topic "$te" 1
+openssl rand -hex 32 >"$WORK/k.key"
+chmod 600 "$WORK/k.key"
+"$KTAPE" dump -b "$BS" -a "$E" -t "$te" --follow --commit-interval 200ms --compact-fanout 4 \
+    --encrypt-key-file "$WORK/k.key" --json >"$WORK/enc.json" 2>"$WORK/enc.err" &
+epid=$!
+# shellcheck disable=SC2064
+trap "kill -9 $fpid $epid 2>/dev/null || true; rm -rf '$WORK'" EXIT
+for ((i = 0; i < 60; i++)); do
+    seq $((i * 10 + 1)) $((i * 10 + 10)) | awk '{printf "k%d\tsecret-v%d\n", $1 % 7, $1}'
+    sleep 0.1
+done | kcat -P -b "$BS" -t "$te" -K '\t' -X linger.ms=5 &
+eppid=$!
+
 # a steady producer: 50 records of ~200 bytes every 0.1 s, values v1..vN
 pad=$(printf '%0180d' 0)
 ticks=$((SECONDS_PRODUCING * 10))
@@ -47,6 +65,12 @@ verifies=0
 C="$t-copy"
 create_topic "$C" $P
 restored=-1
+# the readers start once the follower's first commit is there (create_topic
+# no longer takes a JVM start's seconds to give it that time)
+for _ in $(seq 100); do
+    (($(sql "$A" "select count(*) from segments" 2>/dev/null || echo 0) > 0)) && break
+    sleep 0.1
+done
 while kill -0 "$ppid" 2>/dev/null; do
     "$KTAPE" cat -a "$A" -t "$t" -f '%p %o\n' >"$WORK/cat.out" 2>"$WORK/cat.err" ||
         fail "cat while following: $(head -3 "$WORK/cat.err")"
@@ -137,19 +161,8 @@ assert_eq "$produced" "$("$KTAPE" cat -a "$WORK/copy" -t "$t" -f '%s\n' | sort -
 # the follower's own merged parts make no rows either: catalog rows follow the data
 assert_eq 0 "$(sql "$A" "select count(*) from pruned_segments")" "pruned_segments rows of a follower's own merges"
 
-# an encrypted archive: merged segments are encrypted with the same key
-E="$WORK/enc"
-te="$t-enc"
-create_topic "$te" 1
-openssl rand -hex 32 >"$WORK/k.key"
-chmod 600 "$WORK/k.key"
-"$KTAPE" dump -b "$BS" -a "$E" -t "$te" --follow --commit-interval 200ms --compact-fanout 4 \
-    --encrypt-key-file "$WORK/k.key" --json >"$WORK/enc.json" 2>"$WORK/enc.err" &
-epid=$!
-for ((i = 0; i < 60; i++)); do
-    seq $((i * 10 + 1)) $((i * 10 + 10)) | awk '{printf "k%d\tsecret-v%d\n", $1 % 7, $1}'
-    sleep 0.1
-done | kcat -P -b "$BS" -t "$te" -K '\t' -X linger.ms=5
+# the encrypted archive (started at the beginning, beside the first)
+wait "$eppid" || fail "the producer of $te failed"
 deadline=$((SECONDS + 20))
 while (($(sql "$E" "select coalesce(sum(records), 0) from segments") < 600 && SECONDS < deadline)); do sleep 0.3; done
 kill -TERM "$epid"
