@@ -33,16 +33,20 @@ create_topic "$P-a" 4
 produce "$P-a" 1 200
 for w in w1 w2; do
     "$KTAPE" dump -b "$BS" -a "$A" --topic-regex "^$P-" --exclude-regex "^$P-skip" --follow --worker-group "$G" \
-        --worker-id "$w" --commit-interval 1s --metadata-interval 2s --compact-fanout 0 -q 2>>"$WORK/$w.err" &
+        --worker-id "$w" --commit-interval 1s --metadata-interval 2s --compact-fanout 0 -q \
+        --metrics-file "$WORK/$w-1.prom" 2>>"$WORK/$w.err" &
     wpid[$w]=$!
 done
-# both joined and a's records archived
-for _ in $(seq 60); do
-    (($(count "$P-a") >= 200)) && break
-    sleep 1
+# both joined (their metrics, written at each commit, split a's 4
+# partitions between them) and a's records archived
+owners() { cat "$WORK"/w[12]-1.prom 2>/dev/null | awk -F'"' '/^ktape_dump_partition_owner/ {print $4}' | sort; }
+for _ in $(seq 200); do
+    [[ -s $WORK/w1-1.prom && -s $WORK/w2-1.prom && $(owners | paste -sd' ') == "0 1 2 3" ]] &&
+        grep -q partition_owner "$WORK/w1-1.prom" && grep -q partition_owner "$WORK/w2-1.prom" &&
+        (($(count "$P-a") >= 200)) && break
+    sleep 0.3
 done
 assert_eq 200 "$(count "$P-a")" "records of $P-a archived before the new topics"
-sleep 3
 
 # while they run: a new topic, an excluded one, and 2 more partitions of a
 create_topic "$P-b" 3
@@ -53,14 +57,18 @@ produce "$P-skip" 1 50
 produce "$P-a" 201 400
 produce "$P-a" 401 450 4
 produce "$P-a" 451 500 5
-for _ in $(seq 90); do
+for _ in $(seq 300); do
     (($(count "$P-a") >= 500 && $(count "$P-b") >= 300)) && break
-    sleep 1
+    sleep 0.3
 done
 assert_eq 300 "$(count "$P-b")" "records of the topic created while the workers ran ($(tail -n 2 "$WORK/w1.err"))"
 assert_eq 500 "$(count "$P-a")" "records of $P-a after it got 2 more partitions"
 produce "$P-b" 301 400
-sleep 4
+# archived (and committed) before the workers stop
+for _ in $(seq 100); do
+    (($(count "$P-b") >= 400)) && break
+    sleep 0.3
+done
 for w in w1 w2; do
     kill -TERM "${wpid[$w]}"
     wait "${wpid[$w]}" || fail "$w did not end ok at SIGTERM: $(tail -n 3 "$WORK/$w.err")"
