@@ -90,16 +90,20 @@ kill -CONT "$fpid"
 wait_metric "ktape_dump_partition_end_offset{topic=\"$t\",partition=\"0\"}" 500 10
 wait_metric "ktape_dump_partition_lag_records{topic=\"$t\",partition=\"0\"}" 0 10
 
-# commits stuck: another process holds the catalog's write lock for 7 s while
-# records arrive (the follower waits up to SQLite's 10 s busy timeout)
+# commits stuck: another process holds the catalog's write lock while
+# records arrive, until /health said 503 (7 s at most; the follower waits
+# up to SQLite's 10 s busy timeout)
 python3 -c '
-import sqlite3, sys, time
+import os, sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("begin immediate")
-time.sleep(7)
-c.execute("rollback")' "$A/catalog.db" &
+open(sys.argv[2], "w").close()
+end = time.monotonic() + 7
+while time.monotonic() < end and not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+c.execute("rollback")' "$A/catalog.db" "$WORK/locked" "$WORK/release" &
 lpid=$!
-sleep 0.5
+for _ in $(seq 100); do [[ -f $WORK/locked ]] && break; sleep 0.05; done
 seen503=0
 for i in $(seq 1 30); do
     produce $((500 + i * 10 - 9)) $((500 + i * 10))
@@ -108,6 +112,7 @@ for i in $(seq 1 30); do
     sleep 0.2
 done
 ((seen503)) || fail "/health stayed $(health) while no commit went through for 6 s: $(curl -s "$URL/health")"
+touch "$WORK/release"
 wait "$lpid"
 ok=0
 for _ in $(seq 50); do
