@@ -24,43 +24,47 @@ produce() { # count
 }
 # every value 1..produced exactly once, read back through ktape cat
 check_once() { # archive what
-    "$KTAPE" cat -a "$1" -t "$t" -f '%s\n' | sed 's/^v//' | sort -n >"$WORK/values" ||
-        fail "$2: cat failed"
+    local v="${W:-$WORK}/values"
+    "$KTAPE" cat -a "$1" -t "$t" -f '%s\n' | sed 's/^v//' | sort -n >"$v" || fail "$2: cat failed"
     local n dups
-    n=$(wc -l <"$WORK/values")
-    dups=$(uniq -d <"$WORK/values" | wc -l)
+    n=$(wc -l <"$v")
+    dups=$(uniq -d <"$v" | wc -l)
     assert_eq 0 "$dups" "$2: values read twice"
-    seq 1 "$produced" | cmp -s - "$WORK/values" || fail "$2: cat gives $n values, not 1..$produced"
+    seq 1 "$produced" | cmp -s - "$v" || fail "$2: cat gives $n values, not 1..$produced"
 }
 
-for A in "$WORK/arch" "s3://ktape/it-shards-$RUN_ID"; do
+# the cycle on an archive; W: its own files. The directory's and the
+# bucket's run side by side (the bucket's waits on S3Proxy's lock settling)
+cycle() { # archive files-dir
+    local A=$1 W=$2
+    mkdir -p "$W"
     produced=0
     # a fresh topic per archive: each run starts from offset 0
     t="it-shards-$RUN_ID-${A%%:*}"
     t=${t//\//-}
     create_topic "$t" 4
     produce 1000
-    "$KTAPE" dump -b "$BS" -a "$A" -t "$t" -p 0 -p 1 --worker-id w1 --json >"$WORK/w1.json" ||
+    "$KTAPE" dump -b "$BS" -a "$A" -t "$t" -p 0 -p 1 --worker-id w1 --json >"$W/w1.json" ||
         fail "dump into shard w1"
     # w2 takes the whole topic: partitions 0 and 1 are where w1 left them
-    "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --worker-id w2 --json >"$WORK/w2.json" || fail "dump into shard w2"
-    w1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$WORK/w1.json")
-    w2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$WORK/w2.json")
+    "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --worker-id w2 --json >"$W/w2.json" || fail "dump into shard w2"
+    w1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$W/w1.json")
+    w2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$W/w2.json")
     ((w1 > 0 && w2 > 0 && w1 + w2 == 1000)) || fail "w1 archived $w1 and w2 $w2 of 1000 records"
     produce 500
     # the root's own writer (a cron dump) continues where the union ends
-    "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --json >"$WORK/root.json" || fail "dump into the root"
-    root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$WORK/root.json")
+    "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --json >"$W/root.json" || fail "dump into the root"
+    root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$W/root.json")
     assert_eq 500 "$root" "records the root's dump archived after the shards"
     check_once "$A" "$A, three writers"
-    "$KTAPE" verify -a "$A" >"$WORK/verify.out" 2>&1 || fail "verify of the union: $(tail -n 5 "$WORK/verify.out")"
-    grep -q ' 1500 records' "$WORK/verify.out" || fail "verify did not read 1500 records: $(cat "$WORK/verify.out")"
-    "$KTAPE" ls -a "$A" >"$WORK/ls.out" || fail "ls"
-    grep -q ', 1500 records' "$WORK/ls.out" || fail "ls does not count the union: $(head -n 2 "$WORK/ls.out")"
+    "$KTAPE" verify -a "$A" >"$W/verify.out" 2>&1 || fail "verify of the union: $(tail -n 5 "$W/verify.out")"
+    grep -q ' 1500 records' "$W/verify.out" || fail "verify did not read 1500 records: $(cat "$W/verify.out")"
+    "$KTAPE" ls -a "$A" >"$W/ls.out" || fail "ls"
+    grep -q ', 1500 records' "$W/ls.out" || fail "ls does not count the union: $(head -n 2 "$W/ls.out")"
     # the workers, in the text, --json and --html alike
-    grep -qE "^w1 +ok +[0-9]+ +$w1 +20[0-9-]+T.* $t:0,1\$" "$WORK/ls.out" || fail "ls's line of w1: $(tail -n 3 "$WORK/ls.out")"
-    "$KTAPE" ls -a "$A" --json >"$WORK/ls.json" || fail "ls --json"
-    python3 - "$WORK/ls.json" "$t" "$w1" "$w2" <<'PY' || fail "ls --json's workers: $(tail -c 600 "$WORK/ls.json")"
+    grep -qE "^w1 +ok +[0-9]+ +$w1 +20[0-9-]+T.* $t:0,1\$" "$W/ls.out" || fail "ls's line of w1: $(tail -n 3 "$W/ls.out")"
+    "$KTAPE" ls -a "$A" --json >"$W/ls.json" || fail "ls --json"
+    python3 - "$W/ls.json" "$t" "$w1" "$w2" <<'PY' || fail "ls --json's workers: $(tail -c 600 "$W/ls.json")"
 import json, sys
 j, t, w1, w2 = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 w = {x["worker_id"]: x for x in j["workers"]}
@@ -73,15 +77,19 @@ for x in w.values():
     assert x["last_commit_ms"] > 0 and x["last_commit"].startswith("20"), x
     assert any(r["run_id"] == x["last_run_id"] for r in j["runs"]), x
 PY
-    "$KTAPE" ls -a "$A" --html "$WORK/ls.html" >/dev/null || fail "ls --html"
-    grep -q 'data-worker="w1"><td>w1</td><td>ok</td>' "$WORK/ls.html" || fail "ls --html does not list worker w1"
-    grep -q "data-worker=\"w2\">.*$t:2,3</td></tr>" "$WORK/ls.html" || fail "ls --html does not list worker w2's partitions"
+    "$KTAPE" ls -a "$A" --html "$W/ls.html" >/dev/null || fail "ls --html"
+    grep -q 'data-worker="w1"><td>w1</td><td>ok</td>' "$W/ls.html" || fail "ls --html does not list worker w1"
+    grep -q "data-worker=\"w2\">.*$t:2,3</td></tr>" "$W/ls.html" || fail "ls --html does not list worker w2's partitions"
     # a restore reads the union, and records its run in the root
     "$KTAPE" restore -b "$BS" -a "$A" -t "$t" --map "$t=$t-copy" --create-topics -q || fail "restore of the union"
     got=$(kcat -C -b "$BS" -t "$t-copy" -e -q -f '%s\n' | sort -u | wc -l)
     assert_eq 1500 "$got" "distinct records restored from the union"
     pass "$A: shards w1, w2 and the root hold each record once; ls, cat, verify and restore read the union"
-done
+}
+cycle "s3://ktape/it-shards-$RUN_ID" "$WORK/s3" &
+s3pid=$!
+cycle "$WORK/arch" "$WORK/dir"
+wait "$s3pid" || fail "the cycle on s3://ktape/it-shards-$RUN_ID failed (above)"
 
 # ---- the rest on the directory ----
 A="$WORK/arch"
