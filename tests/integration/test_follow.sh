@@ -124,7 +124,14 @@ delay_ms=$((($(date +%s%N) - t0) / 1000000))
 echo "a new record was durable and readable after $delay_ms ms (commit interval ${INTERVAL}s)"
 
 # the metrics file is rewritten at every commit while it runs
-sleep $((INTERVAL + 1))
+# (rewritten again within the interval + 2 s: polled, not slept)
+m0=$(stat -c %.9Y "$WORK/ktape.prom")
+for _ in $(seq $(((INTERVAL + 2) * 10))); do
+    [[ $(stat -c %.9Y "$WORK/ktape.prom") != "$m0" ]] && break
+    sleep 0.1
+done
+[[ $(stat -c %.9Y "$WORK/ktape.prom") != "$m0" ]] ||
+    fail "the follower's metrics file was not rewritten within $((INTERVAL + 2)) s (commit interval ${INTERVAL}s)"
 age=$(($(date +%s) - $(stat -c %Y "$WORK/ktape.prom")))
 ((age <= INTERVAL + 2)) || fail "the follower's metrics file is $age s old (commit interval ${INTERVAL}s)"
 grep -q '^ktape_dump_exit_code 0$' "$WORK/ktape.prom" || fail "metrics: $(cat "$WORK/ktape.prom")"
