@@ -66,7 +66,8 @@ check_archive_exact() { # archive topic partitions
     local total
     total=$(hw_sum "$t" "$parts")
     assert_eq "$total" "$(wc -l <"$WORK/cat.out")" "records printed by ktape cat"
-    assert_eq "$total" "$(sort -u "$WORK/cat.out" | wc -l)" "distinct (partition, offset) printed by ktape cat"
+    # (bytewise: twice as fast as the locale's collation on millions of lines)
+    assert_eq "$total" "$(LC_ALL=C sort -u "$WORK/cat.out" | wc -l)" "distinct (partition, offset) printed by ktape cat"
     "$KTAPE" verify -a "$a" >"$WORK/verify.out" 2>&1 || fail "ktape verify: $(tail -5 "$WORK/verify.out")"
     [[ -z $(ls -A "$a/tmp") ]] || fail "temporary files left in $a/tmp: $(ls "$a/tmp")"
     rm -f "$WORK/cat.out"
