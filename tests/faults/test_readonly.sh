@@ -10,6 +10,8 @@ cleanup() {
     # the mount first: rm -rf must not walk into it
     if mountpoint -q "$MNT"; then umount "$MNT" || umount -l "$MNT"; fi
     [[ -z ${PACED_PID:-} ]] || kill "$PACED_PID" 2>/dev/null || true
+    # (a failure before its kill -9 left it writing the removed archive)
+    [[ -z ${KPID:-} ]] || kill -9 "$KPID" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
