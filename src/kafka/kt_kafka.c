@@ -1217,6 +1217,48 @@ static enum kt_err list_groups(struct kt_kafka *k, char ***out, size_t *out_n, s
 	return KT_OK;
 }
 
+/* One group's answer of kt_kafka_list_group_offsets: its offsets to cb. */
+static enum kt_err group_offsets_one(rd_kafka_event_t *ev, const char *group, kt_kafka_group_cb cb, void *ctx,
+				     int *stop, struct kt_diag *diag)
+{
+	size_t ng;
+	const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
+		rd_kafka_event_ListConsumerGroupOffsets_result(ev), &ng);
+	for (size_t g = 0; g < ng; g++) {
+		const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[g]);
+		if (ge) {
+			char dn[64];
+			return kt_diag_fail(diag, KT_ERR_KAFKA, "cannot list offsets of consumer group %s: %s%s", group,
+					    rd_kafka_error_string(ge),
+					    denial_suffix(rd_kafka_error_code(ge), dn, sizeof(dn)));
+		}
+		const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[g]);
+		for (int p = 0; parts && p < parts->cnt; p++) {
+			const rd_kafka_topic_partition_t *tp = &parts->elems[p];
+			if (tp->err || tp->offset < 0)
+				continue;
+			char *meta = NULL;
+			if (tp->metadata_size) {
+				meta = malloc(tp->metadata_size + 1);
+				if (meta) {
+					memcpy(meta, tp->metadata, tp->metadata_size);
+					meta[tp->metadata_size] = '\0';
+				}
+			}
+			struct kt_kafka_group_offset go = {group, tp->topic, tp->partition, tp->offset, meta};
+			*stop = cb(ctx, &go);
+			free(meta);
+			if (*stop)
+				return KT_OK;
+		}
+	}
+	return KT_OK;
+}
+
+/* Requests in flight at once: one at a time, each waited behind the
+ * connection's fetch or the coordinator lookup of the one before. */
+#define GROUP_OFFSETS_BATCH 64
+
 enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(void *ctx, const char *group),
 					kt_kafka_group_cb cb, void *ctx, struct kt_diag *diag)
 {
@@ -1226,53 +1268,61 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
 	if (err)
 		return err;
 	int stop = 0;
-	for (size_t i = 0; i < n && !err && !stop; i++) {
-		if (group_filter && !group_filter(ctx, groups[i]))
-			continue;
-		/* librdkafka 2.0 takes one group per request */
-		rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(groups[i], NULL);
-		rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-		rd_kafka_ListConsumerGroupOffsets(k->rk, &req, 1, o, k->admin_q);
-		rd_kafka_AdminOptions_destroy(o);
-		rd_kafka_ListConsumerGroupOffsets_destroy(req);
-		char what[512];
-		snprintf(what, sizeof(what), "cannot list offsets of consumer group %s", groups[i]);
-		rd_kafka_event_t *ev = admin_wait(k, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT, what, &err, diag);
-		if (!ev)
-			break;
-		size_t ng;
-		const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
-			rd_kafka_event_ListConsumerGroupOffsets_result(ev), &ng);
-		for (size_t g = 0; g < ng && !err && !stop; g++) {
-			const rd_kafka_error_t *ge = rd_kafka_group_result_error(gr[g]);
-			if (ge) {
-				char dn[64];
-				err = kt_diag_fail(diag, KT_ERR_KAFKA, "%s: %s%s", what, rd_kafka_error_string(ge),
-						   denial_suffix(rd_kafka_error_code(ge), dn, sizeof(dn)));
-				break;
-			}
-			const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(gr[g]);
-			for (int p = 0; parts && p < parts->cnt; p++) {
-				const rd_kafka_topic_partition_t *tp = &parts->elems[p];
-				if (tp->err || tp->offset < 0)
-					continue;
-				char *meta = NULL;
-				if (tp->metadata_size) {
-					meta = malloc(tp->metadata_size + 1);
-					if (meta) {
-						memcpy(meta, tp->metadata, tp->metadata_size);
-						meta[tp->metadata_size] = '\0';
-					}
-				}
-				struct kt_kafka_group_offset go = {groups[i], tp->topic, tp->partition, tp->offset,
-								   meta};
-				stop = cb(ctx, &go);
-				free(meta);
-				if (stop)
-					break;
-			}
+	size_t idx[GROUP_OFFSETS_BATCH];
+	rd_kafka_event_t *evs[GROUP_OFFSETS_BATCH];
+	for (size_t i = 0; i < n && !err && !stop;) {
+		/* librdkafka 2.0 takes one group per request: a batch of
+		 * requests is sent at once, then their answers are taken */
+		size_t m = 0;
+		for (; i < n && m < GROUP_OFFSETS_BATCH; i++) {
+			if (group_filter && !group_filter(ctx, groups[i]))
+				continue;
+			rd_kafka_ListConsumerGroupOffsets_t *req =
+				rd_kafka_ListConsumerGroupOffsets_new(groups[i], NULL);
+			rd_kafka_AdminOptions_t *o = admin_opts(k, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+			rd_kafka_ListConsumerGroupOffsets(k->rk, &req, 1, o, k->admin_q);
+			rd_kafka_AdminOptions_destroy(o);
+			rd_kafka_ListConsumerGroupOffsets_destroy(req);
+			evs[m] = NULL;
+			idx[m++] = i;
 		}
-		rd_kafka_event_destroy(ev);
+		/* every answer is taken off the queue, a failed one's too: the
+		 * next admin call must not find them */
+		for (size_t r = 0; r < m; r++) {
+			enum kt_err e;
+			struct kt_diag d2;
+			kt_diag_clear(&d2);
+			rd_kafka_event_t *ev = admin_wait(k, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT,
+							  "cannot list offsets of consumer groups", &e, &d2);
+			if (!ev) {
+				if (!err) {
+					err = e;
+					*diag = d2;
+				}
+				if (e == KT_ERR_TIMEOUT)
+					break; /* the others would time out as well */
+				continue;
+			}
+			size_t ng;
+			const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
+				rd_kafka_event_ListConsumerGroupOffsets_result(ev), &ng);
+			const char *name = ng ? rd_kafka_group_result_name(gr[0]) : NULL;
+			size_t slot = m;
+			for (size_t q = 0; name && q < m && slot == m; q++)
+				if (!evs[q] && !strcmp(groups[idx[q]], name))
+					slot = q;
+			if (slot == m)
+				rd_kafka_event_destroy(ev);
+			else
+				evs[slot] = ev;
+		}
+		/* in the listing's order */
+		for (size_t q = 0; q < m; q++) {
+			if (evs[q] && !err && !stop)
+				err = group_offsets_one(evs[q], groups[idx[q]], cb, ctx, &stop, diag);
+			if (evs[q])
+				rd_kafka_event_destroy(evs[q]);
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		free(groups[i]);
