@@ -1536,7 +1536,9 @@ enum kt_err kt_kafka_alter_group_offsets(struct kt_kafka *k, const char *group, 
 			return err;
 		}
 		pause_ms(wait_ms < left_ms ? wait_ms : (int)left_ms);
-		wait_ms = wait_ms < 1000 ? wait_ms * 2 : 2000;
+		/* a fresh cluster makes its offsets topic in a second or
+		 * three: a retry every half second finds it soon after */
+		wait_ms = wait_ms < 250 ? wait_ms * 2 : 500;
 	}
 }
 
