@@ -22,8 +22,12 @@ A="${KTAPE_WORKERS_ARCHIVE:-s3://ktape/it-workers-$RUN_ID}"
 create_topic "$t" 12
 declare -A wpid
 start_worker() { # id
+    # the broker's least session timeout (group.min.session.timeout.ms):
+    # the operator's -X, not ktape's 10 s, decides when a dead one's
+    # partitions move (checked at the hand-over below)
     "$KTAPE" dump -b "$BS" -a "$A" -t "$t" --follow --worker-group "$G" --worker-id "$1" \
-        --commit-interval 1s --compact-fanout 0 --metrics-file "$WORK/$1.prom" -q 2>>"$WORK/$1.err" &
+        --commit-interval 1s --compact-fanout 0 --metrics-file "$WORK/$1.prom" -X session.timeout.ms=6000 \
+        -q 2>>"$WORK/$1.err" &
     wpid[$1]=$!
 }
 cleanup() {
@@ -87,7 +91,7 @@ wait_owned 60 w1 w2 w3
 # hold commits of each of its partitions (the hand-over below)
 c=$(commit_ts w2)
 for _ in $(seq 50); do [[ $(commit_ts w2) != "$c" ]] && break; sleep 0.1; done
-# kill -9: its partitions go to the others after the session timeout (10 s)
+# kill -9: its partitions go to the others after the session timeout (6 s)
 kill -9 "${wpid[w2]}"
 wait "${wpid[w2]}" 2>/dev/null || true
 unset 'wpid[w2]'
@@ -198,4 +202,7 @@ echo "produced $produced records; shards' partitions (w1 w2 w3 w4): $used; resto
 echo "hand-over after kill -9: w2's partitions, and ms from the kill until the last of them was committed by another worker: $handover"
 read -r hn hms <<<"$handover"
 ((hn > 0 && hms > 0)) || fail "w2's partitions were not taken over ($handover)"
+# 6 s of session, a rebalance and a 1 s commit; ktape's own 10 s session
+# could not be under 10 s
+((hms < 10000)) || fail "w2's partitions were committed by others $hms ms after its kill: -X session.timeout.ms=6000 did not apply"
 pass "4 workers, a kill -9 and a SIGTERM under a steady producer: every record once, verify clean, no offset in two shards, group offsets at the ends"
