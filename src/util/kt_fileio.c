@@ -182,6 +182,10 @@ enum kt_flock_state kt_flock_state_at(const char *path, const char *proc_locks)
 		 * waiter's line has "->" before FLOCK and holds nothing */
 		char line[512];
 		enum kt_flock_state state = KT_FLOCK_FREE;
+		/* the line's device is the superblock's, which stat does not
+		 * give on btrfs (a subvolume's own st_dev): there the inode and
+		 * the pid the file names identify the holder */
+		long named = lock_file_pid(path);
 		while (state == KT_FLOCK_FREE && fgets(line, sizeof(line), f)) {
 			char type[16], mode[16], access[16];
 			unsigned maj, min;
@@ -189,8 +193,8 @@ enum kt_flock_state kt_flock_state_at(const char *path, const char *proc_locks)
 			long pid;
 			if (sscanf(line, "%*d: %15s %15s %15s %ld %x:%x:%llu", type, mode, access, &pid, &maj, &min,
 				   &ino) == 7 &&
-			    !strcmp(type, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) &&
-			    ino == (unsigned long long)st.st_ino)
+			    !strcmp(type, "FLOCK") && ino == (unsigned long long)st.st_ino &&
+			    ((maj == major(st.st_dev) && min == minor(st.st_dev)) || (named > 0 && pid == named)))
 				state = KT_FLOCK_HELD;
 		}
 		int bad = ferror(f);

@@ -271,6 +271,19 @@ static void test_flock_state_lines(void **state)
 		     minor(st.st_dev), (unsigned long long)st.st_ino);
 	th_write(locks, text, (size_t)n);
 	assert_int_equal(kt_flock_state_at(path, locks), KT_FLOCK_HELD);
+	/* btrfs: the line has the superblock's device, not the st_dev stat
+	 * gives; the inode and the pid the file names still find its holder,
+	 * another pid on that inode of another device does not */
+	th_write(path, "pid 4242 since 2026-12-02T00:00:00.000Z\n", 40);
+	assert_int_equal(stat(path, &st), 0);
+	n = snprintf(text, sizeof(text), "4: FLOCK  ADVISORY  WRITE 4243 %02x:%02x:%llu 0 EOF\n", major(st.st_dev),
+		     minor(st.st_dev) + 1, (unsigned long long)st.st_ino);
+	th_write(locks, text, (size_t)n);
+	assert_int_equal(kt_flock_state_at(path, locks), KT_FLOCK_FREE);
+	n = snprintf(text, sizeof(text), "5: FLOCK  ADVISORY  WRITE 4242 %02x:%02x:%llu 0 EOF\n", major(st.st_dev),
+		     minor(st.st_dev) + 1, (unsigned long long)st.st_ino);
+	th_write(locks, text, (size_t)n);
+	assert_int_equal(kt_flock_state_at(path, locks), KT_FLOCK_HELD);
 }
 
 /* kt_archive_run_alive, as ls asks it from a reader: a dump's run is alive
