@@ -838,9 +838,6 @@ static void report(struct restore *r)
 	r->o->on_progress(r->o->cb_ctx, &p);
 }
 
-/* The first failed record, and how far each partition got: the target
- * holds those records of it, in order (the gapless guarantee), and a rerun
- * of the same command continues after them. */
 /* Records purged because the producer stopped say little; the report of
  * the record that stopped it can come a moment after theirs (or after the
  * fatal error): waited for up to 2 s, once. */
@@ -853,6 +850,9 @@ static void await_cause(struct restore *r)
 		kt_kafka_produce_poll(r->k, i ? 100 : 0);
 }
 
+/* The first failed record, and how far each partition got: the target
+ * holds those records of it, in order (the gapless guarantee), and a rerun
+ * of the same command continues after them. */
 static enum kt_err delivery_failed(struct restore *r, struct kt_diag *diag)
 {
 	await_cause(r);
