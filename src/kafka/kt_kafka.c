@@ -1114,6 +1114,13 @@ static rd_kafka_event_t *admin_wait(struct kt_kafka *k, rd_kafka_event_type_t ty
 {
 	rd_kafka_event_t *ev = rd_kafka_queue_poll(k->admin_q, (int)k->timeout_ms + 5000);
 	if (!ev) {
+		/* a late answer would be taken by the next call for its own:
+		 * it goes to the old queue, which goes */
+		rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+		if (q) {
+			rd_kafka_queue_destroy(k->admin_q);
+			k->admin_q = q;
+		}
 		*err = kt_diag_fail(diag, KT_ERR_TIMEOUT, "%s: no answer from the cluster", what);
 		return NULL;
 	}
@@ -2257,6 +2264,11 @@ enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t part
 void kt_kafka_produce_poll(struct kt_kafka *k, int timeout_ms)
 {
 	rd_kafka_poll(k->rk, timeout_ms);
+}
+
+int kt_kafka_stopped(struct kt_kafka *k)
+{
+	return rd_kafka_fatal_error(k->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 enum kt_err kt_kafka_flush(struct kt_kafka *k, int timeout_ms, struct kt_diag *diag)

@@ -288,6 +288,10 @@ enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t part
 			     struct kt_diag *diag);
 /* Serves delivery reports. */
 void kt_kafka_produce_poll(struct kt_kafka *k, int timeout_ms);
+/* Whether the producer has stopped for good (a fatal error: with the
+ * gapless guarantee, a record that failed); kt_kafka_produce then refuses
+ * every record. */
+int kt_kafka_stopped(struct kt_kafka *k);
 /* Waits until everything queued was delivered or failed. */
 enum kt_err kt_kafka_flush(struct kt_kafka *k, int timeout_ms, struct kt_diag *diag);
 /* Messages still queued or in flight. */

@@ -82,6 +82,7 @@ struct restore {
 	enum kt_err delivery_err; /* the first record that failed by itself */
 	char delivery_msg[512];
 	char stopped_msg[512]; /* the first one not sent because the producer had stopped */
+	int timed_out;	       /* some record timed out: in the target or not */
 	int cause_awaited;
 	uint32_t rr; /* round robin for keyless records */
 	int64_t t0;
@@ -526,6 +527,10 @@ static void on_delivery(void *ctx, enum kt_err err, const char *errmsg, int32_t 
 		return;
 	}
 	if (err) {
+		/* another record's failure may be the one reported: a timeout
+		 * anywhere still makes counting on resume wrong */
+		if (err == KT_ERR_TIMEOUT)
+			r->timed_out = 1;
 		if (!r->delivery_err) {
 			r->delivery_err = err;
 			snprintf(r->delivery_msg, sizeof(r->delivery_msg),
@@ -872,11 +877,10 @@ static enum kt_err delivery_failed(struct restore *r, struct kt_diag *diag)
 		}
 		len += (size_t)n;
 	}
-	return kt_diag_fail(diag, r->delivery_err, "%s; records this run wrote per source partition: %s%s",
-			    r->delivery_msg, got,
-			    r->delivery_err == KT_ERR_TIMEOUT
-				    ? " (a record timed out: the target may hold it or not, so a rerun starts over)"
-				    : " (each a prefix of its partition; the same command continues after them)");
+	return kt_diag_fail(
+		diag, r->delivery_err, "%s; records this run wrote per source partition: %s%s", r->delivery_msg, got,
+		r->timed_out ? " (a record timed out: the target may hold it or not, so a rerun starts over)"
+			     : " (each a prefix of its partition; the same command continues after them)");
 }
 
 static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_record *rec, struct kt_rate *rate,
@@ -929,7 +933,7 @@ static enum kt_err send_one(struct restore *r, size_t idx, const struct kt_recor
 			 * guarantee) refuses the next one: that record's report
 			 * says why */
 			kt_kafka_produce_poll(r->k, 0);
-			if (err == KT_ERR_KAFKA)
+			if (kt_kafka_stopped(r->k))
 				await_cause(r);
 			return r->delivery_err || r->stopped_msg[0] ? delivery_failed(r, diag) : err;
 		}
@@ -1586,7 +1590,7 @@ enum kt_err kt_restore_run(const struct kt_restore_opts *o, struct kt_restore_re
 		 * the next run continues exactly. A record that timed out may or
 		 * may not have been written: then counting on resume would be
 		 * wrong. */
-		if (r.delivery_err == KT_ERR_TIMEOUT)
+		if (r.timed_out)
 			e2 = kt_catalog_drop_restore_bases(r.rcat, r.run_id, &d2);
 		if (!e2)
 			e2 = kt_catalog_run_end(r.rcat, r.run_id, status, (int64_t)res->records, (int64_t)res->bytes, m,
