@@ -10,6 +10,7 @@
  */
 #include "kt_archive.h"
 #include "kt_archive_internal.h"
+#include "kt_sort.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -114,8 +115,7 @@ static enum kt_err list_ids(struct kt_store *st, char ***out, size_t *out_n, str
 		kt_archive_shard_ids_free(l.v, err == KT_ERR_NOMEM ? l.n : k);
 		return err;
 	}
-	if (k > 1) /* qsort's base may not be NULL, even for nothing to sort */
-		qsort(l.v, k, sizeof(*l.v), id_cmp);
+	kt_sort(l.v, k, sizeof(*l.v), id_cmp);
 	*out = l.v;
 	*out_n = k;
 	return KT_OK;
@@ -427,8 +427,8 @@ enum kt_err kt_archive_union_fresh_segments(struct kt_archive *a, const char *to
 		if (!err && l.nomem)
 			err = KT_ERR_NOMEM;
 	}
-	if (!err && l.n)
-		qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
+	if (!err)
+		kt_sort(l.v, l.n, sizeof(*l.v), seg_cmp);
 	/* the union's rule (SPEC 10.8): one an earlier one holds whole is out */
 	int64_t max_last = -1;
 	for (size_t i = 0; !err && i < l.n; i++) {

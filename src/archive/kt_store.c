@@ -10,6 +10,7 @@
 
 #include "kt_fileio.h"
 #include "kt_parse.h"
+#include "kt_sort.h"
 #include "kt_store_internal.h"
 #include "kt_time.h"
 
@@ -209,8 +210,7 @@ static enum kt_err walk_dir(struct kt_store *s, const char *rel, kt_store_list_c
 		n++;
 	}
 	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
+	kt_sort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		char child[PATH_BUF + 512];
 		int cn = snprintf(child, sizeof(child), "%s%s", rel, names[i]);

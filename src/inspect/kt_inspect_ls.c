@@ -1,6 +1,7 @@
 /* kt_inspect_ls.c - ls: the model of what an archive covers (ranges, gaps, lost and missing ranges, runs). */
 #include "kt_inspect.h"
 #include "kt_inspect_rows.h"
+#include "kt_sort.h"
 
 #include <string.h>
 
@@ -173,7 +174,7 @@ static void collect_intervals(struct span_work *w, struct kt_inspect_partition *
 	p->done_end = -1;
 	for (size_t i = 0; i < kr->nmiss; i++)
 		w->miss[w->nmiss++] = (struct ival){kr->miss[i].first, kr->miss[i].last + 1, NULL, (int64_t)i};
-	qsort(w->miss, w->nmiss, sizeof(*w->miss), ival_cmp);
+	kt_sort(w->miss, w->nmiss, sizeof(*w->miss), ival_cmp);
 	for (size_t i = 0; i < kr->nseg; i++) {
 		const struct seg_row *sg = &kr->segs[i];
 		w->iv[w->niv++] = (struct ival){sg->sum.first_offset, sg->sum.last_offset + 1, sg, 0};
@@ -189,8 +190,8 @@ static void collect_intervals(struct span_work *w, struct kt_inspect_partition *
 		if (pr->lost_from >= 0 && pr->lost_end > pr->lost_from)
 			w->lost[w->nlost++] = (struct ival){pr->lost_from, pr->lost_end, NULL, pr->run_id};
 	}
-	qsort(w->iv, w->niv, sizeof(*w->iv), ival_cmp);
-	qsort(w->lost, w->nlost, sizeof(*w->lost), ival_cmp);
+	kt_sort(w->iv, w->niv, sizeof(*w->iv), ival_cmp);
+	kt_sort(w->lost, w->nlost, sizeof(*w->lost), ival_cmp);
 }
 
 /* The coverage blocks, and a range for each that holds a segment. */
@@ -316,8 +317,7 @@ static enum kt_err build_spans(struct kt_inspect_partition *p, const struct key_
 	if (!w.l.err)
 		gaps_lost_missing(&w, kr);
 	if (!w.l.err) {
-		if (w.l.n) /* qsort may not be given NULL, even for none */
-			qsort(w.l.v, w.l.n, sizeof(*w.l.v), span_cmp);
+		kt_sort(w.l.v, w.l.n, sizeof(*w.l.v), span_cmp);
 		p->spans = w.l.v;
 		p->span_count = w.l.n;
 		w.l.v = NULL;

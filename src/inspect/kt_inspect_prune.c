@@ -1,6 +1,7 @@
 /* kt_inspect_prune.c - prune: remove segments no longer needed, crash-safely. */
 #include "kt_inspect.h"
 #include "kt_inspect_rows.h"
+#include "kt_sort.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -191,8 +192,8 @@ static enum kt_err prune_kept_runs(struct kt_catalog *cat, const struct rows *r,
 	pr->kept_runs = calloc(d.n + 1, sizeof(int64_t));
 	if (!err && !pr->kept_runs)
 		err = KT_ERR_NOMEM;
-	if (!err && d.n)
-		qsort(d.v, d.n, sizeof(*d.v), dump_run_cmp);
+	if (!err)
+		kt_sort(d.v, d.n, sizeof(*d.v), dump_run_cmp);
 	for (size_t i = d.n; !err && i-- > 0 && pr->nkept < (size_t)pr->o->value;)
 		if (run_read_something(r, d.v[i].run_id))
 			pr->kept_runs[pr->nkept++] = d.v[i].run_id;

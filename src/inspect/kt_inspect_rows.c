@@ -1,6 +1,7 @@
 /* kt_inspect_rows.c - the catalog rows the inspect engines share, and the walk over their keys. */
 #include "kt_inspect.h"
 #include "kt_inspect_rows.h"
+#include "kt_sort.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -162,7 +163,7 @@ static void topic_list(const struct rows *r, char *buf, size_t size)
 	}
 	for (size_t i = 0; i < n; i++)
 		v[i] = i < r->nseg ? r->segs[i].topic : r->pruns[i - r->nseg].topic;
-	qsort(v, n, sizeof(*v), cstr_cmp);
+	kt_sort(v, n, sizeof(*v), cstr_cmp);
 	size_t len = 0;
 	for (size_t i = 0; i < n && len + 1 < size; i++) {
 		if (i && !strcmp(v[i], v[i - 1]))

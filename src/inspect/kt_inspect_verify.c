@@ -1,6 +1,7 @@
 /* kt_inspect_verify.c - verify: every file against its checksums and the catalog, in parallel. */
 #include "kt_inspect.h"
 #include "kt_inspect_rows.h"
+#include "kt_sort.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -420,9 +421,8 @@ static enum kt_err verify_extra(struct verify *v, const struct rows *r)
 		known[i] = r->segs[i].path;
 	size_t nx = 0;
 	if (!err) {
-		qsort(known, r->nseg, sizeof(*known), str_cmp);
-		if (files.n) /* qsort may not be given NULL, even for none */
-			qsort(files.v, files.n, sizeof(*files.v), str_cmp);
+		kt_sort(known, r->nseg, sizeof(*known), str_cmp);
+		kt_sort(files.v, files.n, sizeof(*files.v), str_cmp);
 		/* keep the unlisted ones at the front, in order */
 		for (size_t i = 0; i < files.n; i++) {
 			if (bsearch(&files.v[i], known, r->nseg, sizeof(*known), str_cmp)) {

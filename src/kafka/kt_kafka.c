@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "kt_fileio.h"
+#include "kt_sort.h"
 #include "kt_time.h"
 
 #define ERRSTR 512
@@ -876,7 +877,7 @@ enum kt_err kt_kafka_list_topics(struct kt_kafka *k, struct kt_kafka_topic **out
 		n++;
 	}
 	rd_kafka_metadata_destroy(md);
-	qsort(t, n, sizeof(*t), topic_cmp);
+	kt_sort(t, n, sizeof(*t), topic_cmp);
 	*out = t;
 	*out_count = n;
 	return KT_OK;
@@ -1606,7 +1607,7 @@ static enum kt_err spread_plan(const int64_t *weights, size_t count, size_t nf, 
 		return KT_ERR_NOMEM;
 	for (size_t i = 0; i < count; i++)
 		order[i] = (struct weighed){weight_at(weights, i), i};
-	qsort(order, count, sizeof(*order), heavier_first);
+	kt_sort(order, count, sizeof(*order), heavier_first);
 	int64_t load[KT_KAFKA_FETCHERS_MAX] = {0};
 	for (size_t j = 0; j < count; j++) {
 		size_t f = 0;

@@ -14,6 +14,7 @@
 #include "kt_catalog.h"
 #include "kt_fileio.h"
 #include "kt_parse.h"
+#include "kt_sort.h"
 #include "kt_strv.h"
 #include "kt_rate.h"
 #include "kt_time.h"
@@ -442,7 +443,7 @@ static enum kt_err each_run_map(struct restore *r, const struct src_topic *t, in
 	for (size_t i = 0; i < r->mem_map_count; i++)
 		if (r->mem_maps[i].src_partition == src_partition && !strcmp(r->mem_maps[i].src_topic, src_topic))
 			sel[n++] = &r->mem_maps[i];
-	qsort(sel, n, sizeof(*sel), mem_map_cmp);
+	kt_sort(sel, n, sizeof(*sel), mem_map_cmp);
 	for (size_t i = 0; i < n && !cb(ctx, sel[i]); i++)
 		;
 	free(sel);
@@ -1286,9 +1287,7 @@ static enum kt_err load_offsets_file(struct restore *r, const char *path, struct
 		return err;
 	}
 	r->file_text = text; /* the entries point into it */
-	/* qsort may not be given NULL, even for none */
-	if (r->file_offset_count)
-		qsort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
+	kt_sort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
 	return KT_OK;
 }
 
@@ -1356,8 +1355,8 @@ static enum kt_err load_cluster_offsets(struct restore *r, struct kt_diag *diag)
 	kt_kafka_close(src);
 	if (has_re)
 		regfree(&re);
-	if (!err && r->file_offset_count) /* qsort may not be given NULL, even for none */
-		qsort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
+	if (!err)
+		kt_sort(r->file_offsets, r->file_offset_count, sizeof(*r->file_offsets), file_offset_cmp);
 	return err;
 }
 
