@@ -148,6 +148,14 @@ int kt_kafka_conf_is_secret(const char *key)
 	return 0;
 }
 
+int kt_kafka_conf_has(const struct kt_kafka_conf *conf, const char *key)
+{
+	for (size_t i = 0; i < conf->count; i++)
+		if (!strcmp(conf->kv[i].key, key))
+			return 1;
+	return 0;
+}
+
 enum kt_err kt_kafka_conf_set(struct kt_kafka_conf *conf, const char *key, const char *value, struct kt_diag *diag)
 {
 	if (!*key)
@@ -274,6 +282,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		mark_up(k);
 	if (!k->dr_cb)
 		return;
+	char why[384]; /* the client's fatal reason, written only if it has one */
 	/* a timed-out record may or may not be in the log: the one failure
 	 * the gapless guarantee does not cover, so it is told apart */
 	if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT && k->down_since) {
@@ -285,11 +294,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		k->dr_cb(k->dr_ctx, KT_ERR_TIMEOUT, msg, m->partition, -1, m->_private);
 	} else if ((m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
 		    m->err == RD_KAFKA_RESP_ERR__FATAL) &&
-		   rd_kafka_fatal_error(rk, NULL, 0)) {
+		   rd_kafka_fatal_error(rk, why, sizeof(why))) {
 		/* not sent because the producer had stopped: another record's
 		 * failure is the cause, and its own report says which */
-		char why[384], msg[KT_DIAG_MSG_MAX];
-		rd_kafka_fatal_error(rk, why, sizeof(why));
+		char msg[KT_DIAG_MSG_MAX];
 		snprintf(msg, sizeof(msg), "%s (the producer had stopped: %s)", rd_kafka_err2str(m->err), why);
 		k->dr_cb(k->dr_ctx, KT_ERR_STATE, msg, m->partition, -1, m->_private);
 	} else if (m->err) {

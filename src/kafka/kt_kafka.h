@@ -26,6 +26,8 @@ void kt_kafka_conf_free(struct kt_kafka_conf *conf);
 /* "key=value" as given to -X. Later settings override earlier ones. */
 enum kt_err kt_kafka_conf_set_kv(struct kt_kafka_conf *conf, const char *kv, struct kt_diag *diag);
 enum kt_err kt_kafka_conf_set(struct kt_kafka_conf *conf, const char *key, const char *value, struct kt_diag *diag);
+/* Whether the properties (-X, -F) set key. */
+int kt_kafka_conf_has(const struct kt_kafka_conf *conf, const char *key);
 /* A file of key=value lines; blank lines and lines starting with # are
  * ignored. Keeps passwords out of ps and crontab. */
 enum kt_err kt_kafka_conf_load_file(struct kt_kafka_conf *conf, const char *path, struct kt_diag *diag);

@@ -36,27 +36,6 @@ static void set_conf_cb(void *ctx, const char *key, const char *value)
 	rd_kafka_conf_set(c, key, value, errstr, sizeof(errstr));
 }
 
-struct has_key {
-	const char *key;
-	int found;
-};
-
-static void has_key_cb(void *ctx, const char *key, const char *value)
-{
-	(void)value;
-	struct has_key *h = ctx;
-	if (!strcmp(h->key, key))
-		h->found = 1;
-}
-
-/* Whether the user's properties (-X, -F) name key. */
-static int user_sets(const struct kt_kafka_conf *conf, const char *key)
-{
-	struct has_key h = {key, 0};
-	kt_kafka_conf_each(conf, has_key_cb, &h);
-	return h.found;
-}
-
 static enum kt_err set_rk(rd_kafka_conf_t *c, const char *key, const char *value, struct kt_diag *diag)
 {
 	char errstr[ERRSTR];
@@ -192,9 +171,9 @@ enum kt_err kt_kafka_member_open(const struct kt_kafka_conf *conf, const struct 
 	/* how soon a dead member is noticed is the operator's to tune with
 	 * -X, as every client setting is; the defaults move its partitions
 	 * within about 10 s */
-	if (!err && !user_sets(conf, "session.timeout.ms"))
+	if (!err && !kt_kafka_conf_has(conf, "session.timeout.ms"))
 		err = set_rk(c, "session.timeout.ms", ms, diag);
-	if (!err && !user_sets(conf, "heartbeat.interval.ms"))
+	if (!err && !kt_kafka_conf_has(conf, "heartbeat.interval.ms"))
 		err = set_rk(c, "heartbeat.interval.ms", "1000", diag);
 	/* the group leader rebalances when it sees a subscribed topic's
 	 * partition count grow: new partitions are assigned within this */
