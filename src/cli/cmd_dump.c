@@ -168,11 +168,11 @@ static void print_json(const struct kt_dump_result *r, enum kt_err err, const st
 		      ",\"records\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
 		      ",\"compressed_bytes\":%" PRIu64 ",\"segments\":%d,\"partitions\":%d,\"consumer_groups\":%d,"
 		      "\"lag\":%" PRId64 ",\"unreadable\":%" PRId64
-		      ",\"duration_seconds\":%.3f,\"empty_polls\":%" PRIu64 ",\"fetchers\":%d,\"compactions\":%" PRIu64
-		      ",\"compacted_segments\":%" PRIu64 ",\"unlisted_removed\":%d,\"unlisted_offsets\":%" PRId64
-		      ",\"topics\":[",
+		      ",\"duration_seconds\":%.3f,\"empty_polls\":%" PRIu64 ",\"kicks\":%" PRIu64
+		      ",\"fetchers\":%d,\"compactions\":%" PRIu64 ",\"compacted_segments\":%" PRIu64
+		      ",\"unlisted_removed\":%d,\"unlisted_offsets\":%" PRId64 ",\"topics\":[",
 		      r->records, r->payload_bytes, r->raw_bytes, r->file_bytes, r->segments, r->partitions, r->groups,
-		      r->lag, r->unreadable, r->seconds, r->empty_polls, r->fetchers, r->compactions,
+		      r->lag, r->unreadable, r->seconds, r->empty_polls, r->kicks, r->fetchers, r->compactions,
 		      r->compacted_segments, r->unlisted_removed, r->unlisted_offsets);
 	for (size_t i = 0; i < r->topic_count; i++) {
 		const struct kt_dump_topic_result *t = &r->topics[i];

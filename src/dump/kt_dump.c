@@ -2209,6 +2209,8 @@ out:
 		regfree(&d.inc_re);
 	if (d.has_exc_re)
 		regfree(&d.exc_re);
+	if (d.k)
+		res->kicks = kt_kafka_kick_count(d.k);
 	kt_kafka_close(d.kg);
 	kt_kafka_close(d.k);
 	kt_archive_close(d.u);

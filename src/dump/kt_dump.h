@@ -147,6 +147,9 @@ struct kt_dump_result {
 	/* polls that waited their whole timeout while partitions were
 	 * unfinished: a handful at most when fetching keeps up (issue #19) */
 	uint64_t empty_polls;
+	/* times a client's brokers were woken after its queue had filled and
+	 * drained (kt_kafka_kick_count) */
+	uint64_t kicks;
 	/* librdkafka clients that fetched: 2 once the records proved large
 	 * (kt_dump.c, FETCHERS) */
 	int fetchers;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "kt_fileio.h"
+#include "kt_kick.h"
 #include "kt_sort.h"
 #include "kt_time.h"
 
@@ -41,10 +42,15 @@ struct broker_err {
 #define BROKER_ERR_MAX 8
 
 /* One librdkafka consumer of a struct kt_kafka: its consumer queue, whose
- * becoming non-empty is signalled to the struct's q_cv. */
+ * becoming non-empty is signalled to the struct's q_cv. The value bytes
+ * and records taken from it estimate the bytes it holds (what librdkafka
+ * compares with queued.max.messages.kbytes); full is set while the
+ * estimate says the client may have stopped fetching (see kt_kick.h). */
 struct fetcher {
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *q;
+	int64_t taken_bytes, taken;
+	int full;
 };
 
 /* Which fetcher reads a partition. */
@@ -96,7 +102,9 @@ struct kt_kafka {
 	pthread_mutex_t q_mu;
 	pthread_cond_t q_cv;
 	int q_ready, q_woken;
-	int topic_gone; /* kt_kafka_topic_gone: closing may hang in librdkafka */
+	int64_t queue_max_bytes; /* queued.max.messages.kbytes, in bytes */
+	struct kt_kick *kick;	 /* made at the first kick */
+	int topic_gone;		 /* kt_kafka_topic_gone: closing may hang in librdkafka */
 };
 
 /* ---- configuration ---- */
@@ -665,8 +673,9 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 		 * wakes, up to a second later, however soon the queue drains:
 		 * issue #19's empty polls. The default 100000 messages is 20 MB of
 		 * 200-byte records (5 MB of 50-byte ones), so the count is set out
-		 * of reach and only the byte limit below, sized to absorb a
-		 * second of fetching, decides. */
+		 * of reach and only the byte limit below decides; once ktape has
+		 * drained a queue that reached it, kt_kick wakes the broker
+		 * threads. */
 		err = err ? err : set_rk(c, "queued.min.messages", "10000000", diag);
 		err = err ? err : set_rk(c, "max.partition.fetch.bytes", "2097152", diag);
 		err = err ? err : set_rk(c, "queued.max.messages.kbytes", "32768", diag);
@@ -723,8 +732,13 @@ enum kt_err kt_kafka_open(const struct kt_kafka_conf *conf, const struct kt_kafk
 			return err;
 		}
 	}
-	if (opts->role == KT_KAFKA_CONSUMER)
+	if (opts->role == KT_KAFKA_CONSUMER) {
 		k->fetch_conf = rd_kafka_conf_dup(c); /* for kt_kafka_set_fetchers */
+		char kb[32];
+		size_t kbsize = sizeof(kb);
+		if (rd_kafka_conf_get(c, "queued.max.messages.kbytes", kb, &kbsize) == RD_KAFKA_CONF_OK)
+			k->queue_max_bytes = strtoll(kb, NULL, 10) * 1024;
+	}
 	char errstr[ERRSTR];
 	k->rk = rd_kafka_new(opts->role == KT_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, c, errstr,
 			     sizeof(errstr));
@@ -821,6 +835,7 @@ void kt_kafka_close(struct kt_kafka *k)
 {
 	if (!k)
 		return;
+	kt_kick_free(k->kick); /* it may be using the clients */
 	struct doomed *z = k->topic_gone ? calloc(1, sizeof(*z)) : NULL;
 	if (k->held)
 		rd_kafka_message_destroy(k->held);
@@ -2006,6 +2021,58 @@ static int ignorable(const rd_kafka_message_t *m)
 	return m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
 }
 
+/* At most this many of a client's partitions in one kick: enough to reach
+ * every broker that leads some of them in all but huge clusters, few
+ * enough that the request stays small. */
+#define KICK_PARTS_MAX 64
+
+/* Sends a kick to fetcher fi's brokers, for a sample of its partitions. */
+static void kick(struct kt_kafka *k, int fi)
+{
+	size_t mine = 0;
+	for (size_t i = 0; i < k->nowners; i++)
+		mine += k->owners[i].f == fi;
+	if (!mine || (!k->kick && kt_kick_new(&k->kick)))
+		return;
+	size_t step = mine > KICK_PARTS_MAX ? (mine + KICK_PARTS_MAX - 1) / KICK_PARTS_MAX : 1;
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(KICK_PARTS_MAX);
+	size_t seen = 0;
+	for (size_t i = 0; i < k->nowners; i++)
+		if (k->owners[i].f == fi && seen++ % step == 0)
+			rd_kafka_topic_partition_list_add(parts, k->owners[i].topic, k->owners[i].partition);
+	kt_kick_request(k->kick, fi, k->fetch[fi].rk, parts);
+}
+
+/* After records were taken from fetcher fi (msgs, n; the queue held
+ * queued_before ops just before): when the queue was near
+ * queued.max.messages.kbytes (librdkafka may have stopped fetching) and is
+ * well under it now, kick its brokers. The queue's bytes are estimated
+ * from its length and the records' mean value size, so the thresholds
+ * leave room for the estimate's error. */
+static void note_taken(struct kt_kafka *k, int fi, size_t queued_before, rd_kafka_message_t **msgs, size_t n)
+{
+	struct fetcher *f = &k->fetch[fi];
+	for (size_t i = 0; i < n; i++)
+		if (!msgs[i]->err) {
+			f->taken_bytes += (int64_t)msgs[i]->len;
+			f->taken++;
+		}
+	if (!f->taken || k->queue_max_bytes <= 0)
+		return;
+	int64_t mean = f->taken_bytes / f->taken;
+	if ((int64_t)queued_before * mean * 10 >= k->queue_max_bytes * 7)
+		f->full = 1;
+	if (f->full && (int64_t)rd_kafka_queue_length(f->q) * mean * 10 <= k->queue_max_bytes * 4) {
+		f->full = 0;
+		kick(k, fi);
+	}
+}
+
+unsigned long kt_kafka_kick_count(struct kt_kafka *k)
+{
+	return k->kick ? kt_kick_count(k->kick) : 0;
+}
+
 enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_msg *msg, struct kt_diag *diag)
 {
 	if (k->held) {
@@ -2013,6 +2080,7 @@ enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_ms
 		k->held = NULL;
 	}
 	msg->event = KT_KAFKA_NONE;
+	size_t queued = k->nfetch ? rd_kafka_queue_length(k->fetch[0].q) : 0;
 	rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
 	while (m && ignorable(m)) {
 		rd_kafka_message_destroy(m);
@@ -2020,6 +2088,8 @@ enum kt_err kt_kafka_poll(struct kt_kafka *k, int timeout_ms, struct kt_kafka_ms
 	}
 	if (!m)
 		return health(k, diag);
+	if (k->nfetch)
+		note_taken(k, 0, queued, &m, 1);
 	if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
 		mark_up(k);
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -2099,11 +2169,13 @@ static enum kt_err take_queued(struct kt_kafka *k, struct kt_kafka_batch *b, str
 {
 	for (int j = 0; j < k->nfetch && b->n < b->max; j++) {
 		struct fetcher *f = &k->fetch[(k->next_fetch + j) % k->nfetch];
+		size_t queued = rd_kafka_queue_length(f->q);
 		ssize_t n = rd_kafka_consume_batch_queue(f->q, 0, b->msgs + b->n, b->max - b->n);
 		if (n < 0)
 			return rk_fail(diag, "consume", rd_kafka_last_error());
 		size_t kept = b->n;
 		int fi = (k->next_fetch + j) % k->nfetch;
+		note_taken(k, fi, queued, b->msgs + b->n, (size_t)n);
 		for (size_t i = b->n; i < b->n + (size_t)n; i++) {
 			if (ignorable(b->msgs[i]) || (k->nstale && stale(k, fi, b->msgs[i])))
 				rd_kafka_message_destroy(b->msgs[i]);

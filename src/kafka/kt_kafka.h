@@ -228,6 +228,10 @@ int64_t kt_kafka_cached_end(struct kt_kafka *k, const char *topic, int32_t parti
 /* How many errors librdkafka reported (error_cb: brokers down, transport,
  * authentication) since the client was opened; the client retries most. */
 uint64_t kt_kafka_error_count(struct kt_kafka *k);
+/* How many times a consumer woke its brokers after its queue had been
+ * full and drained (kt_kick.h): librdkafka 2.0.2 would have waited up to
+ * a second before fetching again. */
+unsigned long kt_kafka_kick_count(struct kt_kafka *k);
 
 enum kt_kafka_event {
 	KT_KAFKA_NONE,	      /* nothing within the timeout */

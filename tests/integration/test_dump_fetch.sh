@@ -29,6 +29,20 @@ done
 ((best <= 3)) || fail "$best polls waited their whole timeout while records were fetchable"
 pass "600000 small records without fetch stalls ($best empty polls)"
 
+# A queue that fills (issue #19): librdkafka 2.0.2 stops fetching while its
+# queue holds queued.max.messages.kbytes, and looks again only when its
+# broker thread next wakes, up to a second later, however soon the queue
+# was drained. A 1 MiB queue is full after every response; dump wakes the
+# brokers once it has drained it (kicks), and fetching goes on at once.
+"$KTAPE" dump -b "$BS" -a "$WORK/smallq" -t "$T" -X queued.max.messages.kbytes=1024 -q --json \
+    >"$WORK/smallq.json" || fail "dump with a 1 MiB queue"
+read -r records empty kicks < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["empty_polls"], j["kicks"])' "$WORK/smallq.json")
+assert_eq 600000 "$records" "records dumped with a 1 MiB queue"
+echo "1 MiB queue: $empty empty polls, $kicks kicks"
+((kicks >= 1)) || fail "the queue filled and drained, and no kick woke the brokers"
+((empty <= 3)) || fail "$empty polls waited their whole timeout with a 1 MiB queue ($kicks kicks)"
+pass "a queue that fills and drains: fetching goes on ($kicks kicks, $empty empty polls)"
+
 # Large records: librdkafka's one broker thread, inflating them, is then the
 # limit, and once the dump has seen their size it spreads the unfinished
 # partitions over a second client, each going on where the archive ends,
