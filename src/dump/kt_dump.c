@@ -1568,27 +1568,40 @@ static enum kt_err assign_parts(struct dump *d, int *open, struct kt_diag *diag)
 }
 
 /* One librdkafka client fetches and decompresses everything on one broker
- * thread. For large records that thread is the limit (issue #19: inflating
- * gzip'd 10 KiB records was two thirds of a dump's CPU time, zstd the
- * rest, the worker waiting for it), and a second client, with its own
- * broker thread, puts the other core to work. Small records keep both
- * cores busy already (50 bytes: the broker thread half the CPU time, the
- * worker 40%), and there a second client was no faster and its queue,
- * which holds some 400 bytes per record besides the record, took the peak
- * RSS from 130 to 560 MiB. So the dump starts with one client and, once
- * SPREAD_PROBE_BYTES or SPREAD_PROBE_RECORDS are archived, spreads the
- * unfinished partitions over FETCHERS clients if the records average
- * SPREAD_MIN_RECORD_BYTES or more. */
+ * thread, and in librdkafka 2.0.2 that thread asks for the next response
+ * only once it has inflated the last one, so the broker and it wait for
+ * each other; a second client, with its own broker thread, overlaps the
+ * two and puts the other core to work where inflating is the limit, that
+ * is where the bytes cost more than the records. Issue #19, gzip'd topics,
+ * medians of 3-4 alternating rounds, one client against two (and two bare
+ * librdkafka clients that only count; * measured before, on a quieter
+ * machine):
+ *   1M users' events, 334 bytes, 3 partitions   2.35 s  1.96 s  (2.02 s)
+ *   the same, 48 partitions                      2.01 s  1.95 s  (1.65 s)
+ *   100k records of 10251 bytes*                 5.43 s  4.59 s  (3.98 s)
+ *   1M events cut to 267 bytes*                  1.33 s  1.38 s
+ *   1M events cut to 211 bytes*                  1.20 s  1.36 s
+ *   5M records of 61 bytes*                      2.23 s  2.63 s
+ * Smaller records' own costs (librdkafka's op, the main thread's and the
+ * worker's work per record) decide, and a second client adds its own. Its
+ * queue also holds some 400 bytes per record besides the record: the peak
+ * RSS went from 61 to 252 MiB at 211 bytes and from 234 to 649 MiB at 61
+ * bytes, against 50-65 to 115-157 MiB at 334 bytes. Two clients used to
+ * lose at 48 partitions, whose queues fill, until kt_kick woke librdkafka
+ * after they drained (4 of 8 rounds had taken 2.7-3.1 s). So the dump
+ * starts with one client and, once SPREAD_PROBE_BYTES or
+ * SPREAD_PROBE_RECORDS are archived, spreads the unfinished partitions
+ * over FETCHERS clients if the records average SPREAD_MIN_RECORD_BYTES or
+ * more, however many partitions there are. */
 #define FETCHERS		2
 #define SPREAD_PROBE_BYTES	(8u << 20)
 #define SPREAD_PROBE_RECORDS	16384
-#define SPREAD_MIN_RECORD_BYTES 1024
+#define SPREAD_MIN_RECORD_BYTES 300
 /* Many partitions also keep one client's broker thread the limit: 300
  * partitions of 334-byte records took 1.95-2.89 s with one client and
- * 1.86-1.99 s with two (bare librdkafka x2: 1.79-2.10 s), at 115-143 MiB;
- * 48 partitions gained nothing and peaked at 261 MiB once. Records of
- * SPREAD_MANY_MIN_BYTES or more only: the second queue holds some 400
- * bytes per record besides it (50-byte records, see above). */
+ * 1.86-1.99 s with two (bare librdkafka x2: 1.79-2.10 s), at 115-143 MiB.
+ * Records of SPREAD_MANY_MIN_BYTES or more only: the second queue holds
+ * some 400 bytes per record besides it (50-byte records, see above). */
 #define SPREAD_MANY_PARTITIONS 128
 #define SPREAD_MANY_MIN_BYTES  256
 /* Partitions come whole, so the clients' loads differ (3 partitions: 2 and

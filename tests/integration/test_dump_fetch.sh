@@ -129,3 +129,27 @@ kcat -C -b "$BS" -t "$T4" -o beginning -e -q -f '%p %o %k %s\n' | sort >"$WORK/w
 assert_eq 39000 "$(wc -l <"$WORK/wide.kcat")" "records kcat reads of 130 partitions"
 cmp -s "$WORK/wide.kcat" "$WORK/wide.cat" || fail "the archive of 130 partitions differs from the topic"
 pass "130 partitions of 300-byte records fetched by two clients, each record archived exactly once"
+
+# and so are three partitions of records of 300 bytes or more (issue #19:
+# one broker thread was the limit there too, once kt_kick kept two
+# clients' queues from stalling): every record exactly once
+T5="fetch-three-$RUN_ID"
+create_topic "$T5" 3
+now=$(date +%s%3N)
+python3 - "$now" >"$WORK/three.spec" <<'PY'
+import hashlib, sys
+now = int(sys.argv[1])
+for i in range(30000):
+    filler = hashlib.sha256(str(i).encode()).hexdigest() * 5  # 320 bytes
+    print(f"{i % 3}\t{now + i}\tk{i}\t{i}-{filler}")
+PY
+produce_spec "$T5" "$WORK/three.spec" --plain
+"$KTAPE" dump -b "$BS" -a "$WORK/three" -t "$T5" -q --json >"$WORK/three.json" || fail "dump of 3 partitions"
+read -r records fetchers < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["fetchers"])' "$WORK/three.json")
+assert_eq 30000 "$records" "records of 3 partitions dumped"
+assert_eq 2 "$fetchers" "clients that fetched 3 partitions of 330-byte records"
+kcat -C -b "$BS" -t "$T5" -o beginning -e -q -f '%p %o %k %s\n' | sort >"$WORK/three.kcat"
+"$KTAPE" cat -a "$WORK/three" -t "$T5" --format '%p %o %k %s\n' | sort >"$WORK/three.cat"
+assert_eq 30000 "$(wc -l <"$WORK/three.kcat")" "records kcat reads of 3 partitions"
+cmp -s "$WORK/three.kcat" "$WORK/three.cat" || fail "the archive of 3 partitions differs from the topic"
+pass "3 partitions of 330-byte records fetched by two clients, each record archived exactly once"
