@@ -43,6 +43,32 @@ echo "1 MiB queue: $empty empty polls, $kicks kicks"
 ((empty <= 3)) || fail "$empty polls waited their whole timeout with a 1 MiB queue ($kicks kicks)"
 pass "a queue that fills and drains: fetching goes on ($kicks kicks, $empty empty polls)"
 
+# Dumps NAME, PARTITIONS partitions of RECORDS records whose values are
+# FILLER times 64 bytes (plus their number), and checks that two clients
+# fetched them and that the archive holds every record exactly once, as
+# kcat reads the topic.
+spread_case() { # NAME PARTITIONS RECORDS FILLER
+    local name=$1 parts=$2 n=$3 filler=$4 t="fetch-$1-$RUN_ID" records fetchers
+    create_topic "$t" "$parts"
+    python3 - "$(date +%s%3N)" "$parts" "$n" "$filler" >"$WORK/$name.spec" <<'PY'
+import hashlib, sys
+now, parts, n, filler = (int(a) for a in sys.argv[1:])
+for i in range(n):
+    value = hashlib.sha256(str(i).encode()).hexdigest() * filler  # each record its own
+    print(f"{i % parts}\t{now + i}\tk{i}\t{i}-{value}")
+PY
+    produce_spec "$t" "$WORK/$name.spec" --plain
+    "$KTAPE" dump -b "$BS" -a "$WORK/$name" -t "$t" -q --json >"$WORK/$name.json" || fail "dump of $parts partitions"
+    read -r records fetchers < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["fetchers"])' "$WORK/$name.json")
+    assert_eq "$n" "$records" "records of $parts partitions dumped"
+    assert_eq 2 "$fetchers" "clients that fetched $parts partitions of $((filler * 64))-byte values"
+    kcat -C -b "$BS" -t "$t" -o beginning -e -q -f '%p %o %k %s\n' | sort >"$WORK/$name.kcat"
+    "$KTAPE" cat -a "$WORK/$name" -t "$t" --format '%p %o %k %s\n' | sort >"$WORK/$name.cat"
+    assert_eq "$n" "$(wc -l <"$WORK/$name.kcat")" "records kcat reads of $parts partitions"
+    cmp -s "$WORK/$name.kcat" "$WORK/$name.cat" || fail "the archive of $parts partitions differs from the topic"
+    pass "$parts partitions of $((filler * 64))-byte values fetched by two clients, each record archived exactly once"
+}
+
 # Large records: librdkafka's one broker thread, inflating them, is then the
 # limit, and once the dump has seen their size it spreads the unfinished
 # partitions over a second client, each going on where the archive ends,
@@ -50,26 +76,7 @@ pass "a queue that fills and drains: fetching goes on ($kicks kicks, $empty empt
 # over (issue #19: three partitions of equal size take both paths as a rule;
 # the outcome is what is checked). Every record exactly once, as kcat
 # reads the topic.
-T2="fetch-big-$RUN_ID"
-create_topic "$T2" 3
-now=$(date +%s%3N)
-python3 - "$now" >"$WORK/big.spec" <<'PY'
-import hashlib, sys
-now = int(sys.argv[1])
-for i in range(4500):
-    filler = hashlib.sha256(str(i).encode()).hexdigest() * 125  # 8000 bytes, each record its own
-    print(f"{i % 3}\t{now + i}\tk{i}\t{i}-{filler}")
-PY
-produce_spec "$T2" "$WORK/big.spec" --plain
-"$KTAPE" dump -b "$BS" -a "$WORK/big" -t "$T2" -q --json >"$WORK/big.json" || fail "dump of large records"
-read -r records fetchers < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["fetchers"])' "$WORK/big.json")
-assert_eq 4500 "$records" "large records dumped"
-assert_eq 2 "$fetchers" "clients that fetched the large records"
-kcat -C -b "$BS" -t "$T2" -o beginning -e -q -f '%p %o %k %S %s\n' | sort >"$WORK/big.kcat"
-"$KTAPE" cat -a "$WORK/big" -t "$T2" --format '%p %o %k %S %s\n' | sort >"$WORK/big.cat"
-assert_eq 4500 "$(wc -l <"$WORK/big.kcat")" "records kcat reads"
-cmp -s "$WORK/big.kcat" "$WORK/big.cat" || fail "the archive differs from the topic: $(diff "$WORK/big.kcat" "$WORK/big.cat" | cut -c1-80 | head -n 5)"
-pass "4500 records of 8 KiB fetched by two clients, each record archived exactly once"
+spread_case big 3 4500 125
 
 # Many partitions (issue #19): their ends are asked for in one request per
 # broker, and the partitions that end together are committed together: one
@@ -108,48 +115,9 @@ pass "40 partitions: ends asked at once, 40 segments in one catalog commit, lag 
 
 # 128 partitions or more of records of 256 bytes or more are spread over
 # two clients too (issue #19: one broker thread was the limit at 300
-# partitions); every record exactly once, as kcat reads the topic.
-T4="fetch-wide-$RUN_ID"
-create_topic "$T4" 130
-now=$(date +%s%3N)
-python3 - "$now" >"$WORK/wide.spec" <<'PY'
-import hashlib, sys
-now = int(sys.argv[1])
-for i in range(39000):
-    filler = hashlib.sha256(str(i).encode()).hexdigest() * 4  # 256 bytes
-    print(f"{i % 130}\t{now + i}\tk{i}\t{i}-{filler}")
-PY
-produce_spec "$T4" "$WORK/wide.spec" --plain
-"$KTAPE" dump -b "$BS" -a "$WORK/wide" -t "$T4" -q --json >"$WORK/wide.json" || fail "dump of 130 partitions"
-read -r records fetchers < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["fetchers"])' "$WORK/wide.json")
-assert_eq 39000 "$records" "records of 130 partitions dumped"
-assert_eq 2 "$fetchers" "clients that fetched 130 partitions of 300-byte records"
-kcat -C -b "$BS" -t "$T4" -o beginning -e -q -f '%p %o %k %s\n' | sort >"$WORK/wide.kcat"
-"$KTAPE" cat -a "$WORK/wide" -t "$T4" --format '%p %o %k %s\n' | sort >"$WORK/wide.cat"
-assert_eq 39000 "$(wc -l <"$WORK/wide.kcat")" "records kcat reads of 130 partitions"
-cmp -s "$WORK/wide.kcat" "$WORK/wide.cat" || fail "the archive of 130 partitions differs from the topic"
-pass "130 partitions of 300-byte records fetched by two clients, each record archived exactly once"
-
-# and so are three partitions of records of 300 bytes or more (issue #19:
-# one broker thread was the limit there too, once kt_kick kept two
-# clients' queues from stalling): every record exactly once
-T5="fetch-three-$RUN_ID"
-create_topic "$T5" 3
-now=$(date +%s%3N)
-python3 - "$now" >"$WORK/three.spec" <<'PY'
-import hashlib, sys
-now = int(sys.argv[1])
-for i in range(30000):
-    filler = hashlib.sha256(str(i).encode()).hexdigest() * 5  # 320 bytes
-    print(f"{i % 3}\t{now + i}\tk{i}\t{i}-{filler}")
-PY
-produce_spec "$T5" "$WORK/three.spec" --plain
-"$KTAPE" dump -b "$BS" -a "$WORK/three" -t "$T5" -q --json >"$WORK/three.json" || fail "dump of 3 partitions"
-read -r records fetchers < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["records"], j["fetchers"])' "$WORK/three.json")
-assert_eq 30000 "$records" "records of 3 partitions dumped"
-assert_eq 2 "$fetchers" "clients that fetched 3 partitions of 330-byte records"
-kcat -C -b "$BS" -t "$T5" -o beginning -e -q -f '%p %o %k %s\n' | sort >"$WORK/three.kcat"
-"$KTAPE" cat -a "$WORK/three" -t "$T5" --format '%p %o %k %s\n' | sort >"$WORK/three.cat"
-assert_eq 30000 "$(wc -l <"$WORK/three.kcat")" "records kcat reads of 3 partitions"
-cmp -s "$WORK/three.kcat" "$WORK/three.cat" || fail "the archive of 3 partitions differs from the topic"
-pass "3 partitions of 330-byte records fetched by two clients, each record archived exactly once"
+# partitions)
+spread_case wide 130 39000 4
+# and so are 3 partitions of records of 300 bytes or more (issue #19: one
+# broker thread was the limit there too, once kt_kick kept two clients'
+# queues from stalling)
+spread_case three 3 30000 5
