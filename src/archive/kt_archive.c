@@ -1447,14 +1447,22 @@ enum kt_err kt_archive_segment_commit_many(struct kt_archive *a, struct kt_archi
 	}
 	if (!err && crashed_at(KT_STEP_FINISHED))
 		err = kt_diag_fail(&all, KT_ERR_INTERRUPTED, "simulated crash after writing");
-	/* 2. renamed into segments/ (each directory fsynced), or uploaded whole */
+	/* 2. renamed into segments/ (the directories fsynced), or uploaded whole */
+	const char **paths = err ? NULL : calloc(n ? n : 1, sizeof(*paths));
+	const char **names = err ? NULL : calloc(n ? n : 1, sizeof(*names));
+	if (!err && (!paths || !names))
+		err = kt_diag_fail(&all, KT_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; !err && i < n; i++) {
-		if (!segs[i] || errs[i])
-			continue;
-		errs[i] = kt_store_commit_file(a->store, segs[i]->tmp_path, rels[i], &diags[i]);
-		if (errs[i] && !kt_archive_is_local(a))
-			unlink(segs[i]->tmp_path); /* the spooled copy of a failed upload */
+		paths[i] = segs[i] && !errs[i] ? segs[i]->tmp_path : NULL;
+		names[i] = rels[i];
 	}
+	if (!err)
+		kt_store_commit_files(a->store, paths, names, n, errs, diags);
+	for (size_t i = 0; !err && i < n; i++)
+		if (paths[i] && errs[i] && !kt_archive_is_local(a))
+			unlink(segs[i]->tmp_path); /* the spooled copy of a failed upload */
+	free(paths);
+	free(names);
 	if (!err && crashed_at(KT_STEP_RENAMED))
 		err = kt_diag_fail(&all, KT_ERR_INTERRUPTED, "simulated crash after rename");
 	/* 3. then one catalog transaction records them all */

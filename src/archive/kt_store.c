@@ -294,6 +294,95 @@ enum kt_err kt_store_commit_file(struct kt_store *s, const char *path, const cha
 	return err ? err : kt_rename_durable(path, final, diag);
 }
 
+/* The directories a batch fsynced above the files' own (kt_store_commit_files). */
+struct synced {
+	char **dirs;
+	size_t n;
+};
+
+static int was_synced(const struct synced *sy, const char *dir)
+{
+	for (size_t i = 0; i < sy->n; i++)
+		if (!strcmp(sy->dirs[i], dir))
+			return 1;
+	return 0;
+}
+
+/* fsyncs the directory that holds name and, when the batch created
+ * directories for it (made), each one above it up to the work directory
+ * itself that sy does not hold yet. */
+static enum kt_err sync_parents(const struct kt_store *s, const char *name, int made, struct synced *sy,
+				struct kt_diag *diag)
+{
+	char path[PATH_BUF];
+	kt_store_work_path(s, name, path, sizeof(path));
+	size_t root = strlen(s->work_dir);
+	for (int level = 0;; level++) {
+		char *slash = strrchr(path, '/');
+		if (!slash || (size_t)(slash - path) < root || (level > 0 && !made))
+			return KT_OK;
+		*slash = '\0'; /* the directory to fsync */
+		int done = level > 0 && was_synced(sy, path);
+		*slash = '/';
+		if (done)
+			return KT_OK;
+		enum kt_err err = kt_fsync_parent_dir(path, diag);
+		*slash = '\0'; /* the next level up starts from it */
+		if (err)
+			return err;
+		char *copy = level > 0 ? strdup(path) : NULL;
+		char **dirs = copy ? realloc(sy->dirs, (sy->n + 1) * sizeof(*dirs)) : NULL;
+		if (dirs) {
+			sy->dirs = dirs;
+			sy->dirs[sy->n++] = copy;
+		} else {
+			free(copy); /* it is only fsynced again */
+		}
+	}
+}
+
+/* A directory's fsync on ext4 commits the journal with what changed since,
+ * and one fsync after a rename, each in turn, made every segment a commit
+ * of its own: the 300 that a dump of 300 partitions ends with took
+ * 0.18-0.39 s (issue #19); renaming them all first, then fsyncing, took
+ * 300 such renames from 0.23 s to 0.07-0.12 s. The catalog commit comes
+ * after either way, so what it lists is durable. */
+void kt_store_commit_files(struct kt_store *s, const char *const *paths, const char *const *names, size_t n,
+			   enum kt_err *errs, struct kt_diag *diags)
+{
+	int *made = calloc(n ? n : 1, sizeof(*made)); /* directories created for file i */
+	for (size_t i = 0; i < n; i++) {
+		if (!paths[i])
+			continue;
+		if (s->kind == KT_STORE_S3) {
+			errs[i] = kt_store_s3_commit_file(s, paths[i], names[i], &diags[i]);
+			continue;
+		}
+		char final[PATH_BUF];
+		kt_store_work_path(s, names[i], final, sizeof(final));
+		char *slash = strrchr(final, '/');
+		int created = 0;
+		if (slash) {
+			*slash = '\0';
+			errs[i] = kt_mkdirs_unsynced(final, &created, &diags[i]);
+			*slash = '/';
+		}
+		if (made) /* without the flags every directory above is fsynced */
+			made[i] = created;
+		if (!errs[i] && rename(paths[i], final) != 0)
+			errs[i] = kt_diag_fail(&diags[i], KT_ERR_IO, "cannot rename %s to %s: %s", paths[i], final,
+					       strerror(errno));
+	}
+	struct synced sy = {NULL, 0};
+	for (size_t i = 0; s->kind != KT_STORE_S3 && i < n; i++)
+		if (paths[i] && !errs[i])
+			errs[i] = sync_parents(s, names[i], made ? made[i] : 1, &sy, &diags[i]);
+	for (size_t i = 0; i < sy.n; i++)
+		free(sy.dirs[i]);
+	free(sy.dirs);
+	free(made);
+}
+
 enum kt_err kt_store_fetch_file(struct kt_store *s, const char *name, const char *path, struct kt_diag *diag)
 {
 	if (s->kind == KT_STORE_S3)

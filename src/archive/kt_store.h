@@ -94,6 +94,12 @@ enum kt_err kt_store_put(struct kt_store *s, const char *name, const void *data,
  * directory, an upload for a bucket, after which path is gone. On failure
  * path stays for the caller to remove. */
 enum kt_err kt_store_commit_file(struct kt_store *s, const char *path, const char *name, struct kt_diag *diag);
+/* kt_store_commit_file for n files at once (paths[i] NULL: skipped), the
+ * outcome of each in errs[i] and diags[i]. A directory renames them all
+ * before it fsyncs their directories (and those it created for them), so
+ * that one journal commit makes every rename durable. */
+void kt_store_commit_files(struct kt_store *s, const char *const *paths, const char *const *names, size_t n,
+			   enum kt_err *errs, struct kt_diag *diags);
 /* Copies object name to the local file path (a bucket's catalog). */
 enum kt_err kt_store_fetch_file(struct kt_store *s, const char *name, const char *path, struct kt_diag *diag);
 /* Removes an object; one that is already gone is no error. For a

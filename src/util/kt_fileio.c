@@ -128,7 +128,7 @@ enum kt_err kt_read_file(const char *path, size_t max, uint8_t **out_data, size_
 	return KT_OK;
 }
 
-enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
+static enum kt_err mkdirs(const char *path, int sync, int *created, struct kt_diag *diag)
 {
 	char buf[4096];
 	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
@@ -138,7 +138,8 @@ enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
 			char saved = *p;
 			*p = '\0';
 			if (mkdir(buf, KT_DIR_MODE) == 0) {
-				enum kt_err err = kt_fsync_parent_dir(buf, diag);
+				*created = 1;
+				enum kt_err err = sync ? kt_fsync_parent_dir(buf, diag) : KT_OK;
 				if (err)
 					return err;
 			} else if (errno == ENOSPC) {
@@ -153,6 +154,18 @@ enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
 		}
 	}
 	return KT_OK;
+}
+
+enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag)
+{
+	int created = 0;
+	return mkdirs(path, 1, &created, diag);
+}
+
+enum kt_err kt_mkdirs_unsynced(const char *path, int *created, struct kt_diag *diag)
+{
+	*created = 0;
+	return mkdirs(path, 0, created, diag);
 }
 
 /* ---- whether a file is flock()ed, without taking the lock ---- */

@@ -35,6 +35,10 @@ enum kt_err kt_write_file_atomic(const char *path, const void *data, size_t len,
 enum kt_err kt_read_file(const char *path, size_t max, uint8_t **out_data, size_t *out_len, struct kt_diag *diag);
 /* mkdir -p with mode KT_DIR_MODE; fsyncs each parent it creates a directory in. */
 enum kt_err kt_mkdirs(const char *path, struct kt_diag *diag);
+/* kt_mkdirs without the fsyncs; *created is set when it made a directory,
+ * whose parents the caller fsyncs before it relies on them (a batch of
+ * renames made durable together, kt_store_commit_files). */
+enum kt_err kt_mkdirs_unsynced(const char *path, int *created, struct kt_diag *diag);
 
 /* Whether some process holds an flock() on the file at path, found out
  * without taking it: a reader must never take a writer's lock, even shared

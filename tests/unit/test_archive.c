@@ -16,6 +16,7 @@
 #include "kt_buf.h"
 #include "kt_catalog.h"
 #include "kt_segment_reader.h"
+#include "kt_store.h"
 #include "test_helpers.h"
 
 struct fixture {
@@ -680,6 +681,49 @@ static void test_create_refuses_foreign_dir(void **state)
 	assert_int_equal(kt_archive_open(f->arch, KT_ARCHIVE_READ, &a, NULL, &d), KT_ERR_NOT_FOUND);
 }
 
+/* kt_store_commit_files: every file renamed into the directories it names,
+ * made as needed, each outcome its own (a missing file fails alone, a NULL
+ * path is skipped). */
+static void test_store_commit_files(void **state)
+{
+	struct fixture *f = *state;
+	struct kt_diag d;
+	kt_diag_clear(&d);
+	struct kt_store *st;
+	assert_int_equal(kt_store_open(f->dir, NULL, &st, &d), KT_OK);
+	char tmp[3][512];
+	for (int i = 0; i < 3; i++) {
+		snprintf(tmp[i], sizeof(tmp[i]), "%s/f%d.tmp", f->dir, i);
+		if (i != 1)
+			th_write(tmp[i], "abc", 3);
+	}
+	const char *paths[4] = {tmp[0], tmp[1], tmp[2], NULL};
+	const char *names[4] = {"segments/t/g0/p0/a.kts", "segments/t/g0/p1/b.kts", "segments/t/g0/p2/c.kts",
+				"segments/t/g0/p3/d.kts"};
+	enum kt_err errs[4] = {KT_OK, KT_OK, KT_OK, KT_ERR_STATE};
+	struct kt_diag diags[4];
+	kt_store_commit_files(st, paths, names, 4, errs, diags);
+	assert_int_equal(errs[0], KT_OK);
+	assert_int_equal(errs[1], KT_ERR_IO);
+	assert_non_null(strstr(diags[1].msg, "cannot rename"));
+	assert_int_equal(errs[2], KT_OK);
+	assert_int_equal(errs[3], KT_ERR_STATE); /* skipped: left as it was */
+	char path[600];
+	size_t len;
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
+		struct stat sb;
+		assert_int_equal(stat(path, &sb) == 0, i == 0 || i == 2);
+		if (i == 0 || i == 2) {
+			uint8_t *data = th_read(path, &len);
+			assert_int_equal(len, 3);
+			free(data);
+			assert_int_not_equal(stat(tmp[i], &sb), 0); /* moved, not copied */
+		}
+	}
+	kt_store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -696,6 +740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_topic_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_catalog_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_refuses_foreign_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_commit_files, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("archive", tests, NULL, NULL);
 }
