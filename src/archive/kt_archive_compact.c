@@ -10,6 +10,7 @@
 #include "kt_archive_internal.h"
 #include "kt_segment_reader.h"
 #include "kt_store.h"
+#include "kt_strv.h"
 
 #define PATH_BUF 4096
 /* Size classes below "full": class k holds segments smaller than
@@ -473,14 +474,6 @@ static int size_class(const struct kt_archive_compactor *c, uint64_t x)
 	return k;
 }
 
-static int given_up(const struct kt_archive_compactor *c, const char *path)
-{
-	for (size_t i = 0; i < c->n_given_up; i++)
-		if (!strcmp(c->given_up[i], path))
-			return 1;
-	return 0;
-}
-
 struct part_rows {
 	uint32_t generation;
 	int32_t partition;
@@ -562,7 +555,8 @@ static int eligible(const struct kt_archive_compactor *c, const struct part_rows
 {
 	const struct cseg *s = &pr->segs[i];
 	return mergeable_run(c, s->run_id, NULL) && s->committed_ms > 0 && s->sum.raw_bytes < c->o.segment_bytes &&
-	       !given_up(c, s->path) && !missing_meets(pr, s->sum.first_offset, s->sum.last_offset);
+	       !kt_strv_has(c->given_up, c->n_given_up, s->path) &&
+	       !missing_meets(pr, s->sum.first_offset, s->sum.last_offset);
 }
 
 static int64_t age_window(const struct kt_archive_compactor *c, int64_t ms)

@@ -12,6 +12,7 @@
 #include "kt_parse.h"
 #include "kt_sort.h"
 #include "kt_store_internal.h"
+#include "kt_strv.h"
 #include "kt_time.h"
 
 #define PATH_BUF 4096
@@ -300,14 +301,6 @@ struct synced {
 	size_t n;
 };
 
-static int was_synced(const struct synced *sy, const char *dir)
-{
-	for (size_t i = 0; i < sy->n; i++)
-		if (!strcmp(sy->dirs[i], dir))
-			return 1;
-	return 0;
-}
-
 /* fsyncs the directory that holds name and, when the batch created
  * directories for it (made), each one above it up to the work directory
  * itself that sy does not hold yet. */
@@ -322,7 +315,7 @@ static enum kt_err sync_parents(const struct kt_store *s, const char *name, int 
 		if (!slash || (size_t)(slash - path) < root || (level > 0 && !made))
 			return KT_OK;
 		*slash = '\0'; /* the directory to fsync */
-		int done = level > 0 && was_synced(sy, path);
+		int done = level > 0 && kt_strv_has(sy->dirs, sy->n, path);
 		*slash = '/';
 		if (done)
 			return KT_OK;
@@ -330,14 +323,8 @@ static enum kt_err sync_parents(const struct kt_store *s, const char *name, int 
 		*slash = '\0'; /* the next level up starts from it */
 		if (err)
 			return err;
-		char *copy = level > 0 ? strdup(path) : NULL;
-		char **dirs = copy ? realloc(sy->dirs, (sy->n + 1) * sizeof(*dirs)) : NULL;
-		if (dirs) {
-			sy->dirs = dirs;
-			sy->dirs[sy->n++] = copy;
-		} else {
-			free(copy); /* it is only fsynced again */
-		}
+		if (level > 0) /* out of memory: it is only fsynced again */
+			kt_strv_push(&sy->dirs, &sy->n, path);
 	}
 }
 
@@ -377,9 +364,7 @@ void kt_store_commit_files(struct kt_store *s, const char *const *paths, const c
 	for (size_t i = 0; s->kind != KT_STORE_S3 && i < n; i++)
 		if (paths[i] && !errs[i])
 			errs[i] = sync_parents(s, names[i], made ? made[i] : 1, &sy, &diags[i]);
-	for (size_t i = 0; i < sy.n; i++)
-		free(sy.dirs[i]);
-	free(sy.dirs);
+	kt_strv_free(sy.dirs, sy.n);
 	free(made);
 }
 

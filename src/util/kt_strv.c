@@ -22,3 +22,11 @@ void kt_strv_free(char **v, size_t n)
 		free(v[i]);
 	free(v);
 }
+
+int kt_strv_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return 1;
+	return 0;
+}

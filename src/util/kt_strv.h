@@ -11,5 +11,7 @@
 /* Appends a copy of s. On KT_ERR_NOMEM the array is left as it was. */
 enum kt_err kt_strv_push(char ***v, size_t *n, const char *s);
 void kt_strv_free(char **v, size_t n);
+/* Whether s is one of the n strings of v. */
+int kt_strv_has(char *const *v, size_t n, const char *s);
 
 #endif
