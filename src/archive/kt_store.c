@@ -285,16 +285,6 @@ enum kt_err kt_store_put(struct kt_store *s, const char *name, const void *data,
 	return err ? err : kt_write_file_atomic(path, data, len, diag);
 }
 
-enum kt_err kt_store_commit_file(struct kt_store *s, const char *path, const char *name, struct kt_diag *diag)
-{
-	if (s->kind == KT_STORE_S3)
-		return kt_store_s3_commit_file(s, path, name, diag);
-	char final[PATH_BUF];
-	kt_store_work_path(s, name, final, sizeof(final));
-	enum kt_err err = make_parent(final, diag);
-	return err ? err : kt_rename_durable(path, final, diag);
-}
-
 /* The directories a batch fsynced above the files' own (kt_store_commit_files). */
 struct synced {
 	char **dirs;
@@ -366,6 +356,14 @@ void kt_store_commit_files(struct kt_store *s, const char *const *paths, const c
 			errs[i] = sync_parents(s, names[i], made ? made[i] : 1, &sy, &diags[i]);
 	kt_strv_free(sy.dirs, sy.n);
 	free(made);
+}
+
+/* a batch of one */
+enum kt_err kt_store_commit_file(struct kt_store *s, const char *path, const char *name, struct kt_diag *diag)
+{
+	enum kt_err err = KT_OK;
+	kt_store_commit_files(s, &path, &name, 1, &err, diag);
+	return err;
 }
 
 enum kt_err kt_store_fetch_file(struct kt_store *s, const char *name, const char *path, struct kt_diag *diag)

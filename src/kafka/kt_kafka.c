@@ -2029,6 +2029,7 @@ static int ignorable(const rd_kafka_message_t *m)
  * every broker that leads some of them in all but huge clusters, few
  * enough that the request stays small. */
 #define KICK_PARTS_MAX 64
+_Static_assert(KT_KAFKA_FETCHERS_MAX <= KT_KICK_SLOTS, "a kick slot for every fetcher");
 
 /* Sends a kick to fetcher fi's brokers, for a sample of its partitions. */
 static void kick(struct kt_kafka *k, int fi)
