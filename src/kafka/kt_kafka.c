@@ -105,6 +105,14 @@ struct kt_kafka {
 	int64_t queue_max_bytes; /* queued.max.messages.kbytes, in bytes */
 	struct kt_kick *kick;	 /* made at the first kick */
 	int topic_gone;		 /* kt_kafka_topic_gone: closing may hang in librdkafka */
+	/* Producers: a handle of each topic produced to (producer_topic) */
+	struct prod_topic *ptopics;
+	size_t nptopics, ptopic_last;
+};
+
+struct prod_topic {
+	char *name;
+	rd_kafka_topic_t *rkt;
 };
 
 /* ---- configuration ---- */
@@ -840,6 +848,11 @@ void kt_kafka_close(struct kt_kafka *k)
 	if (!k)
 		return;
 	kt_kick_free(k->kick); /* it may be using the clients */
+	for (size_t i = 0; i < k->nptopics; i++) {
+		rd_kafka_topic_destroy(k->ptopics[i].rkt);
+		free(k->ptopics[i].name);
+	}
+	free(k->ptopics);
 	struct doomed *z = k->topic_gone ? calloc(1, sizeof(*z)) : NULL;
 	if (k->held)
 		rd_kafka_message_destroy(k->held);
@@ -2297,6 +2310,36 @@ void kt_kafka_set_delivery_cb(struct kt_kafka *k, kt_kafka_delivery_cb cb, void 
 	k->dr_ctx = ctx;
 }
 
+/* The producer's handle of topic, made at its first record; NULL if it
+ * cannot be made (out of memory, a name librdkafka refuses), and then
+ * rd_kafka_producev is given the name and says what is wrong. By name,
+ * rd_kafka_producev finds the topic under the client's write lock for every
+ * record, the lock its broker thread takes too: a restore spent some 3% of
+ * its main thread there (issue #19). */
+static rd_kafka_topic_t *producer_topic(struct kt_kafka *k, const char *topic)
+{
+	if (k->nptopics && !strcmp(k->ptopics[k->ptopic_last].name, topic))
+		return k->ptopics[k->ptopic_last].rkt;
+	for (size_t i = 0; i < k->nptopics; i++)
+		if (!strcmp(k->ptopics[i].name, topic)) {
+			k->ptopic_last = i;
+			return k->ptopics[i].rkt;
+		}
+	struct prod_topic *grown = realloc(k->ptopics, (k->nptopics + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	k->ptopics = grown;
+	char *name = strdup(topic);
+	rd_kafka_topic_t *rkt = name ? rd_kafka_topic_new(k->rk, topic, NULL) : NULL;
+	if (!rkt) {
+		free(name);
+		return NULL;
+	}
+	k->ptopics[k->nptopics] = (struct prod_topic){name, rkt};
+	k->ptopic_last = k->nptopics++;
+	return rkt;
+}
+
 enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t partition, const struct kt_record *rec,
 			     const struct kt_header *extra_headers, size_t extra_count, void *opaque,
 			     struct kt_diag *diag)
@@ -2324,12 +2367,24 @@ enum kt_err kt_kafka_produce(struct kt_kafka *k, const char *topic, int32_t part
 	/* a non-NULL pointer with length 0 is an empty (not null) key or value */
 	const void *key = rec->key_null ? NULL : (rec->key ? (const void *)rec->key : "");
 	const void *val = rec->value_null ? NULL : (rec->value ? (const void *)rec->value : "");
-	rd_kafka_resp_err_t e = rd_kafka_producev(
-		k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-		RD_KAFKA_V_KEY(key, rec->key_len), RD_KAFKA_V_VALUE((void *)val, rec->value_len),
-		RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		RD_KAFKA_V_TIMESTAMP(rec->ts_type == KT_TS_NONE ? 0 : rec->timestamp), RD_KAFKA_V_HEADERS(hdrs),
-		RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+	int32_t p = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
+	int64_t ts = rec->ts_type == KT_TS_NONE ? 0 : rec->timestamp;
+	rd_kafka_topic_t *rkt = producer_topic(k, topic);
+	rd_kafka_vu_t vu[] = {
+		rkt ? (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = rkt}
+		    : (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = topic},
+		{.vtype = RD_KAFKA_VTYPE_PARTITION, .u.i32 = p},
+		{.vtype = RD_KAFKA_VTYPE_KEY, .u.mem = {(void *)key, rec->key_len}},
+		{.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)val, rec->value_len}},
+		{.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
+		{.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u.i64 = ts},
+		{.vtype = RD_KAFKA_VTYPE_HEADERS, .u.headers = hdrs},
+		{.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = opaque},
+	};
+	rd_kafka_error_t *error = rd_kafka_produceva(k->rk, vu, sizeof(vu) / sizeof(vu[0]));
+	rd_kafka_resp_err_t e = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (error)
+		rd_kafka_error_destroy(error);
 	if (e) {
 		if (hdrs)
 			rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
