@@ -1791,6 +1791,11 @@ enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignme
 {
 	size_t nf;
 	enum kt_err err = ensure_fetchers(k, count, &nf, diag);
+	/* every client there is may keep what it has: with fewer partitions
+	 * left than clients, a partition on a client past the first count
+	 * would move for nothing */
+	if ((size_t)k->nfetch > nf)
+		nf = (size_t)k->nfetch;
 	int *plan = calloc(count + 1, sizeof(*plan));
 	struct owner *stale = realloc(k->stale, (k->nstale + count + 1) * sizeof(*stale));
 	if (stale)

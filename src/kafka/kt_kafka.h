@@ -198,7 +198,8 @@ void kt_kafka_set_fetchers(struct kt_kafka *k, int n);
 enum kt_err kt_kafka_assign_weighted(struct kt_kafka *k, const struct kt_kafka_assignment *parts,
 				     const int64_t *weights, size_t count, struct kt_diag *diag);
 /* Balances assigned partitions over the fetchers (kt_kafka_set_fetchers'
- * count) by the work left in them (weights): one at a time from the most
+ * count, or all the clients made before where they are more) by the work
+ * left in them (weights): one at a time from the most
  * loaded fetcher to the least while that lowers the larger load. Each one
  * whose fetcher changes is read by the new one from parts[i].offset, and
  * what the old one fetched of it is never returned. Give the offsets the
