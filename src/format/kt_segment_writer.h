@@ -21,8 +21,10 @@
 
 #define KT_SEG_DEFAULT_ZSTD_LEVEL  3
 #define KT_SEG_DEFAULT_BLOCK_BYTES (1024 * 1024)
-/* zstd_level: the cheapest of levels 1 and 2 that the first block shows
- * to be as small as the default within 0.5%, else the default; chosen
+/* zstd_level: the cheapest of levels 1 (zstd's own, or with level 3's
+ * window and hash table size if that is smaller) and 2 that the first
+ * block shows to be as small as the default within 0.5%, else the
+ * default; chosen
  * once per codec, so a shared codec chooses for all of its writers */
 #define KT_SEG_ZSTD_AUTO (-1)
 
