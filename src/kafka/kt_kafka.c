@@ -2317,10 +2317,10 @@ void kt_kafka_set_delivery_cb(struct kt_kafka *k, kt_kafka_delivery_cb cb, void 
 
 /* The producer's handle of topic, made at its first record; NULL if it
  * cannot be made (out of memory, a name librdkafka refuses), and then
- * rd_kafka_producev is given the name and says what is wrong. By name,
- * rd_kafka_producev finds the topic under the client's write lock for every
- * record, the lock its broker thread takes too: a restore spent some 3% of
- * its main thread there (issue #19). */
+ * rd_kafka_produceva is given the name and its error code says what is
+ * wrong, as before the handles. By name, librdkafka finds the topic under
+ * the client's write lock for every record, the lock its broker thread
+ * takes too: a restore spent some 3% of its main thread there (issue #19). */
 static rd_kafka_topic_t *producer_topic(struct kt_kafka *k, const char *topic)
 {
 	if (k->nptopics && !strcmp(k->ptopics[k->ptopic_last].name, topic))
