@@ -1619,6 +1619,15 @@ static enum kt_err assign_parts(struct dump *d, int *open, struct kt_diag *diag)
  * 107-135 MiB against 149-177. At 48 partitions a third client lost (1.72 s
  * against 1.63, 211 MiB against 125). */
 #define ONE_EACH_MAX 3
+/* The first spread balances the work left evenly, where a rebalance moves
+ * partitions only for a clear imbalance (one load under half the other):
+ * that rule had left the new client a third of 300 partitions, which it
+ * finished at 0.8 s of a 2.0 s dump, the first client fetching the rest
+ * alone (one core busy) until the last 8 partitions were rebalanced.
+ * Issue #19, 1M users' events over 300 partitions, 4 alternating rounds:
+ * 1.94-1.97 s against 1.78-1.90 (bare librdkafka x2 1.67-1.83), at a peak
+ * RSS of 95-132 MiB against 114-186; at 48 partitions 1.57-1.69 s against
+ * 1.52-1.58, at 92-108 MiB against 134-155. */
 
 /* With the worker idle: every record polled is archived, so each
  * partition's done_end is where a new client goes on. */
@@ -1637,9 +1646,10 @@ static enum kt_err spread(struct dump *d, struct kt_diag *diag)
 	}
 	if (!err && n > 1) {
 		/* a rebalance keeps the clients the first spread made */
-		int fetchers = d->res->fetchers > 1 ? d->res->fetchers : n <= ONE_EACH_MAX ? (int)n : FETCHERS;
+		int first = d->res->fetchers <= 1;
+		int fetchers = !first ? d->res->fetchers : n <= ONE_EACH_MAX ? (int)n : FETCHERS;
 		kt_kafka_set_fetchers(d->k, fetchers);
-		err = kt_kafka_respread(d->k, as, w, n, diag);
+		err = kt_kafka_respread(d->k, as, w, n, first, diag);
 		d->res->fetchers = fetchers;
 	}
 	free(as);

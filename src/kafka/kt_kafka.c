@@ -1741,8 +1741,9 @@ static struct owner *owner_find(struct kt_kafka *k, const char *topic, int32_t p
 /* From where the partitions are (plan[i], in), moves one at a time from the
  * most loaded fetcher to the least loaded while that lowers the larger of
  * the two loads: a partition moves only for a gain, as what its old
- * fetcher has queued of it is fetched again. */
-static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int *plan)
+ * fetcher has queued of it is fetched again. Unless even, only while the
+ * smaller load is under half the larger. */
+static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int even, int *plan)
 {
 	int64_t load[KT_KAFKA_FETCHERS_MAX] = {0};
 	size_t parts[KT_KAFKA_FETCHERS_MAX] = {0};
@@ -1760,7 +1761,7 @@ static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int 
 		}
 		/* only a clear imbalance: a small gain does not pay for what
 		 * the old fetcher has queued */
-		if (parts[hi] < 2 || load[lo] * 2 > load[hi])
+		if (parts[hi] < 2 || (!even && load[lo] * 2 > load[hi]))
 			return;
 		/* the partition that leaves the two loads closest */
 		size_t best = count;
@@ -1787,7 +1788,7 @@ static void rebalance_plan(const int64_t *weights, size_t count, size_t nf, int 
 }
 
 enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignment *parts, const int64_t *weights,
-			      size_t count, struct kt_diag *diag)
+			      size_t count, int even, struct kt_diag *diag)
 {
 	size_t nf;
 	enum kt_err err = ensure_fetchers(k, count, &nf, diag);
@@ -1807,7 +1808,7 @@ enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignme
 		plan[i] = o && (size_t)o->f < nf ? o->f : 0;
 	}
 	if (!err)
-		rebalance_plan(weights, count, nf, plan);
+		rebalance_plan(weights, count, nf, even, plan);
 	/* per fetcher, what it gives away (u) and takes (l): one call each, as
 	 * every call waits for librdkafka's main thread */
 	rd_kafka_topic_partition_list_t *l[KT_KAFKA_FETCHERS_MAX], *u[KT_KAFKA_FETCHERS_MAX];

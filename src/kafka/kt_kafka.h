@@ -199,14 +199,16 @@ enum kt_err kt_kafka_assign_weighted(struct kt_kafka *k, const struct kt_kafka_a
 				     const int64_t *weights, size_t count, struct kt_diag *diag);
 /* Balances assigned partitions over the fetchers (kt_kafka_set_fetchers'
  * count, or all the clients made before where they are more) by the work
- * left in them (weights): one at a time from the most
- * loaded fetcher to the least while that lowers the larger load. Each one
- * whose fetcher changes is read by the new one from parts[i].offset, and
- * what the old one fetched of it is never returned. Give the offsets the
- * caller still needs: everything polled before is dealt with. Partitions
- * not given are left where they are. */
+ * left in them (weights): one at a time from the most loaded fetcher to
+ * the least while that lowers the larger load; unless even, only while
+ * the smaller load is under half the larger (a partition that moves is
+ * fetched again from where the caller is). Each one whose fetcher changes
+ * is read by the new one from parts[i].offset, and what the old one
+ * fetched of it is never returned. Give the offsets the caller still
+ * needs: everything polled before is dealt with. Partitions not given are
+ * left where they are. */
 enum kt_err kt_kafka_respread(struct kt_kafka *k, const struct kt_kafka_assignment *parts, const int64_t *weights,
-			      size_t count, struct kt_diag *diag);
+			      size_t count, int even, struct kt_diag *diag);
 /* Stops fetching from one partition (it is done). */
 enum kt_err kt_kafka_unassign_one(struct kt_kafka *k, const char *topic, int32_t partition, struct kt_diag *diag);
 /* Starts fetching one partition again from offset. */
