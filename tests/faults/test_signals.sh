@@ -8,19 +8,30 @@ source "$KTAPE_SRC/tests/faults/fault_lib.sh"
 
 T="fault-signal-$RUN_ID"
 P=3
-# a signal stops one run, so the long variant's millions add nothing here;
-# a dump must still run 2 s in (one reads a million in about a second, and
-# 4M took under 3 s at times: the signal came after the end)
+# a signal stops one run, so the long variant's millions add nothing here
+# (a dump reads two million of these records a second since issue #19: a
+# fixed delay of 1-2 s came after the end of one of 4M, so the dump's
+# signal is timed from its first written bytes, below)
 ((FAULT_RECORDS > 4000000)) && FAULT_RECORDS=4000000
 fill_topic "$T" "$P" "$FAULT_RECORDS"
 
 # Starts a command in the background, sends SIG after DELAY, and checks the
-# stop: exit 130 within 5 s. Sets STOP_MS.
+# stop: exit 130 within 5 s. Sets STOP_MS. With READY_DIR set, DELAY counts
+# from the first non-empty file in that directory (a dump's segment being
+# written in ARCHIVE/tmp), at most 20 s from the start.
 stop_with() { # SIG delay errfile command...
-    local sig=$1 delay=$2 err=$3
+    local sig=$1 delay=$2 err=$3 i
     shift 3
     "$@" 2>"$err" &
     local pid=$!
+    if [[ -n ${READY_DIR:-} ]]; then
+        for ((i = 0; i < 1000; i++)); do
+            [[ -n $(find "$READY_DIR" -type f -size +0 2>/dev/null | head -1) ]] && break
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.02
+        done
+        ((i < 1000)) || fail "'$*' wrote nothing in $READY_DIR in 20 s"
+    fi
     sleep "$delay"
     kill -0 "$pid" 2>/dev/null || fail "'$*' ended before SIG$sig was sent: $(tail -3 "$err")"
     local t0 rc=0
@@ -35,9 +46,12 @@ stop_with() { # SIG delay errfile command...
 # -- dump -----------------------------------------------------------------------------
 # The default commit interval (30 s) and segment size (256M) commit nothing
 # before the signal: what the archive holds after it, the stop committed.
+# The signal comes 0.1-0.5 s after the dump began to write its segments, of
+# the 1.5 s or more it takes to write 4M records here.
 for sig in TERM INT; do
     A="$WORK/archive-$sig"
-    stop_with "$sig" "$(rand_delay 1000 2000)" "$WORK/dump-$sig.err" "$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q
+    READY_DIR="$A/tmp" stop_with "$sig" "$(rand_delay 100 500)" "$WORK/dump-$sig.err" \
+        "$KTAPE" dump -b "$BS" -a "$A" -t "$T" -q
     got=$(sql "$A" "select coalesce(sum(records), 0) from segments")
     ((got > 0 && got < FAULT_RECORDS)) || fail "SIG$sig: $got records committed by the stopped dump"
     assert_eq "interrupted $got" "$(sql "$A" "select status||' '||records from runs where run_id = 1")" "the stopped run"

@@ -120,5 +120,8 @@ spread_case wide 130 39000 4 2
 # and 3 partitions of records of 300 bytes or more get a client each
 # (issue #19: one broker thread was the limit there too, once kt_kick kept
 # the clients' queues from stalling, and two clients could not share three
-# partitions evenly)
-spread_case three 3 30000 5 3
+# partitions evenly). Each partition holds more records than the dump
+# archives before it decides (16384, plus a poll of up to 2048): with
+# 10000 each, one partition could be done by then, and the two left got
+# two clients (a CI run did).
+spread_case three 3 60000 5 3
