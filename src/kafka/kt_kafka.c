@@ -1379,12 +1379,15 @@ enum kt_err kt_kafka_list_group_offsets(struct kt_kafka *k, int (*group_filter)(
 }
 
 /* A created topic is usable once every partition has a leader; until then
- * lookups on it fail with "unknown topic". */
+ * lookups on it fail with "unknown topic". The leaders are there within a
+ * few milliseconds as a rule, so the pauses between looks start short and
+ * double up to 100 ms: a fixed 100 ms was most of the wait. */
 static enum kt_err wait_topic_ready(struct kt_kafka *k, const char *name, int32_t partitions, struct kt_diag *diag)
 {
 	int64_t deadline = kt_time_mono_ns() + k->timeout_ms * 1000000;
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, name, NULL);
 	enum kt_err err = KT_ERR_TIMEOUT;
+	int wait_ms = 5;
 	while (kt_time_mono_ns() < deadline) {
 		const struct rd_kafka_metadata *md;
 		if (rd_kafka_metadata(k->rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1409,7 +1412,8 @@ static enum kt_err wait_topic_ready(struct kt_kafka *k, const char *name, int32_
 				break;
 			}
 		}
-		pause_ms(100);
+		pause_ms(wait_ms);
+		wait_ms = wait_ms < 50 ? wait_ms * 2 : 100;
 	}
 	rd_kafka_topic_destroy(rkt);
 	if (err)
